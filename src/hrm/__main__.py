@@ -1,0 +1,5 @@
+import sys
+
+from hrm.cli import main
+
+sys.exit(main())

@@ -1,0 +1,117 @@
+"""Typed, validated architecture config for HRM."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any, Literal
+
+PosEncoding = Literal["rope", "learned"]
+LossType = Literal["stablemax", "softmax"]
+
+
+@dataclass(kw_only=True)
+class HRMConfig:
+    """Architecture of an HRM. Defaults are the reference's (`hrm_v1.yaml`, the 27M model).
+
+    The dataset fixes ``vocab_size``, ``seq_len`` and ``num_puzzle_identifiers``.
+
+    Attributes:
+        vocab_size: number of token ids (Sudoku 11, Maze 6, ARC 12).
+        seq_len: grid tokens per example, excluding puzzle-embedding prefix tokens.
+        num_puzzle_identifiers: rows of the puzzle-ID embedding table (1 for Sudoku/Maze; one per ARC variant).
+        puzzle_emb_ndim: width of a puzzle-ID embedding; ``None`` means ``hidden_size``; 0 disables it.
+        hidden_size: model width D.
+        num_heads: attention heads (head_dim = hidden_size / num_heads).
+        expansion: SwiGLU expansion factor before the 2/3 and round-up-to-256 rule.
+        high_layers / low_layers: Transformer blocks in f_H / f_L.
+        high_cycles: N, high-level cycles per segment.
+        low_cycles: T, low-level steps per high-level cycle.
+        pos_encodings: ``rope`` (rotary) or ``learned`` (added table, scaled by 1/√2).
+        rope_theta: rotary base.
+        rms_norm_eps: epsilon inside RMSNorm.
+        halt_max_steps: M_max, the most segments per sample.
+        halt_exploration_prob: ε, probability of forcing a random minimum of segments in training.
+        loss_type: ``stablemax`` (the reference default, small-data runs) or ``softmax`` cross-entropy.
+    """
+
+    vocab_size: int
+    seq_len: int
+    num_puzzle_identifiers: int = 1
+    puzzle_emb_ndim: int | None = None
+    hidden_size: int = 512
+    num_heads: int = 8
+    expansion: float = 4.0
+    high_layers: int = 4
+    low_layers: int = 4
+    high_cycles: int = 2
+    low_cycles: int = 2
+    pos_encodings: PosEncoding = "rope"
+    rope_theta: float = 10000.0
+    rms_norm_eps: float = 1e-5
+    halt_max_steps: int = 16
+    halt_exploration_prob: float = 0.1
+    loss_type: LossType = "stablemax"
+
+    def __post_init__(self) -> None:
+        if self.puzzle_emb_ndim is None:
+            self.puzzle_emb_ndim = self.hidden_size
+        self.validate()
+
+    def validate(self) -> None:
+        """Raise ``ValueError`` naming the first impossible value."""
+        positive = (
+            "vocab_size", "seq_len", "num_puzzle_identifiers", "hidden_size", "num_heads",
+            "high_layers", "low_layers", "high_cycles", "low_cycles", "halt_max_steps",
+        )
+        for name in positive:
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"HRMConfig.{name} must be a positive integer, got {value!r}")
+        if not isinstance(self.puzzle_emb_ndim, int) or self.puzzle_emb_ndim < 0:
+            raise ValueError(f"HRMConfig.puzzle_emb_ndim must be an integer >= 0, got {self.puzzle_emb_ndim!r}")
+        if self.hidden_size % self.num_heads != 0:
+            raise ValueError(
+                f"HRMConfig.hidden_size ({self.hidden_size}) must be divisible by num_heads ({self.num_heads})"
+            )
+        if self.pos_encodings == "rope" and (self.hidden_size // self.num_heads) % 2 != 0:
+            raise ValueError("HRMConfig: rope needs an even head_dim (hidden_size / num_heads)")
+        if self.pos_encodings not in ("rope", "learned"):
+            raise ValueError(f"HRMConfig.pos_encodings must be 'rope' or 'learned', got {self.pos_encodings!r}")
+        if self.loss_type not in ("stablemax", "softmax"):
+            raise ValueError(f"HRMConfig.loss_type must be 'stablemax' or 'softmax', got {self.loss_type!r}")
+        if not self.expansion > 0:
+            raise ValueError(f"HRMConfig.expansion must be > 0, got {self.expansion!r}")
+        if not self.rope_theta > 0:
+            raise ValueError(f"HRMConfig.rope_theta must be > 0, got {self.rope_theta!r}")
+        if not self.rms_norm_eps > 0:
+            raise ValueError(f"HRMConfig.rms_norm_eps must be > 0, got {self.rms_norm_eps!r}")
+        if not 0.0 <= self.halt_exploration_prob <= 1.0:
+            raise ValueError(
+                f"HRMConfig.halt_exploration_prob must be in [0, 1], got {self.halt_exploration_prob!r}"
+            )
+
+    @property
+    def head_dim(self) -> int:
+        return self.hidden_size // self.num_heads
+
+    @property
+    def puzzle_emb_len(self) -> int:
+        """Prefix tokens taken by the puzzle-ID embedding: ceil(puzzle_emb_ndim / hidden_size)."""
+        return -(-self.puzzle_emb_ndim // self.hidden_size)
+
+    @property
+    def total_len(self) -> int:
+        """Internal sequence length: prefix tokens + grid tokens."""
+        return self.seq_len + self.puzzle_emb_len
+
+    def to_dict(self) -> dict[str, Any]:
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.init}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> HRMConfig:
+        names = {f.name for f in dataclasses.fields(cls) if f.init}
+        unknown = sorted(set(data) - names)
+        if unknown:
+            raise ValueError(f"unknown HRMConfig keys {unknown}; valid keys: {sorted(names)}")
+        return cls(**data)

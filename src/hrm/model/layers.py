@@ -1,0 +1,181 @@
+"""Building blocks shared by every recurrent module: norm, rotary positions, attention, SwiGLU, init.
+
+Weights are stored in fp32 and cast to the activation dtype at call time (the reference keeps fp32 master
+weights for the optimiser and runs bf16 activations on CUDA without autocast). Norm and rotary math run in fp32.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+def trunc_normal_(tensor: torch.Tensor, std: float = 1.0, lower: float = -2.0, upper: float = 2.0) -> torch.Tensor:
+    """Truncated normal whose *realised* standard deviation equals ``std`` (JAX/Flax convention).
+
+    ``torch.nn.init.trunc_normal_`` truncates at absolute bounds and does not correct the std, so a
+    "LeCun normal truncated at 2 sigma" from it is about 12% too narrow. Here the std is divided by the std of
+    a unit normal truncated to [lower, upper] before sampling, and samples are drawn by inverse-CDF.
+    """
+    with torch.no_grad():
+        if std == 0:
+            return tensor.zero_()
+        sqrt2 = math.sqrt(2.0)
+        a = math.erf(lower / sqrt2)
+        b = math.erf(upper / sqrt2)
+        z = (b - a) / 2.0
+        c = (2.0 * math.pi) ** -0.5
+        pdf_u = c * math.exp(-0.5 * upper**2)
+        pdf_l = c * math.exp(-0.5 * lower**2)
+        comp_std = std / math.sqrt(1.0 - (upper * pdf_u - lower * pdf_l) / z - ((pdf_u - pdf_l) / z) ** 2)
+        tensor.uniform_(a, b)
+        tensor.erfinv_()
+        tensor.mul_(sqrt2 * comp_std)
+        tensor.clip_(lower * comp_std, upper * comp_std)
+    return tensor
+
+
+def rms_norm(x: torch.Tensor, eps: float) -> torch.Tensor:
+    """RMSNorm without a learnable scale, computed in fp32 and cast back."""
+    dtype = x.dtype
+    x = x.to(torch.float32)
+    x = x * torch.rsqrt(x.square().mean(-1, keepdim=True) + eps)
+    return x.to(dtype)
+
+
+class CastedLinear(nn.Module):
+    """Linear layer with an fp32 weight (truncated LeCun normal) cast to the input's dtype."""
+
+    def __init__(self, in_features: int, out_features: int, bias: bool = False):
+        super().__init__()
+        self.weight = nn.Parameter(trunc_normal_(torch.empty(out_features, in_features), std=in_features**-0.5))
+        self.bias = nn.Parameter(torch.zeros(out_features)) if bias else None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        bias = None if self.bias is None else self.bias.to(x.dtype)
+        return F.linear(x, self.weight.to(x.dtype), bias)
+
+
+class CastedEmbedding(nn.Module):
+    """Embedding table with an fp32 weight; lookups are cast to ``dtype``."""
+
+    def __init__(self, num_embeddings: int, embedding_dim: int, init_std: float):
+        super().__init__()
+        self.weight = nn.Parameter(trunc_normal_(torch.empty(num_embeddings, embedding_dim), std=init_std))
+
+    def forward(self, ids: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+        return F.embedding(ids.to(torch.int32), self.weight.to(dtype))
+
+
+class RotaryEmbedding(nn.Module):
+    """Rotate-half RoPE tables (cos, sin) of shape [max_len, head_dim]; not saved in checkpoints."""
+
+    def __init__(self, head_dim: int, max_len: int, theta: float):
+        super().__init__()
+        inv_freq = 1.0 / (theta ** (torch.arange(0, head_dim, 2, dtype=torch.float32) / head_dim))
+        positions = torch.arange(max_len, dtype=torch.float32)
+        freqs = torch.outer(positions, inv_freq)
+        angles = torch.cat((freqs, freqs), dim=-1)
+        self.register_buffer("cos", angles.cos(), persistent=False)
+        self.register_buffer("sin", angles.sin(), persistent=False)
+
+    def forward(self, length: int) -> tuple[torch.Tensor, torch.Tensor]:
+        if length > self.cos.shape[0]:
+            raise ValueError(f"sequence of {length} positions exceeds the rotary table ({self.cos.shape[0]})")
+        return self.cos[:length], self.sin[:length]
+
+
+def _rotate_half(x: torch.Tensor) -> torch.Tensor:
+    half = x.shape[-1] // 2
+    return torch.cat((-x[..., half:], x[..., :half]), dim=-1)
+
+
+def apply_rotary(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    """Rotate ``x`` [B, L, H, D] by position; computed in fp32 and cast back."""
+    dtype = x.dtype
+    x = x.to(torch.float32)
+    cos = cos.unsqueeze(-2)  # [L, 1, D] broadcasts over heads
+    sin = sin.unsqueeze(-2)
+    return (x * cos + _rotate_half(x) * sin).to(dtype)
+
+
+class Attention(nn.Module):
+    """Non-causal multi-head self-attention with a fused q|k|v projection (no bias, no mask).
+
+    The projection's rows are laid out q, then k, then v, heads contiguous inside each, as in the reference
+    checkpoints. SDPA wants [B, H, L, D] while the projection gives [B, L, H, D], hence the transposes.
+    """
+
+    def __init__(self, hidden_size: int, num_heads: int):
+        super().__init__()
+        self.num_heads = num_heads
+        self.head_dim = hidden_size // num_heads
+        self.qkv_proj = CastedLinear(hidden_size, 3 * hidden_size)
+        self.o_proj = CastedLinear(hidden_size, hidden_size)
+
+    def forward(self, h: torch.Tensor, rotary: tuple[torch.Tensor, torch.Tensor] | None) -> torch.Tensor:
+        batch, length, _ = h.shape
+        qkv = self.qkv_proj(h).view(batch, length, 3 * self.num_heads, self.head_dim)
+        q, k, v = qkv.split(self.num_heads, dim=2)  # each [B, L, H, D]
+        if rotary is not None:
+            q = apply_rotary(q, *rotary)
+            k = apply_rotary(k, *rotary)
+        out = F.scaled_dot_product_attention(q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2))
+        return self.o_proj(out.transpose(1, 2).reshape(batch, length, -1))
+
+
+def swiglu_width(hidden_size: int, expansion: float) -> int:
+    """Intermediate width: round(expansion·hidden·2/3) rounded *up* to a multiple of 256 (the reference's rule)."""
+    width = round(expansion * hidden_size * 2 / 3)
+    return -(-width // 256) * 256
+
+
+class SwiGLU(nn.Module):
+    def __init__(self, hidden_size: int, expansion: float):
+        super().__init__()
+        width = swiglu_width(hidden_size, expansion)
+        self.gate_up_proj = CastedLinear(hidden_size, 2 * width)
+        self.down_proj = CastedLinear(width, hidden_size)
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        gate, up = self.gate_up_proj(h).chunk(2, dim=-1)
+        return self.down_proj(F.silu(gate) * up)
+
+
+class TransformerBlock(nn.Module):
+    """Post-norm block: h ← norm(h + attn(h)); h ← norm(h + mlp(h)).
+
+    Post-norm keeps the recurrent state's scale fixed across many applications, which the paper relates to
+    the stability of the Q-learning targets.
+    """
+
+    def __init__(self, hidden_size: int, num_heads: int, expansion: float, norm_eps: float):
+        super().__init__()
+        self.self_attn = Attention(hidden_size, num_heads)
+        self.mlp = SwiGLU(hidden_size, expansion)
+        self.norm_eps = norm_eps
+
+    def forward(self, h: torch.Tensor, rotary: tuple[torch.Tensor, torch.Tensor] | None) -> torch.Tensor:
+        h = rms_norm(h + self.self_attn(h, rotary), self.norm_eps)
+        return rms_norm(h + self.mlp(h), self.norm_eps)
+
+
+class ReasoningModule(nn.Module):
+    """A recurrent module (the paper's f_L or f_H): add the injected input once, then run the blocks."""
+
+    def __init__(self, num_layers: int, hidden_size: int, num_heads: int, expansion: float, norm_eps: float):
+        super().__init__()
+        self.layers = nn.ModuleList(
+            TransformerBlock(hidden_size, num_heads, expansion, norm_eps) for _ in range(num_layers)
+        )
+
+    def forward(
+        self, state: torch.Tensor, injection: torch.Tensor, rotary: tuple[torch.Tensor, torch.Tensor] | None
+    ) -> torch.Tensor:
+        h = state + injection
+        for layer in self.layers:
+            h = layer(h, rotary)
+        return h

@@ -1,0 +1,77 @@
+"""Device and dtype policy: the only place that decides where and in which precision HRM runs.
+
+Policy (each overridable):
+  - device ``auto``: cuda if available, else mps, else cpu.
+  - forward (activation) dtype: bfloat16 on CUDA (the reference's choice; weights stay fp32), float32 on CPU —
+    bf16 matmul on a typical CPU is ~100× slower than fp32 — and float32 on MPS.
+  - stablemax cross-entropy: float64 where supported, float32 on MPS (which has no float64).
+"""
+
+from __future__ import annotations
+
+import os
+import random
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from hrm.errors import UserError
+
+_DTYPES = {"float32": torch.float32, "fp32": torch.float32, "bfloat16": torch.bfloat16, "bf16": torch.bfloat16,
+           "float16": torch.float16, "fp16": torch.float16}
+
+
+@dataclass(frozen=True)
+class Precision:
+    device: torch.device
+    forward_dtype: torch.dtype
+    stablemax_dtype: torch.dtype
+
+
+def resolve_device(name: str = "auto") -> torch.device:
+    """``auto`` | ``cpu`` | ``cuda`` | ``cuda:N`` | ``mps`` → a usable ``torch.device`` (UserError if absent)."""
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError as exc:
+        raise UserError(f"unknown device {name!r}; use auto, cpu, cuda, cuda:N or mps") from exc
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise UserError(f"device {name!r} requested but CUDA is not available; use --device cpu or auto")
+    if device.type == "mps" and not (
+        getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()
+    ):
+        raise UserError(f"device {name!r} requested but MPS is not available; use --device cpu or auto")
+    return device
+
+
+def resolve_precision(device: torch.device, dtype: str = "auto") -> Precision:
+    """The dtype policy above; ``dtype`` may force ``float32``/``bfloat16``/``float16`` activations."""
+    if dtype == "auto":
+        forward = torch.bfloat16 if device.type == "cuda" else torch.float32
+    else:
+        if dtype not in _DTYPES:
+            raise UserError(f"unknown dtype {dtype!r}; use auto, float32, bfloat16 or float16")
+        forward = _DTYPES[dtype]
+    stablemax = torch.float32 if device.type == "mps" else torch.float64
+    return Precision(device=device, forward_dtype=forward, stablemax_dtype=stablemax)
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def set_deterministic(enabled: bool) -> None:
+    """Deterministic kernels (bit-identical reruns on CPU; on CUDA needs CUBLAS_WORKSPACE_CONFIG)."""
+    if enabled:
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    torch.use_deterministic_algorithms(enabled, warn_only=False)
+    if torch.backends.cudnn.is_available():
+        torch.backends.cudnn.benchmark = not enabled
