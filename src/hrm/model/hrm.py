@@ -281,7 +281,7 @@ class HRM(nn.Module):
         B = inputs.shape[0]
         device = inputs.device
         z_H, z_L = self.core.initial_states(B, device)
-        logits = torch.zeros(B, self.config.seq_len, self.config.vocab_size, device=device)
+        logits = torch.zeros(B, inputs.shape[1], self.config.vocab_size, device=device)
         q_halt = torch.zeros(B, device=device)
         q_continue = torch.zeros(B, device=device)
         segments = torch.zeros(B, dtype=torch.long, device=device)

@@ -71,20 +71,32 @@ class CastedEmbedding(nn.Module):
 
 
 class RotaryEmbedding(nn.Module):
-    """Rotate-half RoPE tables (cos, sin) of shape [max_len, head_dim]; not saved in checkpoints."""
+    """Rotate-half RoPE tables (cos, sin) of shape [length, head_dim]; not saved in checkpoints.
+
+    The table is precomputed for ``max_len`` positions and extended on the fly for longer inputs (a position's
+    angles do not depend on the table's length), so a rope model accepts any sequence length.
+    """
 
     def __init__(self, head_dim: int, max_len: int, theta: float):
         super().__init__()
-        inv_freq = 1.0 / (theta ** (torch.arange(0, head_dim, 2, dtype=torch.float32) / head_dim))
-        positions = torch.arange(max_len, dtype=torch.float32)
+        self.head_dim = head_dim
+        self.theta = theta
+        cos, sin = self._tables(max_len, torch.device("cpu"))
+        self.register_buffer("cos", cos, persistent=False)
+        self.register_buffer("sin", sin, persistent=False)
+
+    def _tables(self, length: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+        inv_freq = 1.0 / (
+            self.theta ** (torch.arange(0, self.head_dim, 2, dtype=torch.float32, device=device) / self.head_dim)
+        )
+        positions = torch.arange(length, dtype=torch.float32, device=device)
         freqs = torch.outer(positions, inv_freq)
         angles = torch.cat((freqs, freqs), dim=-1)
-        self.register_buffer("cos", angles.cos(), persistent=False)
-        self.register_buffer("sin", angles.sin(), persistent=False)
+        return angles.cos(), angles.sin()
 
     def forward(self, length: int) -> tuple[torch.Tensor, torch.Tensor]:
         if length > self.cos.shape[0]:
-            raise ValueError(f"sequence of {length} positions exceeds the rotary table ({self.cos.shape[0]})")
+            return self._tables(length, self.cos.device)
         return self.cos[:length], self.sin[:length]
 
 

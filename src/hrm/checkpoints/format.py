@@ -1,0 +1,184 @@
+"""Our checkpoint format: a self-describing ``step-N/`` directory.
+
+::
+
+    step-N/
+      model.safetensors   model weights (incl. the puzzle-ID table and the fixed z_H/z_L init vectors)
+      config.json         {"format": "hrm-checkpoint", "format_version": 1, "model": HRMConfig, "train": ...}
+      dataset.json        the training split's metadata (vocab, seq_len, puzzle IDs, ...) and provenance
+      identifiers.json    puzzle-ID → name map of the dataset the model was trained on
+      meta.json           step, metrics of the last evaluation, library version
+      train_state.pt      optional: optimiser/EMA/RNG/sampler/carry state for exact resume (loaded weights_only)
+
+Writes are atomic: everything goes into a temporary sibling directory that is renamed into place last, so an
+interrupted save never leaves a directory that looks complete.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+from hrm import __version__
+from hrm.errors import UserError
+from hrm.model import HRM, HRMConfig
+
+FORMAT_NAME = "hrm-checkpoint"
+FORMAT_VERSION = 1
+MODEL_FILE = "model.safetensors"
+CONFIG_FILE = "config.json"
+DATASET_FILE = "dataset.json"
+IDENTIFIERS_FILE = "identifiers.json"
+META_FILE = "meta.json"
+TRAIN_STATE_FILE = "train_state.pt"
+
+
+@dataclass
+class Checkpoint:
+    """A loaded checkpoint. ``model`` is in eval mode on the requested device, fp32 activations."""
+
+    path: Path
+    model: HRM
+    model_config: HRMConfig
+    train_config: dict[str, Any] | None = None
+    dataset: dict[str, Any] | None = None
+    identifiers: list[str] | None = None
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def step(self) -> int | None:
+        return self.meta.get("step")
+
+
+def _write_json(path: Path, data: Any) -> None:
+    path.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
+
+
+def _read_json(path: Path, what: str) -> Any:
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError as exc:
+        raise UserError(f"{path}: missing {what}; is this an hrm checkpoint directory (step-N/)?") from exc
+    except json.JSONDecodeError as exc:
+        raise UserError(f"{path}: invalid JSON in {what} (line {exc.lineno}): {exc.msg}") from exc
+
+
+def model_state_for_saving(model: HRM) -> dict[str, torch.Tensor]:
+    """Plain fp32/bool/int tensors, contiguous, on CPU (safetensors refuses shared or strided storage)."""
+    return {k: v.detach().to("cpu").contiguous().clone() for k, v in model.state_dict().items()}
+
+
+def save_checkpoint(
+    path: str | os.PathLike,
+    model: HRM,
+    *,
+    train_config: dict[str, Any] | None = None,
+    dataset: dict[str, Any] | None = None,
+    identifiers: list[str] | None = None,
+    meta: dict[str, Any] | None = None,
+    train_state: dict[str, Any] | None = None,
+    overwrite: bool = False,
+) -> Path:
+    """Write ``path`` (a ``step-N`` directory) atomically and return it."""
+    path = Path(path)
+    if path.exists() and not overwrite:
+        raise UserError(f"{path} already exists; choose another directory or remove it")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.tmp-", dir=path.parent))
+    try:
+        save_file(model_state_for_saving(model), str(tmp / MODEL_FILE), metadata={"format": FORMAT_NAME})
+        _write_json(tmp / CONFIG_FILE, {
+            "format": FORMAT_NAME,
+            "format_version": FORMAT_VERSION,
+            "model": model.config.to_dict(),
+            "train": train_config,
+        })
+        if dataset is not None:
+            _write_json(tmp / DATASET_FILE, dataset)
+        if identifiers is not None:
+            _write_json(tmp / IDENTIFIERS_FILE, list(identifiers))
+        _write_json(tmp / META_FILE, {"hrm_version": __version__, **(meta or {})})
+        if train_state is not None:
+            torch.save(train_state, tmp / TRAIN_STATE_FILE)
+        if path.exists():
+            old = path.with_name(f".{path.name}.old-{os.getpid()}")
+            path.rename(old)
+            tmp.rename(path)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            tmp.rename(path)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return path
+
+
+def read_model_config(path: str | os.PathLike) -> HRMConfig:
+    config = _read_json(Path(path) / CONFIG_FILE, "config.json")
+    if config.get("format") != FORMAT_NAME:
+        raise UserError(f"{path}/config.json is not an hrm checkpoint config (format={config.get('format')!r})")
+    if config.get("format_version", 0) > FORMAT_VERSION:
+        raise UserError(
+            f"{path} was written by a newer hrm (format {config['format_version']}); upgrade hrm to read it"
+        )
+    try:
+        return HRMConfig.from_dict(config["model"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise UserError(f"{path}/config.json: invalid model config: {exc}") from exc
+
+
+def load_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu") -> Checkpoint:
+    """Load a ``step-N`` directory written by :func:`save_checkpoint` (not the training state)."""
+    path = Path(path)
+    if not path.is_dir():
+        raise UserError(f"checkpoint {path} not found (expected a step-N directory or a run directory)")
+    model_config = read_model_config(path)
+    config = _read_json(path / CONFIG_FILE, "config.json")
+    model = HRM(model_config)
+    try:
+        state = load_file(str(path / MODEL_FILE), device="cpu")
+    except FileNotFoundError as exc:
+        raise UserError(f"{path}: missing {MODEL_FILE}") from exc
+    except (SafetensorError, OSError) as exc:
+        raise UserError(f"{path}/{MODEL_FILE}: unreadable weights ({exc})") from exc
+    load_model_state(model, state, source=str(path / MODEL_FILE))
+    model.to(device).eval()
+    dataset = _read_json(path / DATASET_FILE, DATASET_FILE) if (path / DATASET_FILE).exists() else None
+    identifiers = (
+        _read_json(path / IDENTIFIERS_FILE, IDENTIFIERS_FILE) if (path / IDENTIFIERS_FILE).exists() else None
+    )
+    meta = _read_json(path / META_FILE, META_FILE) if (path / META_FILE).exists() else {}
+    return Checkpoint(path=path, model=model, model_config=model_config, train_config=config.get("train"),
+                      dataset=dataset, identifiers=identifiers, meta=meta)
+
+
+def load_model_state(model: HRM, state: dict[str, torch.Tensor], source: str) -> None:
+    """Strictly load ``state`` into ``model``; shape or key mismatches become one-line UserErrors."""
+    expected = model.state_dict()
+    missing = sorted(set(expected) - set(state))
+    unexpected = sorted(set(state) - set(expected))
+    if missing or unexpected:
+        raise UserError(f"{source}: weights do not match the config (missing {missing[:3]}, unexpected "
+                        f"{unexpected[:3]}); was it written by another hrm version or another model?")
+    for key, tensor in state.items():
+        if tuple(tensor.shape) != tuple(expected[key].shape):
+            raise UserError(f"{source}: {key} has shape {tuple(tensor.shape)}, config expects "
+                            f"{tuple(expected[key].shape)}")
+    with torch.no_grad():
+        model.load_state_dict({k: v.to(expected[k].dtype) for k, v in state.items()}, strict=True)
+
+
+def load_train_state(path: str | os.PathLike) -> dict[str, Any]:
+    file = Path(path) / TRAIN_STATE_FILE
+    if not file.exists():
+        raise UserError(f"{path}: no {TRAIN_STATE_FILE}; this checkpoint cannot resume training")
+    return torch.load(file, map_location="cpu", weights_only=True)
