@@ -2,13 +2,13 @@
 
 __version__ = "0.1.0"
 
-from hrm.model import HRM, Carry, HRMConfig  # noqa: E402
 from hrm.checkpoints import (  # noqa: E402
     convert_reference_checkpoint,
     load_checkpoint,
     load_reference_checkpoint,
     save_checkpoint,
 )
+from hrm.model import HRM, Carry, HRMConfig  # noqa: E402
 
 __all__ = ["HRM", "Carry", "HRMConfig", "__version__", "convert_reference_checkpoint", "load_checkpoint",
            "load_reference_checkpoint", "save_checkpoint"]

@@ -32,6 +32,10 @@ _RENAMES = (
     ("inner.lm_head.", "core.lm_head."),
     ("inner.q_head.", "core.q_head."),
 )
+# The reference's hrm_v1.yaml values, used for keys an all_config.yaml leaves out (layer counts are read
+# from the tensors instead).
+_ARCH_DEFAULTS = {"num_heads": 8, "expansion": 4.0, "H_cycles": 2, "L_cycles": 2, "halt_max_steps": 16,
+                  "halt_exploration_prob": 0.1}
 _DEFAULT_SEQ_LEN_ROPE = 900  # largest reference grid (Maze/ARC 30×30); rope accepts any length at run time
 
 
@@ -94,6 +98,13 @@ def reference_config(state: dict[str, torch.Tensor], config: dict[str, Any], sou
         seq_len = inferred
     elif seq_len is None:
         seq_len = _dataset_seq_len(config, base or Path(".")) or _DEFAULT_SEQ_LEN_ROPE
+    layers = {}
+    for level, key in (("high_level", "H_layers"), ("low_level", "L_layers")):
+        prefix = f"core.{level}.layers."
+        found = {int(k[len(prefix):].split(".")[0]) for k in state if k.startswith(prefix)}
+        layers[key] = len(found)
+        if key in arch and int(arch[key]) != len(found):
+            raise UserError(f"{source}: arch.{key}={arch[key]} but the checkpoint has {len(found)} {level} blocks")
     loss = arch.get("loss") or {}
     loss_type = str(loss.get("loss_type", "stablemax_cross_entropy")).replace("_cross_entropy", "")
     if int(arch.get("hidden_size", hidden)) != hidden:
@@ -105,21 +116,19 @@ def reference_config(state: dict[str, torch.Tensor], config: dict[str, Any], sou
             num_puzzle_identifiers=int(num_ids),
             puzzle_emb_ndim=int(ndim),
             hidden_size=int(hidden),
-            num_heads=int(arch["num_heads"]),
-            expansion=float(arch["expansion"]),
-            high_layers=int(arch["H_layers"]),
-            low_layers=int(arch["L_layers"]),
-            high_cycles=int(arch["H_cycles"]),
-            low_cycles=int(arch["L_cycles"]),
+            num_heads=int(arch.get("num_heads", _ARCH_DEFAULTS["num_heads"])),
+            expansion=float(arch.get("expansion", _ARCH_DEFAULTS["expansion"])),
+            high_layers=layers["H_layers"],
+            low_layers=layers["L_layers"],
+            high_cycles=int(arch.get("H_cycles", _ARCH_DEFAULTS["H_cycles"])),
+            low_cycles=int(arch.get("L_cycles", _ARCH_DEFAULTS["L_cycles"])),
             pos_encodings=pos,
             rope_theta=float(arch.get("rope_theta", 10000.0)),
             rms_norm_eps=float(arch.get("rms_norm_eps", 1e-5)),
-            halt_max_steps=int(arch["halt_max_steps"]),
-            halt_exploration_prob=float(arch["halt_exploration_prob"]),
+            halt_max_steps=int(arch.get("halt_max_steps", _ARCH_DEFAULTS["halt_max_steps"])),
+            halt_exploration_prob=float(arch.get("halt_exploration_prob", _ARCH_DEFAULTS["halt_exploration_prob"])),
             loss_type=loss_type,
         )
-    except KeyError as exc:
-        raise UserError(f"{source}: all_config.yaml arch section lacks {exc.args[0]!r}") from exc
     except ValueError as exc:
         raise UserError(f"{source}: {exc}") from exc
 

@@ -132,8 +132,10 @@ class HRMCore(nn.Module):
             torch.where(mask, self.z_L_init.to(z_L.dtype), z_L),
         )
 
-    def initial_states(self, batch_size: int, device: torch.device | None = None):
-        shape = (batch_size, self.config.total_len, self.config.hidden_size)
+    def initial_states(self, batch_size: int, device: torch.device | None = None, seq_len: int | None = None):
+        """Initial (z_H, z_L) for ``batch_size`` rows of ``seq_len`` grid tokens (default: the config's)."""
+        seq_len = self.config.seq_len if seq_len is None else seq_len
+        shape = (batch_size, seq_len + self.config.puzzle_emb_len, self.config.hidden_size)
         device = device if device is not None else self.z_H_init.device
         z_H = self.z_H_init.to(self.forward_dtype).expand(shape).to(device).clone()
         z_L = self.z_L_init.to(self.forward_dtype).expand(shape).to(device).clone()
@@ -196,7 +198,7 @@ class HRM(nn.Module):
         """A carry with every row halted, so the first call loads the whole batch."""
         batch_size = batch["inputs"].shape[0]
         device = batch["inputs"].device
-        z_H, z_L = self.core.initial_states(batch_size, device)
+        z_H, z_L = self.core.initial_states(batch_size, device, batch["inputs"].shape[1])
         return Carry(
             z_H=z_H,
             z_L=z_L,
@@ -249,8 +251,8 @@ class HRM(nn.Module):
         num_segments = self.config.halt_max_steps if num_segments is None else int(num_segments)
         if num_segments < 1:
             raise ValueError(f"num_segments must be >= 1, got {num_segments}")
-        self._check_inputs(inputs, puzzle_identifiers)
-        z_H, z_L = self.core.initial_states(inputs.shape[0], inputs.device)
+        inputs, puzzle_identifiers = self._as_model_inputs(inputs, puzzle_identifiers)
+        z_H, z_L = self.core.initial_states(inputs.shape[0], inputs.device, inputs.shape[1])
         out = []
         for _ in range(num_segments):
             z_H, z_L, logits, q_halt, q_continue = self.core(z_H, z_L, inputs, puzzle_identifiers)
@@ -277,10 +279,10 @@ class HRM(nn.Module):
         max_segments = self.config.halt_max_steps if max_segments is None else int(max_segments)
         if max_segments < 1:
             raise ValueError(f"max_segments must be >= 1, got {max_segments}")
-        self._check_inputs(inputs, puzzle_identifiers)
+        inputs, puzzle_identifiers = self._as_model_inputs(inputs, puzzle_identifiers)
         B = inputs.shape[0]
         device = inputs.device
-        z_H, z_L = self.core.initial_states(B, device)
+        z_H, z_L = self.core.initial_states(B, device, inputs.shape[1])
         logits = torch.zeros(B, inputs.shape[1], self.config.vocab_size, device=device)
         q_halt = torch.zeros(B, device=device)
         q_continue = torch.zeros(B, device=device)
@@ -297,12 +299,29 @@ class HRM(nn.Module):
                 break
         return {"logits": logits, "q_halt_logits": q_halt, "q_continue_logits": q_continue, "segments": segments}
 
+    def _as_model_inputs(self, inputs, puzzle_identifiers) -> tuple[torch.Tensor, torch.Tensor]:
+        """Accept integer tensors or arrays on any device; return them on the model's device, checked."""
+        device = self.core.z_H_init.device
+        inputs = torch.as_tensor(inputs, device=device)
+        puzzle_identifiers = torch.as_tensor(puzzle_identifiers, device=device)
+        if inputs.is_floating_point() or puzzle_identifiers.is_floating_point():
+            raise ValueError("inputs and puzzle_identifiers must be integer tensors")
+        self._check_inputs(inputs, puzzle_identifiers)
+        return inputs, puzzle_identifiers
+
     def _check_inputs(self, inputs: torch.Tensor, puzzle_identifiers: torch.Tensor) -> None:
         cfg = self.config
         if inputs.ndim != 2:
             raise ValueError(f"inputs must be [batch, seq_len], got shape {tuple(inputs.shape)}")
         if cfg.pos_encodings == "learned" and inputs.shape[1] != cfg.seq_len:
             raise ValueError(f"inputs have {inputs.shape[1]} tokens but the model expects seq_len={cfg.seq_len}")
+        if inputs.numel() and (int(inputs.min()) < 0 or int(inputs.max()) >= cfg.vocab_size):
+            raise ValueError(f"input tokens must be in [0, {cfg.vocab_size}), got [{int(inputs.min())}, "
+                             f"{int(inputs.max())}]")
+        if puzzle_identifiers.numel() and (
+            int(puzzle_identifiers.min()) < 0 or int(puzzle_identifiers.max()) >= cfg.num_puzzle_identifiers
+        ):
+            raise ValueError(f"puzzle_identifiers must be in [0, {cfg.num_puzzle_identifiers})")
         if puzzle_identifiers.shape != inputs.shape[:1]:
             raise ValueError(
                 f"puzzle_identifiers must be [batch]={inputs.shape[0]}, got shape {tuple(puzzle_identifiers.shape)}"

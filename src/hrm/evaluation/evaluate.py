@@ -1,0 +1,384 @@
+"""Evaluate an HRM on a dataset split: reference metrics, inference-time scaling, per-sample early exit.
+
+Two entry points:
+
+* :func:`evaluate_model` — what the trainer's periodic evaluation calls. It is the reference's evaluation
+  (spec §2.2 step 5, §2.4): the ACT wrapper in eval mode, every row runs ``halt_max_steps`` segments, metrics are
+  taken from the last segment, summed over batches (and ranks) and divided by the count.
+* :func:`evaluate_split` / :func:`scaling_sweep` — the ``hrm evaluate`` command's engine. One pass over the
+  data runs ``max(segment caps)`` segments and records, for every cap M, each row's output at segment M (or at
+  its first ``q_halt > q_continue`` with ``early_exit``), so a sweep over ``1,2,4,...,32`` costs 32 segments per
+  row, not 63. Rows that have halted for every cap are dropped from the batch (early exit saves compute).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from hrm.errors import UserError
+from hrm.evaluation.metrics import MetricAccumulator, MetricSummary
+from hrm.model import HRM
+from hrm.model.losses import IGNORE_LABEL_ID, act_loss
+from hrm.runtime.device import Precision
+
+DEFAULT_SWEEP = (1, 2, 4, 8, 16, 32)
+
+
+@dataclass
+class EvalBatch:
+    """One batch of rows on the model's device. ``valid`` marks real rows (False for padding)."""
+
+    inputs: torch.Tensor  # int [B, S]
+    puzzle_identifiers: torch.Tensor  # int [B]
+    labels: torch.Tensor | None = None  # int [B, S], IGNORE_LABEL_ID where unsupervised
+    valid: torch.Tensor | None = None  # bool [B]
+
+    @property
+    def size(self) -> int:
+        return int(self.inputs.shape[0])
+
+
+@dataclass
+class SegmentOutputs:
+    """Each row's final output under one segment cap: argmax tokens, Q logits and segments used."""
+
+    predictions: torch.Tensor  # long [B, S]
+    q_halt_logits: torch.Tensor  # float32 [B]
+    q_continue_logits: torch.Tensor  # float32 [B]
+    segments: torch.Tensor  # long [B], 1..cap
+
+
+@dataclass
+class EvalResult:
+    """Results of one evaluation at one segment cap.
+
+    ``metrics`` is per row (per augmented view for ARC); ``arc`` holds the voted ARC scores when the data is
+    ARC; ``extra`` holds task-specific numbers (e.g. ``valid_solution_rate`` for Sudoku).
+    """
+
+    max_segments: int
+    early_exit: bool
+    metrics: MetricSummary
+    seconds: float = 0.0
+    arc: Any | None = None  # hrm.evaluation.arc_vote.ArcScore
+    extra: dict[str, float] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"max_segments": self.max_segments, "early_exit": self.early_exit,
+                               "seconds": self.seconds, **self.metrics.as_dict(), **self.extra}
+        if self.arc is not None:
+            out["arc"] = self.arc.as_dict()
+        return out
+
+
+# A consumer sees every batch's outputs under every cap: (cap, batch, outputs). ARC voting is one.
+RowConsumer = Callable[[int, EvalBatch, SegmentOutputs], None]
+
+
+def parse_segments(text: str | int | Sequence[int]) -> list[int]:
+    """``"16"`` → [16]; ``"1,2,4,8"`` → [1, 2, 4, 8] (sorted, unique); UserError on anything else."""
+    if isinstance(text, int):
+        values = [text]
+    elif isinstance(text, str):
+        try:
+            values = [int(part) for part in text.replace(" ", "").split(",") if part]
+        except ValueError as exc:
+            raise UserError(f"--max-segments {text!r}: expected an integer or a comma list such as 1,2,4,8,16,32") from exc
+    else:
+        values = [int(v) for v in text]
+    if not values or any(v < 1 for v in values):
+        raise UserError(f"--max-segments {text!r}: every value must be an integer >= 1 (e.g. 16 or 1,2,4,8,16,32)")
+    return sorted(set(values))
+
+
+@torch.no_grad()
+def run_segments(
+    model: HRM,
+    inputs: torch.Tensor,
+    puzzle_identifiers: torch.Tensor,
+    caps: Sequence[int],
+    early_exit: bool = False,
+) -> dict[int, SegmentOutputs]:
+    """Run HRM segments on one batch and return each row's output under every segment cap in ``caps``.
+
+    Without ``early_exit`` a row's output under cap M is its segment-M output (the reference's eval). With it, a
+    row stops at the first segment where ``q_halt > q_continue`` (as :meth:`HRM.predict`), or at M. All caps come
+    from one pass of ``max(caps)`` segments; with early exit, rows stop being computed once they halt.
+    """
+    caps = sorted(set(int(c) for c in caps))
+    if not caps or caps[0] < 1:
+        raise ValueError(f"segment caps must be >= 1, got {caps}")
+    core = model.core
+    B, S = inputs.shape
+    device = inputs.device
+    z_H, z_L = core.initial_states(B, device)
+    out = {
+        m: SegmentOutputs(
+            predictions=torch.zeros(B, S, dtype=torch.long, device=device),
+            q_halt_logits=torch.zeros(B, dtype=torch.float32, device=device),
+            q_continue_logits=torch.zeros(B, dtype=torch.float32, device=device),
+            segments=torch.zeros(B, dtype=torch.long, device=device),
+        )
+        for m in caps
+    }
+    active = torch.arange(B, device=device)
+    everyone = True  # active covers every row, in order (no gather/scatter needed)
+    for seg in range(1, caps[-1] + 1):
+        if everyone:
+            z_H, z_L, logits, q_halt, q_cont = core(z_H, z_L, inputs, puzzle_identifiers)
+        else:
+            zh, zl, logits, q_halt, q_cont = core(z_H[active], z_L[active], inputs[active], puzzle_identifiers[active])
+            z_H[active], z_L[active] = zh, zl
+        pred = logits.argmax(-1)
+        q_halt, q_cont = q_halt.float(), q_cont.float()
+        halt = (q_halt > q_cont) if early_exit else torch.zeros_like(q_halt, dtype=torch.bool)
+        for m in caps:
+            if m < seg:
+                continue
+            final = halt if m != seg else torch.ones_like(halt)
+            if not bool(final.any()):
+                continue
+            rows = active[final]
+            res = out[m]
+            res.predictions[rows] = pred[final]
+            res.q_halt_logits[rows] = q_halt[final]
+            res.q_continue_logits[rows] = q_cont[final]
+            res.segments[rows] = seg
+        if early_exit and bool(halt.any()):
+            active = active[~halt]
+            everyone = False
+            if active.numel() == 0:
+                break
+    return out
+
+
+def check_compatible(model: HRM, vocab_size: int, seq_len: int, num_puzzle_identifiers: int | None,
+                     what: str) -> None:
+    """UserError (one line, with the fix) when data made for another model is fed to ``model``."""
+    cfg = model.config
+    if vocab_size > cfg.vocab_size:
+        raise UserError(f"{what} has vocab_size {vocab_size} but the checkpoint's model has {cfg.vocab_size}; "
+                        "evaluate with the dataset (or puzzle type) the model was trained on")
+    if seq_len != cfg.seq_len and (cfg.pos_encodings == "learned" or seq_len > cfg.seq_len):
+        raise UserError(f"{what} has seq_len {seq_len} but the checkpoint's model has {cfg.seq_len}; "
+                        "evaluate with the dataset (or puzzle type) the model was trained on")
+    if num_puzzle_identifiers is not None and num_puzzle_identifiers > cfg.num_puzzle_identifiers:
+        raise UserError(
+            f"{what} has {num_puzzle_identifiers} puzzle identifiers but the checkpoint's model has "
+            f"{cfg.num_puzzle_identifiers}; the data was built differently from the training data — pass the "
+            "dataset the model was trained on with --data (or rebuild it with the same sources and seed)")
+
+
+def apply_precision(model: HRM, precision: Precision | None) -> HRM:
+    """Move ``model`` to ``precision.device`` with its forward dtype (``None``: leave it as it is)."""
+    if precision is not None:
+        model.to(precision.device)
+        model.forward_dtype = precision.forward_dtype
+    return model.eval()
+
+
+def model_device(model: HRM) -> torch.device:
+    return model.core.z_H_init.device
+
+
+def evaluate_batches(
+    model: HRM,
+    batches: Iterable[EvalBatch],
+    caps: Sequence[int],
+    *,
+    early_exit: bool = False,
+    consumers: Sequence[RowConsumer] = (),
+    total: int | None = None,
+    progress: bool = True,
+    desc: str = "evaluate",
+) -> dict[int, EvalResult]:
+    """The engine behind :func:`evaluate_split`: metrics for every cap in one pass over ``batches``."""
+    caps = sorted(set(int(c) for c in caps))
+    accumulators = {m: MetricAccumulator(m) for m in caps}
+    model.eval()
+    start = time.perf_counter()
+    with tqdm(total=total, desc=desc, unit="row", disable=not progress, leave=False) as bar:
+        for batch in batches:
+            outputs = run_segments(model, batch.inputs, batch.puzzle_identifiers, caps, early_exit)
+            for m in caps:
+                if batch.labels is not None:
+                    accumulators[m].update(outputs[m].predictions, batch.labels, outputs[m].q_halt_logits,
+                                           outputs[m].segments, batch.valid)
+                else:
+                    # No labels: only the halting statistics are meaningful; count the real rows for them.
+                    acc = accumulators[m]
+                    valid = batch.valid if batch.valid is not None else torch.ones(batch.size, dtype=torch.bool)
+                    valid = valid.to(outputs[m].segments.device)
+                    segs = outputs[m].segments[valid]
+                    acc.segments += int(segs.sum())
+                    acc.histogram += torch.bincount(segs - 1, minlength=m).cpu().numpy()[:m]
+                for consume in consumers:
+                    consume(m, batch, outputs[m])
+            n = int(batch.valid.sum()) if batch.valid is not None else batch.size
+            bar.update(n)
+    seconds = time.perf_counter() - start
+    results = {}
+    for m in caps:
+        summary = accumulators[m].summary()
+        if summary.count == 0 and sum(summary.halting_histogram):
+            rows = sum(summary.halting_histogram)
+            summary.mean_segments = accumulators[m].segments / rows
+            summary.exact_accuracy = summary.token_accuracy = summary.q_halt_accuracy = math.nan
+        results[m] = EvalResult(max_segments=m, early_exit=early_exit, metrics=summary, seconds=seconds)
+    return results
+
+
+def split_batches(split: Any, batch_size: int, device: torch.device, rank: int = 0,
+                  world_size: int = 1) -> Iterator[EvalBatch]:
+    """The data package's evaluation batches (padded last batch) as :class:`EvalBatch` on ``device``."""
+    from hrm.data.sampling import iter_eval_batches
+
+    for raw in iter_eval_batches(split, batch_size, rank, world_size):
+        yield _to_eval_batch(raw, device)
+
+
+def _field(raw: Any, name: str) -> Any:
+    if isinstance(raw, dict):
+        return raw.get(name)
+    return getattr(raw, name, None)
+
+
+def _to_eval_batch(raw: Any, device: torch.device) -> EvalBatch:
+    inputs = torch.as_tensor(np.asarray(_field(raw, "inputs")), device=device).to(torch.long)
+    pids = torch.as_tensor(np.asarray(_field(raw, "puzzle_identifiers")), device=device).to(torch.long)
+    labels = _field(raw, "labels")
+    labels = None if labels is None else torch.as_tensor(np.asarray(labels), device=device).to(torch.long)
+    valid = _field(raw, "valid")
+    if valid is None:
+        valid = _field(raw, "mask")
+    if valid is None:
+        count = _field(raw, "count")
+        if count is None:
+            count = _field(raw, "num_valid")
+        valid = torch.arange(inputs.shape[0], device=device) < (inputs.shape[0] if count is None else int(count))
+    else:
+        valid = torch.as_tensor(np.asarray(valid), device=device).to(torch.bool)
+    return EvalBatch(inputs=inputs, puzzle_identifiers=pids, labels=labels, valid=valid)
+
+
+def split_rows(split: Any, rank: int = 0, world_size: int = 1) -> int:
+    """Number of real examples this rank evaluates (for progress bars)."""
+    try:
+        n = int(len(split.arrays[_first_set(split)]["inputs"]))
+    except (AttributeError, KeyError, TypeError):
+        return 0
+    return n if world_size == 1 else -(-n // world_size)
+
+
+def _first_set(split: Any) -> str:
+    sets = list(getattr(split.metadata, "sets", None) or split.arrays)
+    return sets[0]
+
+
+def check_split(model: HRM, split: Any) -> None:
+    meta = split.metadata
+    check_compatible(model, int(meta.vocab_size), int(meta.seq_len), int(meta.num_puzzle_identifiers),
+                     f"dataset {getattr(split, 'path', '')}".strip())
+
+
+def evaluate_split(
+    model: HRM,
+    split: Any,
+    *,
+    batch_size: int = 256,
+    max_segments: int | None = None,
+    early_exit: bool = False,
+    precision: Precision | None = None,
+    progress: bool = True,
+    consumers: Sequence[RowConsumer] = (),
+) -> EvalResult:
+    """Evaluate on a :class:`hrm.data.format.PuzzleSplit` at one segment cap (default: the model's M_max).
+
+    ``precision`` moves the model and sets its forward dtype (``None`` keeps its current device and dtype).
+    """
+    cap = model.config.halt_max_steps if max_segments is None else int(max_segments)
+    return scaling_sweep(model, split, [cap], batch_size=batch_size, early_exit=early_exit, precision=precision,
+                         progress=progress, consumers=consumers)[0]
+
+
+def scaling_sweep(
+    model: HRM,
+    split: Any,
+    segments: Sequence[int] = DEFAULT_SWEEP,
+    *,
+    batch_size: int = 256,
+    early_exit: bool = False,
+    precision: Precision | None = None,
+    progress: bool = True,
+    consumers: Sequence[RowConsumer] = (),
+) -> list[EvalResult]:
+    """Inference-time scaling: one :class:`EvalResult` per segment cap, ascending, from a single data pass."""
+    apply_precision(model, precision)
+    check_split(model, split)
+    device = model_device(model)
+    results = evaluate_batches(model, split_batches(split, batch_size, device), segments, early_exit=early_exit,
+                               consumers=consumers, total=split_rows(split), progress=progress)
+    return [results[m] for m in sorted(results)]
+
+
+@torch.no_grad()
+def evaluate_model(
+    model: HRM,
+    split: Any,
+    global_batch_size: int,
+    rank: int = 0,
+    world_size: int = 1,
+    *,
+    stablemax_dtype: torch.dtype = torch.float64,
+    progress: bool = False,
+) -> dict[str, float]:
+    """The reference's periodic evaluation (for the trainer): ``{count, accuracy, exact_accuracy,
+    q_halt_accuracy, steps, lm_loss, q_halt_loss}``.
+
+    Each rank takes its slice of every global batch; the ACT wrapper runs in eval mode (every row runs
+    ``halt_max_steps`` segments) and the metrics of the last call are summed, all-reduced across ranks when
+    ``torch.distributed`` is initialised, and divided by ``count`` (rows with >= 1 supervised token). Losses
+    cover the real (non-padding) rows. The model's training/eval mode is restored afterwards.
+    """
+    was_training = model.training
+    model.eval()
+    device = model_device(model)
+    keys = ("count", "accuracy", "exact_accuracy", "q_halt_accuracy", "steps", "lm_loss", "q_halt_loss")
+    sums = torch.zeros(len(keys), dtype=torch.float64, device=device)
+    local_batch = global_batch_size // max(world_size, 1)
+    try:
+        batches = split_batches(split, global_batch_size, device, rank, world_size)
+        total = split_rows(split, rank, world_size)
+        for batch in tqdm(batches, desc="eval", disable=not progress, leave=False, total=None if not total else
+                          -(-total // max(local_batch, 1))):
+            keep = batch.valid
+            if not bool(keep.any()):
+                continue
+            labels = batch.labels if batch.labels is not None else torch.full_like(batch.inputs, IGNORE_LABEL_ID)
+            data = {"inputs": batch.inputs[keep].to(torch.int32), "labels": labels[keep],
+                    "puzzle_identifiers": batch.puzzle_identifiers[keep].to(torch.int32)}
+            carry = model.initial_carry(data)
+            while True:
+                carry, outputs = model(carry, data)
+                if bool(carry.halted.all()):
+                    break
+            _, metrics = act_loss(outputs, carry.current_data["labels"], carry.halted, carry.steps,
+                                  model.config.loss_type, stablemax_dtype)
+            sums += torch.stack([metrics[k].to(torch.float64) for k in keys])
+        if torch.distributed.is_available() and torch.distributed.is_initialized():
+            torch.distributed.all_reduce(sums, op=torch.distributed.ReduceOp.SUM)
+    finally:
+        model.train(was_training)
+    values = dict(zip(keys, sums.cpu().tolist()))
+    count = values.pop("count")
+    out = {k: v / max(count, 1.0) for k, v in values.items()}
+    out["count"] = count
+    return out

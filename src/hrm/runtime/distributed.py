@@ -1,0 +1,139 @@
+"""Data-parallel set-up on PyTorch's own engine, driven by ``torchrun``'s environment variables.
+
+One command serves one process and N processes: ``hrm train ...`` runs alone; ``torchrun --nproc-per-node N -m hrm
+train ...`` sets ``RANK``/``WORLD_SIZE``/``LOCAL_RANK``/``MASTER_ADDR``/``MASTER_PORT``, and
+:func:`init_distributed` then joins the process group: NCCL on CUDA (one GPU per local rank), gloo on CPU.
+Nothing here runs at import time.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+import torch.distributed as dist
+
+from hrm.errors import UserError
+
+
+@dataclass(frozen=True)
+class DistributedContext:
+    """Where this process sits in the job. A single process is rank 0 of a world of 1."""
+
+    rank: int = 0
+    local_rank: int = 0
+    world_size: int = 1
+    backend: str | None = None
+
+    @property
+    def enabled(self) -> bool:
+        return self.world_size > 1
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+
+_CONTEXT = DistributedContext()
+
+
+def launched_by_torchrun() -> bool:
+    return int(os.environ.get("WORLD_SIZE", "1")) > 1
+
+
+def init_distributed(device_type: str) -> DistributedContext:
+    """Join the process group described by torchrun's variables; a no-op (world of 1) without them.
+
+    ``device_type`` is ``cuda`` (NCCL; sets this process's GPU to ``LOCAL_RANK``), ``cpu`` (gloo) or ``mps``
+    (not supported for multi-process runs).
+    """
+    global _CONTEXT
+    if dist.is_available() and dist.is_initialized():
+        _CONTEXT = DistributedContext(rank=dist.get_rank(), local_rank=int(os.environ.get("LOCAL_RANK", "0")),
+                                      world_size=dist.get_world_size(), backend=str(dist.get_backend()))
+        return _CONTEXT
+    if not launched_by_torchrun():
+        _CONTEXT = DistributedContext()
+        return _CONTEXT
+    if not dist.is_available():
+        raise UserError("WORLD_SIZE > 1 but this PyTorch build has no torch.distributed")
+    if device_type == "mps":
+        raise UserError("multi-process training is not supported on MPS; use --device cpu or one process")
+    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    if device_type == "cuda":
+        if local_rank >= torch.cuda.device_count():
+            raise UserError(f"LOCAL_RANK {local_rank} but only {torch.cuda.device_count()} CUDA devices are visible")
+        torch.cuda.set_device(local_rank)
+        backend = "nccl"
+    else:
+        backend = "gloo"
+    dist.init_process_group(backend=backend)
+    _CONTEXT = DistributedContext(rank=dist.get_rank(), local_rank=local_rank, world_size=dist.get_world_size(),
+                                  backend=backend)
+    return _CONTEXT
+
+
+def get_context() -> DistributedContext:
+    return _CONTEXT
+
+
+def destroy_distributed() -> None:
+    global _CONTEXT
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
+    _CONTEXT = DistributedContext()
+
+
+def is_main_process() -> bool:
+    return _CONTEXT.is_main
+
+
+def print0(*args: Any, file: Any = None, **kwargs: Any) -> None:
+    """``print`` on rank 0 only (stdout by default)."""
+    if _CONTEXT.is_main:
+        print(*args, file=file if file is not None else sys.stdout, **kwargs)
+
+
+def all_reduce_sum(tensor: torch.Tensor) -> torch.Tensor:
+    """Sum ``tensor`` over ranks in place (identity for one process); returns it."""
+    if _CONTEXT.enabled:
+        dist.all_reduce(tensor, op=dist.ReduceOp.SUM)
+    return tensor
+
+
+def all_reduce_max(value: float) -> float:
+    """The largest of each rank's ``value`` (a host float)."""
+    if not _CONTEXT.enabled:
+        return value
+    device = torch.device("cuda", torch.cuda.current_device()) if _CONTEXT.backend == "nccl" else torch.device("cpu")
+    tensor = torch.tensor([value], dtype=torch.float64, device=device)
+    dist.all_reduce(tensor, op=dist.ReduceOp.MAX)
+    return float(tensor.item())
+
+
+def broadcast_object(obj: Any, src: int = 0) -> Any:
+    """Rank ``src``'s ``obj`` on every rank (picklable objects only)."""
+    if not _CONTEXT.enabled:
+        return obj
+    holder = [obj]
+    dist.broadcast_object_list(holder, src=src)
+    return holder[0]
+
+
+def barrier() -> None:
+    if _CONTEXT.enabled:
+        dist.barrier()
+
+
+def sum_gradients_hook(process_group: dist.ProcessGroup | None, bucket: dist.GradBucket) -> torch.futures.Future:
+    """DDP communication hook: **sum** gradients over ranks instead of averaging them.
+
+    The reference divides the loss by the *global* batch size and then all-reduces with SUM, which yields the mean
+    over the global batch; DDP's default hook would divide by the world size a second time.
+    """
+    group = process_group if process_group is not None else dist.group.WORLD
+    work = dist.all_reduce(bucket.buffer(), op=dist.ReduceOp.SUM, group=group, async_op=True)
+    return work.get_future().then(lambda fut: fut.value()[0])
