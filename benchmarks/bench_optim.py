@@ -1,6 +1,6 @@
 """Step time of :class:`hrm.training.optim.AdamATan2` vs ``torch.optim.AdamW(foreach=True)``.
 
-Both optimisers update the parameter shapes of the reference 27M model (Sudoku: vocab 11, seq_len 81,
+The optimisers update the parameter shapes of the reference 27M model (Sudoku: vocab 11, seq_len 81,
 27,275,266 parameters in 36 tensors) with fixed random gradients. Steps of the two optimisers are interleaved
 (A, B, A, B, ...) so that drift in machine load hits both equally; the ratio of the medians is reported.
 
@@ -44,6 +44,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=30, help="timed steps per optimiser")
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
+    parser.add_argument("--note", default=None, help="free text stored in the result (e.g. machine load)")
     parser.add_argument("--out", default=str(Path(__file__).parent / "results" / "optim.json"))
     args = parser.parse_args()
     if args.threads is not None:
@@ -67,7 +68,12 @@ def main() -> None:
         "AdamW(foreach=True)": torch.optim.AdamW(
             make_params(), lr=1e-4, betas=(0.9, 0.95), weight_decay=0.1, foreach=True
         ),
+        # The default path for the device (sliced on CPU, multi-tensor elsewhere): the one that is reported.
         "AdamATan2": AdamATan2(make_params(), lr=1e-4, betas=(0.9, 0.95), weight_decay=0.1),
+        # The other path, for information.
+        "AdamATan2(other path)": AdamATan2(
+            make_params(), lr=1e-4, betas=(0.9, 0.95), weight_decay=0.1, foreach=device.type == "cpu"
+        ),
     }
     times: dict[str, list[float]] = {name: [] for name in optimisers}
     for i in range(args.warmup + args.steps):
@@ -91,14 +97,17 @@ def main() -> None:
     result = {
         "benchmark": "optimizer step time on the 27M HRM parameter shapes",
         "command": "benchmarks/bench_optim.py " + " ".join(
-            f"--{k} {v}" for k, v in vars(args).items() if k != "out" and v is not None
+            f"--{k} {v}" for k, v in vars(args).items() if k not in ("out", "note") and v is not None
         ),
+        "note": args.note,
         "num_parameters": numel,
         "num_tensors": len(shapes),
         "timed_steps": args.steps,
         "results": summary,
         "ratio_median": ours["median_ms"] / base["median_ms"],
         "ratio_min": ours["min_ms"] / base["min_ms"],
+        "ratio_median_other_path": summary["AdamATan2(other path)"]["median_ms"] / base["median_ms"],
+        "default_path": "sliced (foreach=False)" if device.type == "cpu" else "multi-tensor (foreach=True)",
         "machine": {
             "device": str(device),
             "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else _cpu_name(),
@@ -107,6 +116,7 @@ def main() -> None:
             "torch": torch.__version__,
             "python": platform.python_version(),
             "platform": platform.platform(),
+            "load_average_at_end": os.getloadavg() if hasattr(os, "getloadavg") else None,
         },
     }
     out = Path(args.out)

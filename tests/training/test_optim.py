@@ -45,8 +45,9 @@ def test_adam_atan2_first_step_literal() -> None:
     assert expected[0] == pytest.approx(0.989033135, abs=1e-9)
 
 
+@pytest.mark.parametrize("foreach", [True, False])
 @pytest.mark.parametrize("dtype,tol", [(torch.float64, 1e-13), (torch.float32, 2e-6)])
-def test_adam_atan2_three_steps_match_formula(dtype: torch.dtype, tol: float) -> None:
+def test_adam_atan2_three_steps_match_formula(dtype: torch.dtype, tol: float, foreach: bool) -> None:
     p0 = [0.3, -1.2, 2.0, 0.0, 0.7]
     grads = [
         [0.5, -0.1, 0.0, 1e-3, -2.0],
@@ -56,7 +57,7 @@ def test_adam_atan2_three_steps_match_formula(dtype: torch.dtype, tol: float) ->
     lrs = [1e-2, 3e-2, 5e-3]  # the lr is read from param_groups at every step
     wd = 0.1
     p = nn.Parameter(torch.tensor(p0, dtype=dtype))
-    opt = AdamATan2([p], lr=0.0, betas=(B1, B2), weight_decay=wd)
+    opt = AdamATan2([p], lr=0.0, betas=(B1, B2), weight_decay=wd, foreach=foreach)
     for g, lr in zip(grads, lrs):
         set_lr(opt, lr)
         p.grad = torch.tensor(g, dtype=dtype)
@@ -67,11 +68,12 @@ def test_adam_atan2_three_steps_match_formula(dtype: torch.dtype, tol: float) ->
     assert opt.state[p]["step"].item() == 3
 
 
-def test_adam_atan2_per_parameter_step_counts() -> None:
+@pytest.mark.parametrize("foreach", [True, False])
+def test_adam_atan2_per_parameter_step_counts(foreach: bool) -> None:
     # b has no grad on step 1, so its bias corrections run one step behind a's.
     a = nn.Parameter(torch.tensor([1.0], dtype=torch.float64))
     b = nn.Parameter(torch.tensor([-2.0], dtype=torch.float64))
-    opt = AdamATan2([a, b], lr=0.02, weight_decay=0.5)
+    opt = AdamATan2([a, b], lr=0.02, weight_decay=0.5, foreach=foreach)
     ga, gb = [0.3, -0.8, 0.1], [None, 0.4, 0.9]
     for i in range(3):
         a.grad = torch.tensor([ga[i]], dtype=torch.float64)
@@ -91,6 +93,31 @@ def test_adam_atan2_param_groups_use_their_own_hyperparameters() -> None:
     opt.step()
     assert a.item() == pytest.approx(reference_adam_atan2(1.0, [1.0], [0.01], 0.2), rel=1e-14)
     assert b.item() == pytest.approx(reference_adam_atan2(1.0, [1.0], [0.1], 0.0), rel=1e-14)
+
+
+def test_adam_atan2_paths_agree_on_large_and_strided_tensors() -> None:
+    # Larger than one slice of the sliced path (with a ragged tail), plus a non-contiguous parameter.
+    gen = torch.Generator().manual_seed(0)
+    shapes = [(3, (1 << 18) + 1001), (7,)]
+    init = [torch.randn(s, generator=gen, dtype=torch.float64) for s in shapes]
+    init.append(torch.randn(5, 4, generator=gen, dtype=torch.float64).t())
+    grads = [[torch.randn(t.shape, generator=gen, dtype=torch.float64) for t in init] for _ in range(3)]
+    results = []
+    for foreach in (True, False):
+        params = [nn.Parameter(t.clone()) if t.is_contiguous() else nn.Parameter(t.t().clone().t()) for t in init]
+        assert not params[2].is_contiguous()
+        opt = AdamATan2(params, lr=1e-2, weight_decay=0.1, foreach=foreach)
+        for step_grads in grads:
+            for p, g in zip(params, step_grads):
+                p.grad = g.clone()
+            opt.step()
+        results.append([p.detach() for p in params])
+    for a, b in zip(*results):
+        assert torch.allclose(a, b, rtol=1e-14, atol=1e-16)
+    # and both moved every element by the formula (spot-check a few against the scalar reference)
+    for idx in [(0, 0), (2, (1 << 18) + 1000), (1, 5)]:
+        want = reference_adam_atan2(init[0][idx].item(), [g[0][idx].item() for g in grads], [1e-2] * 3, 0.1)
+        assert results[1][0][idx].item() == pytest.approx(want, rel=1e-12)
 
 
 def test_adam_atan2_lr_zero_construction_and_step() -> None:

@@ -65,12 +65,20 @@ class AdamATan2(torch.optim.Optimizer):
     the first-moment bias correction inside ``atan2``, and scales weight decay by ``lr / initial_lr`` (so it
     also refuses ``lr = 0`` at construction, which the reference's schedule needs).
 
-    Implementation: ``torch._foreach_*`` multi-tensor ops for the element-wise updates (as
-    ``torch.optim.AdamW(foreach=True)``) plus one ``torch.atan2`` per parameter tensor, since torch has no
-    foreach ``atan2``. Math runs in the parameter's own dtype (the model keeps fp32 master weights; the
-    reference's fused kernel upcasts bf16/fp16 parameters to fp32 internally, we do not). Parameters whose
-    ``.grad`` is ``None`` are skipped entirely (no decay, no step count), as in the reference. The state per
-    parameter is the standard ``step`` (float32 scalar tensor on CPU), ``exp_avg`` and ``exp_avg_sq``, so
+    Implementation (no compiled extension; same element-wise formula on every path):
+
+    - ``foreach=True`` (the default off the CPU): ``torch._foreach_*`` multi-tensor ops, as
+      ``torch.optim.AdamW(foreach=True)``, plus one ``torch.atan2`` per parameter tensor (torch has no
+      foreach ``atan2``).
+    - ``foreach=False`` (the default on the CPU): per tensor, in slices of 2¹⁸ elements that run all the
+      update's ops while the slice is in cache, with one reused scratch slice. On a CPU the update is
+      memory-bound and allocating a parameter-sized temporary each step costs page faults, so this makes
+      the extra ``atan2`` free (see ``benchmarks/bench_optim.py``).
+
+    Math runs in the parameter's own dtype (the model keeps fp32 master weights; the reference's fused
+    kernel upcasts bf16/fp16 parameters to fp32 internally, we do not). Parameters whose ``.grad`` is
+    ``None`` are skipped entirely (no decay, no step count), as in the reference. The state per parameter is
+    the standard ``step`` (float32 scalar tensor on CPU), ``exp_avg`` and ``exp_avg_sq``, so
     ``state_dict()``/``load_state_dict()`` are those of :class:`torch.optim.Optimizer`.
 
     Args:
@@ -78,6 +86,8 @@ class AdamATan2(torch.optim.Optimizer):
         lr: learning rate; 0 is allowed (the schedule sets the real value before each step).
         betas: (β1, β2), each in [0, 1).
         weight_decay: decoupled decay coefficient (multiplied by lr), >= 0.
+        foreach: force the multi-tensor path (True) or the sliced per-tensor path (False); ``None`` picks
+            per group: sliced if the group's first parameter is on the CPU, multi-tensor otherwise.
     """
 
     def __init__(
@@ -86,6 +96,7 @@ class AdamATan2(torch.optim.Optimizer):
         lr: float = 1e-4,
         betas: tuple[float, float] = (0.9, 0.95),
         weight_decay: float = 0.1,
+        foreach: bool | None = None,
     ) -> None:
         lr = _check_lr(lr)
         betas = (float(betas[0]), float(betas[1]))
@@ -93,7 +104,8 @@ class AdamATan2(torch.optim.Optimizer):
             if not 0.0 <= beta < 1.0:
                 raise ValueError(f"invalid beta at index {i}: {beta!r}; must be in [0, 1)")
         weight_decay = _check_weight_decay(weight_decay)
-        super().__init__(params, {"lr": lr, "betas": betas, "weight_decay": weight_decay})
+        defaults = {"lr": lr, "betas": betas, "weight_decay": weight_decay, "foreach": foreach}
+        super().__init__(params, defaults)
 
     @torch.no_grad()
     def step(self, closure: Callable[[], float] | None = None) -> float | None:  # type: ignore[override]
@@ -142,23 +154,79 @@ class AdamATan2(torch.optim.Optimizer):
             bias2_sqrts = [math.sqrt(1.0 - beta2**t) for t in t_values]
 
             decay = 1.0 - lr * weight_decay
-            if decay != 1.0:  # multiplying by exactly 1 is the identity, so skipping it changes nothing
-                torch._foreach_mul_(params, decay)
-            torch._foreach_lerp_(exp_avgs, grads, 1.0 - beta1)
-            torch._foreach_mul_(exp_avg_sqs, beta2)
-            torch._foreach_addcmul_(exp_avg_sqs, grads, grads, value=1.0 - beta2)
-
-            # denom = √v / √(1 − β2ᵗ); the same buffer then receives atan2(m, denom).
-            updates = torch._foreach_sqrt(exp_avg_sqs)
-            torch._foreach_div_(updates, bias2_sqrts)
-            for m, u in zip(exp_avgs, updates):
-                torch.atan2(m, u, out=u)
-            if all(s == step_sizes[0] for s in step_sizes):
-                torch._foreach_add_(params, updates, alpha=-step_sizes[0])
-            else:
-                torch._foreach_mul_(updates, [-s for s in step_sizes])
-                torch._foreach_add_(params, updates)
+            foreach = group.get("foreach")
+            if foreach is None:
+                foreach = params[0].device.type != "cpu"
+            update = _update_foreach if foreach else _update_sliced
+            update(params, grads, exp_avgs, exp_avg_sqs, step_sizes, bias2_sqrts, decay, beta1, beta2)
         return loss
+
+
+_SLICE = 1 << 18  # elements per slice on the sliced path: 5 fp32 slices (p, g, m, v, scratch) = 5 MiB
+
+
+def _update_foreach(
+    params: list[torch.Tensor],
+    grads: list[torch.Tensor],
+    exp_avgs: list[torch.Tensor],
+    exp_avg_sqs: list[torch.Tensor],
+    step_sizes: list[float],
+    bias2_sqrts: list[float],
+    decay: float,
+    beta1: float,
+    beta2: float,
+) -> None:
+    """The Adam-atan2 update with multi-tensor ops (few kernel launches on an accelerator)."""
+    if decay != 1.0:  # multiplying by exactly 1 is the identity, so skipping it changes nothing
+        torch._foreach_mul_(params, decay)
+    torch._foreach_lerp_(exp_avgs, grads, 1.0 - beta1)
+    torch._foreach_mul_(exp_avg_sqs, beta2)
+    torch._foreach_addcmul_(exp_avg_sqs, grads, grads, value=1.0 - beta2)
+    # denom = √v / √(1 − β2ᵗ); the same buffers then receive atan2(m, denom).
+    updates = torch._foreach_sqrt(exp_avg_sqs)
+    torch._foreach_div_(updates, bias2_sqrts)
+    for m, u in zip(exp_avgs, updates):
+        torch.atan2(m, u, out=u)
+    if all(s == step_sizes[0] for s in step_sizes):
+        torch._foreach_add_(params, updates, alpha=-step_sizes[0])
+    else:
+        torch._foreach_mul_(updates, [-s for s in step_sizes])
+        torch._foreach_add_(params, updates)
+
+
+def _update_sliced(
+    params: list[torch.Tensor],
+    grads: list[torch.Tensor],
+    exp_avgs: list[torch.Tensor],
+    exp_avg_sqs: list[torch.Tensor],
+    step_sizes: list[float],
+    bias2_sqrts: list[float],
+    decay: float,
+    beta1: float,
+    beta2: float,
+) -> None:
+    """The same update, tensor by tensor in cache-sized slices with one reused scratch buffer."""
+    scratch: torch.Tensor | None = None
+    for p, g, m, v, step_size, bias2_sqrt in zip(params, grads, exp_avgs, exp_avg_sqs, step_sizes, bias2_sqrts):
+        tensors = (p, g, m, v)
+        if all(t.is_contiguous() for t in tensors):
+            flat = [t.view(-1) for t in tensors]
+            if scratch is None or scratch.dtype != p.dtype or scratch.device != p.device:
+                scratch = torch.empty(_SLICE, dtype=p.dtype, device=p.device)
+            pieces = [
+                ([t[start:start + _SLICE] for t in flat], scratch[: min(_SLICE, p.numel() - start)])
+                for start in range(0, p.numel(), _SLICE)
+            ]
+        else:  # odd layouts: one piece, with a temporary of the parameter's own layout
+            pieces = [(list(tensors), torch.empty_like(p))]
+        for (pp, gg, mm, vv), u in pieces:
+            if decay != 1.0:
+                pp.mul_(decay)
+            mm.lerp_(gg, 1.0 - beta1)
+            vv.mul_(beta2).addcmul_(gg, gg, value=1.0 - beta2)
+            torch.sqrt(vv, out=u).div_(bias2_sqrt)
+            torch.atan2(mm, u, out=u)
+            pp.add_(u, alpha=-step_size)
 
 
 # ---------------------------------------------------------------------------------------------------------------
