@@ -216,16 +216,23 @@ class ViewInfo:
     identity: bool
 
 
+# (puzzle identifier, row index or None) -> the row's view, or None to skip the row
+ViewLookup = Callable[[int, int | None], ViewInfo | None]
+
+
 class ArcRowVoter:
     """Feeds model outputs (canvas rows) into one :class:`ArcVoter` per segment cap.
 
-    ``views`` maps a puzzle identifier to its :class:`ViewInfo` (rows with an unknown or blank identifier are
-    skipped); ``decode`` turns a canvas row (token ids) into a colour grid (crop and subtract 2).
+    ``views(puzzle_identifier, row)`` gives a row's :class:`ViewInfo` (``row``: the row's index in the evaluated
+    data, or None; rows whose view is None, such as padding, are skipped). ``decode`` turns a canvas row (token
+    ids) into a colour grid (default: the reference's crop, :func:`hrm.data.arc.decode_grid`).
     """
 
-    def __init__(self, views: Callable[[int], ViewInfo | None], decode: Callable[[np.ndarray], Grid]):
+    def __init__(self, views: ViewLookup, decode: Callable[[np.ndarray], Grid] | None = None):
+        from hrm.data.arc import decode_grid
+
         self.views = views
-        self.decode = decode
+        self.decode = decode if decode is not None else decode_grid
         self.voters: dict[int, ArcVoter] = {}
 
     def voter(self, cap: int) -> ArcVoter:
@@ -235,22 +242,77 @@ class ArcRowVoter:
         """The :data:`hrm.evaluation.evaluate.RowConsumer` interface."""
         voter = self.voter(cap)
         valid = batch.valid.cpu().numpy() if batch.valid is not None else np.ones(batch.size, dtype=bool)
+        index = batch.index.cpu().numpy() if batch.index is not None else None
         inputs = batch.inputs.cpu().numpy()
         labels = batch.labels.cpu().numpy() if batch.labels is not None else None
         pids = batch.puzzle_identifiers.cpu().numpy()
         preds = outputs.predictions.cpu().numpy()
         q_prob = 1.0 / (1.0 + np.exp(-outputs.q_halt_logits.float().cpu().numpy().astype(np.float64)))
         for i in np.flatnonzero(valid):
-            view = self.views(int(pids[i]))
+            view = self.views(int(pids[i]), None if index is None else int(index[i]))
             if view is None:
                 continue
             input_grid = view.invert(self.decode(inputs[i]))
             solution = None
-            if labels is not None:
-                label = np.where(labels[i] < 0, 0, labels[i])
-                solution = view.invert(self.decode(label))
+            if labels is not None and bool((labels[i] >= 0).any()):
+                solution = view.invert(self.decode(np.where(labels[i] < 0, 0, labels[i])))
             voter.add(view.task_id, input_grid, view.invert(self.decode(preds[i])), float(q_prob[i]),
                       solution=solution, identity_view=view.identity)
 
     def scores(self, ks: Sequence[int] = DEFAULT_KS) -> dict[int, ArcScore]:
         return {cap: v.score(ks) for cap, v in sorted(self.voters.items())}
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Which augmentation each puzzle identifier carries
+
+
+def make_view(task_id: str, tid: int, colour_map: np.ndarray) -> ViewInfo:
+    """The :class:`ViewInfo` of a variant made by dihedral ``tid`` and ``colour_map`` (both undone on invert)."""
+    from hrm.data.augment import arc_invert
+
+    colour_map = np.asarray(colour_map, dtype=np.uint8)
+    if int(tid) == 0 and bool(np.all(colour_map == np.arange(10))):
+        return ViewInfo(task_id=task_id, invert=_identity, identity=True)
+    return ViewInfo(task_id=task_id, invert=lambda g, t=int(tid), c=colour_map: arc_invert(np.asarray(g), t, c),
+                    identity=False)
+
+
+def _identity(grid: Grid) -> Grid:
+    return np.asarray(grid)
+
+
+def views_from_identifiers(identifiers: Sequence[str]) -> ViewLookup:
+    """Puzzle identifier → :class:`ViewInfo` parsed from its name (``<task>_t<tid>_<map>`` or ``<task>``).
+
+    This is how the reference's evaluation recovers augmentations, and works for datasets built by either code.
+    Identifier 0 (the blank, used by padding rows) maps to None.
+    """
+    from hrm.data.arc import parse_variant_name
+
+    cache: dict[int, ViewInfo | None] = {}
+
+    def lookup(pid: int, row: int | None = None) -> ViewInfo | None:
+        if pid not in cache:
+            cache[pid] = make_view(*parse_variant_name(identifiers[pid])) if 0 < pid < len(identifiers) else None
+        return cache[pid]
+
+    return lookup
+
+
+def views_from_records(variants: Any) -> ViewLookup:
+    """Puzzle identifier → :class:`ViewInfo` from an hrm build's augmentation records
+    (:class:`hrm.data.arc.ArcVariants`, ``<root>/augmentations/``)."""
+    cache: dict[int, ViewInfo | None] = {}
+    num = int(variants.puzzle_task.shape[0])
+
+    def lookup(pid: int, row: int | None = None) -> ViewInfo | None:
+        if pid not in cache:
+            if not 0 <= pid < num or int(variants.puzzle_task[pid]) < 0:
+                cache[pid] = None
+            else:
+                tid, cmap = variants.transform(pid)
+                cache[pid] = make_view(variants.task_id(pid), tid, cmap)
+        return cache[pid]
+
+    return lookup

@@ -13,7 +13,6 @@ Two entry points:
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -23,6 +22,8 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from hrm.data.format import PuzzleSplit
+from hrm.data.sampling import iter_eval_batches, num_eval_batches
 from hrm.errors import UserError
 from hrm.evaluation.metrics import MetricAccumulator, MetricSummary
 from hrm.model import HRM
@@ -40,6 +41,7 @@ class EvalBatch:
     puzzle_identifiers: torch.Tensor  # int [B]
     labels: torch.Tensor | None = None  # int [B, S], IGNORE_LABEL_ID where unsupervised
     valid: torch.Tensor | None = None  # bool [B]
+    index: torch.Tensor | None = None  # long [B], each row's position in the evaluated data (when known)
 
     @property
     def size(self) -> int:
@@ -61,7 +63,8 @@ class EvalResult:
     """Results of one evaluation at one segment cap.
 
     ``metrics`` is per row (per augmented view for ARC); ``arc`` holds the voted ARC scores when the data is
-    ARC; ``extra`` holds task-specific numbers (e.g. ``valid_solution_rate`` for Sudoku).
+    ARC; ``extra`` holds task-specific numbers (e.g. ``valid_solution_rate`` for Sudoku). ``seconds`` is the
+    wall time of the whole pass, shared by every cap of a sweep.
     """
 
     max_segments: int
@@ -91,7 +94,8 @@ def parse_segments(text: str | int | Sequence[int]) -> list[int]:
         try:
             values = [int(part) for part in text.replace(" ", "").split(",") if part]
         except ValueError as exc:
-            raise UserError(f"--max-segments {text!r}: expected an integer or a comma list such as 1,2,4,8,16,32") from exc
+            raise UserError(
+                f"--max-segments {text!r}: expected an integer or a comma list such as 1,2,4,8,16,32") from exc
     else:
         values = [int(v) for v in text]
     if not values or any(v < 1 for v in values):
@@ -164,16 +168,14 @@ def check_compatible(model: HRM, vocab_size: int, seq_len: int, num_puzzle_ident
                      what: str) -> None:
     """UserError (one line, with the fix) when data made for another model is fed to ``model``."""
     cfg = model.config
-    if vocab_size > cfg.vocab_size:
-        raise UserError(f"{what} has vocab_size {vocab_size} but the checkpoint's model has {cfg.vocab_size}; "
-                        "evaluate with the dataset (or puzzle type) the model was trained on")
-    if seq_len != cfg.seq_len and (cfg.pos_encodings == "learned" or seq_len > cfg.seq_len):
-        raise UserError(f"{what} has seq_len {seq_len} but the checkpoint's model has {cfg.seq_len}; "
-                        "evaluate with the dataset (or puzzle type) the model was trained on")
+    if vocab_size != cfg.vocab_size or seq_len != cfg.seq_len:
+        raise UserError(f"{what} has vocab_size {vocab_size} and seq_len {seq_len} but the checkpoint's model has "
+                        f"vocab_size {cfg.vocab_size} and seq_len {cfg.seq_len}; evaluate with the dataset (or "
+                        "puzzle type) the model was trained on")
     if num_puzzle_identifiers is not None and num_puzzle_identifiers > cfg.num_puzzle_identifiers:
         raise UserError(
             f"{what} has {num_puzzle_identifiers} puzzle identifiers but the checkpoint's model has "
-            f"{cfg.num_puzzle_identifiers}; the data was built differently from the training data — pass the "
+            f"{cfg.num_puzzle_identifiers}; the data was built differently from the training data: pass the "
             "dataset the model was trained on with --data (or rebuild it with the same sources and seed)")
 
 
@@ -207,91 +209,68 @@ def evaluate_batches(
     start = time.perf_counter()
     with tqdm(total=total, desc=desc, unit="row", disable=not progress, leave=False) as bar:
         for batch in batches:
+            if batch.size == 0:
+                continue
             outputs = run_segments(model, batch.inputs, batch.puzzle_identifiers, caps, early_exit)
+            labels = batch.labels if batch.labels is not None else torch.full_like(batch.inputs, IGNORE_LABEL_ID)
             for m in caps:
-                if batch.labels is not None:
-                    accumulators[m].update(outputs[m].predictions, batch.labels, outputs[m].q_halt_logits,
-                                           outputs[m].segments, batch.valid)
-                else:
-                    # No labels: only the halting statistics are meaningful; count the real rows for them.
-                    acc = accumulators[m]
-                    valid = batch.valid if batch.valid is not None else torch.ones(batch.size, dtype=torch.bool)
-                    valid = valid.to(outputs[m].segments.device)
-                    segs = outputs[m].segments[valid]
-                    acc.segments += int(segs.sum())
-                    acc.histogram += torch.bincount(segs - 1, minlength=m).cpu().numpy()[:m]
+                accumulators[m].update(outputs[m].predictions, labels, outputs[m].q_halt_logits,
+                                       outputs[m].segments, batch.valid)
                 for consume in consumers:
                     consume(m, batch, outputs[m])
             n = int(batch.valid.sum()) if batch.valid is not None else batch.size
             bar.update(n)
     seconds = time.perf_counter() - start
-    results = {}
-    for m in caps:
-        summary = accumulators[m].summary()
-        if summary.count == 0 and sum(summary.halting_histogram):
-            rows = sum(summary.halting_histogram)
-            summary.mean_segments = accumulators[m].segments / rows
-            summary.exact_accuracy = summary.token_accuracy = summary.q_halt_accuracy = math.nan
-        results[m] = EvalResult(max_segments=m, early_exit=early_exit, metrics=summary, seconds=seconds)
-    return results
+    return {m: EvalResult(max_segments=m, early_exit=early_exit, metrics=accumulators[m].summary(), seconds=seconds)
+            for m in caps}
 
 
-def split_batches(split: Any, batch_size: int, device: torch.device, rank: int = 0,
+def split_batches(split: PuzzleSplit, batch_size: int, device: torch.device, rank: int = 0,
                   world_size: int = 1) -> Iterator[EvalBatch]:
     """The data package's evaluation batches (padded last batch) as :class:`EvalBatch` on ``device``."""
-    from hrm.data.sampling import iter_eval_batches
-
     for raw in iter_eval_batches(split, batch_size, rank, world_size):
         yield _to_eval_batch(raw, device)
 
 
-def _field(raw: Any, name: str) -> Any:
-    if isinstance(raw, dict):
-        return raw.get(name)
-    return getattr(raw, name, None)
+def _to_eval_batch(raw: dict[str, np.ndarray], device: torch.device) -> EvalBatch:
+    """A batch of :func:`hrm.data.sampling.iter_eval_batches` (numpy, labels already -100) as tensors.
+
+    Padding rows (``valid`` False) are dropped here: they carry no data, and the last batch of a small split
+    would otherwise cost a full batch of compute.
+    """
+    valid = np.asarray(raw["valid"], dtype=bool) if "valid" in raw else np.ones(len(raw["inputs"]), dtype=bool)
+    keep = None if valid.all() else np.flatnonzero(valid)
+
+    def tensor(name: str, dtype: torch.dtype) -> torch.Tensor:
+        value = np.asarray(raw[name])
+        if keep is not None:
+            value = value[keep]
+        return torch.as_tensor(value, device=device).to(dtype)
+
+    inputs = tensor("inputs", torch.long)
+    return EvalBatch(
+        inputs=inputs,
+        puzzle_identifiers=tensor("puzzle_identifiers", torch.long),
+        labels=tensor("labels", torch.long) if raw.get("labels") is not None else None,
+        valid=torch.ones(inputs.shape[0], dtype=torch.bool, device=device),
+        index=tensor("example_index", torch.long) if "example_index" in raw else None,
+    )
 
 
-def _to_eval_batch(raw: Any, device: torch.device) -> EvalBatch:
-    inputs = torch.as_tensor(np.asarray(_field(raw, "inputs")), device=device).to(torch.long)
-    pids = torch.as_tensor(np.asarray(_field(raw, "puzzle_identifiers")), device=device).to(torch.long)
-    labels = _field(raw, "labels")
-    labels = None if labels is None else torch.as_tensor(np.asarray(labels), device=device).to(torch.long)
-    valid = _field(raw, "valid")
-    if valid is None:
-        valid = _field(raw, "mask")
-    if valid is None:
-        count = _field(raw, "count")
-        if count is None:
-            count = _field(raw, "num_valid")
-        valid = torch.arange(inputs.shape[0], device=device) < (inputs.shape[0] if count is None else int(count))
-    else:
-        valid = torch.as_tensor(np.asarray(valid), device=device).to(torch.bool)
-    return EvalBatch(inputs=inputs, puzzle_identifiers=pids, labels=labels, valid=valid)
-
-
-def split_rows(split: Any, rank: int = 0, world_size: int = 1) -> int:
+def split_rows(split: PuzzleSplit, rank: int = 0, world_size: int = 1) -> int:
     """Number of real examples this rank evaluates (for progress bars)."""
-    try:
-        n = int(len(split.arrays[_first_set(split)]["inputs"]))
-    except (AttributeError, KeyError, TypeError):
-        return 0
+    n = split.num_examples
     return n if world_size == 1 else -(-n // world_size)
 
 
-def _first_set(split: Any) -> str:
-    sets = list(getattr(split.metadata, "sets", None) or split.arrays)
-    return sets[0]
-
-
-def check_split(model: HRM, split: Any) -> None:
+def check_split(model: HRM, split: PuzzleSplit) -> None:
     meta = split.metadata
-    check_compatible(model, int(meta.vocab_size), int(meta.seq_len), int(meta.num_puzzle_identifiers),
-                     f"dataset {getattr(split, 'path', '')}".strip())
+    check_compatible(model, meta.vocab_size, meta.seq_len, meta.num_puzzle_identifiers, f"dataset {split.path}")
 
 
 def evaluate_split(
     model: HRM,
-    split: Any,
+    split: PuzzleSplit,
     *,
     batch_size: int = 256,
     max_segments: int | None = None,
@@ -311,7 +290,7 @@ def evaluate_split(
 
 def scaling_sweep(
     model: HRM,
-    split: Any,
+    split: PuzzleSplit,
     segments: Sequence[int] = DEFAULT_SWEEP,
     *,
     batch_size: int = 256,
@@ -332,7 +311,7 @@ def scaling_sweep(
 @torch.no_grad()
 def evaluate_model(
     model: HRM,
-    split: Any,
+    split: PuzzleSplit,
     global_batch_size: int,
     rank: int = 0,
     world_size: int = 1,
@@ -345,26 +324,24 @@ def evaluate_model(
 
     Each rank takes its slice of every global batch; the ACT wrapper runs in eval mode (every row runs
     ``halt_max_steps`` segments) and the metrics of the last call are summed, all-reduced across ranks when
-    ``torch.distributed`` is initialised, and divided by ``count`` (rows with >= 1 supervised token). Losses
-    cover the real (non-padding) rows. The model's training/eval mode is restored afterwards.
+    ``torch.distributed`` is initialised, and divided by ``count`` (rows with >= 1 supervised token). Padding
+    rows of the last batch are not run, so the losses cover the real rows only. The model's training/eval mode
+    is restored afterwards.
     """
     was_training = model.training
     model.eval()
     device = model_device(model)
     keys = ("count", "accuracy", "exact_accuracy", "q_halt_accuracy", "steps", "lm_loss", "q_halt_loss")
     sums = torch.zeros(len(keys), dtype=torch.float64, device=device)
-    local_batch = global_batch_size // max(world_size, 1)
     try:
         batches = split_batches(split, global_batch_size, device, rank, world_size)
-        total = split_rows(split, rank, world_size)
-        for batch in tqdm(batches, desc="eval", disable=not progress, leave=False, total=None if not total else
-                          -(-total // max(local_batch, 1))):
-            keep = batch.valid
-            if not bool(keep.any()):
+        total = num_eval_batches(split, global_batch_size)
+        for batch in tqdm(batches, desc="eval", total=total, disable=not progress, leave=False):
+            if batch.size == 0:  # this rank's slice of the last global batch was all padding
                 continue
             labels = batch.labels if batch.labels is not None else torch.full_like(batch.inputs, IGNORE_LABEL_ID)
-            data = {"inputs": batch.inputs[keep].to(torch.int32), "labels": labels[keep],
-                    "puzzle_identifiers": batch.puzzle_identifiers[keep].to(torch.int32)}
+            data = {"inputs": batch.inputs.to(torch.int32), "labels": labels,
+                    "puzzle_identifiers": batch.puzzle_identifiers.to(torch.int32)}
             carry = model.initial_carry(data)
             while True:
                 carry, outputs = model(carry, data)

@@ -14,8 +14,7 @@ metric                 definition (over counted rows)
 ``halting_histogram``  rows per segment count 1..M (how many rows stopped after m segments)
 =====================  ==========================================================================================
 
-:class:`MetricAccumulator` sums these over batches (and, in :meth:`MetricAccumulator.all_reduce`, over ranks),
-then :meth:`MetricAccumulator.summary` divides by the count.
+:class:`MetricAccumulator` sums these over batches, then :meth:`MetricAccumulator.summary` divides by the count.
 """
 
 from __future__ import annotations
@@ -128,20 +127,6 @@ class MetricAccumulator:
         hist = torch.bincount(segments[counted] - 1, minlength=self.max_segments)
         self.histogram += hist.cpu().numpy()[: self.max_segments]
         return rows
-
-    def all_reduce(self, device: torch.device | str = "cpu") -> None:
-        """Sum over ranks when ``torch.distributed`` is initialised (a no-op otherwise)."""
-        if not (torch.distributed.is_available() and torch.distributed.is_initialized()):
-            return
-        values = torch.tensor(
-            [self.count, self.token_accuracy, self.exact, self.q_halt, self.segments, *self.histogram.tolist()],
-            dtype=torch.float64, device=device,
-        )
-        torch.distributed.all_reduce(values, op=torch.distributed.ReduceOp.SUM)
-        out = values.cpu().tolist()
-        self.count, self.token_accuracy = int(round(out[0])), out[1]
-        self.exact, self.q_halt, self.segments = (int(round(v)) for v in out[2:5])
-        self.histogram = np.asarray([int(round(v)) for v in out[5:]], dtype=np.int64)
 
     def summary(self) -> MetricSummary:
         n = max(self.count, 1)

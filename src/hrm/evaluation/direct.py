@@ -1,0 +1,369 @@
+"""Evaluate directly on puzzle files, without building a dataset first.
+
+* Sudoku: a line file (one puzzle per line; solutions from ``--solutions`` or ``<stem>.solutions.txt`` beside it,
+  else solved exactly) or a Sudoku-Extreme CSV (``source,question,answer,rating``). Encoded with
+  :mod:`hrm.data.sudoku` (token = digit + 1, puzzle identifier 0). Besides exact match against the stored
+  solution, ``valid_solution_rate`` counts predictions that are complete valid grids agreeing with the givens
+  (the right notion for puzzles with several solutions).
+* ARC: a JSON file ``{task_id: {"train": [...], "test": [...]}}``. Every test input is encoded once per
+  augmented view that the checkpoint knows for its task (its identifiers name ``<task>`` and its variants), so
+  the usual voting applies; a task the checkpoint has never seen runs once, unaugmented, with the blank puzzle
+  identifier (its puzzle embedding is untrained; see docs/evaluation.md).
+
+Both check the puzzle's vocabulary and sequence length against the checkpoint and raise a one-line UserError
+with the fix when they differ.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from hrm.errors import UserError
+from hrm.evaluation.evaluate import EvalBatch, SegmentOutputs
+from hrm.model import HRM
+from hrm.model.losses import IGNORE_LABEL_ID
+
+
+@dataclass
+class DirectData:
+    """Rows encoded on the fly: ``inputs``/``labels`` [N, seq_len] tokens, ``puzzle_identifiers`` [N].
+
+    Tokens are stored compactly (uint8, as datasets are); label value ``ignore_label_id`` becomes -100 (not
+    supervised) when batches are made.
+    """
+
+    kind: str  # "sudoku" | "arc"
+    source: str
+    inputs: np.ndarray
+    labels: np.ndarray | None
+    puzzle_identifiers: np.ndarray
+    vocab_size: int
+    seq_len: int
+    ignore_label_id: int | None = None
+    size: int = 0  # Sudoku side n
+    notes: list[str] = field(default_factory=list)
+    arc_order: dict[str, list[str]] = field(default_factory=dict)  # ARC: task -> test-input keys in file order
+    arc_views: Any = None  # ARC: puzzle identifier -> ViewInfo
+
+    def __len__(self) -> int:
+        return int(self.inputs.shape[0])
+
+
+def check_direct(model: HRM, data: DirectData) -> None:
+    """The checkpoint must have been trained on this puzzle type: same vocabulary and sequence length."""
+    cfg = model.config
+    what = "Sudoku" if data.kind == "sudoku" else "ARC"
+    shape = f" ({data.size}×{data.size})" if data.kind == "sudoku" else ""
+    if data.vocab_size != cfg.vocab_size or data.seq_len != cfg.seq_len:
+        raise UserError(
+            f"{data.source}: {what}{shape} puzzles need vocab_size {data.vocab_size} and seq_len {data.seq_len}, "
+            f"but the checkpoint's model has vocab_size {cfg.vocab_size} and seq_len {cfg.seq_len}; use a "
+            f"checkpoint trained on {what}{shape} puzzles (or --data with the model's own dataset)")
+
+
+def direct_batches(data: DirectData, batch_size: int, device: torch.device) -> Iterator[EvalBatch]:
+    n = len(data)
+    for start in range(0, n, batch_size):
+        stop = min(start + batch_size, n)
+        labels = None
+        if data.labels is not None:
+            labels = torch.as_tensor(np.asarray(data.labels[start:stop], dtype=np.int64), device=device)
+            if data.ignore_label_id is not None:
+                labels[labels == data.ignore_label_id] = IGNORE_LABEL_ID
+        yield EvalBatch(
+            inputs=torch.as_tensor(np.asarray(data.inputs[start:stop], dtype=np.int64), device=device),
+            puzzle_identifiers=torch.as_tensor(np.asarray(data.puzzle_identifiers[start:stop], dtype=np.int64),
+                                               device=device),
+            labels=labels,
+            valid=torch.ones(stop - start, dtype=torch.bool, device=device),
+            index=torch.arange(start, stop, device=device),
+        )
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Sudoku
+
+
+def load_sudoku_lines(path: str | Path, solutions: str | Path | None = None, limit: int | None = None,
+                      progress: bool = True, model: HRM | None = None) -> DirectData:
+    """A puzzle line file; solutions from ``solutions``, else ``<stem>.solutions.txt`` beside it, else solved.
+
+    With ``model``, the board size read from the first line is checked against it before anything is solved.
+    """
+    from hrm.data import sudoku
+
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"{path}: no such Sudoku file; give a file with one puzzle per line (81 characters)")
+    if model is not None:
+        n = _first_line_side(path)
+        if n is not None:
+            check_direct(model, DirectData(kind="sudoku", source=str(path), inputs=np.zeros((0, n * n)), labels=None,
+                                           puzzle_identifiers=np.zeros(0), vocab_size=sudoku.vocab_size(n),
+                                           seq_len=n * n, size=n))
+    notes = []
+    if solutions is None:
+        beside = path.with_name(path.stem + ".solutions.txt")
+        if beside.is_file() and beside != path:
+            solutions = beside
+            notes.append(f"solutions from {beside.name}")
+        else:
+            notes.append("no solutions file: labels are the unique solutions found by the exact solver")
+    elif not Path(solutions).is_file():
+        raise UserError(f"{solutions}: no such solutions file (line i must be the solution of puzzle i)")
+    if solutions is None and limit is not None:
+        rows = _solve_first(path, limit, progress)  # solve only the puzzles that will be evaluated
+    else:
+        rows = sudoku.read_puzzle_lines(path, solutions, show_progress=progress)
+    return _sudoku_data(rows, str(path), limit, notes)
+
+
+def _solve_first(path: Path, limit: int, progress: bool) -> Any:
+    """The first ``limit`` puzzles of a line file with their unique solutions (UserError naming the line)."""
+    from hrm.data import sudoku
+
+    puzzles, lines = [], []
+    with open(path, encoding="utf-8", errors="replace") as f:
+        for number, line in enumerate(f, start=1):
+            if len(puzzles) == limit:
+                break
+            if line.strip():
+                try:
+                    puzzles.append(sudoku.parse_sudoku(line))
+                except UserError as exc:
+                    raise UserError(f"{path}:{number}: {exc}") from None
+                lines.append(number)
+    if not puzzles:
+        raise UserError(f"{path}: no puzzles found")
+    n = puzzles[0].shape[0]
+    solutions = []
+    for grid, number in zip(tqdm(puzzles, desc=f"solving {path.name}", disable=not progress, leave=False), lines):
+        if grid.shape[0] != n:
+            raise UserError(f"{path}:{number}: a {grid.shape[0]}×{grid.shape[0]} puzzle among {n}×{n} ones")
+        found = sudoku.solve(grid, max_solutions=2)
+        if not found:
+            raise UserError(f"{path}:{number}: the puzzle has no solution")
+        if len(found) > 1:
+            raise UserError(f"{path}:{number}: the puzzle has several solutions; give one per line with "
+                            "--solutions FILE")
+        solutions.append(found[0])
+    flat = lambda grids: np.stack([g.reshape(-1) for g in grids]).astype(np.uint8)  # noqa: E731
+    return sudoku.SudokuRows(n=n, puzzles=flat(puzzles), solutions=flat(solutions), lines=np.asarray(lines),
+                             path=str(path))
+
+
+def _first_line_side(path: Path) -> int | None:
+    with open(path, encoding="utf-8", errors="replace") as f:
+        for line in f:
+            cells = "".join(line.split())
+            if cells:
+                n = math.isqrt(len(cells))
+                return n if n * n == len(cells) and n > 1 else None
+    return None
+
+
+def load_sudoku_csv(path: str | Path, limit: int | None = None, min_difficulty: int | None = None) -> DirectData:
+    """A Sudoku-Extreme CSV (``source,question,answer,rating``)."""
+    from hrm.data import sudoku
+
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"{path}: no such CSV file; expected the Sudoku-Extreme format source,question,answer,rating")
+    return _sudoku_data(sudoku.read_sudoku_csv(path, min_difficulty), str(path), limit, [])
+
+
+def _sudoku_data(rows: Any, source: str, limit: int | None, notes: list[str]) -> DirectData:
+    from hrm.data import sudoku
+
+    if limit is not None:
+        rows = rows.take(np.arange(min(int(limit), len(rows))))
+    if len(rows) == 0:
+        raise UserError(f"{source}: no puzzles to evaluate")
+    n = rows.n
+    inputs = sudoku.encode(rows.puzzles)
+    labels = sudoku.encode(rows.solutions)
+    return DirectData(kind="sudoku", source=source, inputs=inputs, labels=labels,
+                      puzzle_identifiers=np.zeros(len(rows), dtype=np.int64), vocab_size=sudoku.vocab_size(n),
+                      seq_len=n * n, size=n, notes=notes)
+
+
+def sudoku_side(vocab_size: int, seq_len: int) -> int | None:
+    """n when (vocab, seq_len) is the Sudoku encoding of n×n boards (vocab n + 2, seq n²), else None."""
+    n = vocab_size - 2
+    return n if n in (4, 6, 8, 9, 12, 16) and n * n == seq_len else None
+
+
+class SudokuChecker:
+    """Row consumer: counts predictions that are valid complete grids agreeing with the givens (per cap).
+
+    The givens come from the inputs (token 1 = blank), so it works on datasets and on direct files alike. With
+    ``keep`` it also stores every row's predicted grid for that cap (by row index) to write a predictions file.
+    """
+
+    def __init__(self, n: int, keep: int | None = None):
+        self.n = n
+        self.keep = keep
+        self.valid: dict[int, int] = {}
+        self.rows: dict[int, int] = {}
+        self.predictions: dict[int, np.ndarray] = {}
+
+    def __call__(self, cap: int, batch: EvalBatch, outputs: SegmentOutputs) -> None:
+        from hrm.data import sudoku
+
+        n = self.n
+        mask = batch.valid.cpu().numpy() if batch.valid is not None else np.ones(batch.size, dtype=bool)
+        givens = batch.inputs.cpu().numpy()[mask].astype(np.int64) - 1
+        givens[(givens < 0) | (givens > n)] = 0
+        pred = outputs.predictions.cpu().numpy()[mask].astype(np.int64) - 1
+        pred[(pred < 0) | (pred > n)] = 0
+        ok = sudoku.solutions_valid(pred, n) & sudoku.consistent_with_givens(givens, pred, n)
+        self.valid[cap] = self.valid.get(cap, 0) + int(ok.sum())
+        self.rows[cap] = self.rows.get(cap, 0) + int(mask.sum())
+        if cap == self.keep:
+            index = batch.index.cpu().numpy()[mask] if batch.index is not None else None
+            if index is not None:
+                for i, row in zip(index.tolist(), pred):
+                    self.predictions[i] = row.astype(np.uint8)
+
+    def rate(self, cap: int) -> float:
+        return self.valid.get(cap, 0) / max(self.rows.get(cap, 0), 1)
+
+    def write(self, path: str | Path) -> Path:
+        """One line per puzzle (file order): the predicted grid, n² digits ('.' where the model gave no digit)."""
+        from hrm.data import sudoku
+
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        lines = [sudoku.format_sudoku(self.predictions[i]) for i in sorted(self.predictions)]
+        path.write_text("\n".join(lines) + ("\n" if lines else ""))
+        return path
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# ARC
+
+
+def load_arc_json(path: str | Path, identifiers: Sequence[str] | None, num_puzzle_identifiers: int,
+                  tasks: Sequence[str] | None = None, progress: bool = False) -> DirectData:
+    """Encode every test input of every task in an ARC JSON file, once per augmented view the model knows.
+
+    The file maps task ids to tasks (or is one task, named by the file stem). Only the test pairs are used (the
+    model saw the demonstrations in training, through the task's puzzle embeddings); a test pair without an
+    ``output`` is predicted but not scored.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"{path}: no such ARC JSON file; expected {{task_id: {{\"train\": [...], \"test\": [...]}}}}")
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise UserError(f"{path}:{exc.lineno}: not valid JSON ({exc.msg})") from None
+    except UnicodeDecodeError:
+        raise UserError(f"{path}: not UTF-8 text") from None
+    if isinstance(raw, dict) and isinstance(raw.get("test"), list):
+        raw = {path.stem: raw}  # a single task file
+    if not isinstance(raw, dict) or not raw:
+        raise UserError(f"{path}: expected a JSON object mapping task ids to tasks")
+    if tasks:
+        missing = [t for t in tasks if t not in raw]
+        if missing:
+            raise UserError(f"{path}: no task(s) {', '.join(missing[:5])} in the file; check --tasks")
+        raw = {t: raw[t] for t in tasks}
+    return encode_arc_tasks(raw, str(path), identifiers, num_puzzle_identifiers, progress=progress)
+
+
+def _arc_grid(value: Any, where: str) -> np.ndarray:
+    from hrm.data.arc import MAX_GRID
+
+    try:
+        grid = np.array(value)
+    except ValueError:
+        grid = None
+    if (grid is None or grid.ndim != 2 or grid.dtype.kind not in "iu" or grid.size == 0 or grid.min() < 0
+            or grid.max() > 9 or max(grid.shape) > MAX_GRID):
+        raise UserError(f"{where}: not an ARC grid (a rectangular list of rows of colours 0-9, at most 30×30)")
+    return grid.astype(np.uint8)
+
+
+def encode_arc_tasks(raw: dict[str, Any], source: str, identifiers: Sequence[str] | None,
+                     num_puzzle_identifiers: int, progress: bool = False) -> DirectData:
+    """Rows for ``raw`` ({task id: task}): each test input under each variant of its task in ``identifiers``."""
+    from hrm.data import arc
+    from hrm.data.augment import arc_augment
+    from hrm.evaluation.arc_vote import grid_key, make_view
+
+    variants: dict[str, list[tuple[int, int, np.ndarray]]] = {}
+    for pid, name in enumerate(identifiers or []):
+        if pid == 0 or pid >= num_puzzle_identifiers:
+            continue
+        task, tid, cmap = arc.parse_variant_name(name)
+        if task in raw:
+            variants.setdefault(task, []).append((pid, tid, cmap))
+    inputs, labels, pids = [], [], []
+    views: dict[int, Any] = {}
+    order: dict[str, list[str]] = {}
+    unknown = []
+    unlabelled = 0
+    for task_id, task in tqdm(raw.items(), desc="encoding ARC tasks", unit="task", disable=not progress,
+                              leave=False):
+        if not isinstance(task, dict) or not isinstance(task.get("test"), list) or not task["test"]:
+            raise UserError(f"{source}: task {task_id!r} has no 'test' list of pairs")
+        task_views = variants.get(task_id)
+        if not task_views:
+            unknown.append(task_id)
+            task_views = [(0, 0, np.arange(10, dtype=np.uint8))]
+        order[task_id] = []
+        for k, pair in enumerate(task["test"]):
+            where = f"{source}: task {task_id!r} test pair {k + 1}"
+            if not isinstance(pair, dict) or "input" not in pair:
+                raise UserError(f"{where}: needs an 'input' grid")
+            grid_in = _arc_grid(pair["input"], where + " input")
+            grid_out = _arc_grid(pair["output"], where + " output") if pair.get("output") is not None else None
+            unlabelled += grid_out is None
+            order[task_id].append(grid_key(grid_in))
+            for pid, tid, cmap in task_views:
+                inputs.append(arc.encode_grid(arc_augment(grid_in, tid, cmap)))
+                if grid_out is None:
+                    labels.append(np.full(arc.SEQ_LEN, arc.PAD_ID, np.uint8))  # all PAD: nothing supervised
+                else:
+                    labels.append(arc.encode_grid(arc_augment(grid_out, tid, cmap)))
+                pids.append(pid)
+                views[(pid, task_id)] = make_view(task_id, tid, cmap)
+    # Unknown tasks all share identifier 0, so the lookup is by (identifier, row's task): keep a row -> task list.
+    row_task = np.repeat(list(order), [len(order[t]) * len(variants.get(t) or [None]) for t in order])
+    notes = []
+    if unknown:
+        notes.append(f"{len(unknown)} task(s) unknown to the checkpoint (e.g. {unknown[0]}): run once, unaugmented, "
+                     "with the blank puzzle identifier (an untrained embedding)")
+    if unlabelled:
+        notes.append(f"{unlabelled} test input(s) without an output: predicted, not scored")
+    data = DirectData(kind="arc", source=source, inputs=np.stack(inputs), labels=np.stack(labels),
+                      puzzle_identifiers=np.asarray(pids, np.int64), vocab_size=arc.VOCAB_SIZE, seq_len=arc.SEQ_LEN,
+                      ignore_label_id=arc.PAD_ID, notes=notes, arc_order=order)
+    data.arc_views = _RowViews(views, row_task)
+    return data
+
+
+class _RowViews:
+    """Puzzle identifier → view for direct ARC rows; identifier 0 (unknown tasks) resolves by the row's task."""
+
+    def __init__(self, views: dict[tuple[int, str], Any], row_task: np.ndarray):
+        self.by_pid = {pid: v for (pid, _), v in views.items() if pid != 0}
+        self.blank = {task: v for (pid, task), v in views.items() if pid == 0}
+        self.row_task = row_task
+
+    def __call__(self, pid: int, row: int | None = None) -> Any:
+        if pid != 0:
+            return self.by_pid.get(pid)
+        if row is None:
+            return None
+        return self.blank.get(str(self.row_task[row]))

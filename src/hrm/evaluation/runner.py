@@ -1,0 +1,428 @@
+"""``hrm evaluate`` as a library call: resolve the checkpoint and data, evaluate, write the outputs.
+
+:func:`run_evaluation` takes an :class:`EvaluateOptions` and returns an :class:`EvalReport`; the CLI only parses
+arguments and prints :meth:`EvalReport.format`. Data is either a dataset split (``--data``, default: the dataset
+recorded in the checkpoint) or a puzzle file read directly (Sudoku line file or CSV, ARC JSON).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from hrm.checkpoints import Checkpoint, load_checkpoint, load_reference_checkpoint
+from hrm.data.format import IDENTIFIERS_FILE, METADATA_FILE, PuzzleSplit, load_identifiers, load_split
+from hrm.errors import UserError
+from hrm.evaluation import arc_vote, direct
+from hrm.evaluation.evaluate import (
+    EvalResult,
+    RowConsumer,
+    apply_precision,
+    check_compatible,
+    evaluate_batches,
+    model_device,
+    parse_segments,
+    split_batches,
+)
+from hrm.evaluation.metrics import format_histogram
+from hrm.runtime.device import resolve_device, resolve_precision
+
+EVAL_FILE = "eval.json"
+SUBMISSION_FILE = "submission.json"
+ARC_DETAILS_FILE = "arc_candidates.json"
+SUDOKU_PREDICTIONS_FILE = "predictions.txt"
+PLOT_FILE = "scaling.png"
+
+
+@dataclass
+class EvaluateOptions:
+    """What ``hrm evaluate`` was asked to do (see ``hrm evaluate --help``).
+
+    Attributes:
+        checkpoint: a run directory (latest, or ``RUN/best``), a ``step-N`` directory, or a reference ``step_N``
+            file with ``all_config.yaml`` beside it.
+        data: dataset root (or split folder); default: the dataset recorded in the checkpoint.
+        split: split folder under ``data`` (default: the training config's eval split, else ``test``).
+        max_segments: ``"16"`` or a sweep ``"1,2,4,8,16,32"``; default: the model's M_max.
+        early_exit: per-sample early exit (a row stops once q_halt > q_continue).
+        sudoku / solutions / csv / arc_json: evaluate directly on a file instead of a dataset.
+        tasks: ARC JSON only: evaluate just these task ids.
+        limit: evaluate only the first N puzzles of a direct file.
+        pass_k: ARC pass@K values to report.
+    """
+
+    checkpoint: Path
+    data: Path | None = None
+    split: str | None = None
+    max_segments: str | None = None
+    early_exit: bool = False
+    batch_size: int = 256
+    device: str = "auto"
+    dtype: str = "auto"
+    out: Path | None = None
+    sudoku: Path | None = None
+    solutions: Path | None = None
+    csv: Path | None = None
+    arc_json: Path | None = None
+    tasks: list[str] = field(default_factory=list)
+    limit: int | None = None
+    pass_k: tuple[int, ...] = arc_vote.DEFAULT_KS
+    progress: bool = True
+
+
+@dataclass
+class EvalReport:
+    """Everything an evaluation produced: per-cap results, where the data came from, files written."""
+
+    checkpoint: str
+    data: str
+    kind: str  # "sudoku" | "arc" | "maze" | "puzzles"
+    num_rows: int
+    results: list[EvalResult]
+    notes: list[str] = field(default_factory=list)
+    files: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def primary(self) -> EvalResult:
+        return self.results[-1]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"checkpoint": self.checkpoint, "data": self.data, "kind": self.kind, "num_rows": self.num_rows,
+                "seconds": self.seconds, "notes": self.notes, "results": [r.as_dict() for r in self.results]}
+
+    def format(self) -> str:
+        """The table ``hrm evaluate`` prints."""
+        return format_report(self)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Checkpoint and data resolution
+
+
+def load_for_evaluation(path: str | os.PathLike, device: Any = "cpu", seq_len: int | None = None) -> Checkpoint:
+    """A :class:`Checkpoint` from a run directory, a ``step-N`` directory or a reference ``step_N`` file."""
+    path = Path(path)
+    if not path.exists() and not (path.name in ("best", "latest") and path.parent.is_dir()):
+        raise UserError(f"checkpoint {path} not found; pass a run directory, a step-N directory or a reference "
+                        "step_N file (with all_config.yaml beside it)")
+    if path.is_file():
+        model = load_reference_checkpoint(path, seq_len=seq_len, device=device)
+        config = yaml.safe_load((path.parent / "all_config.yaml").read_text())
+        return Checkpoint(path=path, model=model, model_config=model.config, train_config=None, dataset=None,
+                          identifiers=None, meta={"reference_config": config, "converted_from": str(path)})
+    return load_checkpoint(_resolve_step_dir(path), device=device)
+
+
+def _resolve_step_dir(path: Path) -> Path:
+    try:
+        from hrm.training.run_dir import resolve_checkpoint
+    except ImportError:  # training package not installed alongside: pick the highest step-N ourselves
+        return _highest_step(path)
+    return resolve_checkpoint(path)
+
+
+def _highest_step(path: Path) -> Path:
+    if (path / "config.json").is_file():
+        return path
+    steps = sorted((int(p.name[5:]), p) for p in path.glob("step-*") if p.name[5:].isdigit()
+                   and (p / "config.json").is_file())
+    if not steps:
+        raise UserError(f"{path} holds no checkpoint (no step-N directory)")
+    return steps[-1][1]
+
+
+def recorded_paths(checkpoint: Checkpoint) -> list[str]:
+    """Dataset roots recorded in the checkpoint: its dataset provenance, the training config, a reference yaml."""
+    found: list[str] = []
+    if isinstance(checkpoint.dataset, dict):
+        for key in ("path", "root", "source", "data_path"):
+            if isinstance(checkpoint.dataset.get(key), str):
+                found.append(checkpoint.dataset[key])
+    train = checkpoint.train_config or {}
+    if isinstance(train.get("data"), dict) and isinstance(train["data"].get("path"), str):
+        found.append(train["data"]["path"])
+    ref = checkpoint.meta.get("reference_config") if isinstance(checkpoint.meta, dict) else None
+    if isinstance(ref, dict) and isinstance(ref.get("data_path"), str):
+        found.append(ref["data_path"])
+    return [p for p in dict.fromkeys(found) if p]
+
+
+def recorded_data_path(checkpoint: Checkpoint) -> Path | None:
+    """The dataset root the checkpoint was trained on, when it is recorded and still exists.
+
+    A relative path is tried from the working directory, then from the checkpoint's folder and its ancestors
+    (a run started elsewhere records the path relative to where it was started).
+    """
+    base = Path(checkpoint.path).resolve()
+    anchors = [Path.cwd(), *([base] if base.is_dir() else []), *base.parents]
+    for recorded in recorded_paths(checkpoint):
+        path = Path(recorded)
+        for candidate in ([path] if path.is_absolute() else [a / path for a in anchors]):
+            if candidate.is_dir():
+                return candidate
+    return None
+
+
+def checkpoint_identifiers(checkpoint: Checkpoint, notes: list[str]) -> list[str] | None:
+    """The checkpoint's identifier map, else that of its recorded dataset when it has the right length."""
+    if checkpoint.identifiers is not None:
+        return checkpoint.identifiers
+    root = recorded_data_path(checkpoint)
+    if root is not None and (root / IDENTIFIERS_FILE).is_file():
+        identifiers = load_identifiers(root)
+        if len(identifiers) == checkpoint.model.config.num_puzzle_identifiers:
+            notes.append(f"identifier map from {root / IDENTIFIERS_FILE}")
+            return identifiers
+    return None
+
+
+def default_split(checkpoint: Checkpoint) -> str:
+    data = (checkpoint.train_config or {}).get("data")
+    if isinstance(data, dict) and isinstance(data.get("eval_split"), str) and data["eval_split"]:
+        return data["eval_split"]
+    return "test"
+
+
+def locate_split(data: Path, split: str) -> tuple[Path, Path | None]:
+    """(split folder, dataset root or None) from a dataset root or a split folder."""
+    if (data / split / METADATA_FILE).is_file():
+        return data / split, data
+    if (data / METADATA_FILE).is_file():
+        root = data.parent if (data.parent / IDENTIFIERS_FILE).is_file() else None
+        return data, root
+    if not data.exists():
+        raise UserError(f"--data {data}: no such folder; pass a dataset root (with {split}/) or a split folder")
+    raise UserError(f"--data {data}: no {split}/{METADATA_FILE} and no {METADATA_FILE}; pass a dataset root built "
+                    "by `hrm data ...` (or the reference's builders) or one of its split folders")
+
+
+def data_kind(root: Path | None, split: PuzzleSplit, identifiers: list[str] | None) -> str:
+    """``arc`` | ``sudoku`` | ``maze`` | ``puzzles``: from ``build.json`` when present, else from the shapes."""
+    if root is not None and (root / "build.json").is_file():
+        try:
+            kind = json.loads((root / "build.json").read_text()).get("kind")
+        except (json.JSONDecodeError, AttributeError):
+            kind = None
+        if isinstance(kind, str) and kind:
+            return "arc" if kind.startswith("arc") else kind
+    meta = split.metadata
+    if meta.vocab_size == 12 and meta.seq_len == 900:
+        return "arc"
+    if direct.sudoku_side(meta.vocab_size, meta.seq_len) is not None:
+        return "sudoku"
+    if meta.vocab_size == 6 and meta.seq_len == 900:
+        return "maze"
+    return "puzzles"
+
+
+def _arc_voter(root: Path | None, identifiers: list[str] | None,
+               notes: list[str]) -> arc_vote.ArcRowVoter | None:
+    """Voting needs each identifier's augmentation: the build's records if present, else the identifier names."""
+    from hrm.data.arc import AUG_DIR, ArcVariants
+
+    if root is not None and (root / AUG_DIR).is_dir():
+        return arc_vote.ArcRowVoter(arc_vote.views_from_records(ArcVariants.load(root)))
+    if identifiers is not None:
+        return arc_vote.ArcRowVoter(arc_vote.views_from_identifiers(identifiers))
+    notes.append("no identifiers.json or augmentation records: ARC voting skipped (per-view metrics only)")
+    return None
+
+
+def _adapt_rope_seq_len(checkpoint: Checkpoint, seq_len: int, notes: list[str]) -> None:
+    """A converted reference rope checkpoint whose dataset was not found carries a guessed seq_len (900).
+
+    Rope models accept any length, so set the model's seq_len to the data's (noted in the report).
+    """
+    cfg = checkpoint.model.config
+    if cfg.seq_len == seq_len or cfg.pos_encodings != "rope" or checkpoint.dataset is not None:
+        return
+    if "converted_from" not in (checkpoint.meta or {}):
+        return
+    notes.append(f"reference rope checkpoint without dataset metadata: seq_len {cfg.seq_len} -> {seq_len}")
+    cfg.seq_len = seq_len
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The run
+
+
+def run_evaluation(options: EvaluateOptions) -> EvalReport:
+    """Evaluate a checkpoint as ``hrm evaluate`` does; write ``eval.json`` and friends when ``options.out``."""
+    opts = options
+    direct_sources = [s for s in (opts.sudoku, opts.csv, opts.arc_json) if s is not None]
+    if len(direct_sources) > 1:
+        raise UserError("give at most one of --sudoku, --csv and --arc-json")
+    if direct_sources and opts.data is not None:
+        raise UserError("--data and --sudoku/--csv/--arc-json are exclusive; pick a dataset or a puzzle file")
+    if opts.solutions is not None and opts.sudoku is None:
+        raise UserError("--solutions goes with --sudoku FILE (a puzzle line file)")
+    if opts.tasks and opts.arc_json is None:
+        raise UserError("--tasks goes with --arc-json FILE")
+    if opts.batch_size < 1:
+        raise UserError(f"--batch-size {opts.batch_size}: must be >= 1")
+    device = resolve_device(opts.device)
+    precision = resolve_precision(device, opts.dtype)
+    hint = 900 if opts.arc_json is not None else None
+    checkpoint = load_for_evaluation(opts.checkpoint, device="cpu", seq_len=hint)
+    model = checkpoint.model
+    caps = parse_segments(opts.max_segments) if opts.max_segments else [model.config.halt_max_steps]
+    notes: list[str] = []
+    consumers: list[RowConsumer] = []
+    sudoku_checker: direct.SudokuChecker | None = None
+    arc_rows: arc_vote.ArcRowVoter | None = None
+    arc_order: dict[str, list[str]] | None = None
+
+    if direct_sources:
+        if opts.arc_json is not None:
+            identifiers = checkpoint_identifiers(checkpoint, notes)
+            data = direct.load_arc_json(opts.arc_json, identifiers, model.config.num_puzzle_identifiers,
+                                        tasks=opts.tasks or None, progress=opts.progress)
+        elif opts.csv is not None:
+            data = direct.load_sudoku_csv(opts.csv, limit=opts.limit)
+        else:
+            data = direct.load_sudoku_lines(opts.sudoku, opts.solutions, limit=opts.limit, progress=opts.progress,
+                                            model=model if checkpoint.dataset is not None else None)
+        notes.extend(data.notes)
+        _adapt_rope_seq_len(checkpoint, data.seq_len, notes)
+        direct.check_direct(model, data)
+        kind, source, num_rows = data.kind, data.source, len(data)
+        batches_of = lambda dev: direct.direct_batches(data, opts.batch_size, dev)  # noqa: E731
+        if kind == "sudoku":
+            sudoku_checker = direct.SudokuChecker(data.size, keep=caps[-1])
+        else:
+            arc_rows = arc_vote.ArcRowVoter(data.arc_views)
+            arc_order = data.arc_order
+    else:
+        data_root = opts.data if opts.data is not None else recorded_data_path(checkpoint)
+        if data_root is None:
+            recorded = recorded_paths(checkpoint)
+            what = (f"its recorded dataset {recorded[0]} was not found" if recorded
+                    else "no dataset is recorded in it")
+            raise UserError(f"{opts.checkpoint}: {what}; pass --data DIR, or a puzzle file with "
+                            "--sudoku/--csv/--arc-json")
+        split_dir, root = locate_split(Path(data_root), opts.split or default_split(checkpoint))
+        split = load_split(split_dir)
+        _adapt_rope_seq_len(checkpoint, split.metadata.seq_len, notes)
+        check_compatible(model, split.metadata.vocab_size, split.metadata.seq_len,
+                         split.metadata.num_puzzle_identifiers, f"dataset {split_dir}")
+        identifiers = load_identifiers(root) if root is not None and (root / IDENTIFIERS_FILE).is_file() else None
+        if identifiers is not None and checkpoint.identifiers is not None and identifiers != checkpoint.identifiers:
+            raise UserError(f"{root}/{IDENTIFIERS_FILE} differs from the checkpoint's identifier map, so puzzle "
+                            "identifiers would select the wrong embeddings; pass the dataset the model was trained "
+                            "on with --data (or rebuild it with the same sources and seed)")
+        identifiers = identifiers or checkpoint.identifiers
+        kind = data_kind(root, split, identifiers)
+        source, num_rows = str(split_dir), split.num_examples
+        batches_of = lambda dev: split_batches(split, opts.batch_size, dev)  # noqa: E731
+        if kind == "sudoku":
+            n = direct.sudoku_side(split.metadata.vocab_size, split.metadata.seq_len)
+            sudoku_checker = direct.SudokuChecker(n) if n is not None else None
+        elif kind == "arc":
+            arc_rows = _arc_voter(root, identifiers, notes)
+    if sudoku_checker is not None:
+        consumers.append(sudoku_checker)
+    if arc_rows is not None:
+        consumers.append(arc_rows)
+
+    apply_precision(model, precision)
+    results_by_cap = evaluate_batches(model, batches_of(model_device(model)), caps, early_exit=opts.early_exit,
+                                      consumers=consumers, total=num_rows, progress=opts.progress)
+    results = [results_by_cap[m] for m in sorted(results_by_cap)]
+    for r in results:
+        if sudoku_checker is not None:
+            r.extra["valid_solution_rate"] = sudoku_checker.rate(r.max_segments)
+        if arc_rows is not None:
+            r.arc = arc_rows.voter(r.max_segments).score(opts.pass_k)
+    report = EvalReport(checkpoint=str(checkpoint.path), data=source, kind=kind, num_rows=num_rows,
+                        results=results, notes=notes, seconds=results[0].seconds if results else 0.0)
+    if opts.out is not None:
+        _write_outputs(report, Path(opts.out), sudoku_checker if direct_sources else None, arc_rows, arc_order)
+    return report
+
+
+def _write_outputs(report: EvalReport, out: Path, sudoku_checker: direct.SudokuChecker | None,
+                   arc_rows: arc_vote.ArcRowVoter | None, arc_order: dict[str, list[str]] | None) -> None:
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UserError(f"--out {out}: cannot create the folder ({exc.strerror})") from None
+    top = report.primary.max_segments
+    if arc_rows is not None:
+        voter = arc_rows.voter(top)
+        report.files.append(str(arc_vote.write_submission(out / SUBMISSION_FILE, voter.submission(arc_order))))
+        details = out / ARC_DETAILS_FILE
+        details.write_text(json.dumps(voter.details(), separators=(",", ":")) + "\n")
+        report.files.append(str(details))
+    if sudoku_checker is not None and sudoku_checker.predictions:
+        report.files.append(str(sudoku_checker.write(out / SUDOKU_PREDICTIONS_FILE)))
+    if len(report.results) > 1:
+        from hrm.evaluation.plots import plot_scaling_sweep
+
+        report.files.append(str(plot_scaling_sweep(report.results, out / PLOT_FILE)))
+    path = out / EVAL_FILE
+    report.files.insert(0, str(path))
+    path.write_text(json.dumps({**report.as_dict(), "files": report.files}, indent=2, default=_json_default) + "\n")
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if hasattr(value, "item"):
+        return value.item()
+    return str(value)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Printing
+
+
+def _pct(x: float) -> str:
+    return "   n/a" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{100.0 * x:6.2f}"
+
+
+def format_report(report: EvalReport) -> str:
+    results = report.results
+    has_valid = any("valid_solution_rate" in r.extra for r in results)
+    ks = sorted(results[0].arc.pass_at) if results and results[0].arc is not None else []
+    header = ["M", "exact%", "token%", "q_halt%", "segments"]
+    if has_valid:
+        header.append("valid%")
+    header += [f"pass@{k}%" for k in ks]
+    rows = []
+    for r in results:
+        m = r.metrics
+        row = [str(r.max_segments), _pct(m.exact_accuracy), _pct(m.token_accuracy), _pct(m.q_halt_accuracy),
+               f"{m.mean_segments:.2f}"]
+        if has_valid:
+            row.append(_pct(r.extra.get("valid_solution_rate", math.nan)))
+        row += [_pct(r.arc.pass_at[k]) if r.arc is not None else "   n/a" for k in ks]
+        rows.append(row)
+    widths = [max(len(h), *(len(row[i]) for row in rows)) for i, h in enumerate(header)]
+    mode = "per-sample early exit" if results and results[0].early_exit else "every row runs M segments"
+    lines = [
+        f"checkpoint: {report.checkpoint}",
+        f"data:       {report.data} ({report.kind}, {report.num_rows:,} rows; {mode})",
+    ]
+    lines += [f"note:       {n}" for n in report.notes]
+    lines.append("")
+    lines.append("  ".join(h.rjust(w) for h, w in zip(header, widths)))
+    lines.append("  ".join("-" * w for w in widths))
+    lines += ["  ".join(c.rjust(w) for c, w in zip(row, widths)) for row in rows]
+    primary = report.primary
+    if primary.arc is not None:
+        a = primary.arc
+        lines.append(f"\nARC (M={primary.max_segments}): {a.num_tasks} tasks, {a.num_test_inputs} test inputs voted "
+                     "over augmented views" + (f"; {len(a.unscored_tasks)} tasks without known solutions"
+                                               if a.unscored_tasks else ""))
+    lines.append(f"\nhalting histogram (M={primary.max_segments}; rows per number of segments run):")
+    lines.append(format_histogram(primary.metrics.halting_histogram))
+    lines.append(f"\n{report.seconds:.1f} s")
+    lines += [f"wrote {f}" for f in report.files]
+    return "\n".join(lines)
