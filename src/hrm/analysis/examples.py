@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from hrm.data.format import PuzzleSplit, is_dataset_root, load_split
+from hrm.data.format import PuzzleSplit, load_split
 from hrm.errors import UserError
 from hrm.model.losses import IGNORE_LABEL_ID
 
@@ -27,14 +27,11 @@ class Examples:
 
 
 def open_split(data: str | Path, split: str = "test") -> PuzzleSplit:
-    """``data`` is a dataset root (holding ``train/`` and ``test/``) or a split folder itself."""
-    data = Path(data)
-    if is_dataset_root(data):
-        return load_split(data / split)
-    if (data / "dataset.json").is_file():
-        return load_split(data)
-    raise UserError(f"{data}: not a dataset folder (expected {data}/{split}/dataset.json or {data}/dataset.json); "
-                    "build one with `hrm data ...`")
+    """``data`` is a dataset root (holding ``split/``) or a split folder itself (as ``hrm evaluate --data``)."""
+    from hrm.evaluation.runner import locate_split
+
+    folder, _ = locate_split(Path(data), split)
+    return load_split(folder)
 
 
 def load_examples(data: str | Path, split: str = "test", num: int | None = None, seed: int = 0) -> Examples:

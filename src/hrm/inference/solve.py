@@ -1,0 +1,428 @@
+"""Run a model on one puzzle: :func:`solve` → :class:`SolveResult` (answer, validity, segments, confidence, trace).
+
+The model runs with per-sample early exit (:meth:`hrm.model.HRM.predict`): it stops at the first segment whose
+Q-head says halt (q_halt > q_continue), or at ``max_segments`` (default the model's M_max). The confidence is
+sigmoid(q_halt) at the last segment run, the model's own estimate that its answer is exactly right (the Q-head is
+trained towards that target).
+
+The puzzle-ID embedding decides what a puzzle may be:
+
+* Sudoku and maze datasets use one shared identifier (0), so any new puzzle of the trained size works;
+* ARC datasets give every task (and each of its augmented variants) its own learned identifier. A task is solved
+  under the identifier of its name in the checkpoint's ``identifiers``; a task the model was not trained on has
+  none, and :func:`solve` says so instead of answering (see :class:`UnseenTaskError`). With ``views > 1`` the
+  augmented variants of the task that the checkpoint knows are run too, their answers mapped back and voted on
+  (votes, then mean sigmoid(q_halt)), as the paper's ARC evaluation does.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from hrm.checkpoints import Checkpoint, load_checkpoint
+from hrm.data import arc, sudoku
+from hrm.data.augment import arc_augment, arc_invert
+from hrm.errors import UserError
+from hrm.inference.puzzles import (
+    KINDS,
+    Puzzle,
+    check_answer,
+    decode_answer,
+    encode_puzzle,
+    load_puzzle,
+    maze_text,
+    reference_answer,
+    seq_len_for,
+    vocab_size_for,
+)
+from hrm.model import HRM, HRMConfig
+from hrm.runtime.device import resolve_device
+
+PRETRAINED_NAME = "sudoku-6x6"
+
+
+class UnseenTaskError(UserError):
+    """An ARC task that the checkpoint has no puzzle identifier for (the embedding is transductive)."""
+
+
+@dataclass
+class SegmentPrediction:
+    """The model's answer after one segment."""
+
+    segment: int
+    answer: np.ndarray
+    confidence: float  # sigmoid(q_halt)
+    halt: bool  # q_halt > q_continue: early exit would stop here
+    changed: int  # cells that differ from the previous segment's answer (segment 1: from the input)
+
+
+@dataclass
+class SolveResult:
+    """What :func:`solve` found. Grids follow :mod:`hrm.inference.puzzles` (Sudoku digits, maze tokens, ARC colours)."""
+
+    kind: str
+    puzzle: Puzzle
+    answer: np.ndarray
+    valid: bool
+    reason: str
+    correct: bool | None  # None when no reference answer is known (ARC test output not given)
+    reference: np.ndarray | None  # Sudoku: the unique solution; maze/ARC: the answer given with the input
+    segments: int  # segments run (of the identity view for ARC)
+    max_segments: int
+    early_exit: bool
+    confidence: float  # sigmoid(q_halt) at the last segment (ARC with views: mean over the winning votes)
+    q_halt_logit: float
+    q_continue_logit: float
+    puzzle_identifier: int
+    checkpoint: str | None = None
+    views: int = 1  # ARC: augmented views run and voted on
+    votes: int = 1  # ARC: views that gave this answer
+    notes: list[str] = field(default_factory=list)
+    trace: list[SegmentPrediction] | None = None
+
+    @property
+    def input(self) -> np.ndarray:
+        return self.puzzle.grid
+
+    @property
+    def halted_early(self) -> bool:
+        """True when the Q-head stopped the run before ``max_segments``."""
+        return self.segments < self.max_segments
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-serialisable summary (grids as nested lists)."""
+        out: dict[str, Any] = {
+            "kind": self.kind,
+            "source": self.puzzle.source,
+            "input": _grid_json(self.kind, self.puzzle.grid),
+            "answer": _grid_json(self.kind, self.answer),
+            "valid": self.valid,
+            "reason": self.reason,
+            "correct": self.correct,
+            "segments": self.segments,
+            "max_segments": self.max_segments,
+            "early_exit": self.early_exit,
+            "halted_early": self.halted_early,
+            "confidence": self.confidence,
+            "q_halt_logit": self.q_halt_logit,
+            "q_continue_logit": self.q_continue_logit,
+            "puzzle_identifier": self.puzzle_identifier,
+            "checkpoint": self.checkpoint,
+            "notes": list(self.notes),
+        }
+        if self.kind == "arc":
+            out.update(task_id=self.puzzle.task.task_id if self.puzzle.task else None,
+                       test_index=self.puzzle.test_index, views=self.views, votes=self.votes)
+        if self.trace is not None:
+            out["trace"] = [{"segment": s.segment, "answer": _grid_json(self.kind, s.answer),
+                             "confidence": s.confidence, "halt": s.halt, "changed": s.changed} for s in self.trace]
+        return out
+
+
+def _grid_json(kind: str, grid: np.ndarray) -> list:
+    if kind == "maze":
+        return maze_text(grid)
+    return np.asarray(grid).astype(int).tolist()
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Checkpoints
+
+
+def pretrained_dir(name: str = PRETRAINED_NAME) -> Path:
+    """Where the shipped checkpoint ``name`` lives inside the installed package (it may be absent)."""
+    return Path(str(resources.files("hrm") / "assets" / "pretrained" / name))
+
+
+def resolve_checkpoint_dir(path: str | os.PathLike | None = None) -> Path:
+    """A ``step-N`` directory from a step dir, a run dir (its latest checkpoint; ``RUN_DIR/best`` for the best) or
+    ``None`` (the shipped one)."""
+    from hrm.training.run_dir import resolve_checkpoint
+
+    if path is None:
+        shipped = pretrained_dir()
+        if not shipped.is_dir():
+            raise UserError(f"no --checkpoint given and this install ships no pretrained checkpoint (expected "
+                            f"{shipped}); train one (e.g. `hrm train cpu-sudoku-6x6`) and pass --checkpoint RUN_DIR")
+        path = shipped
+    return resolve_checkpoint(path)
+
+
+def open_checkpoint(path: str | os.PathLike | None = None, device: str | torch.device = "cpu") -> Checkpoint:
+    """Load a checkpoint for inference (see :func:`resolve_checkpoint_dir` for what ``path`` may be)."""
+    return load_checkpoint(resolve_checkpoint_dir(path), device)
+
+
+def _find_kind(data: Any, depth: int = 0) -> str | None:
+    if not isinstance(data, dict) or depth > 2:
+        return None
+    kind = data.get("kind")
+    if isinstance(kind, str) and kind in KINDS:
+        return kind
+    for value in data.values():
+        found = _find_kind(value, depth + 1)
+        if found is not None:
+            return found
+    return None
+
+
+def _recorded_build_kind(ckpt: Checkpoint | None) -> str | None:
+    """``kind`` from ``build.json`` of the dataset the checkpoint records, when that folder still exists."""
+    if ckpt is None:
+        return None
+    from hrm.evaluation.runner import recorded_data_path
+
+    root = recorded_data_path(ckpt)
+    try:
+        return _find_kind(json.loads((root / "build.json").read_text())) if root is not None else None
+    except (OSError, json.JSONDecodeError):
+        return None
+
+
+def model_kind(config: HRMConfig, dataset: dict[str, Any] | None = None, ckpt: Checkpoint | None = None) -> str:
+    """The puzzle kind a model was trained on: the ``kind`` in the checkpoint's dataset provenance (or in the
+    ``build.json`` of the dataset it records), else guessed from vocab and seq_len."""
+    kind = _find_kind(dataset) or _recorded_build_kind(ckpt)
+    if kind is not None:
+        return kind
+    V, S = config.vocab_size, config.seq_len
+    n = math.isqrt(S)
+    if V == arc.VOCAB_SIZE and S == arc.SEQ_LEN:
+        return "arc"
+    if n * n == S and n in sudoku.TEXT_SIZES and V == sudoku.vocab_size(n):
+        return "sudoku"
+    if n * n == S and V == 6:
+        return "maze"
+    raise UserError(f"cannot tell which puzzle type this model was trained on (vocab_size {V}, seq_len {S}); "
+                    "pass kind= (--kind) explicitly")
+
+
+def describe_model(config: HRMConfig, kind: str) -> str:
+    V, S = config.vocab_size, config.seq_len
+    n = math.isqrt(S)
+    what = {"sudoku": f"{n}×{n} Sudoku", "maze": f"{n}×{n} mazes", "arc": "ARC grids on the 30×30 canvas"}[kind]
+    return f"{what} (vocab {V}, seq_len {S})"
+
+
+def check_fits(puzzle: Puzzle, config: HRMConfig, kind: str) -> None:
+    """UserError when the puzzle's encoding does not match the model's vocab and seq_len."""
+    need_seq, need_vocab = seq_len_for(puzzle), vocab_size_for(puzzle)
+    if config.seq_len != need_seq or config.vocab_size != need_vocab:
+        raise UserError(f"the checkpoint was trained on {describe_model(config, kind)} but the puzzle is a "
+                        f"{puzzle.describe()} (needs vocab {need_vocab}, seq_len {need_seq}); pass a checkpoint "
+                        "trained on this puzzle type and size with --checkpoint")
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# ARC puzzle identifiers
+
+
+def unseen_task_message(task_id: str | None, identifiers: list[str] | None) -> str:
+    known = sum(1 for name in identifiers or [] if name != "<blank>" and arc.parse_variant_name(name)[0] == name)
+    name = f"ARC task {task_id!r}" if task_id else "this ARC task"
+    return (f"{name} is not one of the {known} tasks this checkpoint was trained on, so it has no puzzle identifier: "
+            "HRM's puzzle-ID embedding is transductive (one learned vector per training task), and answering under "
+            "another task's vector would be nonsense. Options: solve a task it was trained on (`hrm info "
+            "--checkpoint DIR --tasks` lists them); rebuild the ARC dataset with this task included (its "
+            "demonstration pairs are trained on, the paper's protocol) and train again; or fine-tune a new "
+            "identifier on its demonstration pairs (test-time training) before solving")
+
+
+def arc_views(identifiers: list[str] | None, task_id: str | None, limit: int) -> list[tuple[int, int, np.ndarray]]:
+    """``(puzzle identifier, dihedral id, colour map)`` of up to ``limit`` views of a task: the original first."""
+    if task_id is None:
+        raise UserError("an ARC task needs a task id to find its puzzle identifier: name the file after the task "
+                        "(<task id>.json) or pass --task-id")
+    if not identifiers:
+        raise UserError("the checkpoint has no identifiers.json, so ARC task names cannot be mapped to puzzle "
+                        "identifiers; pass --puzzle-id N to choose the identifier yourself")
+    views: list[tuple[int, int, np.ndarray]] = []
+    original = None
+    prefix = f"{task_id}_t"
+    for pid, name in enumerate(identifiers):
+        if name == task_id:
+            original = (pid, 0, arc.IDENTITY_COLOURS.copy())
+        elif name.startswith(prefix) and len(views) < limit:
+            base, tid, cmap = arc.parse_variant_name(name)
+            if base == task_id:
+                views.append((pid, tid, cmap))
+    if original is not None:
+        views.insert(0, original)
+    if not views:
+        raise UnseenTaskError(unseen_task_message(task_id, identifiers))
+    return views[:limit]
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Solving
+
+
+def _as_model(model_or_checkpoint: Any, device: str | torch.device | None) -> tuple[HRM, Checkpoint | None]:
+    if isinstance(model_or_checkpoint, HRM):
+        return model_or_checkpoint.eval(), None
+    if isinstance(model_or_checkpoint, Checkpoint):
+        return model_or_checkpoint.model.eval(), model_or_checkpoint
+    if model_or_checkpoint is None or isinstance(model_or_checkpoint, (str, os.PathLike)):
+        ckpt = open_checkpoint(model_or_checkpoint, resolve_device(str(device) if device is not None else "auto"))
+        return ckpt.model, ckpt
+    raise TypeError(f"model_or_checkpoint must be an HRM, a Checkpoint, a path or None, got "
+                    f"{type(model_or_checkpoint).__name__}")
+
+
+def _sigmoid(x: float) -> float:
+    return float(torch.sigmoid(torch.tensor(float(x), dtype=torch.float64)))
+
+
+def _changed(previous: np.ndarray, current: np.ndarray) -> int:
+    if previous.shape != current.shape:
+        return int(current.size)
+    return int((previous != current).sum())
+
+
+def solve(
+    model_or_checkpoint: Any = None,
+    puzzle: Any = None,
+    *,
+    kind: str | None = None,
+    max_segments: int | None = None,
+    early_exit: bool = True,
+    trace: bool = False,
+    task_id: str | None = None,
+    test_index: int = 0,
+    views: int = 1,
+    puzzle_id: int | None = None,
+    device: str | torch.device | None = None,
+) -> SolveResult:
+    """Solve one puzzle with a model.
+
+    ``solve(puzzle)`` uses the checkpoint shipped with the package; ``solve(model_or_checkpoint, puzzle)`` takes an
+    :class:`~hrm.model.HRM`, a :class:`~hrm.checkpoints.Checkpoint`, or a path (step dir or run dir). ``puzzle`` is
+    anything :func:`hrm.inference.puzzles.load_puzzle` accepts (a Sudoku string, a file path, a grid, an ARC task
+    dict, a :class:`Puzzle`).
+
+    Args:
+        kind: the model's puzzle kind; default from the checkpoint's dataset metadata or its vocab/seq_len.
+        max_segments: most segments to run (default the model's M_max; more is inference-time scaling).
+        early_exit: stop at the first segment where q_halt > q_continue (default); False runs all segments.
+        trace: also record the answer after every segment (``SolveResult.trace``).
+        task_id / test_index: ARC: the task's name in the checkpoint's identifiers (default: the file name) and
+            which of its test inputs to solve.
+        views: ARC: run up to this many views (the original and the augmented variants the checkpoint was trained
+            on), map the answers back and vote.
+        puzzle_id: force the puzzle identifier (advanced; skips the ARC lookup).
+        device: where to load a checkpoint given by path (default ``auto``).
+
+    Raises UserError (one line) for a bad puzzle, a checkpoint trained on another puzzle type or size, or an ARC
+    task the checkpoint was not trained on (:class:`UnseenTaskError`).
+    """
+    if puzzle is None:
+        if model_or_checkpoint is None:
+            raise TypeError("solve() needs a puzzle: solve(puzzle) or solve(model_or_checkpoint, puzzle)")
+        model_or_checkpoint, puzzle = None, model_or_checkpoint
+    if views < 1:
+        raise UserError(f"views must be >= 1, got {views}")
+    if max_segments is not None and max_segments < 1:
+        raise UserError(f"max_segments must be >= 1, got {max_segments}")
+    model, ckpt = _as_model(model_or_checkpoint, device)
+    config = model.config
+    dataset = ckpt.dataset if ckpt is not None else None
+    model_type = kind if kind is not None else model_kind(config, dataset, ckpt)
+    side = math.isqrt(config.seq_len) if model_type == "sudoku" else None
+    parsed = load_puzzle(puzzle, model_type, task_id=task_id, test_index=test_index, sudoku_size=side)
+    check_fits(parsed, config, model_type)
+    cap = config.halt_max_steps if max_segments is None else int(max_segments)
+    dev = model.core.z_H_init.device
+    reference = reference_answer(parsed)
+    notes: list[str] = []
+
+    if parsed.kind == "arc" and puzzle_id is None:
+        identifiers = None
+        if ckpt is not None:
+            from hrm.evaluation.runner import checkpoint_identifiers
+
+            identifiers = checkpoint_identifiers(ckpt, notes)  # the checkpoint's, else its dataset's
+        chosen = arc_views(identifiers, parsed.task.task_id if parsed.task else None, views)
+    else:
+        pid = 0 if puzzle_id is None else int(puzzle_id)
+        if not 0 <= pid < config.num_puzzle_identifiers:
+            raise UserError(f"puzzle identifier {pid} is outside the model's table "
+                            f"[0, {config.num_puzzle_identifiers})")
+        chosen = [(pid, 0, arc.IDENTITY_COLOURS.copy())]
+    if parsed.kind == "arc" and len(chosen) < views:
+        notes.append(f"the checkpoint knows {len(chosen)} view(s) of this task; ran all of them")
+
+    if parsed.kind == "arc":  # one row per view: the test input augmented as that variant
+        inputs = np.stack([arc.encode_grid(arc_augment(parsed.grid, tid, cmap)) for _, tid, cmap in chosen])
+    else:
+        inputs = encode_puzzle(parsed)[None]
+    rows = torch.as_tensor(inputs, dtype=torch.long, device=dev)
+    pids = torch.tensor([pid for pid, _, _ in chosen], dtype=torch.long, device=dev)
+    out = model.predict(rows, pids, max_segments=cap, early_exit=early_exit)
+    tokens = out["logits"].argmax(-1).cpu().numpy()
+    q_halt = out["q_halt_logits"].float().cpu().numpy()
+    q_cont = out["q_continue_logits"].float().cpu().numpy()
+    segments = out["segments"].cpu().numpy()
+
+    def decode(view: int, predicted: np.ndarray) -> np.ndarray:
+        # ARC views are answered in their own frame and colours: map back to the task's.
+        if parsed.kind == "arc":
+            _, tid, cmap = chosen[view]
+            return arc_invert(arc.decode_grid(predicted), tid, cmap).astype(np.int64)
+        return decode_answer(parsed, predicted)
+
+    answer = decode(0, tokens[0])
+    confidence = _sigmoid(q_halt[0])
+    votes = 1
+    if parsed.kind == "arc" and len(chosen) > 1:
+        from hrm.evaluation.arc_vote import ArcVoter
+
+        voter = ArcVoter()
+        for i in range(len(chosen)):
+            voter.add("task", parsed.grid, decode(i, tokens[i]), _sigmoid(q_halt[i]))
+        _, best = voter.test_input("task", parsed.grid).ranked()[0]
+        answer, votes, confidence = best.grid.astype(np.int64), best.votes, best.mean_q
+        notes.append(f"{len(chosen)} views voted: {votes} gave this answer; mean segments "
+                     f"{float(segments.mean()):.1f}")
+
+    check = check_answer(parsed, answer, reference)
+    trace_out = None
+    if trace:
+        trace_out = []
+        segs = model.trace(rows[:1], pids[:1], num_segments=int(segments[0]))
+        previous = parsed.grid
+        for m, seg in enumerate(segs, start=1):
+            grid = decode(0, seg["logits"][0].argmax(-1).cpu().numpy())
+            qh, qc = float(seg["q_halt_logits"][0]), float(seg["q_continue_logits"][0])
+            trace_out.append(SegmentPrediction(segment=m, answer=grid, confidence=_sigmoid(qh), halt=qh > qc,
+                                               changed=_changed(previous, grid)))
+            previous = grid
+    return SolveResult(
+        kind=parsed.kind,
+        puzzle=parsed,
+        answer=answer,
+        valid=check.valid,
+        reason=check.reason,
+        correct=check.correct,
+        reference=check.reference,
+        segments=int(segments[0]),
+        max_segments=cap,
+        early_exit=early_exit,
+        confidence=confidence,
+        q_halt_logit=float(q_halt[0]),
+        q_continue_logit=float(q_cont[0]),
+        puzzle_identifier=int(chosen[0][0]),
+        checkpoint=str(ckpt.path) if ckpt is not None else None,
+        views=len(chosen),
+        votes=votes,
+        notes=check.notes + notes,
+        trace=trace_out,
+    )
