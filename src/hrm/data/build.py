@@ -59,6 +59,7 @@ def atomic_output_dir(target: Path | str, force: bool = False) -> Iterator[Path]
         raise UserError(f"{parent}: cannot create the output's parent folder ({exc.strerror})") from None
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.partial-", dir=parent))
     try:
+        os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes it private; the dataset should not be
         yield tmp
         if target.exists():
             old = Path(tempfile.mkdtemp(prefix=f".{target.name}.old-", dir=parent))
@@ -70,6 +71,12 @@ def atomic_output_dir(target: Path | str, force: bool = False) -> Iterator[Path]
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 class NpyStreamWriter:
@@ -285,7 +292,7 @@ class BuildSummary:
 
     def write(self, root: Path) -> None:
         with open(Path(root) / BUILD_FILE, "w", encoding="utf-8") as f:
-            json.dump(self.to_dict(), f, indent=1, sort_keys=True)
+            json.dump(self.to_dict(), f, indent=1)  # insertion order: deterministic and readable
             f.write("\n")
 
     @classmethod
@@ -308,7 +315,9 @@ class BuildSummary:
         lines = [f"{self.kind} dataset" + (f" -> {path}" if path is not None else "")]
         lines.append(f"  seq_len {self.seq_len}, vocab {self.vocab_size}, "
                      f"puzzle identifiers {self.num_puzzle_identifiers}, seed {self.seed}")
-        for name, s in self.splits.items():
+        order = sorted(self.splits, key=lambda k: (k not in ("train", "test"), k != "train", k))
+        for name in order:
+            s = self.splits[name]
             lines.append(f"  {name:<5}: {s.groups:>9,} groups  {s.puzzles:>10,} puzzles  {s.examples:>10,} examples")
         for key, value in self.stats.items():
             lines.append(f"  {key}: {_fmt(value)}")

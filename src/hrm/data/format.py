@@ -315,10 +315,10 @@ def load_dataset_root(root: Path | str, validate: bool = True) -> DatasetRoot:
     train = load_split(root / "train", validate=validate)
     test = load_split(root / "test", validate=validate)
     identifiers = load_identifiers(root)
-    for a, b in ((train.metadata, test.metadata),):
-        for key in ("vocab_size", "seq_len", "num_puzzle_identifiers", "pad_id", "ignore_label_id"):
-            if getattr(a, key) != getattr(b, key):
-                raise UserError(f"{root}: train and test disagree on {key} ({getattr(a, key)} vs {getattr(b, key)})")
+    a, b = train.metadata, test.metadata
+    for key in ("vocab_size", "seq_len", "num_puzzle_identifiers", "pad_id", "ignore_label_id"):
+        if getattr(a, key) != getattr(b, key):
+            raise UserError(f"{root}: train and test disagree on {key} ({getattr(a, key)} vs {getattr(b, key)})")
     if validate and len(identifiers) != train.metadata.num_puzzle_identifiers:
         raise UserError(f"{root / IDENTIFIERS_FILE}: {len(identifiers)} names but dataset.json says "
                         f"num_puzzle_identifiers = {train.metadata.num_puzzle_identifiers}")

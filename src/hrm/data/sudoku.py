@@ -14,10 +14,11 @@ chosen number of givens, or minimal ones).
 from __future__ import annotations
 
 import csv
+import json
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 import numpy as np
@@ -36,6 +37,7 @@ from hrm.errors import UserError
 
 PAD_ID = 0
 BLANK_TOKEN = 1
+SUBSAMPLE_FILE = "train_subsample.json"
 _BOX_SHAPES = {1: (1, 1), 4: (2, 2), 6: (2, 3), 8: (2, 4), 9: (3, 3), 12: (3, 4), 16: (4, 4)}
 TEXT_SIZES = (4, 6, 8, 9)  # sizes whose digits are single characters 1..n
 
@@ -108,7 +110,7 @@ def decode(tokens: np.ndarray, n: int | None = None) -> np.ndarray:
     return d.astype(np.uint8).reshape(n, n)
 
 
-@lru_cache(maxsize=None)
+@cache
 def unit_indices(n: int) -> np.ndarray:
     """[3n, n] cell indices of the rows, columns and boxes of an n×n board."""
     br, bc = box_shape(n)
@@ -176,25 +178,31 @@ class _Geometry:
     full: int
     peers: tuple[tuple[int, ...], ...]
     units: tuple[tuple[int, ...], ...]
+    cell_units: tuple[tuple[int, ...], ...]
 
 
-@lru_cache(maxsize=None)
+@cache
 def _geometry(n: int) -> _Geometry:
     units = [tuple(int(c) for c in u) for u in unit_indices(n)]
-    peers = []
+    peers, cell_units = [], []
     for cell in range(n * n):
-        ps = set()
-        for u in units:
+        ps: set[int] = set()
+        mine = []
+        for ui, u in enumerate(units):
             if cell in u:
                 ps.update(u)
+                mine.append(ui)
         ps.discard(cell)
         peers.append(tuple(sorted(ps)))
-    return _Geometry(n, n * n, (1 << n) - 1, tuple(peers), tuple(units))
+        cell_units.append(tuple(mine))
+    return _Geometry(n, n * n, (1 << n) - 1, tuple(peers), tuple(units), tuple(cell_units))
 
 
-def _propagate(cand: list[int], queue: list[int], geo: _Geometry) -> bool:
-    """Eliminate assigned values from peers and assign hidden singles until nothing changes; False on contradiction."""
-    peers, units, full = geo.peers, geo.units, geo.full
+def _propagate(cand: list[int], queue: list[int], geo: _Geometry, dirty: set[int]) -> bool:
+    """Naked singles (eliminate assigned values from peers) and hidden singles (a digit with one place left in a
+    unit) until nothing changes; False on a contradiction. Only units whose cells changed (``dirty``) are
+    re-scanned."""
+    peers, units, full, cell_units = geo.peers, geo.units, geo.full, geo.cell_units
     while True:
         while queue:
             c = queue.pop()
@@ -206,9 +214,14 @@ def _propagate(cand: list[int], queue: list[int], geo: _Geometry) -> bool:
                     if not pc:
                         return False
                     cand[p] = pc
+                    dirty.update(cell_units[p])
                     if not pc & (pc - 1):
                         queue.append(p)
-        for u in units:
+        if not dirty:
+            return True
+        scan, dirty = dirty, set()
+        for ui in scan:
+            u = units[ui]
             once = twice = 0
             for c in u:
                 m = cand[c]
@@ -225,8 +238,9 @@ def _propagate(cand: list[int], queue: list[int], geo: _Geometry) -> bool:
                         if cand[c] != bit:
                             cand[c] = bit
                             queue.append(c)
+                            dirty.update(cell_units[c])
                         break
-        if not queue:
+        if not queue and not dirty:
             return True
 
 
@@ -254,7 +268,7 @@ def _search(cand: list[int], geo: _Geometry, out: list[list[int]], limit: int,
     for b in bits:
         child = list(cand)
         child[best] = b
-        if _propagate(child, [best], geo):
+        if _propagate(child, [best], geo, set(geo.cell_units[best])):
             _search(child, geo, out, limit, rng)
             if len(out) >= limit:
                 return
@@ -301,7 +315,7 @@ def solve(grid: np.ndarray, max_solutions: int = 2, *, forbid: tuple[int, int] |
             return []
         if not cand[cell] & (cand[cell] - 1):
             queue.append(cell)
-    if not _propagate(cand, queue, geo):
+    if not _propagate(cand, queue, geo, set(range(len(geo.units)))):
         return []
     found: list[list[int]] = []
     _search(cand, geo, found, max_solutions, rng)
@@ -322,6 +336,9 @@ def random_solution(n: int, rng: np.random.Generator) -> np.ndarray:
 
 
 GivensSpec = int | tuple[int, int] | str
+# Default givens of generated puzzles per size, and the fewest any uniquely solvable puzzle can have.
+DEFAULT_GIVENS: dict[int, int] = {4: 6, 6: 20, 8: 30, 9: 30}
+_MIN_UNIQUE_GIVENS: dict[int, int] = {4: 4, 6: 8, 9: 17}
 
 
 def _parse_givens(givens: GivensSpec, n: int) -> tuple[int, int] | None:
@@ -344,6 +361,9 @@ def _parse_givens(givens: GivensSpec, n: int) -> tuple[int, int] | None:
         lo = hi = int(givens)
     if not 0 <= lo <= hi <= n * n:
         raise UserError(f"--givens {givens!r}: must lie in 0..{n * n} with low ≤ high")
+    if hi < _MIN_UNIQUE_GIVENS.get(n, 0):
+        raise UserError(f"--givens {givens!r}: no {n}×{n} Sudoku with fewer than {_MIN_UNIQUE_GIVENS[n]} givens has "
+                        "a unique solution")
     return lo, hi
 
 
@@ -379,7 +399,7 @@ def _remove_to_target(puzzle: np.ndarray, target: int | None, rng: np.random.Gen
 
 
 def generate(n: int, num_givens: GivensSpec, rng: np.random.Generator,
-             max_attempts: int = 200) -> tuple[np.ndarray, np.ndarray]:
+             max_attempts: int = 50) -> tuple[np.ndarray, np.ndarray]:
     """A random n×n puzzle with a unique solution: ``(puzzle, solution)``, (n, n) uint8 digits (0 blank).
 
     ``num_givens``: an exact count, an inclusive ``(lo, hi)`` range (drawn uniformly per puzzle), or
@@ -436,12 +456,20 @@ class SudokuRows:
     solutions: np.ndarray
     lines: np.ndarray
     path: str = ""
+    file_ids: np.ndarray | None = None  # per row: index into ``files`` (rows may come from several files)
+    files: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if self.file_ids is None:
+            self.file_ids = np.zeros(len(self), np.int64)
+            self.files = [Path(self.path).name]
 
     def __len__(self) -> int:
         return int(self.puzzles.shape[0])
 
     def take(self, index: np.ndarray) -> SudokuRows:
-        return SudokuRows(self.n, self.puzzles[index], self.solutions[index], self.lines[index], self.path)
+        return SudokuRows(self.n, self.puzzles[index], self.solutions[index], self.lines[index], self.path,
+                          self.file_ids[index], list(self.files))
 
 
 def _digits_from_strings(strings: list[str], lines: list[int], path: str, n: int, what: str,
@@ -499,7 +527,7 @@ def read_sudoku_csv(path: Path | str, min_difficulty: int | None = None) -> Sudo
     answers: list[str] = []
     lines: list[int] = []
     try:
-        f = open(path, newline="", encoding="utf-8")
+        f = open(path, newline="", encoding="utf-8-sig")  # tolerate a byte-order mark
     except OSError as exc:
         raise UserError(f"{name}: cannot open ({exc.strerror})") from None
     with f:
@@ -537,7 +565,7 @@ def read_sudoku_csv(path: Path | str, min_difficulty: int | None = None) -> Sudo
             raise UserError(f"{name}:{reader.line_num}: malformed CSV ({exc})") from None
         except UnicodeDecodeError:
             raise UserError(f"{name}: not UTF-8 text") from None
-    n = _infer_size([len(q) for q in questions[:1]], name, lines[:1]) if questions else 9
+    n = _infer_size([len(q) for q in questions[:1]], name, lines[:1], what="question") if questions else 9
     rows = SudokuRows(
         n=n,
         puzzles=_digits_from_strings(questions, lines, name, n, "question", allow_blank=True),
@@ -549,15 +577,16 @@ def read_sudoku_csv(path: Path | str, min_difficulty: int | None = None) -> Sudo
     return rows
 
 
-def _infer_size(lengths: list[int], name: str, lines: list[int], size: int | None = None) -> int:
+def _infer_size(lengths: list[int], name: str, lines: list[int], size: int | None = None,
+                what: str = "puzzle") -> int:
     if size is not None:
         box_shape(size)
         return size
     length = lengths[0]
     n = math.isqrt(length)
     if n * n != length or n not in TEXT_SIZES:
-        raise UserError(f"{name}:{lines[0]}: {length} characters is not a 4×4, 6×6, 8×8 or 9×9 Sudoku "
-                        "(16, 36, 64 or 81 characters)")
+        raise UserError(f"{name}:{lines[0]}: {what} has {length} characters, expected 81 (9×9) or 16, 36, 64 "
+                        "(4×4, 6×6, 8×8); one puzzle per line, row-major")
     return n
 
 
@@ -639,6 +668,8 @@ def _concat_rows(parts: Sequence[SudokuRows]) -> SudokuRows:
         solutions=np.concatenate([p.solutions for p in parts]),
         lines=np.concatenate([p.lines for p in parts]),
         path="+".join(p.path for p in parts),
+        file_ids=np.concatenate([np.full(len(p), i, np.int64) for i, p in enumerate(parts)]),
+        files=[Path(p.path).name for p in parts],
     )
 
 
@@ -657,7 +688,8 @@ class SudokuBuildOptions:
     Attributes:
         out: dataset root to create (``out/train``, ``out/test``, ``identifiers.json``, ``build.json``).
         size: board size for generated puzzles (4, 6, 8, 9, ...); file sources infer it and must agree.
-        givens: generated puzzles' givens: a count, an inclusive (lo, hi) range, a string "18-22", or "minimal".
+        givens: generated puzzles' givens: a count, an inclusive (lo, hi) range, a string "18-22", or "minimal";
+            default ``DEFAULT_GIVENS[size]`` (4×4: 6, 6×6: 20, 9×9: 30).
         min_difficulty: keep CSV rows with rating ≥ this (both splits, as the reference).
         subsample_size: keep this many training puzzles, drawn without replacement with ``seed``.
         num_aug: shuffled variants per training puzzle (the original is kept too: 1 + num_aug puzzles per group).
@@ -677,7 +709,7 @@ class SudokuBuildOptions:
     test_solutions: list[Path] = field(default_factory=list)
     num_train: int = 0
     num_test: int = 0
-    givens: GivensSpec = 20
+    givens: GivensSpec | None = None
     min_difficulty: int | None = None
     subsample_size: int | None = None
     num_aug: int = 0
@@ -742,18 +774,19 @@ def build_sudoku_dataset(options: SudokuBuildOptions) -> Path:
     if train is not None and test is not None and train.n != test.n:
         raise UserError(f"train puzzles are {train.n}×{train.n} but test puzzles are {test.n}×{test.n}")
     box = box_shape(n)
+    givens = opts.givens if opts.givens is not None else DEFAULT_GIVENS.get(n, (n * n) // 3)
     generated: dict[str, object] = {}
     if train is None:
         if opts.num_train <= 0:
             raise UserError("no training puzzles: give --train-csv, --train-puzzles or --num-train N (generator)")
-        p, s = generate_many(opts.num_train, n, opts.givens, _rng(opts.seed, _STREAM_GEN_TRAIN),
+        p, s = generate_many(opts.num_train, n, givens, _rng(opts.seed, _STREAM_GEN_TRAIN),
                              show_progress=opts.show_progress, desc="generating train")
         train = SudokuRows(n, p, s, np.arange(1, len(p) + 1), "generated")
         generated["train"] = len(p)
     if test is None:
         if opts.num_test <= 0:
             raise UserError("no test puzzles: give --test-csv, --test-puzzles or --num-test N (generator)")
-        p, s = generate_many(opts.num_test, n, opts.givens, _rng(opts.seed, _STREAM_GEN_TEST),
+        p, s = generate_many(opts.num_test, n, givens, _rng(opts.seed, _STREAM_GEN_TEST),
                              exclude={row.tobytes() for row in train.puzzles},
                              show_progress=opts.show_progress, desc="generating test")
         test = SudokuRows(n, p, s, np.arange(1, len(p) + 1), "generated")
@@ -772,9 +805,12 @@ def build_sudoku_dataset(options: SudokuBuildOptions) -> Path:
         raise UserError(f"{test.path}: no test puzzles left")
 
     pool_size = len(train)
+    picked = None
     if opts.subsample_size is not None and opts.subsample_size < len(train):
         idx = _rng(opts.seed, _STREAM_SUBSAMPLE).choice(len(train), size=opts.subsample_size, replace=False)
         train = train.take(np.sort(idx))
+        picked = {"seed": opts.seed, "pool_size": pool_size, "files": train.files,
+                  "rows": [[int(f), int(line)] for f, line in zip(train.file_ids, train.lines)]}
 
     seq_len, vocab = n * n, vocab_size(n)
     with atomic_output_dir(out, force=opts.force) as tmp:
@@ -825,7 +861,7 @@ def build_sudoku_dataset(options: SudokuBuildOptions) -> Path:
                 "num_aug": opts.num_aug,
                 "subsample_size": opts.subsample_size,
                 "min_difficulty": opts.min_difficulty,
-                "givens": opts.givens if not isinstance(opts.givens, tuple) else list(opts.givens),
+                "givens": (None if not generated else givens if not isinstance(givens, tuple) else list(givens)),
                 "exclude_train_overlap": opts.exclude_train_overlap,
             },
             sources=train_src + test_src,
@@ -833,12 +869,16 @@ def build_sudoku_dataset(options: SudokuBuildOptions) -> Path:
                 "training pool": pool_size,
                 "generated": generated or "none",
                 "test puzzles excluded as overlapping the training pool": excluded,
+                "mean givens": mean_givens,
                 "augmentation": f"{opts.num_aug} shuffles per puzzle (digits, bands/stacks, rows/cols"
                                 + (", transpose)" if box[0] == box[1] else "; no transpose for non-square boxes)"),
                 "transposed variants": num_transposed,
-                "mean givens": mean_givens,
             },
         )
+        if picked is not None:  # the exact training subsample, as (file index, line) in group order
+            with open(tmp / SUBSAMPLE_FILE, "w", encoding="utf-8") as f:
+                json.dump(picked, f, separators=(",", ":"))
+                f.write("\n")
         finish_root(tmp, ["<blank>"], summary)
     return out
 
