@@ -248,3 +248,10 @@ def test_source_errors(tmp_path):
     with pytest.raises(UserError, match="unknown ARC preset"):
         arc.preset_sources("arc-agi-3", tmp_path)
     assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize("grid", [[[None, []]], [[True, 1]], [[1.0, 2]], [[1, [2]]]])
+def test_parse_grid_rejects_non_integer_cells(grid):
+    from hrm.data.arc import parse_grid
+    with pytest.raises(UserError, match="colours must be integers 0-9"):
+        parse_grid(grid, "task.json", "grid")

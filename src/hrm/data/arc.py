@@ -167,7 +167,8 @@ class ArcTask:
         return self.train + self.test
 
 
-def _parse_grid(raw, where: str, what: str) -> np.ndarray:
+def parse_grid(raw, where: str, what: str) -> np.ndarray:
+    """Validate a JSON grid (rectangular, ≤ 30×30, integer colours 0–9) → uint8 array; UserError otherwise."""
     if not isinstance(raw, list) or not raw:
         raise UserError(f"{where}: {what} must be a non-empty list of rows")
     width = None
@@ -180,14 +181,14 @@ def _parse_grid(raw, where: str, what: str) -> np.ndarray:
             raise UserError(f"{where}: {what} is ragged: row {r + 1} has {len(row)} cells, row 1 has {width}")
     if len(raw) > MAX_GRID or width > MAX_GRID:
         raise UserError(f"{where}: {what} is {len(raw)}×{width}; ARC grids are at most 30×30")
-    arr = np.array(raw)
-    if arr.dtype.kind not in "iu" or arr.min() < 0 or arr.max() > 9:
-        for r, row in enumerate(raw):
-            for c, v in enumerate(row):
-                if type(v) is not int or not 0 <= v <= 9:
-                    raise UserError(f"{where}: {what} row {r + 1} column {c + 1} is {v!r}; colours must be "
-                                    "integers 0-9")
-    return arr.astype(np.uint8)
+    # Check cell types before numpy sees them: np.array would turn True into 1 and fail on nested lists.
+    for r, row in enumerate(raw):
+        for c, v in enumerate(row):
+            if type(v) is not int or not 0 <= v <= 9:
+                raise UserError(f"{where}: {what} row {r + 1} column {c + 1} is {v!r}; colours must be "
+                                "integers 0-9")
+    return np.array(raw, dtype=np.uint8)
+
 
 
 def _parse_task(task_id: str, data, role: Role, source: str, where: str) -> ArcTask:
@@ -205,8 +206,8 @@ def _parse_task(task_id: str, data, role: Role, source: str, where: str) -> ArcT
             if "output" not in pair:
                 raise UserError(f"{where}: task {task_id!r} {kind} pair {k + 1} has no 'output'; a dataset needs "
                                 "the answers (hidden test sets cannot be built)")
-            parsed.append((_parse_grid(pair["input"], where, f"task {task_id!r} {kind} pair {k + 1} input"),
-                           _parse_grid(pair["output"], where, f"task {task_id!r} {kind} pair {k + 1} output")))
+            parsed.append((parse_grid(pair["input"], where, f"task {task_id!r} {kind} pair {k + 1} input"),
+                           parse_grid(pair["output"], where, f"task {task_id!r} {kind} pair {k + 1} output")))
         parts[kind] = parsed
     if not parts["train"] and not parts["test"]:
         raise UserError(f"{where}: task {task_id!r} has no pairs")

@@ -351,7 +351,7 @@ def _arc_pairs(data: dict, part: str, source: str, need_output: bool) -> list[Ar
 def _arc_grid(raw: Any, source: str, what: str) -> np.ndarray:
     where = "ARC task" if source.startswith("<") else source
     try:
-        return arc._parse_grid(raw, where, what).astype(np.int64)
+        return arc.parse_grid(raw, where, what).astype(np.int64)
     except (ValueError, TypeError):  # e.g. a row holding a nested list: not a grid of colours
         raise UserError(f"{where}: {what} must be a list of rows of integers 0-9") from None
 
