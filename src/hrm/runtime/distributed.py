@@ -128,7 +128,7 @@ def barrier() -> None:
         dist.barrier()
 
 
-def sum_gradients_hook(process_group: dist.ProcessGroup | None, bucket: dist.GradBucket) -> torch.futures.Future:
+def sum_gradients_hook(process_group, bucket):  # no annotations: DDP checks them against the runtime classes
     """DDP communication hook: **sum** gradients over ranks instead of averaging them.
 
     The reference divides the loss by the *global* batch size and then all-reduces with SUM, which yields the mean
@@ -137,3 +137,30 @@ def sum_gradients_hook(process_group: dist.ProcessGroup | None, bucket: dist.Gra
     group = process_group if process_group is not None else dist.group.WORLD
     work = dist.all_reduce(bucket.buffer(), op=dist.ReduceOp.SUM, group=group, async_op=True)
     return work.get_future().then(lambda fut: fut.value()[0])
+
+
+def broadcast_buffers(module: torch.nn.Module, src: int = 0) -> None:
+    """Copy rank ``src``'s buffers (persistent or not) into every rank's ``module``."""
+    if _CONTEXT.enabled:
+        for buffer in module.buffers():
+            dist.broadcast(buffer, src=src)
+
+
+def data_parallel(module: torch.nn.Module, device: torch.device) -> torch.nn.Module:
+    """Wrap ``module`` in DDP with **summed** gradients and no per-step buffer sync.
+
+    Rank 0's parameters and buffers are broadcast once, here. Buffers are not re-synchronised before each forward:
+    the ones that change (the puzzle-ID table) are updated identically on every rank by their own optimiser.
+    """
+    import inspect
+
+    from torch.nn.parallel import DistributedDataParallel
+
+    broadcast_buffers(module)
+    no_forward_sync = ({"forward_sync_buffers": False}
+                       if "forward_sync_buffers" in inspect.signature(DistributedDataParallel).parameters
+                       else {"broadcast_buffers": False})
+    wrapped = DistributedDataParallel(module, device_ids=[device.index] if device.type == "cuda" else None,
+                                      **no_forward_sync)
+    wrapped.register_comm_hook(None, sum_gradients_hook)
+    return wrapped

@@ -34,18 +34,22 @@ class DataConfig:
     Attributes:
         path: dataset root holding ``train/`` and ``test/`` (the reference's ``data_path``).
         train_split / eval_split: sub-directories used for training and for periodic evaluation.
+        online_augment: ours: apply a fresh random Sudoku shuffle (digit relabelling, band/row/stack/column
+            permutations, transpose for square boxes) to every training batch; Sudoku datasets only.
         generate: ours: build a synthetic dataset at ``path`` when it does not exist yet. ``""`` (off),
             ``sudoku`` or ``maze``; the ``gen_*`` fields are its options.
         gen_size: Sudoku side (4, 6 or 9) or maze side.
         gen_num_train / gen_num_test: puzzles in the train / test split.
         gen_givens: Sudoku clues per puzzle (0 = minimal puzzles).
-        gen_num_aug: pre-generated augmented variants per training puzzle (0 = none).
+        gen_num_aug: pre-generated augmented variants per training puzzle (0 = none; for mazes any value > 0
+            adds the 7 other dihedral transforms).
         gen_seed: builder seed.
     """
 
     path: str = ""
     train_split: str = "train"
     eval_split: str = "test"
+    online_augment: bool = False
     generate: Literal["", "sudoku", "maze"] = ""
     gen_size: int = 6
     gen_num_train: int = 1000
@@ -271,7 +275,7 @@ class TrainConfig:
         try:  # the architecture, with placeholder dataset sizes
             self.arch.model_config(vocab_size=2, seq_len=1, num_puzzle_identifiers=1)
         except ValueError as exc:
-            raise ConfigError(str(exc).replace("HRMConfig.", "arch.")) from exc
+            raise ConfigError(str(exc).replace("HRMConfig.", "arch.").replace("HRMConfig:", "arch:")) from exc
         return self
 
     def to_dict(self) -> dict[str, Any]:

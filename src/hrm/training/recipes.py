@@ -17,7 +17,7 @@ sudoku-extreme-full        the full-data Sudoku run: softmax CE, learned positio
 cpu-sudoku-6x6             6×6 Sudoku with 20 givens, width 64, 2+2 layers, AdamW; learns in minutes on 2 cores
 cpu-sudoku-6x6-minimal     the same model on minimal 6×6 puzzles (about 10 givens): much harder
 demo                       cpu-sudoku-6x6 under a 10-minute budget (``hrm demo``)
-cpu-maze-small             small mazes, same small model
+cpu-maze-small             7×7 mazes with dihedral augmentation, M_max 8, the same small model
 tiny                       4×4 Sudoku, width 32, 1+1 layers, a few seconds: for tests and smoke runs
 =========================  =====================================================================================
 """
@@ -41,6 +41,7 @@ def reference_defaults() -> TrainConfig:
 
 
 def arc_agi_1() -> TrainConfig:
+    """ARC-AGI-1, reference defaults (README: ~24 h on 8 GPUs)."""
     config = reference_defaults()
     config.name = "arc-agi-1"
     config.data.path = "data/arc-aug-1000"
@@ -48,6 +49,7 @@ def arc_agi_1() -> TrainConfig:
 
 
 def arc_agi_2() -> TrainConfig:
+    """ARC-AGI-2, reference defaults on the ARC-2 data."""
     config = arc_agi_1()
     config.name = "arc-agi-2"
     config.data.path = "data/arc-2-aug-1000"
@@ -55,6 +57,7 @@ def arc_agi_2() -> TrainConfig:
 
 
 def sudoku_extreme_1k() -> TrainConfig:
+    """Sudoku-Extreme 1k, the README's recipe (26,041 steps at batch 768)."""
     config = reference_defaults()
     config.name = "sudoku-extreme-1k"
     config.data.path = "data/sudoku-extreme-1k-aug-1000"
@@ -68,6 +71,7 @@ def sudoku_extreme_1k() -> TrainConfig:
 
 
 def sudoku_extreme_1k_laptop() -> TrainConfig:
+    """Sudoku-Extreme 1k, the README's laptop-GPU variant (batch 384)."""
     config = sudoku_extreme_1k()
     config.name = "sudoku-extreme-1k-laptop"
     config.schedule.global_batch_size = 384
@@ -77,6 +81,7 @@ def sudoku_extreme_1k_laptop() -> TrainConfig:
 
 
 def maze_hard_1k() -> TrainConfig:
+    """Maze-Hard 30x30 1k, the README's recipe."""
     config = sudoku_extreme_1k()
     config.name = "maze-hard-1k"
     config.data.path = "data/maze-30x30-hard-1k"
@@ -84,6 +89,7 @@ def maze_hard_1k() -> TrainConfig:
 
 
 def sudoku_extreme_full() -> TrainConfig:
+    """Full Sudoku-Extreme, the README's full-data recipe."""
     config = reference_defaults()
     config.name = "sudoku-extreme-full"
     config.data.path = "data/sudoku-extreme-full"
@@ -125,6 +131,7 @@ def _cpu_base(config: TrainConfig) -> TrainConfig:
 
 
 def cpu_sudoku_6x6() -> TrainConfig:
+    """6x6 Sudoku, 20 givens, 20 min on a 2-core CPU (generates its data)."""
     config = _cpu_base(reference_defaults())
     config.name = "cpu-sudoku-6x6"
     config.data.path = "data/sudoku-6x6-g20"
@@ -133,14 +140,15 @@ def cpu_sudoku_6x6() -> TrainConfig:
     config.data.gen_givens = 20
     config.data.gen_num_train = 1000
     config.data.gen_num_test = 500
+    config.data.online_augment = True
     config.schedule.epochs = 1000
     config.schedule.eval_interval = 100
     config.schedule.time_budget_minutes = 20.0
-    config.eval.max_examples = 0
     return config
 
 
 def cpu_sudoku_6x6_minimal() -> TrainConfig:
+    """6x6 Sudoku, minimal puzzles (~10 givens), 20 min on a CPU."""
     config = cpu_sudoku_6x6()
     config.name = "cpu-sudoku-6x6-minimal"
     config.data.path = "data/sudoku-6x6-minimal"
@@ -149,6 +157,7 @@ def cpu_sudoku_6x6_minimal() -> TrainConfig:
 
 
 def demo() -> TrainConfig:
+    """What `hrm demo` trains: cpu-sudoku-6x6 under a 9-minute budget."""
     config = cpu_sudoku_6x6()
     config.name = "demo"
     config.schedule.time_budget_minutes = 9.0
@@ -160,13 +169,16 @@ def demo() -> TrainConfig:
 
 
 def cpu_maze_small() -> TrainConfig:
+    """7x7 mazes (shortest paths > 6 moves), 20 min on a 2-core CPU."""
     config = _cpu_base(reference_defaults())
     config.name = "cpu-maze-small"
-    config.data.path = "data/maze-small"
+    config.data.path = "data/maze-7x7"
     config.data.generate = "maze"
-    config.data.gen_size = 9
+    config.data.gen_size = 7
     config.data.gen_num_train = 1000
     config.data.gen_num_test = 500
+    config.data.gen_num_aug = 1  # the 8 dihedral transforms of every training maze
+    config.arch.halt_max_steps = 8  # path finding needs more refinement segments than Sudoku
     config.schedule.epochs = 1000
     config.schedule.eval_interval = 100
     config.schedule.time_budget_minutes = 20.0
@@ -174,6 +186,7 @@ def cpu_maze_small() -> TrainConfig:
 
 
 def tiny() -> TrainConfig:
+    """4x4 Sudoku, width 32, seconds on a CPU: tests and smoke runs."""
     config = _cpu_base(reference_defaults())
     config.name = "tiny"
     config.data.path = "data/sudoku-4x4-tiny"
@@ -182,6 +195,7 @@ def tiny() -> TrainConfig:
     config.data.gen_givens = 8
     config.data.gen_num_train = 64
     config.data.gen_num_test = 32
+    config.data.online_augment = True
     config.arch.hidden_size = 32
     config.arch.num_heads = 2
     config.arch.expansion = 2.0

@@ -167,11 +167,19 @@ class RunDir:
         best = read_best(self.path)
         if best is not None and float(best["value"]) >= value:
             return False
-        file = self.path / BEST_FILE
-        tmp = file.with_suffix(".json.tmp")
-        tmp.write_text(json.dumps({"step": step, "metric": BEST_METRIC, "value": value}) + "\n")
-        os.replace(tmp, file)
+        self.set_best({"step": step, "value": value})
         return True
+
+    def set_best(self, best: dict[str, Any] | None) -> None:
+        """Overwrite (or with ``None`` remove) the best record, e.g. from a checkpoint's training state."""
+        file = self.path / BEST_FILE
+        if best is None:
+            file.unlink(missing_ok=True)
+            return
+        tmp = file.with_suffix(".json.tmp")
+        tmp.write_text(json.dumps({"step": int(best["step"]), "metric": BEST_METRIC, "value": float(best["value"])})
+                       + "\n")
+        os.replace(tmp, file)
 
     def prune(self) -> None:
         if self.keep_last <= 0:

@@ -1,0 +1,767 @@
+"""The training loop: :func:`train` (set-up, loop, teardown) and :func:`train_step` (one optimiser step).
+
+One optimiser step, as in the reference (spec §2-3):
+
+1. one call of the ACT model on the persistent carry: every row runs **one segment**; rows that halted on the
+   previous step were refilled from the new batch (same row index), the others keep their sample;
+2. the ACT loss over all rows, divided by the *global* batch size, backward; gradients are **summed** over ranks
+   (DDP with a sum hook), which makes them the mean over the global batch;
+3. the learning-rate schedule is written into both optimisers, then the sign-SGD of the puzzle-ID table steps
+   (it gathers the touched rows over ranks itself) and then Adam-atan2 (or AdamW) on every parameter.
+
+The carry persists across steps and across evaluations (evaluation uses its own). Total steps =
+int(epochs · total_groups · mean_puzzle_examples / global_batch_size) unless ``schedule.max_steps`` or a time budget
+says otherwise.
+
+Differences from the reference (all documented in ``docs/differences.md``): evaluations happen every
+``eval_interval`` epochs' worth of *steps* (the reference evaluates when its loader finishes an iteration of
+``eval_interval`` epochs, which is the same up to rounding); training can resume exactly; the best checkpoint is
+kept; metrics of steps on which no row halted are logged as null instead of 0; optional EMA, gradient clipping,
+time budget and AdamW.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from hrm.checkpoints.format import MODEL_FILE, load_model_state, load_train_state
+from hrm.errors import UserError
+from hrm.model import HRM, Carry, act_loss
+from hrm.runtime import distributed as dist_utils
+from hrm.runtime.device import Precision, resolve_device, resolve_precision, set_deterministic
+from hrm.runtime.logging import MetricsLogger
+from hrm.training.config import TrainConfig
+from hrm.training.optim import AdamATan2, PuzzleEmbeddingSignSGD, lr_at, set_lr
+from hrm.training.run_dir import RunDir, latest_checkpoint, list_checkpoints
+
+TRAIN_STATE_VERSION = 1
+
+# Per-step metrics, summed over rows (act_loss's sums); losses are divided by the global batch, the rest by count.
+METRIC_KEYS = ("count", "lm_loss", "q_halt_loss", "q_continue_loss", "accuracy", "exact_accuracy",
+               "q_halt_accuracy", "steps")
+LOSS_KEYS = ("lm_loss", "q_halt_loss", "q_continue_loss")
+
+
+@dataclass
+class TrainResult:
+    """What :func:`train` returns (on every rank)."""
+
+    run_dir: Path
+    step: int
+    total_steps: int
+    last_eval: dict[str, float] | None
+    best: dict[str, Any] | None
+    checkpoint: Path | None
+    elapsed_s: float
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# One step
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def train_step(
+    model: nn.Module,
+    carry: Carry,
+    batch: dict[str, torch.Tensor],
+    optimizers: Sequence[tuple[Any, float]],
+    *,
+    global_batch_size: int,
+    loss_type: str = "stablemax",
+    stablemax_dtype: torch.dtype = torch.float64,
+    grad_clip: float = 0.0,
+) -> tuple[Carry, torch.Tensor]:
+    """One optimiser step on the local batch; returns the new carry and the step's summed metrics.
+
+    ``model`` is an :class:`HRM` in train mode, or the DDP wrapper of one (whose gradient hook sums over ranks).
+    ``optimizers`` are (optimiser, learning rate) pairs, stepped in the given order after the rate is written
+    (the reference order is the puzzle-embedding sign-SGD, then the dense optimiser). ``grad_clip`` > 0 clips the
+    global norm of the dense optimisers' gradients. The metrics come back as one tensor, ordered as
+    :data:`METRIC_KEYS`, on the model's device (no host synchronisation here).
+    """
+    carry, outputs = model(carry, batch)
+    loss, metrics = act_loss(outputs, carry.current_data["labels"], carry.halted, carry.steps, loss_type,
+                             stablemax_dtype)
+    (loss / global_batch_size).backward()
+    if grad_clip > 0:
+        params = [p for opt, _ in optimizers if isinstance(opt, torch.optim.Optimizer)
+                  for group in opt.param_groups for p in group["params"] if p.grad is not None]
+        torch.nn.utils.clip_grad_norm_(params, grad_clip)
+    for optimizer, lr in optimizers:
+        set_lr(optimizer, lr)
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+    zero = torch.zeros((), device=loss.device)
+    values = torch.stack([metrics.get(k, zero).detach().to(torch.float64) for k in METRIC_KEYS])
+    return carry, values
+
+
+def summarise_train_metrics(sums: torch.Tensor, num_steps: int, global_batch_size: int) -> dict[str, float | None]:
+    """Turn summed :data:`METRIC_KEYS` over ``num_steps`` steps into the logged values (reference normalisation).
+
+    Losses are divided by the global batch (and averaged over the steps); accuracy, exact_accuracy,
+    q_halt_accuracy and steps by the number of halted rows, or null when no row halted.
+    """
+    values = dict(zip(METRIC_KEYS, sums.tolist()))
+    count = values.pop("count")
+    out: dict[str, float | None] = {"count": count}
+    for key, value in values.items():
+        if key in LOSS_KEYS:
+            out[key] = value / (global_batch_size * num_steps)
+        else:
+            out[key] = value / count if count > 0 else None
+    return out
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Schedule
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def total_steps_for(config: TrainConfig, total_groups: int, mean_puzzle_examples: float) -> int:
+    """The reference's formula, or ``schedule.max_steps`` when set."""
+    if config.schedule.max_steps > 0:
+        return config.schedule.max_steps
+    steps = int(config.schedule.epochs * total_groups * mean_puzzle_examples / config.schedule.global_batch_size)
+    if steps < 1:
+        raise UserError(f"the schedule gives 0 steps (epochs {config.schedule.epochs} × {total_groups} groups × "
+                        f"{mean_puzzle_examples:g} examples < global_batch_size {config.schedule.global_batch_size}); "
+                        "raise epochs or set schedule.max_steps")
+    return steps
+
+
+def eval_every_for(config: TrainConfig, total_groups: int, mean_puzzle_examples: float) -> int:
+    """Steps between evaluations: ``eval_every_steps``, else ``eval_interval`` epochs' worth of steps."""
+    if config.schedule.eval_every_steps > 0:
+        return config.schedule.eval_every_steps
+    steps = config.schedule.eval_interval * total_groups * mean_puzzle_examples / config.schedule.global_batch_size
+    return max(1, int(steps))
+
+
+def learning_rate(config: TrainConfig, base_lr: float, step: int, total_steps: int, time_fraction: float) -> float:
+    """The reference schedule (warmup, then cosine to ``lr_min_ratio``, constant when it is 1).
+
+    With a time budget the cosine's progress is the larger of the step progress and the fraction of the budget
+    used, so the rate reaches its floor when the budget runs out.
+    """
+    optim = config.optim
+    if time_fraction <= 0 or step < optim.warmup_steps or optim.lr_min_ratio >= 1.0:
+        return lr_at(step, base_lr, optim.warmup_steps, total_steps, optim.lr_min_ratio)
+    step_progress = (step - optim.warmup_steps) / max(1, total_steps - optim.warmup_steps)
+    progress = min(1.0, max(step_progress, time_fraction))
+    r = optim.lr_min_ratio
+    return base_lr * (r + (1.0 - r) * 0.5 * (1.0 + math.cos(math.pi * progress)))
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Set-up helpers
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def ensure_dataset(config: TrainConfig, ctx: dist_utils.DistributedContext) -> Path:
+    """The dataset root; generated first (on rank 0) when ``data.generate`` is set and it does not exist."""
+    from hrm.data.format import is_dataset_root
+
+    data = config.data
+    if not data.path:
+        raise UserError("no dataset: set data=PATH (a folder with train/ and test/, built with `hrm data ...`)")
+    root = Path(data.path)
+    if not is_dataset_root(root) and data.generate:
+        if ctx.is_main:
+            dist_utils.print0(f"generating the {data.generate} dataset at {root} (first use of this recipe)",
+                              file=sys.stderr)
+            generate_dataset(config)
+        dist_utils.barrier()
+    if not (root / data.train_split).is_dir():
+        raise UserError(f"dataset {root}: no {data.train_split}/ split folder; build it with `hrm data ...` "
+                        "or pass data=PATH")
+    return root
+
+
+def generate_dataset(config: TrainConfig) -> None:
+    """Build the synthetic dataset described by ``config.data`` at ``config.data.path``."""
+    data = config.data
+    if data.generate == "sudoku":
+        from hrm.data.sudoku import SudokuBuildOptions, build_sudoku_dataset
+
+        build_sudoku_dataset(SudokuBuildOptions(
+            out=Path(data.path), size=data.gen_size, num_train=data.gen_num_train, num_test=data.gen_num_test,
+            givens=data.gen_givens if data.gen_givens > 0 else "minimal", num_aug=data.gen_num_aug,
+            seed=data.gen_seed))
+    elif data.generate == "maze":
+        from hrm.data.maze import MazeBuildOptions, build_maze_dataset
+
+        build_maze_dataset(MazeBuildOptions(
+            out=Path(data.path), size=data.gen_size, num_train=data.gen_num_train, num_test=data.gen_num_test,
+            aug=data.gen_num_aug > 0, seed=data.gen_seed))
+    else:
+        raise UserError(f"unknown data.generate {data.generate!r}")
+
+
+def head_of_split(split: Any, max_examples: int) -> Any:
+    """The first whole puzzles of ``split`` holding at most ``max_examples`` examples (for quick evaluations)."""
+    from hrm.data.format import PuzzleSplit
+
+    arrays = {}
+    for name, a in split.arrays.items():
+        pidx, gidx = a["puzzle_indices"], a["group_indices"]
+        num_puzzles = max(1, int(np.searchsorted(pidx, max_examples, side="right")) - 1)
+        num_puzzles = min(num_puzzles, len(pidx) - 1)
+        num_examples = int(pidx[num_puzzles])
+        groups = gidx[gidx <= num_puzzles]
+        if groups[-1] != num_puzzles:
+            groups = np.append(groups, num_puzzles).astype(gidx.dtype)
+        arrays[name] = {"inputs": a["inputs"][:num_examples], "labels": a["labels"][:num_examples],
+                        "puzzle_identifiers": a["puzzle_identifiers"][:num_puzzles],
+                        "puzzle_indices": pidx[:num_puzzles + 1], "group_indices": groups}
+    return PuzzleSplit(path=split.path, metadata=split.metadata, arrays=arrays)
+
+
+class SudokuBatchAugmenter:
+    """Online Sudoku augmentation: a fresh validity-preserving shuffle for every row of every training batch.
+
+    The shuffles of step ``s`` are drawn for the whole *global* batch from a generator keyed by (seed, s), and each
+    rank applies its slice, so the result depends on neither the number of processes nor on where a run resumed.
+    Tokens follow the Sudoku encoding (0 = pad, 1 = blank, digit d = d + 1); ignored labels (-100) stay ignored.
+    """
+
+    def __init__(self, seq_len: int, seed: int, global_batch_size: int, rank: int, world_size: int):
+        from hrm.data.sudoku import box_shape
+
+        n = math.isqrt(seq_len)
+        if n * n != seq_len:
+            raise UserError(f"data.online_augment needs square Sudoku boards; seq_len {seq_len} is not a square")
+        self.box = box_shape(n)
+        self.seed = seed
+        self.global_batch_size = global_batch_size
+        local = global_batch_size // world_size
+        self.rows = slice(rank * local, (rank + 1) * local)
+
+    def __call__(self, batch: dict[str, np.ndarray], step: int) -> dict[str, np.ndarray]:
+        from hrm.data.augment import sample_sudoku_transforms
+
+        rng = np.random.default_rng([self.seed, 0x5D0C, step])
+        transforms = sample_sudoku_transforms(rng, self.global_batch_size, self.box)
+        sources = transforms.cell_sources()[self.rows]  # [B, n*n]: output cell j reads input cell sources[:, j]
+        digit_maps = transforms.digit_maps[self.rows].astype(np.int32)  # [B, n+1], digit → digit, 0 fixed
+        B = digit_maps.shape[0]
+        token_maps = np.concatenate([np.zeros((B, 1), np.int32), np.ones((B, 1), np.int32), digit_maps[:, 1:] + 1],
+                                    axis=1)  # [B, n+2], token → token
+        out = dict(batch)
+        for key in ("inputs", "labels"):
+            moved = np.take_along_axis(batch[key], sources, axis=1)
+            ignored = moved < 0
+            mapped = np.take_along_axis(token_maps, np.where(ignored, 0, moved), axis=1)
+            out[key] = np.where(ignored, moved, mapped).astype(np.int32)
+        return out
+
+
+def is_sudoku_dataset(root: Path, vocab_size: int, seq_len: int) -> bool:
+    """True for datasets our Sudoku builder wrote, or reference-style ones with the Sudoku vocabulary."""
+    build = root / "build.json"
+    if build.is_file():
+        import json
+
+        try:
+            return json.loads(build.read_text()).get("kind") == "sudoku"
+        except json.JSONDecodeError:
+            return False
+    n = math.isqrt(seq_len)
+    return n * n == seq_len and vocab_size == n + 2
+
+
+def build_optimizers(model: HRM, config: TrainConfig) -> tuple[torch.optim.Optimizer, PuzzleEmbeddingSignSGD | None]:
+    """The dense optimiser over every parameter and the sign-SGD over the puzzle-ID table (if there is one)."""
+    optim = config.optim
+    if optim.optimizer == "adam_atan2":
+        dense: torch.optim.Optimizer = AdamATan2(model.parameters(), lr=0.0, betas=optim.betas,
+                                                 weight_decay=optim.weight_decay)
+    else:
+        dense = torch.optim.AdamW(model.parameters(), lr=0.0, betas=optim.betas, weight_decay=optim.weight_decay,
+                                  eps=optim.adamw_eps)
+    sparse = None
+    if model.puzzle_emb is not None:
+        sparse = PuzzleEmbeddingSignSGD(model.puzzle_emb, lr=0.0, weight_decay=optim.puzzle_emb_weight_decay)
+    return dense, sparse
+
+
+def batch_to_device(batch: dict[str, np.ndarray], device: torch.device) -> dict[str, torch.Tensor]:
+    out = {}
+    for key in HRM.batch_keys:
+        tensor = torch.from_numpy(np.ascontiguousarray(batch[key])).to(torch.int32)
+        out[key] = tensor.to(device, non_blocking=True)
+    return out
+
+
+def _to_storable(obj: Any) -> Any:
+    """Numpy values → torch tensors / Python scalars, so ``torch.load(weights_only=True)`` can read them back."""
+    if isinstance(obj, np.ndarray):
+        return torch.from_numpy(np.ascontiguousarray(obj).copy())
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, dict):
+        return {k: _to_storable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(_to_storable(v) for v in obj)
+    return obj
+
+
+def _from_storable(obj: Any) -> Any:
+    """Inverse of :func:`_to_storable` for the sampler's state (which holds no torch tensors of its own)."""
+    if isinstance(obj, torch.Tensor):
+        return obj.numpy()
+    if isinstance(obj, dict):
+        return {k: _from_storable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(_from_storable(v) for v in obj)
+    return obj
+
+
+def _gather_rows(tensor: torch.Tensor, ctx: dist_utils.DistributedContext) -> torch.Tensor:
+    """Concatenate every rank's ``tensor`` along dim 0 in rank order (to the CPU)."""
+    if not ctx.enabled:
+        return tensor.detach().cpu().clone()
+    parts = [torch.empty_like(tensor) for _ in range(ctx.world_size)]
+    torch.distributed.all_gather(parts, tensor.contiguous())
+    return torch.cat(parts).cpu()
+
+
+def _rng_state(device: torch.device) -> dict[str, torch.Tensor]:
+    state = {"cpu": torch.get_rng_state()}
+    if device.type == "cuda":
+        state["cuda"] = torch.cuda.get_rng_state(device)
+    return state
+
+
+def _set_rng_state(state: dict[str, torch.Tensor], device: torch.device) -> None:
+    torch.set_rng_state(state["cpu"])
+    if device.type == "cuda" and "cuda" in state:
+        torch.cuda.set_rng_state(state["cuda"], device)
+
+
+def _compile_model(model: HRM) -> None:
+    """Compile the recurrent modules in place (parameter names, hence checkpoints, are unchanged)."""
+    try:
+        model.core.low_level.compile(dynamic=False)
+        model.core.high_level.compile(dynamic=False)
+    except Exception as exc:  # torch raises backend-specific types when no compiler is available
+        raise UserError(f"runtime.compile=true failed ({type(exc).__name__}: {exc}); run without it") from exc
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The loop
+# ---------------------------------------------------------------------------------------------------------------
+
+
+class _Trainer:
+    """State of one run; :func:`train` drives it. Not public: use :func:`train` and :func:`train_step`."""
+
+    def __init__(self, config: TrainConfig, run_dir: Path, resume: bool):
+        self.config = config.validate()
+        self.run = RunDir(run_dir, keep_last=config.checkpoint.keep_last, keep_best=config.checkpoint.keep_best)
+        self.resume = resume
+        self.start_time = time.perf_counter()
+
+    # --- set-up ------------------------------------------------------------------------------------------------
+
+    def setup(self) -> None:
+        cfg = self.config
+        device = resolve_device(cfg.runtime.device)
+        self.ctx = dist_utils.init_distributed(device.type)
+        if self.ctx.enabled and device.type == "cuda":
+            device = torch.device("cuda", self.ctx.local_rank)
+        self.precision: Precision = resolve_precision(device, cfg.runtime.dtype)
+        self.device = device
+        if cfg.runtime.num_threads > 0:
+            torch.set_num_threads(cfg.runtime.num_threads)
+        set_deterministic(cfg.runtime.deterministic)
+        if cfg.schedule.global_batch_size % self.ctx.world_size != 0:
+            raise UserError(f"schedule.global_batch_size ({cfg.schedule.global_batch_size}) must be divisible by "
+                            f"the number of processes ({self.ctx.world_size})")
+        self.local_batch_size = cfg.schedule.global_batch_size // self.ctx.world_size
+
+        self._setup_data()
+        self._setup_run_dir()
+        self._setup_model()
+        self.step = 0
+        self.elapsed_before = 0.0
+        self.best: dict[str, Any] | None = None
+        self.last_eval: dict[str, float] | None = None
+        self.metric_sums = torch.zeros(len(METRIC_KEYS), dtype=torch.float64, device=self.device)
+        self.metric_steps = 0
+        self.carry: Carry | None = None
+        self.total_steps = total_steps_for(cfg, self.train_split.metadata.total_groups,
+                                           self.train_split.metadata.mean_puzzle_examples)
+        self.eval_every = eval_every_for(cfg, self.train_split.metadata.total_groups,
+                                         self.train_split.metadata.mean_puzzle_examples)
+        if self.resume_from is not None:
+            self._load(self.resume_from)
+        else:
+            torch.manual_seed(cfg.runtime.seed + self.ctx.rank)
+        if self.ctx.enabled:
+            self.step_model = dist_utils.data_parallel(self.model, self.device)
+        self.logger = None
+        if self.ctx.is_main:
+            self.logger = MetricsLogger(
+                self.run.path, resume_step=self.step if self.resume_from is not None else None,
+                tensorboard=cfg.logging.tensorboard, wandb=cfg.logging.wandb,
+                wandb_project=cfg.logging.wandb_project, run_name=f"{cfg.name} {self.run.path.name}",
+                config=cfg.to_dict())
+
+    def _setup_run_dir(self) -> None:
+        run_path = self.run.path
+        self.resume_from: Path | None = None
+        if self.resume:
+            self.resume_from = latest_checkpoint(run_path, resumable=True)
+        elif list_checkpoints(run_path):
+            raise UserError(f"{run_path} already holds checkpoints; resume with `hrm train --resume {run_path}` "
+                            "or choose another --out")
+        if self.ctx.is_main:
+            self.run.create()
+            self.run.clean_partial_writes()
+            self.run.write_config(self.config)
+        dist_utils.barrier()
+
+    def _setup_data(self) -> None:
+        from hrm.data.format import load_identifiers, load_split
+        from hrm.data.sampling import TrainSampler
+
+        cfg = self.config
+        root = ensure_dataset(cfg, self.ctx)
+        self.data_root = root
+        self.train_split = load_split(root / cfg.data.train_split)
+        eval_dir = root / cfg.data.eval_split
+        self.eval_split = load_split(eval_dir) if eval_dir.is_dir() else None
+        if self.eval_split is not None and cfg.eval.max_examples > 0:
+            self.eval_split = head_of_split(self.eval_split, cfg.eval.max_examples)
+        try:
+            self.identifiers = load_identifiers(root)
+        except UserError:
+            self.identifiers = None
+        self.sampler = TrainSampler(self.train_split, cfg.schedule.global_batch_size, self.ctx.rank,
+                                    self.ctx.world_size, cfg.runtime.seed)
+        self.batches: Iterator[dict[str, np.ndarray]] = iter(self.sampler)
+        self.augment: SudokuBatchAugmenter | None = None
+        if cfg.data.online_augment:
+            meta = self.train_split.metadata
+            if not is_sudoku_dataset(root, meta.vocab_size, meta.seq_len):
+                raise UserError(f"data.online_augment=true supports Sudoku datasets only; {root} is not one")
+            self.augment = SudokuBatchAugmenter(meta.seq_len, cfg.runtime.seed, cfg.schedule.global_batch_size,
+                                                self.ctx.rank, self.ctx.world_size)
+
+    def _setup_model(self) -> None:
+        cfg = self.config
+        meta = self.train_split.metadata
+        model_config = cfg.arch.model_config(meta.vocab_size, meta.seq_len, meta.num_puzzle_identifiers)
+        torch.manual_seed(cfg.runtime.seed)  # the same initial weights on every rank
+        model = HRM(model_config)
+        model.to(self.device)
+        model.forward_dtype = self.precision.forward_dtype
+        model.train()
+        if cfg.runtime.compile:
+            _compile_model(model)
+        self.model = model
+        self.dense, self.sparse = build_optimizers(model, cfg)
+        self.ema = None
+        if cfg.ema.enabled:
+            from hrm.training.ema import EMA
+
+            self.ema = EMA(model, cfg.ema.decay)
+        self.step_model: nn.Module = model
+
+    # --- checkpoints -------------------------------------------------------------------------------------------
+
+    def _train_state(self) -> dict[str, Any]:
+        assert self.carry is not None
+        carry = {k: _gather_rows(v, self.ctx) for k, v in self.carry.state_dict().items()}
+        rng = _rng_state(self.device)
+        rng_all = [rng] if not self.ctx.enabled else _all_gather_objects(rng)
+        state = {
+            "version": TRAIN_STATE_VERSION,
+            "step": self.step,
+            "total_steps": self.total_steps,
+            "elapsed_s": self.elapsed(),
+            "world_size": self.ctx.world_size,
+            "dense_optimizer": self.dense.state_dict(),
+            "sparse_optimizer": self.sparse.state_dict() if self.sparse is not None else None,
+            "ema": self.ema.state_dict() if self.ema is not None else None,
+            # model.safetensors holds the EMA weights (and the live buffers); resuming needs the live weights too.
+            "live_parameters": ({k: v.detach().cpu().clone() for k, v in self.model.named_parameters()}
+                                if self.ema is not None else None),
+            "sampler": _to_storable(self.sampler.state_dict()),
+            "carry": carry,
+            "rng": rng_all,
+            "metric_sums": self.metric_sums.cpu().clone(),
+            "metric_steps": self.metric_steps,
+            "best": self.best,
+        }
+        return state
+
+    def save(self) -> Path | None:
+        """Write ``step-N`` (collective: every rank must call it; rank 0 writes)."""
+        state = self._train_state()
+        path = None
+        if self.ctx.is_main:
+            meta = self.train_split.metadata
+            ctx = self.ema.swapped_in(self.model) if self.ema is not None else contextlib.nullcontext()
+            with ctx:  # model.safetensors holds the EMA weights when EMA is on (the ones evaluated)
+                path = self.run.save(
+                    self.step, self.model, train_config=self.config.to_dict(),
+                    dataset={"metadata": meta.to_dict(), "source": str(self.data_root)},
+                    identifiers=self.identifiers,
+                    meta={"total_steps": self.total_steps, "eval": self.last_eval, "ema": self.ema is not None,
+                          "recipe": self.config.name},
+                    train_state=state)
+        dist_utils.barrier()
+        return path
+
+    def _load(self, path: Path) -> None:
+        from safetensors.torch import load_file
+
+        state = load_train_state(path)
+        if state.get("version") != TRAIN_STATE_VERSION:
+            raise UserError(f"{path}: train_state version {state.get('version')} is not supported")
+        load_model_state(self.model, load_file(str(path / MODEL_FILE), device="cpu"), source=str(path))
+        if state["live_parameters"] is not None:
+            with torch.no_grad():
+                for name, param in self.model.named_parameters():
+                    param.copy_(state["live_parameters"][name])
+        self.dense.load_state_dict(state["dense_optimizer"])
+        if self.sparse is not None and state["sparse_optimizer"] is not None:
+            self.sparse.load_state_dict(state["sparse_optimizer"])
+        if self.ema is not None:
+            if state["ema"] is None:
+                raise UserError(f"{path}: the run was trained without EMA; resume with ema.enabled=false")
+            self.ema.load_state_dict(state["ema"])
+        self.sampler.load_state_dict(_from_storable(state["sampler"]))
+        self.batches = iter(self.sampler)
+        self.step = int(state["step"])
+        self.total_steps = int(state["total_steps"]) if self.config.schedule.max_steps <= 0 else self.total_steps
+        self.elapsed_before = float(state["elapsed_s"])
+        self.metric_sums = state["metric_sums"].to(self.device)
+        self.metric_steps = int(state["metric_steps"])
+        self.best = state["best"]
+        same_world = int(state["world_size"]) == self.ctx.world_size
+        rank, local = self.ctx.rank, self.local_batch_size
+        carry = {k: v[rank * local:(rank + 1) * local].to(self.device) for k, v in state["carry"].items()}
+        self.carry = Carry.from_state_dict(carry)
+        if same_world:
+            _set_rng_state(state["rng"][rank], self.device)
+        else:
+            dist_utils.print0(f"note: resuming {state['world_size']}-process training on {self.ctx.world_size} "
+                              "processes; the random streams are reseeded", file=sys.stderr)
+            torch.manual_seed(self.config.runtime.seed + rank + self.step)
+        if self.ctx.is_main:  # the interrupted process may have recorded a best past this checkpoint
+            self.run.set_best(self.best)
+
+    # --- evaluation --------------------------------------------------------------------------------------------
+
+    def evaluate(self) -> dict[str, float] | None:
+        if self.eval_split is None:
+            return None
+        from hrm.evaluation.evaluate import evaluate_model
+
+        cfg = self.config
+        batch_size = cfg.eval.batch_size or cfg.schedule.global_batch_size
+        ctx = self.ema.swapped_in(self.model) if self.ema is not None else contextlib.nullcontext()
+        start = time.perf_counter()
+        with ctx:
+            metrics = evaluate_model(self.model, self.eval_split, batch_size, self.ctx.rank, self.ctx.world_size,
+                                     stablemax_dtype=self.precision.stablemax_dtype,
+                                     progress=cfg.logging.progress and self.ctx.is_main)
+        metrics["eval_seconds"] = time.perf_counter() - start
+        self.last_eval = metrics
+        return metrics
+
+    def evaluate_and_log(self, bar: Any) -> bool:
+        """Evaluate, log, plot and record the best; returns whether this evaluation is the best so far."""
+        metrics = self.evaluate()
+        assert metrics is not None
+        self.log({"step": self.step, "split": "eval", **metrics})
+        if self.ctx.is_main:
+            _write_line(bar, f"step {self.step}: eval exact_accuracy {metrics['exact_accuracy']:.4f} "
+                             f"accuracy {metrics['accuracy']:.4f} ({int(metrics['count'])} rows)")
+        self.plot()
+        value = float(metrics["exact_accuracy"])
+        if self.best is not None and value <= float(self.best["value"]):
+            return False
+        self.best = {"step": self.step, "metric": "exact_accuracy", "value": value}
+        if self.ctx.is_main:
+            self.run.update_best(self.step, value)
+        return True
+
+    # --- helpers -----------------------------------------------------------------------------------------------
+
+    def elapsed(self) -> float:
+        return self.elapsed_before + time.perf_counter() - self.start_time
+
+    def time_fraction(self) -> float:
+        budget = self.config.schedule.time_budget_minutes * 60.0
+        if budget <= 0:
+            return 0.0
+        # Every rank must see the same value (it sets the learning rate and the stopping step).
+        return dist_utils.all_reduce_max(self.elapsed()) / budget
+
+    def log(self, record: dict[str, Any]) -> None:
+        if self.logger is not None:
+            self.logger.log(record)
+
+    def plot(self) -> None:
+        if self.ctx.is_main and self.config.logging.plot:
+            from hrm.training.plots import plot_run
+
+            try:
+                plot_run(self.run.path)
+            except Exception as exc:  # a plotting failure must never stop training
+                print(f"warning: could not write the training curves ({type(exc).__name__}: {exc})",
+                      file=sys.stderr)
+
+    # --- the loop ----------------------------------------------------------------------------------------------
+
+    def run_loop(self) -> TrainResult:
+        cfg = self.config
+        sched, ckpt = cfg.schedule, cfg.checkpoint
+        stablemax_dtype = self.precision.stablemax_dtype
+        bar = _progress_bar(self.total_steps, self.step, enabled=cfg.logging.progress and self.ctx.is_main)
+        last_saved: Path | None = None
+        saved_step = -1
+        shown_exact: float | None = None  # the last train exact accuracy (steps where no row halted have none)
+        stepped = False
+        interval_start = time.perf_counter()
+        interval_steps = 0
+        time_fraction = self.time_fraction()
+        try:
+            while self.step < self.total_steps and time_fraction < 1.0:
+                raw = next(self.batches)
+                if self.augment is not None:
+                    raw = self.augment(raw, self.step + 1)
+                batch = batch_to_device(raw, self.device)
+                if self.carry is None:
+                    self.carry = self.model.initial_carry(batch)
+                self.step += 1
+                lr = learning_rate(cfg, cfg.optim.lr, self.step, self.total_steps, time_fraction)
+                emb_lr = learning_rate(cfg, cfg.optim.puzzle_emb_lr, self.step, self.total_steps, time_fraction)
+                optimizers = ([(self.sparse, emb_lr)] if self.sparse is not None else []) + [(self.dense, lr)]
+                try:
+                    self.carry, values = train_step(
+                        self.step_model, self.carry, batch, optimizers, global_batch_size=sched.global_batch_size,
+                        loss_type=cfg.arch.loss_type, stablemax_dtype=stablemax_dtype,
+                        grad_clip=cfg.optim.grad_clip)
+                except Exception as exc:
+                    if cfg.runtime.compile and not stepped:  # compilation happens (and fails) at the first call
+                        message = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+                        raise UserError(f"runtime.compile=true failed ({type(exc).__name__}: {message}); "
+                                        "train without it") from exc
+                    raise
+                stepped = True
+                if self.ema is not None:
+                    self.ema.update(self.model)
+                self.metric_sums += values
+                self.metric_steps += 1
+                interval_steps += 1
+                time_fraction = self.time_fraction()
+                last_step = self.step >= self.total_steps or time_fraction >= 1.0
+
+                if self.metric_steps >= cfg.logging.log_every or last_step:
+                    sums = dist_utils.all_reduce_sum(self.metric_sums.clone())
+                    now = time.perf_counter()
+                    rate = interval_steps / max(now - interval_start, 1e-9)
+                    record = {"step": self.step, "split": "train", "lr": lr,
+                              **summarise_train_metrics(sums, self.metric_steps, sched.global_batch_size),
+                              "steps_per_s": rate, "elapsed_s": self.elapsed()}
+                    self.log(record)
+                    if record["exact_accuracy"] is not None:
+                        shown_exact = record["exact_accuracy"]
+                    if bar is not None:
+                        bar.set_postfix(_postfix(record, shown_exact, self.last_eval), refresh=False)
+                    self.metric_sums.zero_()
+                    self.metric_steps = 0
+                    interval_start, interval_steps = now, 0
+                if bar is not None:
+                    bar.update(1)
+                    if time_fraction > 0:
+                        bar.total = max(self.step, min(self.total_steps, int(self.step / max(time_fraction, 1e-9))))
+
+                # Once in a while: evaluate (log, plot, track the best), then checkpoint.
+                eval_now = self.step % self.eval_every == 0 or (last_step and sched.eval_at_end)
+                new_best = self.evaluate_and_log(bar) if eval_now and self.eval_split is not None else False
+                save_now = (
+                    (eval_now and ckpt.every_eval)
+                    or (new_best and ckpt.keep_best)
+                    or (ckpt.every_steps > 0 and self.step % ckpt.every_steps == 0)
+                    or (last_step and ckpt.at_end)
+                )
+                if save_now:
+                    last_saved = self.save()
+                    saved_step = self.step
+        finally:
+            if bar is not None:
+                bar.total = self.step  # a time budget ends the run before the estimated total
+                bar.refresh()
+                bar.close()
+        return TrainResult(run_dir=self.run.path, step=self.step, total_steps=self.total_steps,
+                           last_eval=self.last_eval, best=self.best,
+                           checkpoint=last_saved if saved_step == self.step else latest_checkpoint(self.run.path),
+                           elapsed_s=self.elapsed())
+
+    def close(self) -> None:
+        if getattr(self, "logger", None) is not None:
+            self.logger.close()
+
+
+def _all_gather_objects(obj: Any) -> list[Any]:
+    ctx = dist_utils.get_context()
+    out: list[Any] = [None] * ctx.world_size
+    torch.distributed.all_gather_object(out, obj)
+    return out
+
+
+def _progress_bar(total: int, initial: int, enabled: bool) -> Any:
+    if not enabled:
+        return None
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, initial=initial, unit="step", dynamic_ncols=True, file=sys.stderr,
+                mininterval=0.5, smoothing=0.05)
+
+
+def _postfix(record: dict[str, Any], exact: float | None, last_eval: dict[str, float] | None) -> dict[str, str]:
+    out = {"loss": f"{record['lm_loss']:.4f}", "exact": "-" if exact is None else f"{exact:.3f}"}
+    if last_eval is not None:
+        out["eval_exact"] = f"{last_eval['exact_accuracy']:.3f}"
+    out["lr"] = f"{record['lr']:.2e}"
+    return out
+
+
+def _write_line(bar: Any, text: str) -> None:
+    if bar is not None:
+        bar.write(text, file=sys.stderr)
+    else:
+        print(text, file=sys.stderr)
+
+
+def train(config: TrainConfig, run_dir: str | Path, resume: bool = False) -> TrainResult:
+    """Train ``config`` into ``run_dir`` (created if needed) and return the final state.
+
+    With ``resume`` the run continues from the newest checkpoint in ``run_dir`` that holds a training state: the
+    weights, both optimisers, the EMA, the carry, the sampler position, the random streams and the step. On CPU in
+    deterministic mode (``runtime.deterministic=true``) the continued run logs the same per-step losses, bit for
+    bit, as an uninterrupted one. Under ``torchrun`` every rank calls this; rank 0 logs and writes checkpoints.
+    """
+    trainer = _Trainer(config, Path(run_dir), resume)
+    try:
+        trainer.setup()
+        return trainer.run_loop()
+    finally:
+        trainer.close()

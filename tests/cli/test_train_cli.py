@@ -1,0 +1,118 @@
+"""``hrm train``/``plot``/``convert-reference`` on the command line: errors are one line with exit code 2."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import pytest
+
+from hrm.cli import convert as convert_cli
+from hrm.cli import plot as plot_cli
+from hrm.cli import train as train_cli
+from hrm.data.sudoku import SudokuBuildOptions, build_sudoku_dataset
+from hrm.errors import UserError
+
+
+def hrm(*argv: str) -> int:
+    """Run ``hrm ARGV`` through the commands of this area (independent of the other commands' modules)."""
+    parser = argparse.ArgumentParser(prog="hrm")
+    sub = parser.add_subparsers(dest="command")
+    for module in (train_cli, plot_cli, convert_cli):
+        module.register(sub)
+    args = parser.parse_args(list(argv))
+    try:
+        return int(args.func(args) or 0)
+    except UserError as exc:
+        print(f"hrm: error: {exc}")
+        return 2
+
+
+def one_error_line(capsys) -> str:
+    out = capsys.readouterr()
+    lines = [line for line in (out.out + out.err).splitlines() if line.startswith("hrm: error:")]
+    assert len(lines) == 1
+    return lines[0]
+
+
+def test_unknown_override_key(capsys):
+    assert hrm("train", "tiny", "arch.hidden=64") == 2
+    line = one_error_line(capsys)
+    assert "unknown config key 'arch.hidden'" in line and "arch.hidden_size" in line
+
+
+def test_bad_override_value(capsys):
+    assert hrm("train", "tiny", "lr=fast") == 2
+    assert "optim.lr=fast: expected a number" in one_error_line(capsys)
+
+
+def test_unknown_recipe(capsys):
+    assert hrm("train", "sudoku-huge") == 2
+    assert "unknown recipe 'sudoku-huge'" in one_error_line(capsys)
+
+
+def test_missing_data(capsys, tmp_path):
+    assert hrm("train", "sudoku-extreme-1k", f"data={tmp_path / 'absent'}", "--out", str(tmp_path / "run")) == 2
+    assert "no train/ split folder" in one_error_line(capsys)
+
+
+def test_resume_of_a_non_run_directory(capsys, tmp_path):
+    assert hrm("train", "--resume", str(tmp_path)) == 2
+    assert "not a run directory" in one_error_line(capsys)
+
+
+def test_print_config_applies_overrides_given_after_options(capsys, tmp_path):
+    assert hrm("train", "tiny", "--out", str(tmp_path), "--print-config", "arch.hidden_size=64", "lr=0.01") == 0
+    config = json.loads(capsys.readouterr().out)
+    assert config["arch"]["hidden_size"] == 64 and config["optim"]["lr"] == 0.01
+
+
+def test_list_and_keys(capsys):
+    assert hrm("train", "--list") == 0
+    out = capsys.readouterr().out
+    assert "sudoku-extreme-1k" in out and "cpu-sudoku-6x6" in out and "tiny" in out
+    assert hrm("train", "--keys") == 0
+    assert "schedule.time_budget_minutes" in capsys.readouterr().out.split()
+
+
+@pytest.fixture(scope="module")
+def tiny_data(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("data") / "sudoku-4x4"
+    build_sudoku_dataset(SudokuBuildOptions(out=root, size=4, num_train=64, num_test=32, givens=8, seed=0,
+                                            show_progress=False))
+    return root
+
+
+def test_train_then_plot(capsys, tiny_data, tmp_path):
+    run = tmp_path / "run"
+    assert hrm("train", "tiny", f"data={tiny_data}", "max_steps=4", "--out", str(run)) == 0
+    assert (run / "step-4" / "model.safetensors").is_file()
+    assert hrm("plot", str(run), "--out", str(tmp_path / "c.png")) == 0
+    assert (tmp_path / "c.png").stat().st_size > 1000
+    assert hrm("plot", str(tmp_path)) == 2
+    assert "no metrics.jsonl" in one_error_line(capsys)
+
+
+def test_convert_reference_missing_file(capsys, tmp_path):
+    assert hrm("convert-reference", str(tmp_path / "step_100"), str(tmp_path / "out")) == 2
+    assert "not found" in one_error_line(capsys)
+
+
+def test_convert_reference_writes_a_step_directory(capsys, tmp_path):
+    from hrm.checkpoints import load_checkpoint
+    from hrm.training.run_dir import resolve_checkpoint
+    from tests.checkpoints.test_reference import CASES, _write_reference
+
+    _write_reference(tmp_path, CASES["rope-1-prefix"])
+    assert hrm("convert-reference", str(tmp_path / "step_1234"), str(tmp_path / "ours" / "step-1234")) == 0
+    assert "step 1234" in capsys.readouterr().out
+    path = resolve_checkpoint(tmp_path / "ours")
+    assert path == tmp_path / "ours" / "step-1234" and load_checkpoint(path).step == 1234
+
+
+def test_through_the_hrm_entry_point(capsys):
+    from hrm.cli import main
+
+    assert main(["train", "tiny", "schedule.epochs=0"]) == 2
+    assert "schedule.epochs must be >= 1" in one_error_line(capsys)

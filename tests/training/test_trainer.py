@@ -1,0 +1,190 @@
+"""The training step, metric normalisation, online augmentation and an end-to-end tiny run."""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from hrm.checkpoints import load_checkpoint, load_train_state
+from hrm.data.format import load_split
+from hrm.data.sudoku import SudokuBuildOptions, build_sudoku_dataset, decode, is_valid_solution
+from hrm.errors import UserError
+from hrm.model import HRM, act_loss
+from hrm.training.config import apply_overrides
+from hrm.training.optim import AdamATan2, PuzzleEmbeddingSignSGD
+from hrm.training.recipes import get_recipe
+from hrm.training.run_dir import BEST_FILE, list_checkpoints, read_best, resolve_checkpoint
+from hrm.training.trainer import (
+    METRIC_KEYS,
+    SudokuBatchAugmenter,
+    head_of_split,
+    summarise_train_metrics,
+    train,
+    train_step,
+)
+from tests.conftest import tiny_batch, tiny_config
+
+
+@pytest.fixture(scope="module")
+def tiny_data(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("data") / "sudoku-4x4"
+    build_sudoku_dataset(SudokuBuildOptions(out=root, size=4, num_train=64, num_test=32, givens=8, seed=0,
+                                            show_progress=False))
+    return root
+
+
+def test_train_step_matches_a_hand_written_step():
+    torch.manual_seed(0)
+    config = tiny_config(halt_exploration_prob=0.0)
+    model = HRM(config).train()
+    twin = copy.deepcopy(model)
+    batch = tiny_batch(config, batch_size=4)
+    global_batch = 8  # as if another rank held 4 more rows: the loss is divided by the global size
+
+    dense = AdamATan2(model.parameters(), lr=0.0, weight_decay=0.1)
+    sparse = PuzzleEmbeddingSignSGD(model.puzzle_emb, lr=0.0, weight_decay=0.1)
+    carry, sums = train_step(model, model.initial_carry(batch), batch, [(sparse, 0.01), (dense, 0.001)],
+                             global_batch_size=global_batch)
+
+    twin_dense = AdamATan2(twin.parameters(), lr=0.001, weight_decay=0.1)
+    twin_sparse = PuzzleEmbeddingSignSGD(twin.puzzle_emb, lr=0.01, weight_decay=0.1)
+    twin_carry, outputs = twin(twin.initial_carry(batch), batch)
+    loss, metrics = act_loss(outputs, twin_carry.current_data["labels"], twin_carry.halted, twin_carry.steps)
+    (loss / global_batch).backward()
+    twin_sparse.step()
+    twin_dense.step()
+
+    assert dense.param_groups[0]["lr"] == 0.001 and sparse.param_groups[0]["lr"] == 0.01
+    for (name, p), q in zip(model.state_dict().items(), twin.state_dict().values()):
+        assert p.equal(q), name
+    assert carry.steps.equal(twin_carry.steps) and carry.z_H.equal(twin_carry.z_H)
+    assert all(p.grad is None for p in model.parameters())
+    assert sums.shape == (len(METRIC_KEYS),)
+    assert sums[METRIC_KEYS.index("lm_loss")].item() == pytest.approx(metrics["lm_loss"].item())
+    assert sums[METRIC_KEYS.index("count")].item() == metrics["count"].item()
+
+
+def test_train_step_with_adamw_and_clipping_moves_weights():
+    torch.manual_seed(0)
+    config = tiny_config(puzzle_emb_ndim=0)
+    model = HRM(config).train()
+    before = copy.deepcopy(model.state_dict())
+    batch = tiny_batch(config)
+    opt = torch.optim.AdamW(model.parameters(), lr=0.0)
+    carry = model.initial_carry(batch)
+    for _ in range(3):
+        carry, _ = train_step(model, carry, batch, [(opt, 1e-3)], global_batch_size=4, grad_clip=1e-3)
+    assert opt.param_groups[0]["lr"] == 1e-3
+    assert not model.core.lm_head.weight.equal(before["core.lm_head.weight"])
+
+
+def test_summarise_train_metrics_normalises_like_the_reference():
+    values = dict(count=4, lm_loss=8.0, q_halt_loss=2.0, q_continue_loss=1.0, accuracy=3.0, exact_accuracy=2.0,
+                  q_halt_accuracy=4.0, steps=10.0)
+    sums = torch.tensor([values[k] for k in METRIC_KEYS], dtype=torch.float64)
+    out = summarise_train_metrics(sums, num_steps=2, global_batch_size=8)
+    assert out["lm_loss"] == 0.5 and out["q_halt_loss"] == 0.125  # ÷ (global batch × steps)
+    assert out["exact_accuracy"] == 0.5 and out["steps"] == 2.5 and out["count"] == 4  # ÷ halted rows
+    empty = summarise_train_metrics(torch.zeros(len(METRIC_KEYS), dtype=torch.float64), 1, 8)
+    assert empty["exact_accuracy"] is None and empty["lm_loss"] == 0.0
+
+
+def test_sudoku_augmentation_keeps_puzzles_valid(tiny_data):
+    split = load_split(tiny_data / "train")
+    rows = np.arange(8)
+    batch = {"inputs": split.set()["inputs"][rows].astype(np.int32),
+             "labels": split.set()["labels"][rows].astype(np.int32),
+             "puzzle_identifiers": np.zeros(8, np.int32)}
+    batch["labels"][0, 0] = -100  # an ignored label stays ignored, wherever it moves
+    full = SudokuBatchAugmenter(16, seed=3, global_batch_size=8, rank=0, world_size=1)(batch, step=5)
+    assert not np.array_equal(full["inputs"], batch["inputs"])
+    assert (full["labels"] == -100).sum() == 1
+    for i in range(8):
+        solution = decode(np.where(full["labels"][i] < 0, batch["labels"][0, 1], full["labels"][i]), 4)
+        if i:
+            assert is_valid_solution(solution, decode(full["inputs"][i], 4))
+        assert ((full["inputs"][i] == 1).sum()) == ((batch["inputs"][i] == 1).sum())  # same number of blanks
+    # A rank's slice is the same rows as in the single-process batch: augmentation ignores the world size.
+    half = {k: v[4:] for k, v in batch.items()}
+    second = SudokuBatchAugmenter(16, seed=3, global_batch_size=8, rank=1, world_size=2)(half, step=5)
+    assert np.array_equal(second["inputs"], full["inputs"][4:])
+
+
+def test_head_of_split_keeps_whole_puzzles(tiny_data):
+    split = load_split(tiny_data / "test")
+    head = head_of_split(split, 10)
+    assert head.num_examples == 10 and head.num_puzzles == 10
+    assert head.set()["group_indices"][-1] == 10
+
+
+def run_overrides(data: Path) -> list[str]:
+    return [f"data={data}", "max_steps=24", "schedule.eval_every_steps=8", "checkpoint.every_eval=false",
+            "checkpoint.every_steps=4", "checkpoint.keep_last=2", "logging.plot=true", "ema.enabled=true",
+            "logging.log_every=2"]
+
+
+def test_end_to_end_tiny_run(tiny_data, tmp_path):
+    config = apply_overrides(get_recipe("tiny"), run_overrides(tiny_data))
+    run = tmp_path / "run"
+    result = train(config, run)
+    assert result.step == 24 and result.total_steps == 24 and result.checkpoint == run / "step-24"
+
+    # Run directory: config, metrics, curves, best record, latest k + best checkpoints.
+    assert json.loads((run / "train_config.json").read_text()) == config.to_dict()
+    records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    train_records = [r for r in records if r["split"] == "train"]
+    evals = [r for r in records if r["split"] == "eval"]
+    assert [r["step"] for r in train_records] == list(range(2, 25, 2))
+    assert [r["step"] for r in evals] == [8, 16, 24]
+    assert {"lm_loss", "q_halt_loss", "q_continue_loss", "accuracy", "exact_accuracy", "q_halt_accuracy", "steps",
+            "lr", "steps_per_s"} <= set(train_records[-1])
+    assert {"exact_accuracy", "accuracy", "count"} <= set(evals[-1]) and evals[-1]["count"] == 32
+    assert train_records[-1]["lm_loss"] < train_records[0]["lm_loss"]  # it learns something
+    assert (run / "metrics.csv").read_text().splitlines()[0].startswith("step,split")
+    assert (run / "curves.png").stat().st_size > 1000
+    best = read_best(run)
+    assert best is not None and best["step"] in (8, 16, 24) and (run / BEST_FILE).is_file()
+    kept = [step for step, _ in list_checkpoints(run)]
+    assert kept[-2:] == [20, 24] and set(kept) <= {best["step"], 20, 24}
+
+    # Checkpoints: self-describing, EMA weights in model.safetensors, live weights in the train state.
+    assert resolve_checkpoint(run) == run / "step-24"
+    assert resolve_checkpoint(run / "best") == run / f"step-{best['step']}"
+    assert resolve_checkpoint(run, which="best") == run / f"step-{best['step']}"
+    assert resolve_checkpoint(run / "step-24") == run / "step-24"
+    checkpoint = load_checkpoint(run / "step-24")
+    assert checkpoint.step == 24 and checkpoint.identifiers == ["<blank>"]
+    assert checkpoint.dataset["metadata"]["seq_len"] == 16 and checkpoint.train_config == config.to_dict()
+    state = load_train_state(run / "step-24")
+    shadow = state["ema"]["shadow"]
+    for name, tensor in checkpoint.model.named_parameters():
+        assert tensor.equal(shadow[name]), name
+    assert state["step"] == 24 and not state["live_parameters"]["core.lm_head.weight"].equal(
+        shadow["core.lm_head.weight"])
+
+    # A finished run's directory refuses a fresh start; resuming a finished run is a no-op.
+    with pytest.raises(UserError, match="--resume"):
+        train(config, run)
+    again = train(config, run, resume=True)
+    assert again.step == 24
+
+
+def test_time_budget_stops_the_run(tiny_data, tmp_path):
+    config = apply_overrides(get_recipe("tiny"), [f"data={tiny_data}", "max_steps=100000",
+                                                  "schedule.time_budget_minutes=0.03", "checkpoint.every_eval=false",
+                                                  "schedule.eval_every_steps=100000"])
+    result = train(config, tmp_path / "run")
+    assert 0 < result.step < 100000 and result.last_eval is not None  # evaluated at the end
+    assert (tmp_path / "run" / f"step-{result.step}").is_dir()
+
+
+def test_missing_data_is_a_user_error(tmp_path):
+    config = apply_overrides(get_recipe("sudoku-extreme-1k"), [f"data={tmp_path / 'nothing'}"])
+    with pytest.raises(UserError, match="no train/ split"):
+        train(config, tmp_path / "run")
+    assert not (tmp_path / "run").exists()
