@@ -86,7 +86,7 @@ def tiny_data(tmp_path_factory) -> Path:
 
 def test_train_then_plot(capsys, tiny_data, tmp_path):
     run = tmp_path / "run"
-    assert hrm("train", "tiny", f"data={tiny_data}", "max_steps=4", "--out", str(run)) == 0
+    assert hrm("train", "tiny", f"data={tiny_data}", "max_steps=4", "runtime.num_threads=1", "--out", str(run)) == 0
     assert (run / "step-4" / "model.safetensors").is_file()
     assert hrm("plot", str(run), "--out", str(tmp_path / "c.png")) == 0
     assert (tmp_path / "c.png").stat().st_size > 1000
@@ -116,3 +116,34 @@ def test_through_the_hrm_entry_point(capsys):
 
     assert main(["train", "tiny", "schedule.epochs=0"]) == 2
     assert "schedule.epochs must be >= 1" in one_error_line(capsys)
+
+
+def demo(*argv: str) -> int:
+    from hrm.cli import demo as demo_cli
+
+    parser = argparse.ArgumentParser(prog="hrm")
+    demo_cli.register(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(["demo", *argv])
+    return int(args.func(args) or 0)
+
+
+def test_demo_pipeline_end_to_end(capsys, tmp_path):
+    # The demo's whole pipeline (generate, train, evaluate, print) with a few steps on small data.
+    assert demo("--out", str(tmp_path), "--minutes", "5", "max_steps=3", "data.gen_num_train=128",
+                "data.gen_num_test=16", "arch.hidden_size=32", "global_batch_size=32", "runtime.num_threads=1",
+                "logging.progress=false") == 0
+    out = capsys.readouterr().out
+    assert "held-out exact accuracy:" in out and "of 16 puzzles" in out and "after 3 training steps" in out
+    assert "puzzle (held out)" in out and "HRM's answer" in out
+    assert (tmp_path / "run" / "step-3" / "model.safetensors").is_file()
+
+
+@pytest.mark.slow
+def test_demo_learns_in_ten_minutes(capsys, tmp_path):
+    """The README's promise: ≥ 85% held-out exact accuracy on 6×6 Sudoku in 10 minutes on 2 CPU cores."""
+    import re
+
+    assert demo("--out", str(tmp_path), "--minutes", "10", "logging.progress=false") == 0
+    out = capsys.readouterr().out
+    accuracy = float(re.search(r"held-out exact accuracy: ([\d.]+)%", out).group(1))
+    assert accuracy >= 85.0, out

@@ -125,7 +125,7 @@ def test_head_of_split_keeps_whole_puzzles(tiny_data):
 def run_overrides(data: Path) -> list[str]:
     return [f"data={data}", "max_steps=24", "schedule.eval_every_steps=8", "checkpoint.every_eval=false",
             "checkpoint.every_steps=4", "checkpoint.keep_last=2", "logging.plot=true", "ema.enabled=true",
-            "logging.log_every=2"]
+            "logging.log_every=2", "runtime.num_threads=1"]
 
 
 def test_end_to_end_tiny_run(tiny_data, tmp_path):
@@ -177,7 +177,7 @@ def test_end_to_end_tiny_run(tiny_data, tmp_path):
 def test_time_budget_stops_the_run(tiny_data, tmp_path):
     config = apply_overrides(get_recipe("tiny"), [f"data={tiny_data}", "max_steps=100000",
                                                   "schedule.time_budget_minutes=0.03", "checkpoint.every_eval=false",
-                                                  "schedule.eval_every_steps=100000"])
+                                                  "schedule.eval_every_steps=100000", "runtime.num_threads=1"])
     result = train(config, tmp_path / "run")
     assert 0 < result.step < 100000 and result.last_eval is not None  # evaluated at the end
     assert (tmp_path / "run" / f"step-{result.step}").is_dir()

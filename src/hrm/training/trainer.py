@@ -102,8 +102,9 @@ def train_step(
         set_lr(optimizer, lr)
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
+    dtype = torch.float32 if loss.device.type == "mps" else torch.float64  # MPS has no float64
     zero = torch.zeros((), device=loss.device)
-    values = torch.stack([metrics.get(k, zero).detach().to(torch.float64) for k in METRIC_KEYS])
+    values = torch.stack([metrics.get(k, zero).detach().to(dtype) for k in METRIC_KEYS])
     return carry, values
 
 
@@ -350,7 +351,7 @@ def _set_rng_state(state: dict[str, torch.Tensor], device: torch.device) -> None
         torch.cuda.set_rng_state(state["cuda"], device)
 
 
-def _compile_model(model: HRM) -> None:
+def compile_model(model: HRM) -> None:
     """Compile the recurrent modules in place (parameter names, hence checkpoints, are unchanged)."""
     try:
         model.core.low_level.compile(dynamic=False)
@@ -398,7 +399,8 @@ class _Trainer:
         self.elapsed_before = 0.0
         self.best: dict[str, Any] | None = None
         self.last_eval: dict[str, float] | None = None
-        self.metric_sums = torch.zeros(len(METRIC_KEYS), dtype=torch.float64, device=self.device)
+        self.metric_sums = torch.zeros(len(METRIC_KEYS), device=self.device,
+                                       dtype=torch.float32 if self.device.type == "mps" else torch.float64)
         self.metric_steps = 0
         self.carry: Carry | None = None
         self.total_steps = total_steps_for(cfg, self.train_split.metadata.total_groups,
@@ -470,7 +472,7 @@ class _Trainer:
         model.forward_dtype = self.precision.forward_dtype
         model.train()
         if cfg.runtime.compile:
-            _compile_model(model)
+            compile_model(model)
         self.model = model
         self.dense, self.sparse = build_optimizers(model, cfg)
         self.ema = None
@@ -760,8 +762,12 @@ def train(config: TrainConfig, run_dir: str | Path, resume: bool = False) -> Tra
     bit, as an uninterrupted one. Under ``torchrun`` every rank calls this; rank 0 logs and writes checkpoints.
     """
     trainer = _Trainer(config, Path(run_dir), resume)
+    # The run may change process-wide torch settings (threads, deterministic kernels): restore them afterwards.
+    threads, deterministic = torch.get_num_threads(), torch.are_deterministic_algorithms_enabled()
     try:
         trainer.setup()
         return trainer.run_loop()
     finally:
         trainer.close()
+        torch.set_num_threads(threads)
+        torch.use_deterministic_algorithms(deterministic)
