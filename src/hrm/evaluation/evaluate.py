@@ -332,7 +332,8 @@ def evaluate_model(
     model.eval()
     device = model_device(model)
     keys = ("count", "accuracy", "exact_accuracy", "q_halt_accuracy", "steps", "lm_loss", "q_halt_loss")
-    sums = torch.zeros(len(keys), dtype=torch.float64, device=device)
+    sum_dtype = torch.float32 if torch.device(device).type == "mps" else torch.float64  # MPS has no float64
+    sums = torch.zeros(len(keys), dtype=sum_dtype, device=device)
     try:
         batches = split_batches(split, global_batch_size, device, rank, world_size)
         total = num_eval_batches(split, global_batch_size)
@@ -349,7 +350,7 @@ def evaluate_model(
                     break
             _, metrics = act_loss(outputs, carry.current_data["labels"], carry.halted, carry.steps,
                                   model.config.loss_type, stablemax_dtype)
-            sums += torch.stack([metrics[k].to(torch.float64) for k in keys])
+            sums += torch.stack([metrics[k].to(sum_dtype) for k in keys])
         if torch.distributed.is_available() and torch.distributed.is_initialized():
             torch.distributed.all_reduce(sums, op=torch.distributed.ReduceOp.SUM)
     finally:
