@@ -188,3 +188,68 @@ def test_missing_data_is_a_user_error(tmp_path):
     with pytest.raises(UserError, match="no train/ split"):
         train(config, tmp_path / "run")
     assert not (tmp_path / "run").exists()
+
+
+def test_init_from_starts_from_a_checkpoints_weights(tiny_data, tmp_path):
+    base = [f"data={tiny_data}", "checkpoint.every_eval=false", "schedule.eval_every_steps=1000",
+            "schedule.eval_at_end=false", "logging.plot=false", "runtime.num_threads=1"]
+    first = train(apply_overrides(get_recipe("tiny"), [*base, "max_steps=3"]), tmp_path / "first")
+    source = load_checkpoint(first.checkpoint).model.state_dict()
+
+    # lr 0 keeps the weights, so after one step the new run's checkpoint must hold exactly the source weights.
+    frozen = ["max_steps=1", "lr=0", "optim.weight_decay=0", "optim.puzzle_emb_lr=0", "optim.puzzle_emb_weight_decay=0"]
+    config = apply_overrides(get_recipe("tiny"), [*base, *frozen, f"checkpoint.init_from={tmp_path / 'first'}"])
+    second = train(config, tmp_path / "second")
+    assert second.step == 1  # the step count starts fresh
+    for name, tensor in load_checkpoint(second.checkpoint).model.state_dict().items():
+        assert tensor.equal(source[name]), name
+    fresh = train(apply_overrides(get_recipe("tiny"), [*base, *frozen]), tmp_path / "fresh")
+    assert not load_checkpoint(fresh.checkpoint).model.state_dict()["core.lm_head.weight"].equal(
+        source["core.lm_head.weight"])
+
+
+def test_init_from_rejects_incompatible_data(tiny_data, tmp_path):
+    other = tmp_path / "sudoku-6x6"
+    build_sudoku_dataset(SudokuBuildOptions(out=other, size=6, num_train=16, num_test=8, givens=20, seed=0,
+                                            show_progress=False))
+    base = ["checkpoint.every_eval=false", "schedule.eval_every_steps=1000", "schedule.eval_at_end=false",
+            "logging.plot=false", "runtime.num_threads=1", "max_steps=1"]
+    first = train(apply_overrides(get_recipe("tiny"), [*base, f"data={tiny_data}"]), tmp_path / "first")
+    config = apply_overrides(get_recipe("tiny"), [*base, f"data={other}", f"checkpoint.init_from={first.run_dir}"])
+    with pytest.raises(UserError, match="its vocab_size is 6 but the training data needs 8"):
+        train(config, tmp_path / "second")
+    assert not (tmp_path / "second").exists()
+    with pytest.raises(UserError, match="not found"):
+        train(apply_overrides(get_recipe("tiny"), [*base, f"data={tiny_data}",
+                                                   f"checkpoint.init_from={tmp_path / 'missing'}"]), tmp_path / "x")
+
+
+def test_compiled_model_trains_like_the_eager_one():
+    from hrm.training.trainer import CompileError, compile_model
+
+    torch.manual_seed(0)
+    config = tiny_config(halt_exploration_prob=0.0)
+    eager = HRM(config).train()
+    compiled = copy.deepcopy(eager)
+    batch = tiny_batch(config, batch_size=4)
+    results = []
+    for model in (eager, compiled):
+        if model is compiled:
+            compile_model(model)
+        dense = AdamATan2(model.parameters(), lr=0.0, weight_decay=0.1)
+        carry = model.initial_carry(batch)
+        sums = []
+        torch.manual_seed(1)  # the same exploration draws for both
+        try:
+            for _ in range(3):
+                carry, values = train_step(model, carry, batch, [(dense, 1e-3)], global_batch_size=4)
+                sums.append(values)
+        except Exception as exc:  # no working inductor backend (no C++ compiler) on this machine
+            if model is compiled:
+                pytest.skip(f"torch.compile unusable here: {type(exc).__name__}")
+            raise
+        results.append((torch.stack(sums), {k: v.detach().clone() for k, v in model.state_dict().items()}))
+    torch.testing.assert_close(results[1][0], results[0][0], rtol=1e-4, atol=1e-4)
+    for name, tensor in results[0][1].items():
+        torch.testing.assert_close(results[1][1][name], tensor, rtol=1e-4, atol=1e-4, msg=name)
+    assert issubclass(CompileError, UserError)

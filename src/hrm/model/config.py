@@ -11,10 +11,34 @@ LossType = Literal["stablemax", "softmax"]
 
 
 @dataclass(kw_only=True)
-class HRMConfig:
+class HRMArchitecture:
+    """The architecture choices of an HRM, without what the dataset fixes (see :class:`HRMConfig`).
+
+    Training configs (:class:`hrm.training.config.ArchConfig`) extend this class, so the two never drift apart.
+    """
+
+    puzzle_emb_ndim: int | None = None
+    hidden_size: int = 512
+    num_heads: int = 8
+    expansion: float = 4.0
+    high_layers: int = 4
+    low_layers: int = 4
+    high_cycles: int = 2
+    low_cycles: int = 2
+    pos_encodings: PosEncoding = "rope"
+    rope_theta: float = 10000.0
+    rms_norm_eps: float = 1e-5
+    halt_max_steps: int = 16
+    halt_exploration_prob: float = 0.1
+    loss_type: LossType = "stablemax"
+
+
+@dataclass(kw_only=True)
+class HRMConfig(HRMArchitecture):
     """Architecture of an HRM. Defaults are the reference's (`hrm_v1.yaml`, the 27M model).
 
-    The dataset fixes ``vocab_size``, ``seq_len`` and ``num_puzzle_identifiers``.
+    The dataset fixes ``vocab_size``, ``seq_len`` and ``num_puzzle_identifiers``; every other field comes from
+    :class:`HRMArchitecture`.
 
     Attributes:
         vocab_size: number of token ids (Sudoku 11, Maze 6, ARC 12).
@@ -38,20 +62,6 @@ class HRMConfig:
     vocab_size: int
     seq_len: int
     num_puzzle_identifiers: int = 1
-    puzzle_emb_ndim: int | None = None
-    hidden_size: int = 512
-    num_heads: int = 8
-    expansion: float = 4.0
-    high_layers: int = 4
-    low_layers: int = 4
-    high_cycles: int = 2
-    low_cycles: int = 2
-    pos_encodings: PosEncoding = "rope"
-    rope_theta: float = 10000.0
-    rms_norm_eps: float = 1e-5
-    halt_max_steps: int = 16
-    halt_exploration_prob: float = 0.1
-    loss_type: LossType = "stablemax"
 
     def __post_init__(self) -> None:
         if self.puzzle_emb_ndim is None:

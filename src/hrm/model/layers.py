@@ -40,10 +40,7 @@ def trunc_normal_(tensor: torch.Tensor, std: float = 1.0, lower: float = -2.0, u
 
 def rms_norm(x: torch.Tensor, eps: float) -> torch.Tensor:
     """RMSNorm without a learnable scale, computed in fp32 and cast back."""
-    dtype = x.dtype
-    x = x.to(torch.float32)
-    x = x * torch.rsqrt(x.square().mean(-1, keepdim=True) + eps)
-    return x.to(dtype)
+    return F.rms_norm(x.to(torch.float32), (x.shape[-1],), eps=eps).to(x.dtype)
 
 
 class CastedLinear(nn.Module):
@@ -71,7 +68,10 @@ class CastedEmbedding(nn.Module):
 
 
 class RotaryEmbedding(nn.Module):
-    """Rotate-half RoPE tables (cos, sin) of shape [length, head_dim]; not saved in checkpoints.
+    """Rotate-half RoPE tables (cos, signed sin) of shape [length, head_dim]; not saved in checkpoints.
+
+    The sin table's first half is negated (``[-sin, sin]``), so that rotate-half becomes a plain swap of the halves
+    in :func:`apply_rotary`: one negation less per call, which adds up over the dozens of calls of a segment.
 
     The table is precomputed for ``max_len`` positions and extended on the fly for longer inputs (a position's
     angles do not depend on the table's length), so a rope model accepts any sequence length.
@@ -92,7 +92,9 @@ class RotaryEmbedding(nn.Module):
         positions = torch.arange(length, dtype=torch.float32, device=device)
         freqs = torch.outer(positions, inv_freq)
         angles = torch.cat((freqs, freqs), dim=-1)
-        return angles.cos(), angles.sin()
+        sin = angles.sin()
+        sin[:, : self.head_dim // 2].neg_()
+        return angles.cos(), sin
 
     def forward(self, length: int) -> tuple[torch.Tensor, torch.Tensor]:
         if length > self.cos.shape[0]:
@@ -100,18 +102,16 @@ class RotaryEmbedding(nn.Module):
         return self.cos[:length], self.sin[:length]
 
 
-def _rotate_half(x: torch.Tensor) -> torch.Tensor:
-    half = x.shape[-1] // 2
-    return torch.cat((-x[..., half:], x[..., :half]), dim=-1)
+def apply_rotary(x: torch.Tensor, cos: torch.Tensor, signed_sin: torch.Tensor) -> torch.Tensor:
+    """Rotate ``x`` [B, L, H, D] by position (the tables of :class:`RotaryEmbedding`); fp32 math, cast back.
 
-
-def apply_rotary(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
-    """Rotate ``x`` [B, L, H, D] by position; computed in fp32 and cast back."""
+    Equals ``x·cos + rotate_half(x)·sin`` with ``rotate_half(x) = [-x₂, x₁]``: the sign lives in ``signed_sin``.
+    """
     dtype = x.dtype
     x = x.to(torch.float32)
-    cos = cos.unsqueeze(-2)  # [L, 1, D] broadcasts over heads
-    sin = sin.unsqueeze(-2)
-    return (x * cos + _rotate_half(x) * sin).to(dtype)
+    half = x.shape[-1] // 2
+    swapped = torch.cat((x[..., half:], x[..., :half]), dim=-1)
+    return (x * cos.unsqueeze(-2) + swapped * signed_sin.unsqueeze(-2)).to(dtype)  # tables broadcast over heads
 
 
 class Attention(nn.Module):
@@ -131,10 +131,10 @@ class Attention(nn.Module):
     def forward(self, h: torch.Tensor, rotary: tuple[torch.Tensor, torch.Tensor] | None) -> torch.Tensor:
         batch, length, _ = h.shape
         qkv = self.qkv_proj(h).view(batch, length, 3 * self.num_heads, self.head_dim)
-        q, k, v = qkv.split(self.num_heads, dim=2)  # each [B, L, H, D]
+        qk, v = qkv.split((2 * self.num_heads, self.num_heads), dim=2)
         if rotary is not None:
-            q = apply_rotary(q, *rotary)
-            k = apply_rotary(k, *rotary)
+            qk = apply_rotary(qk, *rotary)  # q and k in one call: half the elementwise launches
+        q, k = qk.split(self.num_heads, dim=2)  # each [B, L, H, D]
         out = F.scaled_dot_product_attention(q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2))
         return self.o_proj(out.transpose(1, 2).reshape(batch, length, -1))
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from hrm.errors import UserError
-from hrm.model import HRMConfig
+from hrm.model import HRMArchitecture, HRMConfig
 
 
 class ConfigError(UserError, ValueError):
@@ -60,26 +60,11 @@ class DataConfig:
 
 
 @dataclass(kw_only=True)
-class ArchConfig:
-    """Architecture fields of :class:`~hrm.model.HRMConfig`; the dataset supplies vocab, seq_len and IDs.
-
-    See :class:`~hrm.model.HRMConfig` for each field's meaning. ``puzzle_emb_ndim=None`` means hidden_size.
+class ArchConfig(HRMArchitecture):
+    """The architecture section: :class:`~hrm.model.config.HRMArchitecture`'s fields, which document themselves
+    on :class:`~hrm.model.HRMConfig`; the dataset supplies vocab, seq_len and IDs. ``puzzle_emb_ndim=None`` means
+    hidden_size.
     """
-
-    hidden_size: int = 512
-    num_heads: int = 8
-    expansion: float = 4.0
-    high_layers: int = 4
-    low_layers: int = 4
-    high_cycles: int = 2
-    low_cycles: int = 2
-    puzzle_emb_ndim: int | None = None
-    pos_encodings: Literal["rope", "learned"] = "rope"
-    rope_theta: float = 10000.0
-    rms_norm_eps: float = 1e-5
-    halt_max_steps: int = 16
-    halt_exploration_prob: float = 0.1
-    loss_type: Literal["stablemax", "softmax"] = "stablemax"
 
     def model_config(self, vocab_size: int, seq_len: int, num_puzzle_identifiers: int) -> HRMConfig:
         return HRMConfig(vocab_size=vocab_size, seq_len=seq_len, num_puzzle_identifiers=num_puzzle_identifiers,
@@ -159,6 +144,9 @@ class CheckpointConfig:
         keep_last: ours: keep only the newest this many step directories (besides the best); 0 = keep all.
         keep_best: ours: never delete the checkpoint with the best eval exact accuracy.
         at_end: save after the last step.
+        init_from: ours: start from the weights of this checkpoint (a ``step-N`` or run directory, whose best
+            checkpoint is taken); the optimisers, the step count and the schedule start fresh. For fine-tuning and
+            curricula (e.g. easy puzzles first). ``""`` = random initialisation.
     """
 
     every_eval: bool = True
@@ -166,6 +154,7 @@ class CheckpointConfig:
     keep_last: int = 3
     keep_best: bool = True
     at_end: bool = True
+    init_from: str = ""
 
 
 @dataclass(kw_only=True)

@@ -43,7 +43,7 @@ from hrm.runtime.device import Precision, resolve_device, resolve_precision, set
 from hrm.runtime.logging import MetricsLogger
 from hrm.training.config import TrainConfig
 from hrm.training.optim import AdamATan2, PuzzleEmbeddingSignSGD, lr_at, set_lr
-from hrm.training.run_dir import RunDir, latest_checkpoint, list_checkpoints
+from hrm.training.run_dir import RunDir, latest_checkpoint, list_checkpoints, resolve_checkpoint
 
 TRAIN_STATE_VERSION = 1
 
@@ -168,6 +168,22 @@ def learning_rate(config: TrainConfig, base_lr: float, step: int, total_steps: i
 # ---------------------------------------------------------------------------------------------------------------
 # Set-up helpers
 # ---------------------------------------------------------------------------------------------------------------
+
+
+def _init_weights_from(model: HRM, path: str) -> None:
+    """Copy a checkpoint's weights into ``model`` (``checkpoint.init_from``); one-line errors on any mismatch."""
+    from safetensors.torch import load_file
+
+    from hrm.checkpoints.format import read_model_config
+
+    step_dir = resolve_checkpoint(path, which="best")
+    source = read_model_config(step_dir)
+    ours = model.config
+    for name in ("vocab_size", "seq_len", "num_puzzle_identifiers"):
+        if getattr(source, name) != getattr(ours, name):
+            raise UserError(f"checkpoint.init_from={path}: its {name} is {getattr(source, name)} but the training "
+                            f"data needs {getattr(ours, name)}; start from a checkpoint trained on compatible data")
+    load_model_state(model, load_file(str(step_dir / MODEL_FILE), device="cpu"), source=str(step_dir / MODEL_FILE))
 
 
 def ensure_dataset(config: TrainConfig, ctx: dist_utils.DistributedContext) -> Path:
@@ -351,13 +367,17 @@ def _set_rng_state(state: dict[str, torch.Tensor], device: torch.device) -> None
         torch.cuda.set_rng_state(state["cuda"], device)
 
 
+class CompileError(UserError):
+    """``runtime.compile=true`` failed (no working inductor backend, e.g. no C++ compiler): train without it."""
+
+
 def compile_model(model: HRM) -> None:
     """Compile the recurrent modules in place (parameter names, hence checkpoints, are unchanged)."""
     try:
         model.core.low_level.compile(dynamic=False)
         model.core.high_level.compile(dynamic=False)
     except Exception as exc:  # torch raises backend-specific types when no compiler is available
-        raise UserError(f"runtime.compile=true failed ({type(exc).__name__}: {exc}); run without it") from exc
+        raise CompileError(f"runtime.compile=true failed ({type(exc).__name__}: {exc}); run without it") from exc
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -393,8 +413,8 @@ class _Trainer:
         self.local_batch_size = cfg.schedule.global_batch_size // self.ctx.world_size
 
         self._setup_data()
+        self._setup_model()  # before the run directory exists, so that a bad checkpoint.init_from leaves nothing
         self._setup_run_dir()
-        self._setup_model()
         self.step = 0
         self.elapsed_before = 0.0
         self.best: dict[str, Any] | None = None
@@ -468,6 +488,8 @@ class _Trainer:
         model_config = cfg.arch.model_config(meta.vocab_size, meta.seq_len, meta.num_puzzle_identifiers)
         torch.manual_seed(cfg.runtime.seed)  # the same initial weights on every rank
         model = HRM(model_config)
+        if cfg.checkpoint.init_from and not self.resume:
+            _init_weights_from(model, cfg.checkpoint.init_from)
         model.to(self.device)
         model.forward_dtype = self.precision.forward_dtype
         model.train()
@@ -643,6 +665,7 @@ class _Trainer:
         interval_start = time.perf_counter()
         interval_steps = 0
         time_fraction = self.time_fraction()
+        bar_clock, step_s, stepped_here = time.perf_counter(), None, 0
         try:
             while self.step < self.total_steps and time_fraction < 1.0:
                 raw = next(self.batches)
@@ -663,7 +686,7 @@ class _Trainer:
                 except Exception as exc:
                     if cfg.runtime.compile and not stepped:  # compilation happens (and fails) at the first call
                         message = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-                        raise UserError(f"runtime.compile=true failed ({type(exc).__name__}: {message}); "
+                        raise CompileError(f"runtime.compile=true failed ({type(exc).__name__}: {message}); "
                                         "train without it") from exc
                     raise
                 stepped = True
@@ -693,7 +716,18 @@ class _Trainer:
                 if bar is not None:
                     bar.update(1)
                     if time_fraction > 0:
-                        bar.total = max(self.step, min(self.total_steps, int(self.step / max(time_fraction, 1e-9))))
+                        # Project the steps the budget still allows from the recent step time (not the mean since
+                        # the start, which a slow first, compiling step would distort).
+                        now = time.perf_counter()
+                        if stepped_here > 2:  # the first steps compile and warm up
+                            interval = now - bar_clock
+                            step_s = interval if step_s is None else 0.9 * step_s + 0.1 * interval
+                        bar_clock = now
+                        stepped_here += 1
+                        if step_s is not None:
+                            left_s = (1.0 - time_fraction) * cfg.schedule.time_budget_minutes * 60.0
+                            projected = self.step + int(left_s / max(step_s, 1e-9))
+                            bar.total = max(self.step, min(self.total_steps, projected))
 
                 # Once in a while: evaluate (log, plot, track the best), then checkpoint.
                 eval_now = self.step % self.eval_every == 0 or (last_step and sched.eval_at_end)
