@@ -76,6 +76,7 @@ def run_candidate(name: str, args: argparse.Namespace) -> dict:
     record = last_eval(out)
     return {"name": name, "overrides": CANDIDATES[name], "steps": record["step"],
             "exact_accuracy": record["exact_accuracy"], "token_accuracy": record["accuracy"],
+            "eval_lm_loss": record["lm_loss"],
             "wall_s": time.perf_counter() - start}
 
 

@@ -138,6 +138,26 @@ def test_demo_pipeline_end_to_end(capsys, tmp_path):
     assert (tmp_path / "run" / "step-3" / "model.safetensors").is_file()
 
 
+SMALL_DEMO = ("max_steps=3", "data.gen_num_train=128", "data.gen_num_test=16", "arch.hidden_size=32",
+              "global_batch_size=32", "runtime.num_threads=1", "logging.progress=false")
+
+
+def test_demo_falls_back_to_eager_when_compile_fails(capsys, tmp_path, monkeypatch):
+    from hrm.errors import UserError
+    from hrm.training import trainer
+
+    def no_compiler(model):
+        raise trainer.CompileError("runtime.compile=true failed (InvalidCxxCompiler: no working C++ compiler found)")
+
+    monkeypatch.setattr(trainer, "compile_model", no_compiler)
+    assert demo("--out", str(tmp_path / "auto"), "--minutes", "5", *SMALL_DEMO) == 0
+    captured = capsys.readouterr()
+    assert "torch.compile is not usable here" in captured.err and "after 3 training steps" in captured.out
+    assert (tmp_path / "auto" / "run" / "step-3" / "model.safetensors").is_file()
+    with pytest.raises(UserError, match="InvalidCxxCompiler"):  # --compile on: no silent fallback
+        demo("--out", str(tmp_path / "on"), "--minutes", "5", "--compile", "on", *SMALL_DEMO)
+
+
 @pytest.mark.slow
 def test_demo_learns_in_ten_minutes(capsys, tmp_path):
     """The README's promise: ≥ 85% held-out exact accuracy on 6×6 Sudoku in 10 minutes on 2 CPU cores."""
@@ -147,3 +167,20 @@ def test_demo_learns_in_ten_minutes(capsys, tmp_path):
     out = capsys.readouterr().out
     accuracy = float(re.search(r"held-out exact accuracy: ([\d.]+)%", out).group(1))
     assert accuracy >= 85.0, out
+
+
+@pytest.mark.slow
+def test_cpu_sudoku_6x6_reaches_95_percent_in_twenty_minutes(tmp_path):
+    """The issue's CPU learning target: ≥ 95% held-out exact on 6×6 Sudoku (20 givens) in ≤ 20 min on 2 cores.
+
+    Time-budgeted, so it needs an otherwise idle machine: other jobs on the same cores cost it steps.
+    """
+    from hrm.training.config import apply_overrides
+    from hrm.training.recipes import get_recipe
+    from hrm.training.trainer import train
+
+    config = apply_overrides(get_recipe("cpu-sudoku-6x6"), [f"data={tmp_path / 'data'}", "logging.progress=false",
+                                                            "logging.plot=false"])
+    result = train(config, tmp_path / "run")
+    assert result.elapsed_s <= 20 * 60 + 30  # the budget, plus the final evaluation
+    assert result.last_eval is not None and result.last_eval["exact_accuracy"] >= 0.95, result.last_eval

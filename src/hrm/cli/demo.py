@@ -74,7 +74,8 @@ def run(args: argparse.Namespace) -> int:
                                       f"runtime.compile={compile_mode == 'on'}"])
     print(f"training a {config.arch.high_layers}+{config.arch.low_layers}-layer HRM (width {config.arch.hidden_size}, "
           f"N={config.arch.high_cycles}, T={config.arch.low_cycles}, M_max={config.arch.halt_max_steps}) "
-          f"for {config.schedule.max_steps} steps (at most {budget_s / 60:.1f} minutes"
+          f"for {f'{config.schedule.max_steps} steps' if config.schedule.max_steps > 0 else 'its schedule'} "
+          f"(at most {budget_s / 60:.1f} minutes"
           f"{', compiled' if config.runtime.compile else ''})", file=sys.stderr)
     try:
         result = train(config, out / "run")
