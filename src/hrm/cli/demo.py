@@ -5,8 +5,8 @@ a fixed number of steps (so the result does not depend on the CPU's speed) with 
 evaluated on the held-out puzzles the reference way (every puzzle runs M_max segments). ``--minutes`` (default 10)
 caps the whole demo: on a CPU too slow to finish the steps in time, training stops early with its learning rate
 decayed over the time it had. The recurrent modules are compiled with ``torch.compile`` when that works (about
-1.4x faster steps on a 2-core CPU after ~25 s of compilation); without a working compiler the demo says so and
-trains without it.
+1.4x faster steps on a 2-core CPU, for a few seconds of compilation); without a working compiler the demo says so
+and trains without it.
 """
 
 from __future__ import annotations
@@ -64,9 +64,14 @@ def run(args: argparse.Namespace) -> int:
     print(f"hrm demo: 6x6 Sudoku, {config.data.gen_num_train} training and {config.data.gen_num_test} held-out "
           f"puzzles with {config.data.gen_givens} givens; about {args.minutes:g} minutes in all", file=sys.stderr)
     ensure_dataset(config, DistributedContext())
-    budget_s = args.minutes * 60.0 - (time.perf_counter() - start) - EVAL_RESERVE_S
-    if budget_s < 30:
-        raise UserError(f"--minutes {args.minutes}: too little time left to train after generating the data")
+
+    def training_budget_s(after: str) -> float:
+        budget = args.minutes * 60.0 - (time.perf_counter() - start) - EVAL_RESERVE_S
+        if budget < 30:
+            raise UserError(f"--minutes {args.minutes}: too little time left to train {after}")
+        return budget
+
+    budget_s = training_budget_s("after generating the data")
     compile_mode = args.compile
     if compile_mode == "auto":
         compile_mode = "on" if resolve_device(args.device).type in ("cpu", "cuda") else "off"
@@ -84,9 +89,7 @@ def run(args: argparse.Namespace) -> int:
             raise
         print(f"torch.compile is not usable here ({exc}); training without it", file=sys.stderr)
         shutil.rmtree(out / "run", ignore_errors=True)
-        budget_s = args.minutes * 60.0 - (time.perf_counter() - start) - EVAL_RESERVE_S
-        if budget_s < 30:
-            raise UserError(f"--minutes {args.minutes}: too little time left to train without torch.compile") from None
+        budget_s = training_budget_s("without torch.compile")
         config = apply_overrides(config, [f"schedule.time_budget_minutes={budget_s / 60.0}", "runtime.compile=false"])
         result = train(config, out / "run")
     if result.checkpoint is None:

@@ -28,7 +28,7 @@ from hrm.errors import UserError
 from hrm.evaluation.metrics import MetricAccumulator, MetricSummary
 from hrm.model import HRM
 from hrm.model.losses import IGNORE_LABEL_ID, act_loss
-from hrm.runtime.device import Precision
+from hrm.runtime.device import Precision, widest_float
 
 DEFAULT_SWEEP = (1, 2, 4, 8, 16, 32)
 
@@ -332,7 +332,7 @@ def evaluate_model(
     model.eval()
     device = model_device(model)
     keys = ("count", "accuracy", "exact_accuracy", "q_halt_accuracy", "steps", "lm_loss", "q_halt_loss")
-    sum_dtype = torch.float32 if torch.device(device).type == "mps" else torch.float64  # MPS has no float64
+    sum_dtype = widest_float(device)
     sums = torch.zeros(len(keys), dtype=sum_dtype, device=device)
     try:
         batches = split_batches(split, global_batch_size, device, rank, world_size)

@@ -58,8 +58,12 @@ def resolve_precision(device: torch.device, dtype: str = "auto") -> Precision:
         if dtype not in _DTYPES:
             raise UserError(f"unknown dtype {dtype!r}; use auto, float32, bfloat16 or float16")
         forward = _DTYPES[dtype]
-    stablemax = torch.float32 if device.type == "mps" else torch.float64
-    return Precision(device=device, forward_dtype=forward, stablemax_dtype=stablemax)
+    return Precision(device=device, forward_dtype=forward, stablemax_dtype=widest_float(device))
+
+
+def widest_float(device: torch.device | str) -> torch.dtype:
+    """float64, or float32 on MPS (which has no float64): for the stablemax loss and for summing metrics."""
+    return torch.float32 if torch.device(device).type == "mps" else torch.float64
 
 
 def seed_everything(seed: int) -> None:

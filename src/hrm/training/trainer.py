@@ -39,7 +39,7 @@ from hrm.checkpoints.format import MODEL_FILE, load_model_state, load_train_stat
 from hrm.errors import UserError
 from hrm.model import HRM, Carry, act_loss
 from hrm.runtime import distributed as dist_utils
-from hrm.runtime.device import Precision, resolve_device, resolve_precision, set_deterministic
+from hrm.runtime.device import Precision, resolve_device, resolve_precision, set_deterministic, widest_float
 from hrm.runtime.logging import MetricsLogger
 from hrm.training.config import TrainConfig
 from hrm.training.optim import AdamATan2, PuzzleEmbeddingSignSGD, lr_at, set_lr
@@ -102,7 +102,7 @@ def train_step(
         set_lr(optimizer, lr)
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
-    dtype = torch.float32 if loss.device.type == "mps" else torch.float64  # MPS has no float64
+    dtype = widest_float(loss.device)
     zero = torch.zeros((), device=loss.device)
     values = torch.stack([metrics.get(k, zero).detach().to(dtype) for k in METRIC_KEYS])
     return carry, values
@@ -419,8 +419,7 @@ class _Trainer:
         self.elapsed_before = 0.0
         self.best: dict[str, Any] | None = None
         self.last_eval: dict[str, float] | None = None
-        self.metric_sums = torch.zeros(len(METRIC_KEYS), device=self.device,
-                                       dtype=torch.float32 if self.device.type == "mps" else torch.float64)
+        self.metric_sums = torch.zeros(len(METRIC_KEYS), dtype=widest_float(self.device), device=self.device)
         self.metric_steps = 0
         self.carry: Carry | None = None
         self.total_steps = total_steps_for(cfg, self.train_split.metadata.total_groups,
@@ -665,7 +664,7 @@ class _Trainer:
         interval_start = time.perf_counter()
         interval_steps = 0
         time_fraction = self.time_fraction()
-        bar_clock, step_s, stepped_here = time.perf_counter(), None, 0
+        bar_clock, step_s, first_step = time.perf_counter(), None, self.step
         try:
             while self.step < self.total_steps and time_fraction < 1.0:
                 raw = next(self.batches)
@@ -687,7 +686,7 @@ class _Trainer:
                     if cfg.runtime.compile and not stepped:  # compilation happens (and fails) at the first call
                         message = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
                         raise CompileError(f"runtime.compile=true failed ({type(exc).__name__}: {message}); "
-                                        "train without it") from exc
+                                           "train without it") from exc
                     raise
                 stepped = True
                 if self.ema is not None:
@@ -719,11 +718,10 @@ class _Trainer:
                         # Project the steps the budget still allows from the recent step time (not the mean since
                         # the start, which a slow first, compiling step would distort).
                         now = time.perf_counter()
-                        if stepped_here > 2:  # the first steps compile and warm up
+                        if self.step - first_step > 3:  # the first steps compile and warm up
                             interval = now - bar_clock
                             step_s = interval if step_s is None else 0.9 * step_s + 0.1 * interval
                         bar_clock = now
-                        stepped_here += 1
                         if step_s is not None:
                             left_s = (1.0 - time_fraction) * cfg.schedule.time_budget_minutes * 60.0
                             projected = self.step + int(left_s / max(step_s, 1e-9))
