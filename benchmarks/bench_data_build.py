@@ -57,8 +57,9 @@ def _cpu_model() -> str:
 
 def _git_commit() -> str:
     try:
-        return subprocess.run(["git", "-C", str(REPO), "rev-parse", "HEAD"], capture_output=True, text=True,
-                              check=True).stdout.strip()
+        return subprocess.run(
+            ["git", "-C", str(REPO), "rev-parse", "HEAD"], capture_output=True, text=True, check=True
+        ).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
 
@@ -81,8 +82,9 @@ def _sampler_throughput(root: Path, batch: int) -> float:
 
     Runs in a child process: touching memory-mapped pages here would inflate this process's RSS, which a forked
     child's ``ru_maxrss`` can inherit."""
-    out = subprocess.run([sys.executable, "-c", _SAMPLER_SNIPPET, str(root), str(batch)], capture_output=True,
-                         text=True, check=True).stdout
+    out = subprocess.run(
+        [sys.executable, "-c", _SAMPLER_SNIPPET, str(root), str(batch)], capture_output=True, text=True, check=True
+    ).stdout
     return float(out.strip().splitlines()[-1])
 
 
@@ -97,12 +99,34 @@ def main() -> int:
 
     hrm = [sys.executable, "-m", "hrm"]
     benches = {
-        "sudoku_extreme_like_1k_x1000": hrm + ["data", "sudoku", "--preset", "sudoku-extreme-like", "--data-root",
-                                               str(args.data_root), "--num-aug", "1000", "--seed", "0"],
-        "arc_agi_1_aug1000": hrm + ["data", "arc", "--preset", "arc-agi-1", "--data-root", str(args.data_root),
-                                    "--num-aug", "1000", "--seed", "0"],
-        "maze_30x30_hard_1k": hrm + ["data", "maze", "--size", "30", "--num-train", "1000", "--num-test", "1000",
-                                     "--seed", "0"],
+        "sudoku_extreme_like_1k_x1000": hrm
+        + [
+            "data",
+            "sudoku",
+            "--preset",
+            "sudoku-extreme-like",
+            "--data-root",
+            str(args.data_root),
+            "--num-aug",
+            "1000",
+            "--seed",
+            "0",
+        ],
+        "arc_agi_1_aug1000": hrm
+        + [
+            "data",
+            "arc",
+            "--preset",
+            "arc-agi-1",
+            "--data-root",
+            str(args.data_root),
+            "--num-aug",
+            "1000",
+            "--seed",
+            "0",
+        ],
+        "maze_30x30_hard_1k": hrm
+        + ["data", "maze", "--size", "30", "--num-train", "1000", "--num-test", "1000", "--seed", "0"],
     }
     if args.only is not None:
         benches = {k: v for k, v in benches.items() if k.startswith(args.only)}
@@ -137,8 +161,9 @@ def main() -> int:
         summary = json.loads((out / "build.json").read_text())
         batch = 768
         results["builds"][name] = {
-            "command": "hrm " + " ".join(data_root_shown if c == str(args.data_root) else c for c in cmd[3:])
-                       + " --out DIR",
+            "command": "hrm "
+            + " ".join(data_root_shown if c == str(args.data_root) else c for c in cmd[3:])
+            + " --out DIR",
             "wall_seconds": round(wall, 1),
             "peak_rss_mib": round(peak_mib, 1),
             "disk_bytes": _du(out),

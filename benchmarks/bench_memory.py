@@ -40,9 +40,17 @@ def measure(args: argparse.Namespace) -> dict:
     from hrm.training.trainer import build_optimizers, train_step
 
     device = torch.device(args.device)
-    config = HRMConfig(vocab_size=11, seq_len=81, hidden_size=args.hidden, num_heads=max(1, args.hidden // 64),
-                       high_layers=args.layers, low_layers=args.layers, high_cycles=args.high_cycles,
-                       low_cycles=args.low_cycles, halt_max_steps=4)
+    config = HRMConfig(
+        vocab_size=11,
+        seq_len=81,
+        hidden_size=args.hidden,
+        num_heads=max(1, args.hidden // 64),
+        high_layers=args.layers,
+        low_layers=args.layers,
+        high_cycles=args.high_cycles,
+        low_cycles=args.low_cycles,
+        halt_max_steps=4,
+    )
     torch.manual_seed(0)
     model = HRM(config).to(device).train()
     if device.type == "cuda":
@@ -64,9 +72,13 @@ def measure(args: argparse.Namespace) -> dict:
     for _ in range(args.steps):
         carry, _ = train_step(model, carry, batch, optimizers, global_batch_size=args.batch)
     seconds = (time.perf_counter() - start) / args.steps
-    out = {"high_cycles": args.high_cycles, "low_cycles": args.low_cycles, "step_seconds": seconds,
-           "peak_rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
-           "baseline_rss_bytes": baseline_rss}
+    out = {
+        "high_cycles": args.high_cycles,
+        "low_cycles": args.low_cycles,
+        "step_seconds": seconds,
+        "peak_rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
+        "baseline_rss_bytes": baseline_rss,
+    }
     if device.type == "cuda":
         torch.cuda.synchronize()
         out["cuda_peak_allocated_bytes"] = torch.cuda.max_memory_allocated()
@@ -94,35 +106,68 @@ def main() -> int:
     rows = []
     for item in args.cycles.split(","):
         n, t = (int(v) for v in item.lower().split("x"))
-        cmd = [sys.executable, __file__, "--device", args.device, "--hidden", str(args.hidden), "--layers",
-               str(args.layers), "--batch", str(args.batch), "--steps", str(args.steps), "--high-cycles", str(n),
-               "--low-cycles", str(t)]
+        cmd = [
+            sys.executable,
+            __file__,
+            "--device",
+            args.device,
+            "--hidden",
+            str(args.hidden),
+            "--layers",
+            str(args.layers),
+            "--batch",
+            str(args.batch),
+            "--steps",
+            str(args.steps),
+            "--high-cycles",
+            str(n),
+            "--low-cycles",
+            str(t),
+        ]
         result = subprocess.run(cmd, check=True, capture_output=True, text=True)
         row = json.loads(result.stdout.strip().splitlines()[-1])
         row["rss_above_baseline_bytes"] = row["peak_rss_bytes"] - row["baseline_rss_bytes"]
         rows.append(row)
-        print(f"N×T = {n}×{t}: peak RSS {row['peak_rss_bytes'] / 2**20:8.1f} MiB "
-              f"(+{row['rss_above_baseline_bytes'] / 2**20:6.1f} MiB over the baseline)"
-              + (f", CUDA peak {row['cuda_peak_allocated_bytes'] / 2**20:.1f} MiB"
-                 if "cuda_peak_allocated_bytes" in row else "")
-              + f", {row['step_seconds']:.2f} s/step", file=sys.stderr)
+        print(
+            f"N×T = {n}×{t}: peak RSS {row['peak_rss_bytes'] / 2**20:8.1f} MiB "
+            f"(+{row['rss_above_baseline_bytes'] / 2**20:6.1f} MiB over the baseline)"
+            + (
+                f", CUDA peak {row['cuda_peak_allocated_bytes'] / 2**20:.1f} MiB"
+                if "cuda_peak_allocated_bytes" in row
+                else ""
+            )
+            + f", {row['step_seconds']:.2f} s/step",
+            file=sys.stderr,
+        )
     first, last = rows[0], rows[-1]
     key = "cuda_peak_allocated_bytes" if "cuda_peak_allocated_bytes" in first else "peak_rss_bytes"
     report = {
         "benchmark": "train_memory_vs_cycles",
         "date": time.strftime("%Y-%m-%dT%H:%M:%S"),
-        "machine": {"platform": platform.platform(), "cpu_count": os.cpu_count(), "device": args.device,
-                    "load_average": list(os.getloadavg()) if hasattr(os, "getloadavg") else None},
-        "model": {"hidden_size": args.hidden, "layers_per_module": args.layers, "batch_size": args.batch,
-                  "seq_len": 81},
+        "machine": {
+            "platform": platform.platform(),
+            "cpu_count": os.cpu_count(),
+            "device": args.device,
+            "load_average": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
+        },
+        "model": {
+            "hidden_size": args.hidden,
+            "layers_per_module": args.layers,
+            "batch_size": args.batch,
+            "seq_len": 81,
+        },
         "metric": key,
         "ratio_last_to_first": last[key] / first[key],
         "ratio_above_baseline_last_to_first": (
-            last["rss_above_baseline_bytes"] / max(first["rss_above_baseline_bytes"], 1)),
+            last["rss_above_baseline_bytes"] / max(first["rss_above_baseline_bytes"], 1)
+        ),
         "rows": rows,
     }
-    print(f"peak ratio {rows[-1]['high_cycles']}x{rows[-1]['low_cycles']} / {rows[0]['high_cycles']}x"
-          f"{rows[0]['low_cycles']}: {report['ratio_last_to_first']:.3f}", file=sys.stderr)
+    print(
+        f"peak ratio {rows[-1]['high_cycles']}x{rows[-1]['low_cycles']} / {rows[0]['high_cycles']}x"
+        f"{rows[0]['low_cycles']}: {report['ratio_last_to_first']:.3f}",
+        file=sys.stderr,
+    )
     out = args.out or Path(__file__).parent / "results" / f"train_memory_{args.device.split(':')[0]}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=2) + "\n")

@@ -96,9 +96,8 @@ def main() -> None:
     base, ours = summary["AdamW(foreach=True)"], summary["AdamATan2"]
     result = {
         "benchmark": "optimizer step time on the 27M HRM parameter shapes",
-        "command": "benchmarks/bench_optim.py " + " ".join(
-            f"--{k} {v}" for k, v in vars(args).items() if k not in ("out", "note") and v is not None
-        ),
+        "command": "benchmarks/bench_optim.py "
+        + " ".join(f"--{k} {v}" for k, v in vars(args).items() if k not in ("out", "note") and v is not None),
         "note": args.note,
         "num_parameters": numel,
         "num_tensors": len(shapes),

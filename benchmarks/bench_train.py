@@ -100,8 +100,15 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def bench_config(bench: BenchConfig, device: torch.device, dtype: str, steps: int, warmup: int,
-                 batch_size: int | None, compiled: bool = False) -> dict:
+def bench_config(
+    bench: BenchConfig,
+    device: torch.device,
+    dtype: str,
+    steps: int,
+    warmup: int,
+    batch_size: int | None,
+    compiled: bool = False,
+) -> dict:
     recipe: TrainConfig = get_recipe(bench.recipe)
     batch = batch_size or bench.batch_size
     precision = resolve_precision(device, dtype)
@@ -124,8 +131,15 @@ def bench_config(bench: BenchConfig, device: torch.device, dtype: str, steps: in
 
     def step():
         nonlocal carry
-        carry, _ = train_step(model, carry, data, optimizers, global_batch_size=batch,
-                              loss_type=model_config.loss_type, stablemax_dtype=precision.stablemax_dtype)
+        carry, _ = train_step(
+            model,
+            carry,
+            data,
+            optimizers,
+            global_batch_size=batch,
+            loss_type=model_config.loss_type,
+            stablemax_dtype=precision.stablemax_dtype,
+        )
 
     for _ in range(warmup):
         step()
@@ -141,8 +155,9 @@ def bench_config(bench: BenchConfig, device: torch.device, dtype: str, steps: in
     step_s = min(times)
     flops = train_step_flops(model_config, batch)
     width = swiglu_width(model_config.hidden_size, model_config.expansion)
-    shape_matmul = max(time_matmul(batch * model_config.total_len, model_config.hidden_size, 2 * width, device)
-                       for _ in range(3))
+    shape_matmul = max(
+        time_matmul(batch * model_config.total_len, model_config.hidden_size, 2 * width, device) for _ in range(3)
+    )
     return {
         "name": bench.name,
         "recipe": bench.recipe,
@@ -192,15 +207,19 @@ def machine_info(device: torch.device) -> dict:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--configs", default="tiny,cpu-sudoku-6x6,cpu-maze-small,full-27M",
-                        help=f"comma list of {', '.join(CONFIGS)}")
+    parser.add_argument(
+        "--configs", default="tiny,cpu-sudoku-6x6,cpu-maze-small,full-27M", help=f"comma list of {', '.join(CONFIGS)}"
+    )
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--dtype", default="auto")
     parser.add_argument("--steps", type=int, default=5, help="timed steps per config (median reported)")
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--batch", type=int, help="override every config's batch size")
-    parser.add_argument("--compile", action="store_true", help="torch.compile the recurrent modules "
-                                                               "(runtime.compile=true); warmup absorbs compilation")
+    parser.add_argument(
+        "--compile",
+        action="store_true",
+        help="torch.compile the recurrent modules (runtime.compile=true); warmup absorbs compilation",
+    )
     parser.add_argument("--note", default="", help="free text stored with the results")
     parser.add_argument("--out", type=Path, help="results JSON (default: benchmarks/results/train_<device>.json)")
     args = parser.parse_args()
@@ -218,10 +237,13 @@ def main() -> int:
         print(f"{bench.name}: {result['step_seconds_best']:.3f} s/step", file=sys.stderr)
     for result in results:
         result["ratio_to_peak_matmul"] = result["achieved_gflops"] * 1e9 / peak
-        print(f"{result['name']:16s} B={result['batch_size']:4d}  {result['step_seconds_best'] * 1000:9.1f} ms/step  "
-              f"{result['sample_segments_per_s']:8.1f} sample-segments/s  {result['achieved_gflops']:7.1f} GFLOP/s  "
-              f"{result['ratio_to_peak_matmul']:.0%} of peak mm ({peak / 1e9:.0f} GFLOP/s), "
-              f"{result['ratio_to_shape_matmul']:.0%} of same-shape mm", file=sys.stderr)
+        print(
+            f"{result['name']:16s} B={result['batch_size']:4d}  {result['step_seconds_best'] * 1000:9.1f} ms/step  "
+            f"{result['sample_segments_per_s']:8.1f} sample-segments/s  {result['achieved_gflops']:7.1f} GFLOP/s  "
+            f"{result['ratio_to_peak_matmul']:.0%} of peak mm ({peak / 1e9:.0f} GFLOP/s), "
+            f"{result['ratio_to_shape_matmul']:.0%} of same-shape mm",
+            file=sys.stderr,
+        )
     if hasattr(os, "getloadavg"):
         info["load_average_at_end"] = list(os.getloadavg())
     report = {

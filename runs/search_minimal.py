@@ -44,9 +44,20 @@ def hrm_command() -> list[str]:
 
 
 def train(recipe: str, out: Path, overrides: list[str], minutes: float, threads: int, log: Path) -> None:
-    command = [*hrm_command(), "train", recipe, "--out", str(out), f"schedule.time_budget_minutes={minutes}",
-               f"runtime.num_threads={threads}", "logging.progress=false", "logging.plot=false",
-               "checkpoint.every_eval=false", "checkpoint.keep_last=1", *overrides]
+    command = [
+        *hrm_command(),
+        "train",
+        recipe,
+        "--out",
+        str(out),
+        f"schedule.time_budget_minutes={minutes}",
+        f"runtime.num_threads={threads}",
+        "logging.progress=false",
+        "logging.plot=false",
+        "checkpoint.every_eval=false",
+        "checkpoint.keep_last=1",
+        *overrides,
+    ]
     with log.open("a") as handle:
         handle.write(" ".join(command) + "\n")
         handle.flush()
@@ -69,15 +80,26 @@ def run_candidate(name: str, args: argparse.Namespace) -> dict:
     if name == "curriculum":
         half = args.minutes / 2
         train("cpu-sudoku-6x6", args.out / "curriculum-g20", [f"data={args.data_g20}"], half, args.threads, log)
-        train("cpu-sudoku-6x6-minimal", out, [*minimal, f"checkpoint.init_from={args.out / 'curriculum-g20'}"],
-              half, args.threads, log)
+        train(
+            "cpu-sudoku-6x6-minimal",
+            out,
+            [*minimal, f"checkpoint.init_from={args.out / 'curriculum-g20'}"],
+            half,
+            args.threads,
+            log,
+        )
     else:
         train("cpu-sudoku-6x6-minimal", out, minimal, args.minutes, args.threads, log)
     record = last_eval(out)
-    return {"name": name, "overrides": CANDIDATES[name], "steps": record["step"],
-            "exact_accuracy": record["exact_accuracy"], "token_accuracy": record["accuracy"],
-            "eval_lm_loss": record["lm_loss"],
-            "wall_s": time.perf_counter() - start}
+    return {
+        "name": name,
+        "overrides": CANDIDATES[name],
+        "steps": record["step"],
+        "exact_accuracy": record["exact_accuracy"],
+        "token_accuracy": record["accuracy"],
+        "eval_lm_loss": record["lm_loss"],
+        "wall_s": time.perf_counter() - start,
+    }
 
 
 def main() -> int:
@@ -100,14 +122,32 @@ def main() -> int:
     # Build both datasets once, before the runs start, so that no two runs generate the same data at once.
     for recipe, data in (("cpu-sudoku-6x6-minimal", args.data_minimal), ("cpu-sudoku-6x6", args.data_g20)):
         if not (data / "train").is_dir():
-            subprocess.run([*hrm_command(), "train", recipe, f"data={data}", "max_steps=1", "--out",
-                            str(args.out / f"_build-{data.name}"), "logging.progress=false", "logging.plot=false"],
-                           check=True, stdout=subprocess.DEVNULL)
+            subprocess.run(
+                [
+                    *hrm_command(),
+                    "train",
+                    recipe,
+                    f"data={data}",
+                    "max_steps=1",
+                    "--out",
+                    str(args.out / f"_build-{data.name}"),
+                    "logging.progress=false",
+                    "logging.plot=false",
+                ],
+                check=True,
+                stdout=subprocess.DEVNULL,
+            )
     with ThreadPoolExecutor(max_workers=args.parallel) as pool:
         results = list(pool.map(lambda n: run_candidate(n, args), names))
-    report = {"search": "cpu-sudoku-6x6-minimal", "minutes_per_candidate": args.minutes, "threads": args.threads,
-              "parallel": args.parallel, "machine": {"platform": platform.platform(), "cpu_count": os.cpu_count()},
-              "date": time.strftime("%Y-%m-%dT%H:%M:%S"), "results": results}
+    report = {
+        "search": "cpu-sudoku-6x6-minimal",
+        "minutes_per_candidate": args.minutes,
+        "threads": args.threads,
+        "parallel": args.parallel,
+        "machine": {"platform": platform.platform(), "cpu_count": os.cpu_count()},
+        "date": time.strftime("%Y-%m-%dT%H:%M:%S"),
+        "results": results,
+    }
     (args.out / "results.json").write_text(json.dumps(report, indent=2) + "\n")
     print("| candidate | overrides | steps | held-out exact | token acc |\n|---|---|---|---|---|")
     for r in sorted(results, key=lambda r: -r["exact_accuracy"]):

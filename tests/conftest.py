@@ -13,8 +13,19 @@ SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
 
 def tiny_config(**overrides) -> HRMConfig:
-    base = dict(vocab_size=7, seq_len=16, num_puzzle_identifiers=3, hidden_size=32, num_heads=4, expansion=2.0,
-                high_layers=1, low_layers=1, high_cycles=2, low_cycles=2, halt_max_steps=4)
+    base = dict(
+        vocab_size=7,
+        seq_len=16,
+        num_puzzle_identifiers=3,
+        hidden_size=32,
+        num_heads=4,
+        expansion=2.0,
+        high_layers=1,
+        low_layers=1,
+        high_cycles=2,
+        low_cycles=2,
+        halt_max_steps=4,
+    )
     base.update(overrides)
     return HRMConfig(**base)
 

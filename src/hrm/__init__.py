@@ -10,8 +10,17 @@ from hrm.checkpoints import (  # noqa: E402
 )
 from hrm.model import HRM, Carry, HRMConfig  # noqa: E402
 
-__all__ = ["HRM", "Carry", "HRMConfig", "__version__", "convert_reference_checkpoint", "load_checkpoint",
-           "load_reference_checkpoint", "save_checkpoint", "solve"]
+__all__ = [
+    "HRM",
+    "Carry",
+    "HRMConfig",
+    "__version__",
+    "convert_reference_checkpoint",
+    "load_checkpoint",
+    "load_reference_checkpoint",
+    "save_checkpoint",
+    "solve",
+]
 
 
 def __getattr__(name: str):

@@ -19,8 +19,14 @@ def _model(**kw):
 
 def test_round_trip_same_outputs(tmp_path):
     model = _model(pos_encodings="learned")
-    save_checkpoint(tmp_path / "step-3", model, train_config={"lr": 1e-3}, dataset={"vocab_size": 7},
-                    identifiers=["<blank>", "a", "b"], meta={"step": 3, "metrics": {"exact_accuracy": 0.5}})
+    save_checkpoint(
+        tmp_path / "step-3",
+        model,
+        train_config={"lr": 1e-3},
+        dataset={"vocab_size": 7},
+        identifiers=["<blank>", "a", "b"],
+        meta={"step": 3, "metrics": {"exact_accuracy": 0.5}},
+    )
     ckpt = load_checkpoint(tmp_path / "step-3")
     assert ckpt.model_config == model.config and ckpt.step == 3 and ckpt.identifiers[1] == "a"
     assert ckpt.train_config == {"lr": 1e-3} and not ckpt.model.training

@@ -66,7 +66,7 @@ def _ref_segment(s, arch, zH, zL, inputs, ids):
         return h * torch.rsqrt(h.pow(2).mean(-1, keepdim=True) + 1e-5)
 
     def rot(t):
-        t1, t2 = t[..., : hd // 2], t[..., hd // 2:]
+        t1, t2 = t[..., : hd // 2], t[..., hd // 2 :]
         return t * cos[None, :, None] + torch.cat([-t2, t1], -1) * sin[None, :, None]
 
     def block(p, h):
@@ -108,16 +108,28 @@ CASES = {
 
 def _write_reference(tmp_path, case):
     g = torch.Generator().manual_seed(0)
-    arch = {"H_cycles": 2, "L_cycles": 3, "H_layers": 2, "L_layers": 1, "hidden_size": case["D"],
-            "num_heads": case["heads"], "expansion": 4, "pos_encodings": case["pos"], "puzzle_emb_ndim": case["E"],
-            "halt_max_steps": 4, "halt_exploration_prob": 0.1,
-            "loss": {"name": "losses@ACTLossHead", "loss_type": "stablemax_cross_entropy"}}
-    state = _reference_state(case["D"], case["heads"], case["V"], case["P"], case["E"], case["seq_len"],
-                             case["pos"], 2, g)
+    arch = {
+        "H_cycles": 2,
+        "L_cycles": 3,
+        "H_layers": 2,
+        "L_layers": 1,
+        "hidden_size": case["D"],
+        "num_heads": case["heads"],
+        "expansion": 4,
+        "pos_encodings": case["pos"],
+        "puzzle_emb_ndim": case["E"],
+        "halt_max_steps": 4,
+        "halt_exploration_prob": 0.1,
+        "loss": {"name": "losses@ACTLossHead", "loss_type": "stablemax_cross_entropy"},
+    }
+    state = _reference_state(
+        case["D"], case["heads"], case["V"], case["P"], case["E"], case["seq_len"], case["pos"], 2, g
+    )
     state = {k: v for k, v in state.items() if ".L_level.layers.1." not in k}  # the arch has 1 L layer
     torch.save(state, tmp_path / "step_1234")
-    (tmp_path / "all_config.yaml").write_text(yaml.safe_dump({"arch": arch, "data_path": "data/missing",
-                                                               "global_batch_size": 768, "lr": 1e-4}))
+    (tmp_path / "all_config.yaml").write_text(
+        yaml.safe_dump({"arch": arch, "data_path": "data/missing", "global_batch_size": 768, "lr": 1e-4})
+    )
     return arch, state
 
 

@@ -34,8 +34,22 @@ def setup(tmp_path_factory):
 def test_dimensionality(cli, setup, tmp_path):
     ckpt, data = setup
     plot, out_json = tmp_path / "pr.png", tmp_path / "pr.json"
-    code, out, err = cli("analyze", "dimensionality", "--checkpoint", ckpt, "--data", data, "--num-puzzles", 6,
-                         "--device", "cpu", "--plot", plot, "--json", out_json)
+    code, out, err = cli(
+        "analyze",
+        "dimensionality",
+        "--checkpoint",
+        ckpt,
+        "--data",
+        data,
+        "--num-puzzles",
+        6,
+        "--device",
+        "cpu",
+        "--plot",
+        plot,
+        "--json",
+        out_json,
+    )
     assert code == 0, err
     assert "PR(z_H)" in out and "untrained" in out and "6 puzzles × 3 segments" in out
     assert plot.stat().st_size > 5000
@@ -46,8 +60,22 @@ def test_dimensionality(cli, setup, tmp_path):
 
 def test_halting(cli, setup, tmp_path):
     ckpt, data = setup
-    code, out, err = cli("analyze", "halting", "--checkpoint", ckpt, "--data", data, "--num-puzzles", 0,
-                         "--device", "cpu", "--plot", tmp_path / "h.png", "--json", tmp_path / "h.json")
+    code, out, err = cli(
+        "analyze",
+        "halting",
+        "--checkpoint",
+        ckpt,
+        "--data",
+        data,
+        "--num-puzzles",
+        0,
+        "--device",
+        "cpu",
+        "--plot",
+        tmp_path / "h.png",
+        "--json",
+        tmp_path / "h.json",
+    )
     assert code == 0, err
     assert "12 examples" in out and "segments used" in out
     report = json.loads((tmp_path / "h.json").read_text())
@@ -57,8 +85,9 @@ def test_halting(cli, setup, tmp_path):
 def test_mismatched_data_is_exit_2(cli, setup, tmp_path):
     _, data = setup
     six = helpers.sudoku_checkpoint(tmp_path / "six", n=6)
-    code, out, err = cli("analyze", "halting", "--checkpoint", six, "--data", data, "--device", "cpu",
-                         "--plot", tmp_path / "h.png")
+    code, out, err = cli(
+        "analyze", "halting", "--checkpoint", six, "--data", data, "--device", "cpu", "--plot", tmp_path / "h.png"
+    )
     assert code == 2 and "seq_len" in err and err.count("\n") == 1
     code, _, err = cli("analyze", "dimensionality", "--checkpoint", six, "--data", tmp_path, "--device", "cpu")
     assert code == 2 and "dataset.json" in err and err.count("\n") == 1

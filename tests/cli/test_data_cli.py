@@ -30,14 +30,27 @@ def extreme_csv(tmp_path) -> Path:
     ps = (d / "puzzles6_forum_hardest_1106.txt").read_text().split()[:120]
     ss = (d / "puzzles6_forum_hardest_1106.solutions.txt").read_text().split()[:120]
     p = tmp_path / "extreme.csv"
-    p.write_text("source,question,answer,rating\n" + "".join(f"forum,{q},{a},{i}\n"
-                                                              for i, (q, a) in enumerate(zip(ps, ss))))
+    p.write_text(
+        "source,question,answer,rating\n" + "".join(f"forum,{q},{a},{i}\n" for i, (q, a) in enumerate(zip(ps, ss)))
+    )
     return p
 
 
 def test_sudoku_hidden_check_command(tmp_path, extreme_csv, capsys):
-    args = ["data", "sudoku", "--train-csv", str(extreme_csv), "--test-csv", str(extreme_csv),
-            "--subsample-size", "100", "--num-aug", "2", "--seed", "0"]
+    args = [
+        "data",
+        "sudoku",
+        "--train-csv",
+        str(extreme_csv),
+        "--test-csv",
+        str(extreme_csv),
+        "--subsample-size",
+        "100",
+        "--num-aug",
+        "2",
+        "--seed",
+        "0",
+    ]
     assert main(args + ["--out", str(tmp_path / "a")]) == 0
     out = capsys.readouterr().out
     assert "train:" in out and "300 puzzles" in out and "seq_len 81, vocab 11" in out
@@ -55,36 +68,82 @@ def test_sudoku_hidden_check_command(tmp_path, extreme_csv, capsys):
 def test_sudoku_bad_input_exits_2_with_one_line(tmp_path, capsys):
     bad = tmp_path / "bad.csv"
     bad.write_text(f"source,question,answer,rating\nx,{HARD},{HARD_SOLUTION},1\nx,{HARD[:-1]}x,{HARD_SOLUTION},1\n")
-    assert main(["data", "sudoku", "--train-csv", str(bad), "--test-csv", str(bad), "--out",
-                 str(tmp_path / "o")]) == 2
+    assert main(["data", "sudoku", "--train-csv", str(bad), "--test-csv", str(bad), "--out", str(tmp_path / "o")]) == 2
     line = _error_line(capsys)
     assert line.startswith("hrm: error: ") and f"{bad}:3: bad character 'x' at cell 81" in line
     assert not (tmp_path / "o").exists()
 
 
 def test_sudoku_generator_and_puzzle_files(tmp_path, capsys):
-    assert main(["data", "sudoku", "--size", "4", "--num-train", "20", "--num-test", "10", "--givens", "minimal",
-                 "--num-aug", "2", "--out", str(tmp_path / "g")]) == 0
+    assert (
+        main(
+            [
+                "data",
+                "sudoku",
+                "--size",
+                "4",
+                "--num-train",
+                "20",
+                "--num-test",
+                "10",
+                "--givens",
+                "minimal",
+                "--num-aug",
+                "2",
+                "--out",
+                str(tmp_path / "g"),
+            ]
+        )
+        == 0
+    )
     ds = load_dataset_root(tmp_path / "g")
     assert ds.train.metadata.vocab_size == 6 and ds.train.set()["inputs"].shape == (60, 16)
     lines = tmp_path / "p.txt"
     lines.write_text(HARD + "\r\n\r\n")
-    assert main(["data", "sudoku", "--train-puzzles", str(lines), "--test-puzzles", str(lines), "--out",
-                 str(tmp_path / "f")]) == 0
+    assert (
+        main(
+            [
+                "data",
+                "sudoku",
+                "--train-puzzles",
+                str(lines),
+                "--test-puzzles",
+                str(lines),
+                "--out",
+                str(tmp_path / "f"),
+            ]
+        )
+        == 0
+    )
     label = load_dataset_root(tmp_path / "f").test.set()["labels"][0]
     assert "".join(str(int(t) - 1) for t in label) == HARD_SOLUTION
 
 
 def test_maze_command(tmp_path, capsys):
-    assert main(["data", "maze", "--size", "10", "--num-train", "8", "--num-test", "4", "--aug", "--out",
-                 str(tmp_path / "m")]) == 0
+    assert (
+        main(
+            [
+                "data",
+                "maze",
+                "--size",
+                "10",
+                "--num-train",
+                "8",
+                "--num-test",
+                "4",
+                "--aug",
+                "--out",
+                str(tmp_path / "m"),
+            ]
+        )
+        == 0
+    )
     assert "maze dataset" in capsys.readouterr().out
     ds = load_dataset_root(tmp_path / "m")
     assert ds.train.set()["inputs"].shape == (64, 100) and ds.train.metadata.vocab_size == 6
     bad = tmp_path / "bad.txt"
     bad.write_text("S.\n.X\n")
-    assert main(["data", "maze", "--train-file", str(bad), "--test-file", str(bad), "--out",
-                 str(tmp_path / "x")]) == 2
+    assert main(["data", "maze", "--train-file", str(bad), "--test-file", str(bad), "--out", str(tmp_path / "x")]) == 2
     assert f"{bad}:2: bad character 'X'" in _error_line(capsys)
 
 
@@ -93,8 +152,25 @@ def test_arc_command(tmp_path, capsys):
     tr, ev = tmp_path / "tr.json", tmp_path / "ev.json"
     tr.write_text(json.dumps({"aaa": task}))
     ev.write_text(json.dumps({"bbb": task}))
-    assert main(["data", "arc", "--training", str(tr), "--evaluation", str(ev), "--num-aug", "3",
-                 "--protocol", "strict", "--out", str(tmp_path / "a")]) == 0
+    assert (
+        main(
+            [
+                "data",
+                "arc",
+                "--training",
+                str(tr),
+                "--evaluation",
+                str(ev),
+                "--num-aug",
+                "3",
+                "--protocol",
+                "strict",
+                "--out",
+                str(tmp_path / "a"),
+            ]
+        )
+        == 0
+    )
     assert "arc dataset" in capsys.readouterr().out
     ds = load_dataset_root(tmp_path / "a")
     assert ds.train.metadata.total_groups == 1 and ds.test.metadata.total_groups == 1
@@ -109,8 +185,25 @@ def test_arc_command(tmp_path, capsys):
 def test_custom_command(tmp_path, capsys):
     f = tmp_path / "t.jsonl"
     f.write_text('{"input": "abc", "output": "cba"}\n{"input": "ab", "output": "ba"}\n')
-    assert main(["data", "custom", "--train", str(f), "--test", str(f), "--alphabet", "abc", "--seq-len", "4",
-                 "--out", str(tmp_path / "c")]) == 0
+    assert (
+        main(
+            [
+                "data",
+                "custom",
+                "--train",
+                str(f),
+                "--test",
+                str(f),
+                "--alphabet",
+                "abc",
+                "--seq-len",
+                "4",
+                "--out",
+                str(tmp_path / "c"),
+            ]
+        )
+        == 0
+    )
     ds = load_dataset_root(tmp_path / "c")
     np.testing.assert_array_equal(ds.train.set()["labels"][0], [3, 2, 1, 0])
     assert main(["data", "custom", "--train", str(f), "--test", str(f), "--out", str(tmp_path / "d")]) == 2

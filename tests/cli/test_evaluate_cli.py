@@ -47,8 +47,24 @@ def test_evaluate_run_dir_with_recorded_dataset(run, capsys):
 def test_sweep_writes_eval_json_and_plot(run, capsys, tmp_path):
     base, data, ckpt = run
     out_dir = tmp_path / "out"
-    code, out, err = _main(["evaluate", "--checkpoint", str(ckpt), "--data", str(data), "--max-segments", "1,2,4",
-                            "--early-exit", "--batch-size", "5", "--out", str(out_dir), "--no-progress"], capsys)
+    code, out, err = _main(
+        [
+            "evaluate",
+            "--checkpoint",
+            str(ckpt),
+            "--data",
+            str(data),
+            "--max-segments",
+            "1,2,4",
+            "--early-exit",
+            "--batch-size",
+            "5",
+            "--out",
+            str(out_dir),
+            "--no-progress",
+        ],
+        capsys,
+    )
     assert code == 0, err
     report = json.loads((out_dir / "eval.json").read_text())
     assert [r["max_segments"] for r in report["results"]] == [1, 2, 4]
@@ -68,16 +84,31 @@ def test_direct_sudoku_file_with_and_without_solutions(run, capsys, tmp_path):
     puzzles.write_text("\n".join("".join(str(d) if d else "." for d in row) for row in digits[:5]) + "\n")
     (tmp_path / "p.solutions.txt").write_text("\n".join("".join(map(str, row)) for row in sols[:5]) + "\n")
     out_dir = tmp_path / "out"
-    code, out, err = _main(["evaluate", "--checkpoint", str(ckpt), "--sudoku", str(puzzles), "--out", str(out_dir),
-                            "--max-segments", "2", "--no-progress"], capsys)
+    code, out, err = _main(
+        [
+            "evaluate",
+            "--checkpoint",
+            str(ckpt),
+            "--sudoku",
+            str(puzzles),
+            "--out",
+            str(out_dir),
+            "--max-segments",
+            "2",
+            "--no-progress",
+        ],
+        capsys,
+    )
     assert code == 0, err
     assert "solutions from p.solutions.txt" in out and "5 rows" in out
     preds = (out_dir / "predictions.txt").read_text().splitlines()
     assert len(preds) == 5 and all(len(p) == 16 for p in preds)
     # Same numbers when the labels come from the exact solver instead of the file.
     (tmp_path / "p.solutions.txt").unlink()
-    code2, out2, err2 = _main(["evaluate", "--checkpoint", str(ckpt), "--sudoku", str(puzzles),
-                               "--max-segments", "2", "--no-progress"], capsys)
+    code2, out2, err2 = _main(
+        ["evaluate", "--checkpoint", str(ckpt), "--sudoku", str(puzzles), "--max-segments", "2", "--no-progress"],
+        capsys,
+    )
     assert code2 == 0, err2
     table = [line for line in out.splitlines() if line.lstrip().startswith("2 ") and "|" not in line]
     table2 = [line for line in out2.splitlines() if line.lstrip().startswith("2 ") and "|" not in line]
@@ -94,8 +125,7 @@ def test_vocab_mismatch_is_one_line_exit_2(run, capsys, tmp_path):
     # Direct file: a 4×4 Sudoku file against a 9×9 model.
     puzzles = tmp_path / "p.txt"
     puzzles.write_text("12.434.22143432.\n")
-    code, out, err = _main(["evaluate", "--checkpoint", str(ckpt), "--sudoku", str(puzzles), "--no-progress"],
-                           capsys)
+    code, out, err = _main(["evaluate", "--checkpoint", str(ckpt), "--sudoku", str(puzzles), "--no-progress"], capsys)
     assert code == 2 and err.count("\n") == 1
     assert "Sudoku (4×4) puzzles need vocab_size 6 and seq_len 16" in err and "use a checkpoint trained" in err
 
@@ -137,8 +167,20 @@ def test_arc_split_and_direct_json_agree(arc_run, capsys):
     reports = []
     for extra in ([], ["--arc-json", str(base / "arc-tasks.json")]):
         out_dir = base / f"out{len(reports)}"
-        code, out, err = _main(["evaluate", "--checkpoint", str(ckpt), "--max-segments", "2", "--out", str(out_dir),
-                                "--no-progress", *extra], capsys)
+        code, out, err = _main(
+            [
+                "evaluate",
+                "--checkpoint",
+                str(ckpt),
+                "--max-segments",
+                "2",
+                "--out",
+                str(out_dir),
+                "--no-progress",
+                *extra,
+            ],
+            capsys,
+        )
         assert code == 0, err
         assert "pass@1%" in out and "pass@2%" in out and "pass@10%" in out
         sub = json.loads((out_dir / "submission.json").read_text())
@@ -160,8 +202,21 @@ def test_arc_json_unknown_task_and_missing_output(arc_run, capsys, tmp_path):
     path = tmp_path / "new.json"
     path.write_text(json.dumps(tasks))
     out_dir = tmp_path / "out"
-    code, out, err = _main(["evaluate", "--checkpoint", str(ckpt), "--arc-json", str(path), "--max-segments", "1",
-                            "--out", str(out_dir), "--no-progress"], capsys)
+    code, out, err = _main(
+        [
+            "evaluate",
+            "--checkpoint",
+            str(ckpt),
+            "--arc-json",
+            str(path),
+            "--max-segments",
+            "1",
+            "--out",
+            str(out_dir),
+            "--no-progress",
+        ],
+        capsys,
+    )
     assert code == 0, err
     assert "unknown to the checkpoint" in out and "without an output" in out
     sub = json.loads((out_dir / "submission.json").read_text())
@@ -188,14 +243,23 @@ def _write_reference(directory, model, data_path):
     for key, value in model.state_dict().items():
         for ours, theirs in _TO_REFERENCE:
             if key.startswith(ours):
-                state["_orig_mod.model." + theirs + key[len(ours):]] = value.clone()
+                state["_orig_mod.model." + theirs + key[len(ours) :]] = value.clone()
                 break
     cfg = model.config
-    arch = {"H_cycles": cfg.high_cycles, "L_cycles": cfg.low_cycles, "H_layers": cfg.high_layers,
-            "L_layers": cfg.low_layers, "hidden_size": cfg.hidden_size, "num_heads": cfg.num_heads,
-            "expansion": cfg.expansion, "pos_encodings": cfg.pos_encodings, "puzzle_emb_ndim": cfg.puzzle_emb_ndim,
-            "halt_max_steps": cfg.halt_max_steps, "halt_exploration_prob": cfg.halt_exploration_prob,
-            "loss": {"name": "losses@ACTLossHead", "loss_type": "stablemax_cross_entropy"}}
+    arch = {
+        "H_cycles": cfg.high_cycles,
+        "L_cycles": cfg.low_cycles,
+        "H_layers": cfg.high_layers,
+        "L_layers": cfg.low_layers,
+        "hidden_size": cfg.hidden_size,
+        "num_heads": cfg.num_heads,
+        "expansion": cfg.expansion,
+        "pos_encodings": cfg.pos_encodings,
+        "puzzle_emb_ndim": cfg.puzzle_emb_ndim,
+        "halt_max_steps": cfg.halt_max_steps,
+        "halt_exploration_prob": cfg.halt_exploration_prob,
+        "loss": {"name": "losses@ACTLossHead", "loss_type": "stablemax_cross_entropy"},
+    }
     directory.mkdir(parents=True, exist_ok=True)
     torch.save(state, directory / "step_7")
     (directory / "all_config.yaml").write_text(yaml.safe_dump({"arch": arch, "data_path": str(data_path)}))
@@ -249,11 +313,25 @@ def test_direct_csv_with_limit(run, capsys, tmp_path):
     digits = split.set()["inputs"].astype(int) - 1
     sols = split.set()["labels"].astype(int) - 1
     rows = ["source,question,answer,rating"] + [
-        f"gen,{''.join(str(d) if d else '.' for d in p)},{''.join(map(str, s))},0" for p, s in zip(digits, sols)]
+        f"gen,{''.join(str(d) if d else '.' for d in p)},{''.join(map(str, s))},0" for p, s in zip(digits, sols)
+    ]
     csv = tmp_path / "test.csv"
     csv.write_text("\n".join(rows) + "\n")
-    code, out, err = _main(["evaluate", "--checkpoint", str(ckpt), "--csv", str(csv), "--limit", "4",
-                            "--max-segments", "1,2", "--no-progress"], capsys)
+    code, out, err = _main(
+        [
+            "evaluate",
+            "--checkpoint",
+            str(ckpt),
+            "--csv",
+            str(csv),
+            "--limit",
+            "4",
+            "--max-segments",
+            "1,2",
+            "--no-progress",
+        ],
+        capsys,
+    )
     assert code == 0, err
     assert "(sudoku, 4 rows" in out
     code, out, err = _main(["evaluate", "--checkpoint", str(ckpt), "--csv", str(csv), "--data", str(data)], capsys)
@@ -265,8 +343,9 @@ def test_relative_recorded_dataset_found_from_the_checkpoint(run, capsys, tmp_pa
     from hrm.checkpoints import save_checkpoint
 
     base, data, _ = run
-    ckpt = save_checkpoint(base / "rel" / "step-2", tiny_model(), dataset={"source": data.name},
-                           train_config={"data": {"path": data.name}})
+    ckpt = save_checkpoint(
+        base / "rel" / "step-2", tiny_model(), dataset={"source": data.name}, train_config={"data": {"path": data.name}}
+    )
     monkeypatch.chdir(tmp_path)
     code, out, err = _main(["evaluate", "--checkpoint", str(base / "rel"), "--no-progress"], capsys)
     assert code == 0, err
@@ -282,10 +361,12 @@ def test_limit_without_solutions_solves_only_those(run, capsys, tmp_path):
     puzzles = tmp_path / "p.txt"
     # Line 1 has one solution, line 2 is blank, line 3 (the empty board) has many: --limit 1 never solves it.
     puzzles.write_text("12.434.22143432.\n\n................\n")
-    code, out, err = _main(["evaluate", "--checkpoint", str(ckpt), "--sudoku", str(puzzles), "--limit", "1",
-                            "--no-progress"], capsys)
+    code, out, err = _main(
+        ["evaluate", "--checkpoint", str(ckpt), "--sudoku", str(puzzles), "--limit", "1", "--no-progress"], capsys
+    )
     assert code == 0, err
     assert "(sudoku, 1 rows" in out and "exact solver" in out
-    code, out, err = _main(["evaluate", "--checkpoint", str(ckpt), "--sudoku", str(puzzles), "--limit", "2",
-                            "--no-progress"], capsys)
+    code, out, err = _main(
+        ["evaluate", "--checkpoint", str(ckpt), "--sudoku", str(puzzles), "--limit", "2", "--no-progress"], capsys
+    )
     assert code == 2 and "p.txt:3: the puzzle has several solutions" in err

@@ -25,8 +25,12 @@ def cli(monkeypatch, capsys):
 
 def test_info_text(cli, tmp_path):
     model = helpers.tiny_model(8, 36)
-    path = helpers.save(model, tmp_path / "step-7", "sudoku",
-                        meta={"eval": {"exact_accuracy": 0.5, "token_accuracy": 0.75}, "recipe": "tiny"})
+    path = helpers.save(
+        model,
+        tmp_path / "step-7",
+        "sudoku",
+        meta={"eval": {"exact_accuracy": 0.5, "token_accuracy": 0.75}, "recipe": "tiny"},
+    )
     code, out, err = cli("info", "--checkpoint", path)
     assert code == 0 and err == ""
     counts = model.num_parameters()

@@ -55,8 +55,9 @@ def test_valid_answer_exits_zero(cli, ckpt, monkeypatch):
 
 def test_trace_gif_png_and_json(cli, ckpt, tmp_path):
     gif, png = tmp_path / "t.gif", tmp_path / "png"
-    code, out, _ = cli("solve", "--checkpoint", ckpt, "--device", "cpu", "--trace", "--save-gif", gif,
-                       "--save-png", png, SUDOKU_6)
+    code, out, _ = cli(
+        "solve", "--checkpoint", ckpt, "--device", "cpu", "--trace", "--save-gif", gif, "--save-png", png, SUDOKU_6
+    )
     assert code == 1
     for m in (1, 2, 3):
         assert f"#{m} p=" in out
@@ -80,14 +81,17 @@ def test_puzzle_from_file_and_stdin(cli, ckpt, tmp_path, monkeypatch):
     assert code == 1 and "6×6 Sudoku" in out
 
 
-@pytest.mark.parametrize("puzzle, message", [
-    (SUDOKU_6[:-1], "6×6 Sudoku needs 36 characters"),
-    ("x" + SUDOKU_6[1:], "bad character 'x'"),
-    ("4" + SUDOKU_6[1:], "contradictory givens"),
-    ("1" + "." * 80, "trained on 6×6 Sudoku"),
-    ('{"train": [], "test": [{"input": [[1]]}]}', "is an arc puzzle"),
-    ("missing/file.txt", "no such file"),
-])
+@pytest.mark.parametrize(
+    "puzzle, message",
+    [
+        (SUDOKU_6[:-1], "6×6 Sudoku needs 36 characters"),
+        ("x" + SUDOKU_6[1:], "bad character 'x'"),
+        ("4" + SUDOKU_6[1:], "contradictory givens"),
+        ("1" + "." * 80, "trained on 6×6 Sudoku"),
+        ('{"train": [], "test": [{"input": [[1]]}]}', "is an arc puzzle"),
+        ("missing/file.txt", "no such file"),
+    ],
+)
 def test_bad_input_is_one_line_exit_2(cli, ckpt, puzzle, message):
     code, out, err = cli("solve", "--checkpoint", ckpt, "--device", "cpu", puzzle)
     assert code == 2 and out == ""

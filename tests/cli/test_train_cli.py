@@ -79,8 +79,9 @@ def test_list_and_keys(capsys):
 @pytest.fixture(scope="module")
 def tiny_data(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("data") / "sudoku-4x4"
-    build_sudoku_dataset(SudokuBuildOptions(out=root, size=4, num_train=64, num_test=32, givens=8, seed=0,
-                                            show_progress=False))
+    build_sudoku_dataset(
+        SudokuBuildOptions(out=root, size=4, num_train=64, num_test=32, givens=8, seed=0, show_progress=False)
+    )
     return root
 
 
@@ -129,17 +130,37 @@ def demo(*argv: str) -> int:
 
 def test_demo_pipeline_end_to_end(capsys, tmp_path):
     # The demo's whole pipeline (generate, train, evaluate, print) with a few steps on small data.
-    assert demo("--out", str(tmp_path), "--minutes", "5", "max_steps=3", "data.gen_num_train=128",
-                "data.gen_num_test=16", "arch.hidden_size=32", "global_batch_size=32", "runtime.num_threads=1",
-                "logging.progress=false") == 0
+    assert (
+        demo(
+            "--out",
+            str(tmp_path),
+            "--minutes",
+            "5",
+            "max_steps=3",
+            "data.gen_num_train=128",
+            "data.gen_num_test=16",
+            "arch.hidden_size=32",
+            "global_batch_size=32",
+            "runtime.num_threads=1",
+            "logging.progress=false",
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     assert "held-out exact accuracy:" in out and "of 16 puzzles" in out and "after 3 training steps" in out
     assert "puzzle (held out)" in out and "HRM's answer" in out
     assert (tmp_path / "run" / "step-3" / "model.safetensors").is_file()
 
 
-SMALL_DEMO = ("max_steps=3", "data.gen_num_train=128", "data.gen_num_test=16", "arch.hidden_size=32",
-              "global_batch_size=32", "runtime.num_threads=1", "logging.progress=false")
+SMALL_DEMO = (
+    "max_steps=3",
+    "data.gen_num_train=128",
+    "data.gen_num_test=16",
+    "arch.hidden_size=32",
+    "global_batch_size=32",
+    "runtime.num_threads=1",
+    "logging.progress=false",
+)
 
 
 def test_demo_falls_back_to_eager_when_compile_fails(capsys, tmp_path, monkeypatch):
@@ -179,8 +200,9 @@ def test_cpu_sudoku_6x6_reaches_95_percent_in_twenty_minutes(tmp_path):
     from hrm.training.recipes import get_recipe
     from hrm.training.trainer import train
 
-    config = apply_overrides(get_recipe("cpu-sudoku-6x6"), [f"data={tmp_path / 'data'}", "logging.progress=false",
-                                                            "logging.plot=false"])
+    config = apply_overrides(
+        get_recipe("cpu-sudoku-6x6"), [f"data={tmp_path / 'data'}", "logging.progress=false", "logging.plot=false"]
+    )
     result = train(config, tmp_path / "run")
     assert result.elapsed_s <= 20 * 60 + 30  # the budget, plus the final evaluation
     assert result.last_eval is not None and result.last_eval["exact_accuracy"] >= 0.95, result.last_eval

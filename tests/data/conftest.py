@@ -19,8 +19,15 @@ def shared_data() -> Path:
     return SHARED_DATA
 
 
-def make_split(path: Path, group_sizes: list[list[int]], seq_len: int = 4, vocab: int = 10,
-               ignore_label_id: int | None = 0, seed: int = 0, num_ids: int | None = None):
+def make_split(
+    path: Path,
+    group_sizes: list[list[int]],
+    seq_len: int = 4,
+    vocab: int = 10,
+    ignore_label_id: int | None = 0,
+    seed: int = 0,
+    num_ids: int | None = None,
+):
     """Write a synthetic split: group_sizes[g] lists the example counts of group g's puzzles.
 
     Example e has inputs[e, 0] = e % 256 (for tracing) and tokens in 1..vocab-1 elsewhere; puzzle p has id p+1.
@@ -39,9 +46,15 @@ def make_split(path: Path, group_sizes: list[list[int]], seq_len: int = 4, vocab
         "group_indices": np.concatenate([[0], np.cumsum([len(g) for g in group_sizes])]).astype(np.int32),
     }
     meta = DatasetMetadata(
-        pad_id=0, ignore_label_id=ignore_label_id, blank_identifier_id=0, vocab_size=vocab, seq_len=seq_len,
-        num_puzzle_identifiers=num_ids if num_ids is not None else num_p + 1, total_groups=len(group_sizes),
-        mean_puzzle_examples=n / num_p, sets=["all"],
+        pad_id=0,
+        ignore_label_id=ignore_label_id,
+        blank_identifier_id=0,
+        vocab_size=vocab,
+        seq_len=seq_len,
+        num_puzzle_identifiers=num_ids if num_ids is not None else num_p + 1,
+        total_groups=len(group_sizes),
+        mean_puzzle_examples=n / num_p,
+        sets=["all"],
     )
     write_split(path, meta, {"all": arrays})
     return meta, arrays

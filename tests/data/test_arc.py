@@ -43,6 +43,7 @@ def test_decode_grid_is_the_reference_crop():
 def _task(train, test=None):
     def pair(i, o):
         return {"input": i, "output": o}
+
     return {"train": [pair(*p) for p in train], "test": [pair(*p) for p in (test or train)]}
 
 
@@ -51,8 +52,10 @@ def test_variants_are_distinct_and_capped_by_symmetry():
     t = arc._parse_task("t", _task([([[1, 2], [3, 0]], [[2, 1], [0, 3]])]), "training", "s", "f:1")
     v = arc.choose_variants(t, 30, rng)
     assert len(v) == 31 and v.tids[0] == 0 and np.array_equal(v.colour_maps[0], np.arange(10))
-    keys = {tuple(tuple(arc_augment(g, tid, m).ravel()) for p in t.pairs for g in p)
-            for tid, m in zip(v.tids, v.colour_maps)}
+    keys = {
+        tuple(tuple(arc_augment(g, tid, m).ravel()) for p in t.pairs for g in p)
+        for tid, m in zip(v.tids, v.colour_maps)
+    }
     assert len(keys) == 31
     black = arc._parse_task("b", _task([([[0]], [[0]])]), "training", "s", "f:1")
     assert len(arc.choose_variants(black, 50, rng)) == 1  # nothing to vary
@@ -74,9 +77,17 @@ def arc1_builds(tmp_path_factory, shared_data):
     sources = arc.preset_sources("arc-agi-1", shared_data)
     out = {}
     for protocol in ("transductive", "strict"):
-        out[protocol] = build_arc_dataset(ArcBuildOptions(out=base / protocol, sources=sources, protocol=protocol,
-                                                          num_aug=2, seed=0, preset="arc-agi-1",
-                                                          show_progress=False))
+        out[protocol] = build_arc_dataset(
+            ArcBuildOptions(
+                out=base / protocol,
+                sources=sources,
+                protocol=protocol,
+                num_aug=2,
+                seed=0,
+                preset="arc-agi-1",
+                show_progress=False,
+            )
+        )
     return out
 
 
@@ -125,10 +136,12 @@ def test_every_test_row_inverts_to_the_original(arc1_builds, shared_data):
         _, name_tid, name_cmap = arc.parse_variant_name(ds.identifiers[pid])
         assert tid == name_tid and np.array_equal(cmap, name_cmap)
         for j, r in enumerate(range(pidx[p], pidx[p + 1])):
-            np.testing.assert_array_equal(variants.invert_tokens(test["labels"][r], pid),
-                                          np.array(task["test"][j]["output"]))
-            np.testing.assert_array_equal(variants.invert_tokens(test["inputs"][r], pid),
-                                          np.array(task["test"][j]["input"]))
+            np.testing.assert_array_equal(
+                variants.invert_tokens(test["labels"][r], pid), np.array(task["test"][j]["output"])
+            )
+            np.testing.assert_array_equal(
+                variants.invert_tokens(test["inputs"][r], pid), np.array(task["test"][j]["input"])
+            )
 
 
 def test_train_rows_invert_through_recorded_offsets(arc1_builds, shared_data):
@@ -202,35 +215,44 @@ def _arrays(root: Path) -> dict[str, bytes]:
 def test_deterministic_and_layout_independent(tmp_path, shared_data):
     training, evaluation = _subset(shared_data, tmp_path)
     opts = dict(num_aug=5, seed=3, show_progress=False)
-    a = build_arc_dataset(ArcBuildOptions(out=tmp_path / "a", sources=[(training, "training"),
-                                                                       (evaluation, "evaluation")], **opts))
-    b = build_arc_dataset(ArcBuildOptions(out=tmp_path / "b", sources=[(training, "training"),
-                                                                       (evaluation, "evaluation")], **opts))
+    a = build_arc_dataset(
+        ArcBuildOptions(out=tmp_path / "a", sources=[(training, "training"), (evaluation, "evaluation")], **opts)
+    )
+    b = build_arc_dataset(
+        ArcBuildOptions(out=tmp_path / "b", sources=[(training, "training"), (evaluation, "evaluation")], **opts)
+    )
     files = lambda r: {str(p.relative_to(r)): p.read_bytes() for p in sorted(r.rglob("*")) if p.is_file()}  # noqa: E731
     assert files(a) == files(b)
-    c = build_arc_dataset(ArcBuildOptions(out=tmp_path / "c", sources=arc.dataset_dir_sources(tmp_path / "upstream"),
-                                          **opts))
+    c = build_arc_dataset(
+        ArcBuildOptions(out=tmp_path / "c", sources=arc.dataset_dir_sources(tmp_path / "upstream"), **opts)
+    )
     assert _arrays(a) == _arrays(c)
     assert (a / "identifiers.json").read_bytes() == (c / "identifiers.json").read_bytes()
-    d = build_arc_dataset(ArcBuildOptions(out=tmp_path / "d", sources=[(training, "training"),
-                                                                       (evaluation, "evaluation")],
-                                          **dict(opts, seed=4)))
+    d = build_arc_dataset(
+        ArcBuildOptions(
+            out=tmp_path / "d", sources=[(training, "training"), (evaluation, "evaluation")], **dict(opts, seed=4)
+        )
+    )
     assert _arrays(a)["train/all__inputs.npy"] != _arrays(d)["train/all__inputs.npy"]
 
 
-@pytest.mark.parametrize("task, msg", [
-    ({"train": [{"input": [[1, 2], [3]], "output": [[1]]}], "test": []}, r"row 2 has 1 cells, row 1 has 2"),
-    ({"train": [{"input": [[1] * 31], "output": [[1]]}], "test": []}, r"is 1×31; ARC grids are at most 30×30"),
-    ({"train": [{"input": [[1, 10]], "output": [[1]]}], "test": []}, r"row 1 column 2 is 10; colours"),
-    ({"train": [{"input": [[1]], "output": [["a"]]}], "test": []}, r"is 'a'; colours"),
-    ({"train": [{"input": [[1]]}], "test": []}, r"has no 'output'"),
-    ({"test": []}, r"has no 'train' list"),
-])
+@pytest.mark.parametrize(
+    "task, msg",
+    [
+        ({"train": [{"input": [[1, 2], [3]], "output": [[1]]}], "test": []}, r"row 2 has 1 cells, row 1 has 2"),
+        ({"train": [{"input": [[1] * 31], "output": [[1]]}], "test": []}, r"is 1×31; ARC grids are at most 30×30"),
+        ({"train": [{"input": [[1, 10]], "output": [[1]]}], "test": []}, r"row 1 column 2 is 10; colours"),
+        ({"train": [{"input": [[1]], "output": [["a"]]}], "test": []}, r"is 'a'; colours"),
+        ({"train": [{"input": [[1]]}], "test": []}, r"has no 'output'"),
+        ({"test": []}, r"has no 'train' list"),
+    ],
+)
 def test_bad_grids_name_file_and_line(tmp_path, task, msg):
     p = tmp_path / "t.json"
     p.write_text('{"ok": ' + json.dumps(_task([([[1]], [[2]])])) + ',\n"bad": ' + json.dumps(task) + "}")
-    with pytest.raises(UserError, match=r"t.json:2: task 'bad'.*" + msg if "train' list" not in msg
-                       else r"t.json:2: task 'bad' " + msg):
+    with pytest.raises(
+        UserError, match=r"t.json:2: task 'bad'.*" + msg if "train' list" not in msg else r"t.json:2: task 'bad' " + msg
+    ):
         arc.load_arc_tasks(p, "training")
 
 
@@ -253,5 +275,6 @@ def test_source_errors(tmp_path):
 @pytest.mark.parametrize("grid", [[[None, []]], [[True, 1]], [[1.0, 2]], [[1, [2]]]])
 def test_parse_grid_rejects_non_integer_cells(grid):
     from hrm.data.arc import parse_grid
+
     with pytest.raises(UserError, match="colours must be integers 0-9"):
         parse_grid(grid, "task.json", "grid")

@@ -23,14 +23,23 @@ from hrm.data.augment import (
     sample_sudoku_transforms,
 )
 
-grids = hnp.arrays(np.uint8, hnp.array_shapes(min_dims=2, max_dims=2, min_side=1, max_side=7),
-                   elements=st.integers(0, 9))
+grids = hnp.arrays(
+    np.uint8, hnp.array_shapes(min_dims=2, max_dims=2, min_side=1, max_side=7), elements=st.integers(0, 9)
+)
 
 
 def test_dihedral_ids_match_reference_definitions():
     a = np.arange(12).reshape(3, 4)
-    expected = [a, np.rot90(a, 1), np.rot90(a, 2), np.rot90(a, 3), np.fliplr(a), np.flipud(a), a.T,
-                np.fliplr(np.rot90(a, 1))]
+    expected = [
+        a,
+        np.rot90(a, 1),
+        np.rot90(a, 2),
+        np.rot90(a, 3),
+        np.fliplr(a),
+        np.flipud(a),
+        a.T,
+        np.fliplr(np.rot90(a, 1)),
+    ]
     for tid, e in enumerate(expected):
         np.testing.assert_array_equal(dihedral_transform(a, tid), e)
         assert dihedral_shape(a.shape, tid) == e.shape

@@ -22,12 +22,20 @@ def _jsonl(path: Path, records: list[dict]) -> Path:
 def test_strings_with_alphabet(tmp_path):
     train = _jsonl(tmp_path / "train.jsonl", [{"input": "12+3=", "output": "15"}, {"input": "2+2=", "output": "4"}])
     test = _jsonl(tmp_path / "test.jsonl", [{"input": "1+1=", "output": "2"}])
-    root = build_custom_dataset(CustomBuildOptions(out=tmp_path / "d", train=train, test=test, seq_len=6,
-                                                   alphabet="0123456789+=", show_progress=False))
+    root = build_custom_dataset(
+        CustomBuildOptions(
+            out=tmp_path / "d", train=train, test=test, seq_len=6, alphabet="0123456789+=", show_progress=False
+        )
+    )
     ds = load_dataset_root(root)
     meta = ds.train.metadata
-    assert (meta.seq_len, meta.vocab_size, meta.num_puzzle_identifiers, meta.pad_id, meta.ignore_label_id) == \
-        (6, 13, 1, 0, 0)
+    assert (meta.seq_len, meta.vocab_size, meta.num_puzzle_identifiers, meta.pad_id, meta.ignore_label_id) == (
+        6,
+        13,
+        1,
+        0,
+        0,
+    )
     codec = load_codec(root)
     np.testing.assert_array_equal(ds.train.set()["inputs"][0], codec.encode("12+3=", 6))
     assert codec.decode(ds.train.set()["labels"][0]) == "15"
@@ -46,8 +54,9 @@ def test_token_lists_and_structure(tmp_path):
     ]
     train = _jsonl(tmp_path / "train.jsonl", recs)
     test = _jsonl(tmp_path / "test.jsonl", [{"input": [1], "output": [2], "puzzle": "p2"}])
-    root = build_custom_dataset(CustomBuildOptions(out=tmp_path / "d", train=train, test=test,
-                                                   puzzle_ids="per-puzzle", show_progress=False))
+    root = build_custom_dataset(
+        CustomBuildOptions(out=tmp_path / "d", train=train, test=test, puzzle_ids="per-puzzle", show_progress=False)
+    )
     ds = load_dataset_root(root)
     a = ds.train.set()
     assert ds.train.metadata.seq_len == 2 and ds.train.metadata.vocab_size == 5  # tokens 0..3 -> 1..4, PAD 0
@@ -61,30 +70,40 @@ def test_token_lists_and_structure(tmp_path):
     assert ds.train.metadata.mean_puzzle_examples == pytest.approx(4 / 3)
 
 
-@pytest.mark.parametrize("line, opts, msg", [
-    ("not json", {}, r"train.jsonl:2: not valid JSON"),
-    ('{"input": [1]}', {}, r"train.jsonl:2: missing 'output'"),
-    ('{"input": "ab", "output": "c"}', {}, r"train.jsonl:2: 'input' is a string; declare"),
-    ('{"input": "ax", "output": "a"}', {"alphabet": "ab"}, r"train.jsonl:2: 'input' character 'x' at position 2"),
-    ('{"input": [1, -1], "output": [1]}', {}, r"train.jsonl:2: 'input' must be a list of non-negative"),
-    ('{"input": [1, 2, 3], "output": [1]}', {"seq_len": 2}, r"train.jsonl:2: 'input' has length 3"),
-    ('{"input": [9], "output": [1]}', {"vocab_size": 5}, r"train.jsonl:2: 'input' has token 9"),
-    ('{"input": [1], "output": [1], "puzzle": "p", "group": "h"}', {}, r"train.jsonl:2: puzzle 'p' appears in two"),
-])
+@pytest.mark.parametrize(
+    "line, opts, msg",
+    [
+        ("not json", {}, r"train.jsonl:2: not valid JSON"),
+        ('{"input": [1]}', {}, r"train.jsonl:2: missing 'output'"),
+        ('{"input": "ab", "output": "c"}', {}, r"train.jsonl:2: 'input' is a string; declare"),
+        ('{"input": "ax", "output": "a"}', {"alphabet": "ab"}, r"train.jsonl:2: 'input' character 'x' at position 2"),
+        ('{"input": [1, -1], "output": [1]}', {}, r"train.jsonl:2: 'input' must be a list of non-negative"),
+        ('{"input": [1, 2, 3], "output": [1]}', {"seq_len": 2}, r"train.jsonl:2: 'input' has length 3"),
+        ('{"input": [9], "output": [1]}', {"vocab_size": 5}, r"train.jsonl:2: 'input' has token 9"),
+        ('{"input": [1], "output": [1], "puzzle": "p", "group": "h"}', {}, r"train.jsonl:2: puzzle 'p' appears in two"),
+    ],
+)
 def test_errors_name_file_and_line(tmp_path, line, opts, msg):
-    first = {"input": "a", "output": "b"} if opts.get("alphabet") else {"input": [1], "output": [1], "puzzle": "p",
-                                                                        "group": "g"}
+    first = (
+        {"input": "a", "output": "b"}
+        if opts.get("alphabet")
+        else {"input": [1], "output": [1], "puzzle": "p", "group": "g"}
+    )
     train = tmp_path / "train.jsonl"
     train.write_text(json.dumps(first) + "\n" + line + "\n")
     test = _jsonl(tmp_path / "test.jsonl", [first])
     with pytest.raises(UserError, match=msg):
-        build_custom_dataset(CustomBuildOptions(out=tmp_path / "d", train=train, test=test, show_progress=False,
-                                                **opts))
+        build_custom_dataset(
+            CustomBuildOptions(out=tmp_path / "d", train=train, test=test, show_progress=False, **opts)
+        )
     assert not (tmp_path / "d").exists()
 
 
 def test_per_puzzle_ids_need_keys(tmp_path):
     train = _jsonl(tmp_path / "train.jsonl", [{"input": [1], "output": [1]}])
     with pytest.raises(UserError, match="needs a 'puzzle' key"):
-        build_custom_dataset(CustomBuildOptions(out=tmp_path / "d", train=train, test=train, puzzle_ids="per-puzzle",
-                                                show_progress=False))
+        build_custom_dataset(
+            CustomBuildOptions(
+                out=tmp_path / "d", train=train, test=train, puzzle_ids="per-puzzle", show_progress=False
+            )
+        )

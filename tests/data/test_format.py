@@ -24,8 +24,17 @@ from hrm.errors import UserError
 
 from .conftest import make_split
 
-REFERENCE_KEYS = ["pad_id", "ignore_label_id", "blank_identifier_id", "vocab_size", "seq_len",
-                  "num_puzzle_identifiers", "total_groups", "mean_puzzle_examples", "sets"]
+REFERENCE_KEYS = [
+    "pad_id",
+    "ignore_label_id",
+    "blank_identifier_id",
+    "vocab_size",
+    "seq_len",
+    "num_puzzle_identifiers",
+    "total_groups",
+    "mean_puzzle_examples",
+    "sets",
+]
 
 
 def _reference_metadata_bytes(**values) -> str:
@@ -36,8 +45,17 @@ def _reference_metadata_bytes(**values) -> str:
 
 
 def test_metadata_json_is_byte_identical_to_reference():
-    values = dict(pad_id=0, ignore_label_id=0, blank_identifier_id=0, vocab_size=11, seq_len=81,
-                  num_puzzle_identifiers=1, total_groups=1000, mean_puzzle_examples=1, sets=["all"])
+    values = dict(
+        pad_id=0,
+        ignore_label_id=0,
+        blank_identifier_id=0,
+        vocab_size=11,
+        seq_len=81,
+        num_puzzle_identifiers=1,
+        total_groups=1000,
+        mean_puzzle_examples=1,
+        sets=["all"],
+    )
     meta = DatasetMetadata(**values)
     assert meta.to_json() == _reference_metadata_bytes(**values)
     assert list(json.loads(meta.to_json())) == REFERENCE_KEYS
@@ -45,9 +63,17 @@ def test_metadata_json_is_byte_identical_to_reference():
 
 
 def test_metadata_accepts_null_ignore_label_and_rejects_missing_keys():
-    text = _reference_metadata_bytes(pad_id=0, ignore_label_id=None, blank_identifier_id=0, vocab_size=12,
-                                     seq_len=900, num_puzzle_identifiers=5, total_groups=2,
-                                     mean_puzzle_examples=3.5, sets=["all"])
+    text = _reference_metadata_bytes(
+        pad_id=0,
+        ignore_label_id=None,
+        blank_identifier_id=0,
+        vocab_size=12,
+        seq_len=900,
+        num_puzzle_identifiers=5,
+        total_groups=2,
+        mean_puzzle_examples=3.5,
+        sets=["all"],
+    )
     assert DatasetMetadata.from_json(text).ignore_label_id is None
     d = json.loads(text)
     del d["seq_len"]
@@ -70,8 +96,13 @@ def test_write_load_round_trip_dtypes_and_memmap(tmp_path):
         np.testing.assert_array_equal(a[name], arrays[name])
     assert (split.num_examples, split.num_puzzles, split.num_groups) == (9, 6, 3)
     # on-disk dtypes are the reference's
-    for name, dtype in [("inputs", np.uint8), ("labels", np.uint8), ("puzzle_identifiers", np.int32),
-                        ("puzzle_indices", np.int32), ("group_indices", np.int32)]:
+    for name, dtype in [
+        ("inputs", np.uint8),
+        ("labels", np.uint8),
+        ("puzzle_identifiers", np.int32),
+        ("puzzle_indices", np.int32),
+        ("group_indices", np.int32),
+    ]:
         assert np.load(tmp_path / "train" / f"all__{name}.npy").dtype == dtype
 
 
@@ -86,9 +117,20 @@ def test_reference_written_split_loads_unchanged(tmp_path):
     np.save(d / "all__puzzle_indices.npy", np.array([0, 1, 3], dtype=np.int32))
     np.save(d / "all__group_indices.npy", np.array([0, 2], dtype=np.int32))
     with open(d / "dataset.json", "w") as f:
-        json.dump({"pad_id": 0, "ignore_label_id": 0, "blank_identifier_id": 0, "vocab_size": 10, "seq_len": 4,
-                   "num_puzzle_identifiers": 1, "total_groups": 1, "mean_puzzle_examples": 1.5,
-                   "sets": ["all"]}, f)
+        json.dump(
+            {
+                "pad_id": 0,
+                "ignore_label_id": 0,
+                "blank_identifier_id": 0,
+                "vocab_size": 10,
+                "seq_len": 4,
+                "num_puzzle_identifiers": 1,
+                "total_groups": 1,
+                "mean_puzzle_examples": 1.5,
+                "sets": ["all"],
+            },
+            f,
+        )
     split = load_split(d)
     np.testing.assert_array_equal(split.set()["inputs"], inputs)
     assert split.metadata.mean_puzzle_examples == 1.5
@@ -100,8 +142,13 @@ def test_our_split_is_what_the_reference_reader_expects(tmp_path):
     meta = json.loads((tmp_path / "train" / "dataset.json").read_text())
     assert set(meta) == set(REFERENCE_KEYS)
     for set_name in meta["sets"]:
-        for field, mode in [("inputs", "r"), ("labels", "r"), ("puzzle_identifiers", None),
-                            ("puzzle_indices", None), ("group_indices", None)]:
+        for field, mode in [
+            ("inputs", "r"),
+            ("labels", "r"),
+            ("puzzle_identifiers", None),
+            ("puzzle_indices", None),
+            ("group_indices", None),
+        ]:
             arr = np.load(tmp_path / "train" / f"{set_name}__{field}.npy", mmap_mode=mode)
             assert arr.astype(np.int32).ndim in (1, 2)
 
@@ -145,7 +192,7 @@ def test_stream_writer_bytes_equal_np_save(tmp_path):
     full = rng.integers(0, 12, size=(1234, 900)).astype(np.uint8)
     w = NpyStreamWriter(tmp_path / "a.npy", np.uint8, (900,))
     for start in range(0, 1234, 100):
-        w.append(full[start:start + 100])
+        w.append(full[start : start + 100])
     w.close()
     buf = io.BytesIO()
     np.save(buf, full)

@@ -41,9 +41,11 @@ def _path_is_shortest(inp: np.ndarray, lab: np.ndarray) -> bool:
     visited = {cur}
     moves = 0
     while cur != goal:
-        nxt = [(r, c) for r, c in ((cur[0] + 1, cur[1]), (cur[0] - 1, cur[1]), (cur[0], cur[1] + 1),
-                                   (cur[0], cur[1] - 1))
-               if 0 <= r < n and 0 <= c < n and (r, c) not in visited and lab[r, c] in (maze.PATH, maze.GOAL)]
+        nxt = [
+            (r, c)
+            for r, c in ((cur[0] + 1, cur[1]), (cur[0] - 1, cur[1]), (cur[0], cur[1] + 1), (cur[0], cur[1] - 1))
+            if 0 <= r < n and 0 <= c < n and (r, c) not in visited and lab[r, c] in (maze.PATH, maze.GOAL)
+        ]
         if goal in nxt:
             nxt = [goal]
         if len(nxt) != 1:
@@ -116,13 +118,16 @@ def test_read_text_mazes(tmp_path):
     assert _path_is_shortest(rows.inputs[0], rows.labels[0])
 
 
-@pytest.mark.parametrize("text, msg", [
-    ("S..\n##\nG..\n", r"m.txt:2: row has 2 characters"),
-    ("S.x\n#..\nG..\n", r"m.txt:1: bad character 'x'"),
-    ("S..\n...\n...\n", r"m.txt:1: a maze needs exactly one 'S' and one 'G'"),
-    ("S.#\n###\n..G\n", r"m.txt:1: G cannot be reached"),
-    ("Soo\no#.\noGo\n", r"m.txt:1: the marked path is not a shortest path"),
-])
+@pytest.mark.parametrize(
+    "text, msg",
+    [
+        ("S..\n##\nG..\n", r"m.txt:2: row has 2 characters"),
+        ("S.x\n#..\nG..\n", r"m.txt:1: bad character 'x'"),
+        ("S..\n...\n...\n", r"m.txt:1: a maze needs exactly one 'S' and one 'G'"),
+        ("S.#\n###\n..G\n", r"m.txt:1: G cannot be reached"),
+        ("Soo\no#.\noGo\n", r"m.txt:1: the marked path is not a shortest path"),
+    ],
+)
 def test_text_maze_errors(tmp_path, text, msg):
     with pytest.raises(UserError, match=msg):
         maze.read_text_mazes(_write(tmp_path / "m.txt", text))
@@ -165,7 +170,6 @@ def test_build_disjoint_verified_deterministic(tmp_path):
 
 def test_build_from_text_files(tmp_path):
     p = _write(tmp_path / "m.txt", "S..#\n##.#\nG...\n####\n\n.S.#\n##.#\nG...\n####\n")
-    root = build_maze_dataset(MazeBuildOptions(out=tmp_path / "d", train_file=p, test_file=p,
-                                               show_progress=False))
+    root = build_maze_dataset(MazeBuildOptions(out=tmp_path / "d", train_file=p, test_file=p, show_progress=False))
     ds = load_dataset_root(root)
     assert ds.train.set()["inputs"].shape == (2, 16) and ds.test.set()["inputs"].shape == (2, 16)

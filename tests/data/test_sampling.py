@@ -145,8 +145,9 @@ def test_eval_batches_sequential_and_padded(varied):
     got = np.concatenate([b["inputs"][b["valid"]] for b in batches])
     np.testing.assert_array_equal(got, inputs)
     np.testing.assert_array_equal(np.concatenate([b["example_index"][b["valid"]] for b in batches]), np.arange(n))
-    np.testing.assert_array_equal(np.concatenate([b["puzzle_identifiers"][b["valid"]] for b in batches]),
-                                  ids[puzzle_of_example])
+    np.testing.assert_array_equal(
+        np.concatenate([b["puzzle_identifiers"][b["valid"]] for b in batches]), ids[puzzle_of_example]
+    )
     last = batches[-1]
     assert last["valid"].sum() == 1 and last["inputs"].shape == (8, 16)
     assert np.all(last["inputs"][1:] == 0) and np.all(last["labels"][1:] == IGNORE_LABEL_ID)
@@ -163,8 +164,11 @@ def test_eval_batches_across_ranks_cover_everything_once(varied):
 
 
 @settings(max_examples=25, deadline=None)
-@given(groups=st.lists(st.lists(st.integers(1, 4), min_size=1, max_size=3), min_size=2, max_size=12),
-       batch=st.integers(1, 6), seed=st.integers(0, 2**16))
+@given(
+    groups=st.lists(st.lists(st.integers(1, 4), min_size=1, max_size=3), min_size=2, max_size=12),
+    batch=st.integers(1, 6),
+    seed=st.integers(0, 2**16),
+)
 def test_train_invariants_hold_for_random_structures(tmp_path_factory, groups, batch, seed):
     path = tmp_path_factory.mktemp("h") / "s"
     make_split(path, groups, seq_len=12, vocab=250, seed=seed)

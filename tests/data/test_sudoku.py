@@ -29,16 +29,19 @@ def test_parse_encode_decode():
     np.testing.assert_array_equal(sudoku.decode(tokens), g)
     assert sudoku.format_sudoku(g) == HARD
     assert sudoku.vocab_size(9) == 11 and sudoku.vocab_size(6) == 8
-    spaced = "\n".join(" ".join(HARD[r * 9:(r + 1) * 9]) for r in range(9)).replace(".", "0")
+    spaced = "\n".join(" ".join(HARD[r * 9 : (r + 1) * 9]) for r in range(9)).replace(".", "0")
     np.testing.assert_array_equal(sudoku.parse_sudoku(spaced), g)
     np.testing.assert_array_equal(sudoku.parse_sudoku("1..." * 4).shape, (4, 4))
 
 
-@pytest.mark.parametrize("text, msg", [
-    ("12", "16, 36, 64 or 81 cells"),
-    ("5" + "." * 15, r"bad character '5' at cell 1"),
-    ("x" + "." * 80, "bad character 'x'"),
-])
+@pytest.mark.parametrize(
+    "text, msg",
+    [
+        ("12", "16, 36, 64 or 81 cells"),
+        ("5" + "." * 15, r"bad character '5' at cell 1"),
+        ("x" + "." * 80, "bad character 'x'"),
+    ],
+)
 def test_parse_errors(text, msg):
     with pytest.raises(UserError, match=msg):
         sudoku.parse_sudoku(text)
@@ -124,13 +127,16 @@ def test_line_file_tolerates_crlf_blank_and_zero(tmp_path):
     assert sudoku.format_sudoku(rows.solutions[0]) == HARD_SOLUTION
 
 
-@pytest.mark.parametrize("text, msg", [
-    (HARD + "\n" + HARD[:80] + "\n", r"p.txt:2: puzzle has 80 characters, expected 81"),
-    (HARD + "\n" + "A" + HARD[1:] + "\n", r"p.txt:2: bad character 'A' at cell 1"),
-    ("88" + HARD[2:] + "\n", r"p.txt:1: contradictory givens: digit 8 appears twice in row 1"),
-    ("." * 81 + "\n", r"p.txt:1: the puzzle has several solutions"),
-    ("12345678." + "........9" + "." * 63 + "\n", r"p.txt:1: the puzzle has no solution"),
-])
+@pytest.mark.parametrize(
+    "text, msg",
+    [
+        (HARD + "\n" + HARD[:80] + "\n", r"p.txt:2: puzzle has 80 characters, expected 81"),
+        (HARD + "\n" + "A" + HARD[1:] + "\n", r"p.txt:2: bad character 'A' at cell 1"),
+        ("88" + HARD[2:] + "\n", r"p.txt:1: contradictory givens: digit 8 appears twice in row 1"),
+        ("." * 81 + "\n", r"p.txt:1: the puzzle has several solutions"),
+        ("12345678." + "........9" + "." * 63 + "\n", r"p.txt:1: the puzzle has no solution"),
+    ],
+)
 def test_line_file_errors_name_file_and_line(tmp_path, text, msg):
     with pytest.raises(UserError, match=msg):
         sudoku.read_puzzle_lines(_write(tmp_path / "p.txt", text))
@@ -156,14 +162,20 @@ def test_csv_reader_and_min_difficulty(tmp_path):
     assert len(hard) == 1 and list(hard.lines) == [3]
 
 
-@pytest.mark.parametrize("rows, header, msg", [
-    ([(HARD, HARD_SOLUTION, "1")], "a,b,c", r"t.csv:1: header must name"),
-    ([(HARD[:-1], HARD_SOLUTION, "1")], None, r"t.csv:2: question has 80 characters, expected 81"),
-    ([(HARD, HARD_SOLUTION.replace("8", "0", 1), "1")], None, r"t.csv:2: bad character '0'.*answer"),
-    ([(HARD, HARD_SOLUTION[1] + HARD_SOLUTION[0] + HARD_SOLUTION[2:], "1")], None,
-     r"t.csv:2: the solution is not a valid"),
-    ([(HARD.replace("8", "1", 1), HARD_SOLUTION, "1")], None, r"t.csv:2: contradictory givens"),
-])
+@pytest.mark.parametrize(
+    "rows, header, msg",
+    [
+        ([(HARD, HARD_SOLUTION, "1")], "a,b,c", r"t.csv:1: header must name"),
+        ([(HARD[:-1], HARD_SOLUTION, "1")], None, r"t.csv:2: question has 80 characters, expected 81"),
+        ([(HARD, HARD_SOLUTION.replace("8", "0", 1), "1")], None, r"t.csv:2: bad character '0'.*answer"),
+        (
+            [(HARD, HARD_SOLUTION[1] + HARD_SOLUTION[0] + HARD_SOLUTION[2:], "1")],
+            None,
+            r"t.csv:2: the solution is not a valid",
+        ),
+        ([(HARD.replace("8", "1", 1), HARD_SOLUTION, "1")], None, r"t.csv:2: contradictory givens"),
+    ],
+)
 def test_csv_errors(tmp_path, rows, header, msg):
     p = _csv(tmp_path / "t.csv", rows, header or "source,question,answer,rating")
     with pytest.raises(UserError, match=msg):
@@ -186,8 +198,9 @@ def extreme_csv(tmp_path_factory, shared_data) -> Path:
     d = shared_data / "sudoku"
     ps = (d / "puzzles5_forum_hardest_1905_11+.txt").read_text().split()[:150]
     ss = (d / "puzzles5_forum_hardest_1905_11+.solutions.txt").read_text().split()[:150]
-    return _csv(tmp_path_factory.mktemp("csv") / "extreme.csv", [(p, s, str(i % 40)) for i, (p, s) in
-                                                                  enumerate(zip(ps, ss))])
+    return _csv(
+        tmp_path_factory.mktemp("csv") / "extreme.csv", [(p, s, str(i % 40)) for i, (p, s) in enumerate(zip(ps, ss))]
+    )
 
 
 def _tree_bytes(root: Path) -> dict[str, bytes]:
@@ -195,14 +208,18 @@ def _tree_bytes(root: Path) -> dict[str, bytes]:
 
 
 def test_extreme_csv_build_counts_validity_and_determinism(tmp_path, extreme_csv):
-    opts = dict(train_csv=extreme_csv, test_csv=extreme_csv, subsample_size=100, num_aug=2, seed=0,
-                show_progress=False)
+    opts = dict(train_csv=extreme_csv, test_csv=extreme_csv, subsample_size=100, num_aug=2, seed=0, show_progress=False)
     root = build_sudoku_dataset(SudokuBuildOptions(out=tmp_path / "a", **opts))
     ds = load_dataset_root(root)
     train, test = ds.train.set(), ds.test.set()
     meta = ds.train.metadata
-    assert (meta.seq_len, meta.vocab_size, meta.num_puzzle_identifiers, meta.pad_id, meta.ignore_label_id) == \
-        (81, 11, 1, 0, 0)
+    assert (meta.seq_len, meta.vocab_size, meta.num_puzzle_identifiers, meta.pad_id, meta.ignore_label_id) == (
+        81,
+        11,
+        1,
+        0,
+        0,
+    )
     assert train["inputs"].shape == (300, 81) and ds.train.metadata.total_groups == 100
     np.testing.assert_array_equal(train["group_indices"], np.arange(0, 301, 3))
     np.testing.assert_array_equal(train["puzzle_indices"], np.arange(301))
@@ -215,7 +232,7 @@ def test_extreme_csv_build_counts_validity_and_determinism(tmp_path, extreme_csv
     csv_rows = sudoku.read_sudoku_csv(extreme_csv)
     originals = {p.tobytes() for p in csv_rows.puzzles}
     for g in range(100):
-        block = inputs[3 * g:3 * g + 3]
+        block = inputs[3 * g : 3 * g + 3]
         assert block[0].astype(np.uint8).tobytes() in originals
         assert len({int(np.count_nonzero(b)) for b in block}) == 1
     # test split: every CSV row, in file order, unaugmented
@@ -229,8 +246,18 @@ def test_extreme_csv_build_counts_validity_and_determinism(tmp_path, extreme_csv
 
 
 def test_generated_6x6_build(tmp_path):
-    root = build_sudoku_dataset(SudokuBuildOptions(out=tmp_path / "g", size=6, num_train=60, num_test=30,
-                                                   givens="18-20", num_aug=3, seed=4, show_progress=False))
+    root = build_sudoku_dataset(
+        SudokuBuildOptions(
+            out=tmp_path / "g",
+            size=6,
+            num_train=60,
+            num_test=30,
+            givens="18-20",
+            num_aug=3,
+            seed=4,
+            show_progress=False,
+        )
+    )
     ds = load_dataset_root(root)
     assert ds.train.metadata.seq_len == 36 and ds.train.metadata.vocab_size == 8
     assert ds.train.set()["inputs"].shape == (240, 36) and ds.test.set()["inputs"].shape == (30, 36)
@@ -244,13 +271,15 @@ def test_generated_6x6_build(tmp_path):
 
 
 def test_sudoku_extreme_like_recipe(tmp_path, shared_data):
-    opts = sudoku.sudoku_extreme_like_options(shared_data, tmp_path / "x", seed=0, subsample_size=50, num_aug=1,
-                                              show_progress=False)
+    opts = sudoku.sudoku_extreme_like_options(
+        shared_data, tmp_path / "x", seed=0, subsample_size=50, num_aug=1, show_progress=False
+    )
     ds = load_dataset_root(build_sudoku_dataset(opts))
     d = shared_data / "sudoku"
     pool = set((d / "puzzles5_forum_hardest_1905_11+.txt").read_text().split())
-    tests = (d / "puzzles3_magictour_top1465.txt").read_text().split() + \
-        (d / "puzzles6_forum_hardest_1106.txt").read_text().split()
+    tests = (d / "puzzles3_magictour_top1465.txt").read_text().split() + (
+        d / "puzzles6_forum_hardest_1106.txt"
+    ).read_text().split()
     expected = [t for t in tests if t not in pool]
     got = [sudoku.format_sudoku(r - 1) for r in np.asarray(ds.test.set()["inputs"]).astype(np.int64)]
     assert len(got) <= len(expected) and set(got) <= set(expected) and len(got) > 1600
@@ -268,11 +297,15 @@ def test_build_errors(tmp_path, extreme_csv):
         build_sudoku_dataset(SudokuBuildOptions(out=tmp_path / "x", test_csv=extreme_csv, show_progress=False))
     (tmp_path / "exists").mkdir()
     with pytest.raises(UserError, match="already exists"):
-        build_sudoku_dataset(SudokuBuildOptions(out=tmp_path / "exists", train_csv=extreme_csv,
-                                                test_csv=extreme_csv, show_progress=False))
+        build_sudoku_dataset(
+            SudokuBuildOptions(
+                out=tmp_path / "exists", train_csv=extreme_csv, test_csv=extreme_csv, show_progress=False
+            )
+        )
     bad = _write(tmp_path / "bad.txt", HARD + "\n" + "." * 81 + "\n")
     with pytest.raises(UserError, match="bad.txt:2: the puzzle has several solutions"):
-        build_sudoku_dataset(SudokuBuildOptions(out=tmp_path / "y", train_puzzles=[bad], test_csv=extreme_csv,
-                                                show_progress=False))
+        build_sudoku_dataset(
+            SudokuBuildOptions(out=tmp_path / "y", train_puzzles=[bad], test_csv=extreme_csv, show_progress=False)
+        )
     assert not (tmp_path / "y").exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.txt", "exists"]  # no partial folders

@@ -13,13 +13,15 @@ from tests.conftest import tiny_config
 
 
 def build_sudoku4(root: Path, num_test: int = 12) -> Path:
-    build_sudoku_dataset(SudokuBuildOptions(out=root, size=4, num_train=6, num_test=num_test, givens=6, seed=1,
-                                            show_progress=False))
+    build_sudoku_dataset(
+        SudokuBuildOptions(out=root, size=4, num_train=6, num_test=num_test, givens=6, seed=1, show_progress=False)
+    )
     return root
 
 
-def tiny_model(vocab_size: int = 6, seq_len: int = 16, num_ids: int = 1, seed: int = 0, halting: bool = True,
-               **overrides) -> HRM:
+def tiny_model(
+    vocab_size: int = 6, seq_len: int = 16, num_ids: int = 1, seed: int = 0, halting: bool = True, **overrides
+) -> HRM:
     torch.manual_seed(seed)
     model = HRM(tiny_config(vocab_size=vocab_size, seq_len=seq_len, num_puzzle_identifiers=num_ids, **overrides))
     if halting:  # a Q head that halts some rows early (the initial one never halts)
@@ -29,20 +31,28 @@ def tiny_model(vocab_size: int = 6, seq_len: int = 16, num_ids: int = 1, seed: i
     return model.eval()
 
 
-def save_tiny_checkpoint(path: Path, model: HRM, data_root: Path | None = None,
-                         identifiers: list[str] | None = None) -> Path:
+def save_tiny_checkpoint(
+    path: Path, model: HRM, data_root: Path | None = None, identifiers: list[str] | None = None
+) -> Path:
     dataset = {"path": str(data_root)} if data_root is not None else None
-    return save_checkpoint(path, model, train_config={"data": {"path": str(data_root) if data_root else "",
-                                                               "eval_split": "test"}},
-                           dataset=dataset, identifiers=identifiers or ["<blank>"], meta={"step": 1})
+    return save_checkpoint(
+        path,
+        model,
+        train_config={"data": {"path": str(data_root) if data_root else "", "eval_split": "test"}},
+        dataset=dataset,
+        identifiers=identifiers or ["<blank>"],
+        meta={"step": 1},
+    )
 
 
 ARC_TASKS = {
     # Two test inputs: the task is solved only if both are.
     "aaaa0001": {
         "train": [{"input": [[1, 0], [0, 2]], "output": [[2, 0], [0, 1]]}],
-        "test": [{"input": [[3, 0, 1], [0, 0, 2]], "output": [[2, 0, 0], [1, 0, 3]]},
-                 {"input": [[5, 6]], "output": [[6], [5]]}],
+        "test": [
+            {"input": [[3, 0, 1], [0, 0, 2]], "output": [[2, 0, 0], [1, 0, 3]]},
+            {"input": [[5, 6]], "output": [[6], [5]]},
+        ],
     },
     "bbbb0002": {
         "train": [{"input": [[4, 4], [0, 4]], "output": [[4]]}],
@@ -62,6 +72,7 @@ def build_arc(root: Path, num_aug: int = 3) -> Path:
     from hrm.data.arc import ArcBuildOptions, build_arc_dataset
 
     source = write_arc_json(root.parent / f"{root.name}-tasks.json")
-    build_arc_dataset(ArcBuildOptions(out=root, sources=[(source, "evaluation")], num_aug=num_aug, seed=0,
-                                      show_progress=False))
+    build_arc_dataset(
+        ArcBuildOptions(out=root, sources=[(source, "evaluation")], num_aug=num_aug, seed=0, show_progress=False)
+    )
     return root

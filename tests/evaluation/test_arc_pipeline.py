@@ -43,11 +43,16 @@ def _feed(root, lookup, predict, cap=2):
     for raw in iter_eval_batches(split, 5):
         batch = _to_eval_batch(raw, torch.device("cpu"))
         labels = batch.labels.numpy()
-        preds = np.stack([predict(np.where(lab < 0, 0, lab), int(pid))
-                          for lab, pid in zip(labels, batch.puzzle_identifiers.numpy())])
+        preds = np.stack(
+            [predict(np.where(lab < 0, 0, lab), int(pid)) for lab, pid in zip(labels, batch.puzzle_identifiers.numpy())]
+        )
         n = batch.size
-        outputs = SegmentOutputs(predictions=torch.as_tensor(preds), q_halt_logits=torch.zeros(n),
-                                 q_continue_logits=torch.zeros(n), segments=torch.full((n,), cap))
+        outputs = SegmentOutputs(
+            predictions=torch.as_tensor(preds),
+            q_halt_logits=torch.zeros(n),
+            q_continue_logits=torch.zeros(n),
+            segments=torch.full((n,), cap),
+        )
         voter(cap, batch, outputs)
     return voter.voter(cap)
 

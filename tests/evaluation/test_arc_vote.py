@@ -98,8 +98,10 @@ def test_submission_shape(tmp_path):
     v.add("t", IN2, D, 0.9)
     v.add("u", IN1, np.zeros((0, 0), dtype=np.int64), 0.5)  # empty crop -> [[0]]
     sub = v.submission()
-    assert sub["t"] == [{"attempt_1": [[1, 2], [3, 4]], "attempt_2": [[1, 2], [3, 4]]},
-                        {"attempt_1": [[8, 8, 8]], "attempt_2": [[5, 5], [5, 5]]}]
+    assert sub["t"] == [
+        {"attempt_1": [[1, 2], [3, 4]], "attempt_2": [[1, 2], [3, 4]]},
+        {"attempt_1": [[8, 8, 8]], "attempt_2": [[5, 5], [5, 5]]},
+    ]
     assert sub["u"] == [{"attempt_1": [[0]], "attempt_2": [[0]]}]
     # Order of test inputs can be given explicitly.
     ordered = v.submission(order={"t": [grid_key(IN2), grid_key(IN1)]})

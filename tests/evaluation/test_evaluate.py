@@ -52,8 +52,9 @@ def test_scaling_sweep_equals_separate_runs(sudoku_split, tmp_path):
     sweep = scaling_sweep(model, sudoku_split, [1, 2, 4], batch_size=7, early_exit=True, progress=False)
     assert [r.max_segments for r in sweep] == [1, 2, 4]
     for r in sweep:
-        single = evaluate_split(model, sudoku_split, batch_size=12, max_segments=r.max_segments, early_exit=True,
-                                progress=False)
+        single = evaluate_split(
+            model, sudoku_split, batch_size=12, max_segments=r.max_segments, early_exit=True, progress=False
+        )
         assert r.metrics.halting_histogram == single.metrics.halting_histogram
         for name in ("count", "exact_accuracy", "token_accuracy", "q_halt_accuracy", "mean_segments"):
             assert getattr(r.metrics, name) == pytest.approx(getattr(single.metrics, name))

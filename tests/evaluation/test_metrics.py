@@ -37,8 +37,13 @@ def test_accumulator_summary_and_histogram():
     labels = torch.tensor([[1, 2, 3], [1, 2, X], [X, X, X], [2, 1, X]])
     acc.update(logits, labels, torch.tensor([3.0, -1.0, 0.0, 0.5]), torch.tensor([1, 4, 2, 4]))
     # A padding row (valid False) with labels is excluded too.
-    acc.update(_logits([[1, 1, 1], [3, 3, 3]]), torch.tensor([[1, 1, 1], [3, 3, 3]]), torch.tensor([1.0, 1.0]),
-               2, valid=torch.tensor([True, False]))
+    acc.update(
+        _logits([[1, 1, 1], [3, 3, 3]]),
+        torch.tensor([[1, 1, 1], [3, 3, 3]]),
+        torch.tensor([1.0, 1.0]),
+        2,
+        valid=torch.tensor([True, False]),
+    )
     s = acc.summary()
     assert s.count == 4
     assert s.exact_accuracy == pytest.approx(2 / 4)
@@ -60,8 +65,12 @@ def test_accumulator_matches_act_loss_metrics():
     labels[2] = X
     q_halt = torch.randn(6, generator=g)
     steps = torch.tensor([1, 2, 3, 4, 4, 2], dtype=torch.int32)
-    _, ref = act_loss({"logits": logits, "q_halt_logits": q_halt, "q_continue_logits": q_halt},
-                      labels, torch.ones(6, dtype=torch.bool), steps)
+    _, ref = act_loss(
+        {"logits": logits, "q_halt_logits": q_halt, "q_continue_logits": q_halt},
+        labels,
+        torch.ones(6, dtype=torch.bool),
+        steps,
+    )
     acc = MetricAccumulator(4)
     acc.update(logits, labels, q_halt, steps)
     s = acc.summary()

@@ -17,25 +17,40 @@ SUDOKU_6 = "....43.45.1..1.2...2...4....6...6..5"  # unique solution: SUDOKU_6_S
 SUDOKU_6_SOLUTION = "261543345612514236623154452361136425"
 
 
-def tiny_model(vocab_size: int, seq_len: int, num_ids: int = 1, halt_max_steps: int = 3, seed: int = 0,
-               halt_bias: tuple[float, float] | None = None) -> HRM:
+def tiny_model(
+    vocab_size: int,
+    seq_len: int,
+    num_ids: int = 1,
+    halt_max_steps: int = 3,
+    seed: int = 0,
+    halt_bias: tuple[float, float] | None = None,
+) -> HRM:
     """A random tiny HRM; ``halt_bias`` = (q_halt, q_continue) head biases (e.g. (5, -5): halt at segment 1)."""
     torch.manual_seed(seed)
-    model = HRM(HRMConfig(vocab_size=vocab_size, seq_len=seq_len, num_puzzle_identifiers=num_ids,
-                          halt_max_steps=halt_max_steps, **TINY)).eval()
+    model = HRM(
+        HRMConfig(
+            vocab_size=vocab_size,
+            seq_len=seq_len,
+            num_puzzle_identifiers=num_ids,
+            halt_max_steps=halt_max_steps,
+            **TINY,
+        )
+    ).eval()
     if halt_bias is not None:
         with torch.no_grad():
             model.core.q_head.bias.copy_(torch.tensor(halt_bias))
     return model
 
 
-def save(model: HRM, path: Path, kind: str | None = None, identifiers: list[str] | None = None,
-         meta: dict | None = None) -> Path:
+def save(
+    model: HRM, path: Path, kind: str | None = None, identifiers: list[str] | None = None, meta: dict | None = None
+) -> Path:
     dataset = {"metadata": {"vocab_size": model.config.vocab_size, "seq_len": model.config.seq_len}}
     if kind is not None:
         dataset["build"] = {"kind": kind}
-    return save_checkpoint(path, model, dataset=dataset, identifiers=identifiers or ["<blank>"],
-                           meta={"step": 7, **(meta or {})})
+    return save_checkpoint(
+        path, model, dataset=dataset, identifiers=identifiers or ["<blank>"], meta={"step": 7, **(meta or {})}
+    )
 
 
 def sudoku_checkpoint(path: Path, n: int = 6, **kwargs) -> Path:
@@ -47,8 +62,10 @@ def maze_checkpoint(path: Path, n: int = 8, **kwargs) -> Path:
 
 
 ARC_TASK = {
-    "train": [{"input": [[1, 0], [0, 0]], "output": [[1, 1], [1, 1]]},
-              {"input": [[0, 2], [0, 0]], "output": [[2, 2], [2, 2]]}],
+    "train": [
+        {"input": [[1, 0], [0, 0]], "output": [[1, 1], [1, 1]]},
+        {"input": [[0, 2], [0, 0]], "output": [[2, 2], [2, 2]]},
+    ],
     "test": [{"input": [[0, 0], [3, 0]], "output": [[3, 3], [3, 3]]}],
 }
 
@@ -57,8 +74,9 @@ def arc_checkpoint(path: Path, task_ids: tuple[str, ...] = ("abc123",), variants
     names = ["<blank>"]
     for task in task_ids:
         names.append(task)
-        names.extend(f"{task}_t{t}_0{''.join(str(d) for d in np.roll(np.arange(1, 10), t))}"
-                     for t in range(1, variants + 1))
+        names.extend(
+            f"{task}_t{t}_0{''.join(str(d) for d in np.roll(np.arange(1, 10), t))}" for t in range(1, variants + 1)
+        )
     return save(tiny_model(12, 900, num_ids=len(names), **kwargs), path, "arc", identifiers=names)
 
 

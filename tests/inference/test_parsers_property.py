@@ -40,8 +40,10 @@ def test_any_text(text):
 
 
 @SETTINGS
-@given(st.text(alphabet="0123456789.", min_size=16, max_size=16) | st.text(alphabet="0123456789.", min_size=36,
-                                                                             max_size=36))
+@given(
+    st.text(alphabet="0123456789.", min_size=16, max_size=16)
+    | st.text(alphabet="0123456789.", min_size=36, max_size=36)
+)
 def test_sudoku_like_strings(text):
     parsed = parse_or_user_error(text, "sudoku", sudoku_size=6)
     if parsed is not None:
@@ -73,8 +75,9 @@ grids = st.lists(st.lists(st.integers(-2, 12), min_size=0, max_size=6), min_size
 def test_random_grids(grid):
     for kind in (None, "sudoku", "maze", "arc"):
         parse_or_user_error(grid, kind)
-        parse_or_user_error(np.array(grid, dtype=object) if grid and all(len(r) == len(grid[0]) for r in grid)
-                            else grid, kind)
+        parse_or_user_error(
+            np.array(grid, dtype=object) if grid and all(len(r) == len(grid[0]) for r in grid) else grid, kind
+        )
 
 
 @SETTINGS
@@ -90,8 +93,10 @@ def test_random_arc_tasks(a, b, c):
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers(-5, 15) | st.floats(allow_nan=True) | st.text(max_size=5),
-    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.sampled_from(["train", "test", "input",
-                                                                                "output", "x"]), inner, max_size=4),
+    lambda inner: (
+        st.lists(inner, max_size=4)
+        | st.dictionaries(st.sampled_from(["train", "test", "input", "output", "x"]), inner, max_size=4)
+    ),
     max_leaves=25,
 )
 

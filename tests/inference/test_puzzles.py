@@ -31,7 +31,7 @@ def test_sudoku_string_and_file(tmp_path):
     p = load_puzzle(SUDOKU_6)
     assert p.kind == "sudoku" and p.shape == (6, 6)
     np.testing.assert_array_equal(p.grid, digits(SUDOKU_6, 6))
-    spaced = "\n".join(" ".join(SUDOKU_6[i:i + 6].replace(".", "0")) for i in range(0, 36, 6))
+    spaced = "\n".join(" ".join(SUDOKU_6[i : i + 6].replace(".", "0")) for i in range(0, 36, 6))
     f = tmp_path / "p.txt"
     f.write_text(spaced + "\n")
     q = load_puzzle(str(f), "sudoku")
@@ -43,17 +43,20 @@ def test_sudoku_string_and_file(tmp_path):
     assert tokens.shape == (36,) and tokens[0] == 1 and tokens[4] == 5
 
 
-@pytest.mark.parametrize("text, match", [
-    (SUDOKU_6[:-1], "36 characters"),
-    (SUDOKU_6 + "1", "n² characters"),
-    ("x" + SUDOKU_6[1:], "bad character 'x'"),
-    ("7" + SUDOKU_6[1:], "1-6"),
-    ("4" + SUDOKU_6[1:], "contradictory givens: digit 4 appears twice in row 1"),
-    # No repeated digit, but row 1 column 3 can hold nothing (1, 2 in its row, 3 in its column, 4 in its box).
-    ("12.....4......3.", "contradictory givens: no completion"),
-    ("", "empty puzzle"),
-    ("   \n ", "empty puzzle"),
-])
+@pytest.mark.parametrize(
+    "text, match",
+    [
+        (SUDOKU_6[:-1], "36 characters"),
+        (SUDOKU_6 + "1", "n² characters"),
+        ("x" + SUDOKU_6[1:], "bad character 'x'"),
+        ("7" + SUDOKU_6[1:], "1-6"),
+        ("4" + SUDOKU_6[1:], "contradictory givens: digit 4 appears twice in row 1"),
+        # No repeated digit, but row 1 column 3 can hold nothing (1, 2 in its row, 3 in its column, 4 in its box).
+        ("12.....4......3.", "contradictory givens: no completion"),
+        ("", "empty puzzle"),
+        ("   \n ", "empty puzzle"),
+    ],
+)
 def test_sudoku_bad_input(text, match):
     with pytest.raises(UserError, match=match) as info:
         load_puzzle(text, "sudoku", sudoku_size=6 if match == "36 characters" else None)
@@ -125,15 +128,18 @@ def test_maze_with_marked_path_becomes_expected(tmp_path):
     np.testing.assert_array_equal(p.expected, label)
 
 
-@pytest.mark.parametrize("edit, match", [
-    (lambda t: t.replace("S", " "), "exactly one 'S' and one 'G'"),
-    (lambda t: t.replace("G", " "), "exactly one 'S' and one 'G'"),
-    (lambda t: t.replace("G", "S"), "exactly one 'S' and one 'G'"),
-    (lambda t: t.replace("#", "x", 1), "bad maze character 'x'"),
-    (lambda t: t + "\n#", "must be square"),
-    (lambda t: t + "\n\n" + t, "one maze per file"),
-    (lambda t: "\n\n", "empty puzzle"),
-])
+@pytest.mark.parametrize(
+    "edit, match",
+    [
+        (lambda t: t.replace("S", " "), "exactly one 'S' and one 'G'"),
+        (lambda t: t.replace("G", " "), "exactly one 'S' and one 'G'"),
+        (lambda t: t.replace("G", "S"), "exactly one 'S' and one 'G'"),
+        (lambda t: t.replace("#", "x", 1), "bad maze character 'x'"),
+        (lambda t: t + "\n#", "must be square"),
+        (lambda t: t + "\n\n" + t, "one maze per file"),
+        (lambda t: "\n\n", "empty puzzle"),
+    ],
+)
 def test_maze_bad_input(tmp_path, edit, match):
     text, _ = maze_text()
     f = tmp_path / "m.txt"
@@ -177,19 +183,22 @@ def test_arc_collection_file_and_dict(tmp_path):
     assert p.expected is None and p.task.task_id is None
 
 
-@pytest.mark.parametrize("text, match", [
-    ("{", "malformed ARC JSON"),
-    ("[1, 2]", "expected an object"),
-    ('{"train": []}', "no 'test' list"),
-    ('{"train": [], "test": []}', "no test input"),
-    ('{"train": [{"input": [[1]]}], "test": [{"input": [[1]]}]}', "has no 'output'"),
-    ('{"train": [], "test": [{"input": [[1, 2], [3]]}]}', "ragged"),
-    ('{"train": [], "test": [{"input": [[10]]}]}', "integers 0-9"),
-    ('{"train": [], "test": [{"input": [[true]]}]}', "integers 0-9"),
-    ('{"train": [], "test": [{"input": [[1.0]]}]}', "integers 0-9"),
-    ('{"train": [], "test": [{"input": []}]}', "non-empty"),
-    ("[" * 100000, "malformed ARC JSON"),
-])
+@pytest.mark.parametrize(
+    "text, match",
+    [
+        ("{", "malformed ARC JSON"),
+        ("[1, 2]", "expected an object"),
+        ('{"train": []}', "no 'test' list"),
+        ('{"train": [], "test": []}', "no test input"),
+        ('{"train": [{"input": [[1]]}], "test": [{"input": [[1]]}]}', "has no 'output'"),
+        ('{"train": [], "test": [{"input": [[1, 2], [3]]}]}', "ragged"),
+        ('{"train": [], "test": [{"input": [[10]]}]}', "integers 0-9"),
+        ('{"train": [], "test": [{"input": [[true]]}]}', "integers 0-9"),
+        ('{"train": [], "test": [{"input": [[1.0]]}]}', "integers 0-9"),
+        ('{"train": [], "test": [{"input": []}]}', "non-empty"),
+        ("[" * 100000, "malformed ARC JSON"),
+    ],
+)
 def test_arc_bad_input(text, match):
     with pytest.raises(UserError, match=match):
         load_puzzle(text, "arc")

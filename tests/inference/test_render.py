@@ -50,8 +50,7 @@ def test_gif_has_one_frame_per_segment(traced, tmp_path):
 
 def test_pngs_per_segment_and_overview(traced, tmp_path):
     paths = save_pngs(traced, tmp_path / "png")
-    assert [p.name for p in paths] == [f"segment-{m:02d}.png" for m in range(1, traced.segments + 1)] + \
-        ["overview.png"]
+    assert [p.name for p in paths] == [f"segment-{m:02d}.png" for m in range(1, traced.segments + 1)] + ["overview.png"]
     sizes = set()
     for p in paths[:-1]:
         with Image.open(p) as img:
@@ -66,8 +65,7 @@ def test_maze_and_arc_pictures(maze_ckpt, arc_ckpt, tmp_path):
     result = solve(str(maze_ckpt), str(maze_file), max_segments=2, early_exit=False, trace=True, device="cpu")
     with Image.open(save_gif(result, tmp_path / "maze.gif")) as gif:
         assert gif.n_frames == 2
-    arc_result = solve(str(arc_ckpt), str(helpers.write_arc_task(tmp_path / "abc123.json")), trace=True,
-                       device="cpu")
+    arc_result = solve(str(arc_ckpt), str(helpers.write_arc_task(tmp_path / "abc123.json")), trace=True, device="cpu")
     paths = save_pngs(arc_result, tmp_path / "arc")
     assert len(paths) == arc_result.segments + 1 and all(p.stat().st_size > 1000 for p in paths)
     assert "ARC task abc123" in format_result(arc_result)

@@ -77,8 +77,13 @@ def test_gradients_reach_embeddings_and_both_modules_but_not_inits():
     loss, _ = act_loss(out, carry.current_data["labels"], carry.halted, carry.steps)
     loss.backward()
     core = model.core
-    for p in (core.embed_tokens.weight, core.low_level.layers[0].mlp.down_proj.weight,
-              core.high_level.layers[0].self_attn.qkv_proj.weight, core.lm_head.weight, core.q_head.bias):
+    for p in (
+        core.embed_tokens.weight,
+        core.low_level.layers[0].mlp.down_proj.weight,
+        core.high_level.layers[0].self_attn.qkv_proj.weight,
+        core.lm_head.weight,
+        core.q_head.bias,
+    ):
         assert p.grad is not None and p.grad.abs().sum() > 0
     pending = core.puzzle_emb.pop_pending()
     assert len(pending) == 1  # only the grad-enabled segment records rows, not the target-Q segment
@@ -199,8 +204,9 @@ def test_target_q_formula_uses_next_segment_from_new_carry():
         carry.halted = torch.zeros_like(carry.halted) if _ else carry.halted
         carry, out = model(carry, batch)
         with torch.no_grad():
-            _, _, _, nh, nc = model.core(carry.z_H, carry.z_L, carry.current_data["inputs"],
-                                         carry.current_data["puzzle_identifiers"])
+            _, _, _, nh, nc = model.core(
+                carry.z_H, carry.z_L, carry.current_data["inputs"], carry.current_data["puzzle_identifiers"]
+            )
         is_last = carry.steps >= 2
         expected = torch.sigmoid(torch.where(is_last, nh, torch.maximum(nh, nc)))
         torch.testing.assert_close(out["target_q_continue"], expected)
@@ -241,13 +247,16 @@ def test_trace_is_deterministic_and_accepts_numpy():
         assert torch.equal(x["logits"], y["logits"]) and torch.equal(x["q_halt_logits"], y["q_halt_logits"])
 
 
-@pytest.mark.parametrize("bad, message", [
-    (dict(inputs=torch.zeros(2, 16, 1, dtype=torch.long)), "inputs must be"),
-    (dict(inputs=torch.full((2, 16), 7)), "input tokens must be in"),
-    (dict(ids=torch.tensor([0, 5])), "puzzle_identifiers must be in"),
-    (dict(ids=torch.tensor([0])), "puzzle_identifiers must be"),
-    (dict(inputs=torch.zeros(2, 16)), "integer"),
-])
+@pytest.mark.parametrize(
+    "bad, message",
+    [
+        (dict(inputs=torch.zeros(2, 16, 1, dtype=torch.long)), "inputs must be"),
+        (dict(inputs=torch.full((2, 16), 7)), "input tokens must be in"),
+        (dict(ids=torch.tensor([0, 5])), "puzzle_identifiers must be in"),
+        (dict(ids=torch.tensor([0])), "puzzle_identifiers must be"),
+        (dict(inputs=torch.zeros(2, 16)), "integer"),
+    ],
+)
 def test_trace_rejects_bad_inputs(bad, message):
     model = HRM(tiny_config()).eval()
     inputs = bad.get("inputs", torch.zeros(2, 16, dtype=torch.long))

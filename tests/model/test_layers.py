@@ -48,9 +48,10 @@ def test_rope_matches_complex_rotation():
     half = head_dim // 2
     freqs = 10000.0 ** (-torch.arange(half, dtype=torch.float64) * 2 / head_dim)
     angle = torch.arange(length, dtype=torch.float64)[:, None] * freqs[None, :]  # [L, half]
-    z = torch.complex(x[..., :half].double(), x[..., half:].double()) * torch.polar(
-        torch.ones_like(angle), angle
-    )[None, :, None, :]
+    z = (
+        torch.complex(x[..., :half].double(), x[..., half:].double())
+        * torch.polar(torch.ones_like(angle), angle)[None, :, None, :]
+    )
     expected = torch.cat((z.real, z.imag), dim=-1).float()
     torch.testing.assert_close(out, expected, atol=1e-5, rtol=1e-5)
 

@@ -71,7 +71,6 @@ def test_act_loss_without_target_has_no_continue_term():
     logits = torch.randn(2, 3, 4)
     labels = torch.randint(0, 4, (2, 3))
     outputs = {"logits": logits, "q_halt_logits": torch.zeros(2), "q_continue_logits": torch.zeros(2)}
-    total, m = act_loss(outputs, labels, torch.ones(2, dtype=torch.bool), torch.ones(2, dtype=torch.int32),
-                        "softmax")
+    total, m = act_loss(outputs, labels, torch.ones(2, dtype=torch.bool), torch.ones(2, dtype=torch.int32), "softmax")
     assert "q_continue_loss" not in m
     torch.testing.assert_close(total.float(), (m["lm_loss"] + 0.5 * m["q_halt_loss"]).float())

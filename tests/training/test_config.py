@@ -42,7 +42,11 @@ def test_published_sudoku_maze_recipes():
     s = get_recipe("sudoku-extreme-1k")
     assert (s.schedule.epochs, s.schedule.eval_interval) == (20000, 2000)
     assert (s.optim.lr, s.optim.puzzle_emb_lr, s.optim.weight_decay, s.optim.puzzle_emb_weight_decay) == (
-        1e-4, 1e-4, 1.0, 1.0)
+        1e-4,
+        1e-4,
+        1.0,
+        1.0,
+    )
     laptop = get_recipe("sudoku-extreme-1k-laptop")
     assert (laptop.schedule.global_batch_size, laptop.optim.lr, laptop.optim.puzzle_emb_lr) == (384, 7e-5, 7e-5)
     maze = get_recipe("maze-hard-1k")
@@ -65,9 +69,21 @@ def test_arch_config_mirrors_hrm_config():
 
 def test_overrides_are_typed_and_copied():
     base = get_recipe("tiny")
-    c = apply_overrides(base, ["arch.hidden_size=64", "lr=1e-4", "data=/some/where", "optim.betas=0.8,0.9",
-                               "ema.enabled=yes", "arch.puzzle_emb_ndim=none", "arch.loss_type=softmax",
-                               "max_steps=1e3", "runtime.compile=false", "global_batch_size=32"])
+    c = apply_overrides(
+        base,
+        [
+            "arch.hidden_size=64",
+            "lr=1e-4",
+            "data=/some/where",
+            "optim.betas=0.8,0.9",
+            "ema.enabled=yes",
+            "arch.puzzle_emb_ndim=none",
+            "arch.loss_type=softmax",
+            "max_steps=1e3",
+            "runtime.compile=false",
+            "global_batch_size=32",
+        ],
+    )
     assert c.arch.hidden_size == 64 and isinstance(c.arch.hidden_size, int)
     assert c.optim.lr == 1e-4 and c.data.path == "/some/where"
     assert c.optim.betas == (0.8, 0.9) and c.ema.enabled is True
@@ -85,19 +101,22 @@ def test_unknown_key_lists_valid_keys():
     assert "arch.hidden_size" in valid_keys()
 
 
-@pytest.mark.parametrize("override, fragment", [
-    ("lr=fast", "expected a number"),
-    ("arch.hidden_size=2.5", "expected an integer"),
-    ("ema.enabled=maybe", "expected true or false"),
-    ("arch.loss_type=hinge", "expected one of"),
-    ("optim.betas=0.9", "expected 2 comma-separated values"),
-    ("lr", "not key=value"),
-    ("lr=-1", "optim.lr must be"),
-    ("schedule.eval_interval=3", "must divide schedule.epochs"),
-    ("arch.hidden_size=33", "divisible by num_heads"),
-    ("optim.lr_min_ratio=2", "lr_min_ratio"),
-    ("runtime.dtype=int8", "runtime.dtype"),
-])
+@pytest.mark.parametrize(
+    "override, fragment",
+    [
+        ("lr=fast", "expected a number"),
+        ("arch.hidden_size=2.5", "expected an integer"),
+        ("ema.enabled=maybe", "expected true or false"),
+        ("arch.loss_type=hinge", "expected one of"),
+        ("optim.betas=0.9", "expected 2 comma-separated values"),
+        ("lr", "not key=value"),
+        ("lr=-1", "optim.lr must be"),
+        ("schedule.eval_interval=3", "must divide schedule.epochs"),
+        ("arch.hidden_size=33", "divisible by num_heads"),
+        ("optim.lr_min_ratio=2", "lr_min_ratio"),
+        ("runtime.dtype=int8", "runtime.dtype"),
+    ],
+)
 def test_bad_values_are_one_line_errors(override, fragment):
     with pytest.raises(ConfigError) as err:
         apply_overrides(get_recipe("tiny"), [override])

@@ -24,17 +24,26 @@ STEPS = 6
 @pytest.fixture(scope="module")
 def tiny_data(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("data") / "sudoku-4x4"
-    build_sudoku_dataset(SudokuBuildOptions(out=root, size=4, num_train=64, num_test=32, givens=8, seed=0,
-                                            show_progress=False))
+    build_sudoku_dataset(
+        SudokuBuildOptions(out=root, size=4, num_train=64, num_test=32, givens=8, seed=0, show_progress=False)
+    )
     return root
 
 
 def overrides(data: Path, steps: int = STEPS) -> list[str]:
     # No exploration: each rank draws its own random numbers (seed + rank), as the reference does. A constant rate
     # after warmup makes the schedule independent of the total, so a run can be extended on resume.
-    return [f"data={data}", f"max_steps={steps}", "arch.halt_exploration_prob=0", "optim.lr_min_ratio=1",
-            "runtime.deterministic=true", "runtime.num_threads=1", "schedule.eval_every_steps=3",
-            "checkpoint.keep_last=0", "logging.progress=false"]
+    return [
+        f"data={data}",
+        f"max_steps={steps}",
+        "arch.halt_exploration_prob=0",
+        "optim.lr_min_ratio=1",
+        "runtime.deterministic=true",
+        "runtime.num_threads=1",
+        "schedule.eval_every_steps=3",
+        "checkpoint.keep_last=0",
+        "logging.progress=false",
+    ]
 
 
 def env() -> dict[str, str]:

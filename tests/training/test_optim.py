@@ -221,12 +221,14 @@ def test_signsgd_updates_only_batch_rows_with_hand_values() -> None:
     _backward_rows(emb, [1, 3], [[0.3, -0.0], [-2.0, 7.0]])
     opt.step()
     decay = 1 - 0.5 * 0.5  # 0.75: every expected value is exact in float32
-    expected = torch.tensor([
-        [1.0, -2.0],  # untouched: no lazy decay
-        [0.5 * decay - 0.5, 0.5 * decay],  # sign(0) = 0: decayed only
-        [4.0, 4.0],  # untouched
-        [-1.0 * decay + 0.5, 3.0 * decay - 0.5],
-    ])
+    expected = torch.tensor(
+        [
+            [1.0, -2.0],  # untouched: no lazy decay
+            [0.5 * decay - 0.5, 0.5 * decay],  # sign(0) = 0: decayed only
+            [4.0, 4.0],  # untouched
+            [-1.0 * decay + 0.5, 3.0 * decay - 0.5],
+        ]
+    )
     assert torch.equal(emb.weight, expected)
     assert emb.pop_pending() == []  # step consumed the pending rows
 

@@ -22,22 +22,41 @@ from hrm.training.run_dir import list_checkpoints
 HRM = [sys.executable, "-m", "hrm"]
 STEPS = 160
 KILL_AFTER_STEP = 40  # SIGKILL once this checkpoint exists (the process is then somewhere past it)
-COMPARED = ("lm_loss", "q_halt_loss", "q_continue_loss", "accuracy", "exact_accuracy", "q_halt_accuracy", "steps",
-            "count", "lr")
+COMPARED = (
+    "lm_loss",
+    "q_halt_loss",
+    "q_continue_loss",
+    "accuracy",
+    "exact_accuracy",
+    "q_halt_accuracy",
+    "steps",
+    "count",
+    "lr",
+)
 
 
 @pytest.fixture(scope="module")
 def tiny_data(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("data") / "sudoku-4x4"
-    build_sudoku_dataset(SudokuBuildOptions(out=root, size=4, num_train=64, num_test=32, givens=8, seed=0,
-                                            show_progress=False))
+    build_sudoku_dataset(
+        SudokuBuildOptions(out=root, size=4, num_train=64, num_test=32, givens=8, seed=0, show_progress=False)
+    )
     return root
 
 
 def overrides(data: Path) -> list[str]:
-    return [f"data={data}", f"max_steps={STEPS}", "runtime.deterministic=true", "runtime.num_threads=1",
-            "schedule.eval_every_steps=25", "checkpoint.every_steps=5", "checkpoint.keep_last=2",
-            "logging.progress=false", "ema.enabled=true", "ema.decay=0.9"]
+    return [
+        f"data={data}",
+        f"max_steps={STEPS}",
+        "runtime.deterministic=true",
+        "runtime.num_threads=1",
+        "schedule.eval_every_steps=25",
+        "checkpoint.every_steps=5",
+        "checkpoint.keep_last=2",
+        "logging.progress=false",
+        "ema.enabled=true",
+        "ema.decay=0.9",
+    ]
 
 
 def train_records(run_dir: Path) -> list[dict]:
@@ -51,11 +70,20 @@ def env() -> dict[str, str]:
 
 def test_sigkill_then_resume_is_bit_exact(tiny_data: Path, tmp_path: Path):
     full, killed = tmp_path / "full", tmp_path / "killed"
-    subprocess.run([*HRM, "train", "tiny", *overrides(tiny_data), "--out", str(full)], check=True, env=env(),
-                   capture_output=True, timeout=600)
+    subprocess.run(
+        [*HRM, "train", "tiny", *overrides(tiny_data), "--out", str(full)],
+        check=True,
+        env=env(),
+        capture_output=True,
+        timeout=600,
+    )
 
-    proc = subprocess.Popen([*HRM, "train", "tiny", *overrides(tiny_data), "--out", str(killed)], env=env(),
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [*HRM, "train", "tiny", *overrides(tiny_data), "--out", str(killed)],
+        env=env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         deadline = time.monotonic() + 300
         while not any(step >= KILL_AFTER_STEP for step, _ in list_checkpoints(killed)):
@@ -68,8 +96,7 @@ def test_sigkill_then_resume_is_bit_exact(tiny_data: Path, tmp_path: Path):
     assert proc.returncode == -signal.SIGKILL
     assert not (killed / f"step-{STEPS}").exists()
 
-    subprocess.run([*HRM, "train", "--resume", str(killed)], check=True, env=env(), capture_output=True,
-                   timeout=600)
+    subprocess.run([*HRM, "train", "--resume", str(killed)], check=True, env=env(), capture_output=True, timeout=600)
 
     expected, got = train_records(full), train_records(killed)
     assert [(r["step"], r["split"]) for r in got] == [(r["step"], r["split"]) for r in expected]

@@ -33,8 +33,9 @@ from tests.conftest import tiny_batch, tiny_config
 @pytest.fixture(scope="module")
 def tiny_data(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("data") / "sudoku-4x4"
-    build_sudoku_dataset(SudokuBuildOptions(out=root, size=4, num_train=64, num_test=32, givens=8, seed=0,
-                                            show_progress=False))
+    build_sudoku_dataset(
+        SudokuBuildOptions(out=root, size=4, num_train=64, num_test=32, givens=8, seed=0, show_progress=False)
+    )
     return root
 
 
@@ -48,8 +49,9 @@ def test_train_step_matches_a_hand_written_step():
 
     dense = AdamATan2(model.parameters(), lr=0.0, weight_decay=0.1)
     sparse = PuzzleEmbeddingSignSGD(model.puzzle_emb, lr=0.0, weight_decay=0.1)
-    carry, sums = train_step(model, model.initial_carry(batch), batch, [(sparse, 0.01), (dense, 0.001)],
-                             global_batch_size=global_batch)
+    carry, sums = train_step(
+        model, model.initial_carry(batch), batch, [(sparse, 0.01), (dense, 0.001)], global_batch_size=global_batch
+    )
 
     twin_dense = AdamATan2(twin.parameters(), lr=0.001, weight_decay=0.1)
     twin_sparse = PuzzleEmbeddingSignSGD(twin.puzzle_emb, lr=0.01, weight_decay=0.1)
@@ -84,8 +86,16 @@ def test_train_step_with_adamw_and_clipping_moves_weights():
 
 
 def test_summarise_train_metrics_normalises_like_the_reference():
-    values = dict(count=4, lm_loss=8.0, q_halt_loss=2.0, q_continue_loss=1.0, accuracy=3.0, exact_accuracy=2.0,
-                  q_halt_accuracy=4.0, steps=10.0)
+    values = dict(
+        count=4,
+        lm_loss=8.0,
+        q_halt_loss=2.0,
+        q_continue_loss=1.0,
+        accuracy=3.0,
+        exact_accuracy=2.0,
+        q_halt_accuracy=4.0,
+        steps=10.0,
+    )
     sums = torch.tensor([values[k] for k in METRIC_KEYS], dtype=torch.float64)
     out = summarise_train_metrics(sums, num_steps=2, global_batch_size=8)
     assert out["lm_loss"] == 0.5 and out["q_halt_loss"] == 0.125  # ÷ (global batch × steps)
@@ -97,9 +107,11 @@ def test_summarise_train_metrics_normalises_like_the_reference():
 def test_sudoku_augmentation_keeps_puzzles_valid(tiny_data):
     split = load_split(tiny_data / "train")
     rows = np.arange(8)
-    batch = {"inputs": split.set()["inputs"][rows].astype(np.int32),
-             "labels": split.set()["labels"][rows].astype(np.int32),
-             "puzzle_identifiers": np.zeros(8, np.int32)}
+    batch = {
+        "inputs": split.set()["inputs"][rows].astype(np.int32),
+        "labels": split.set()["labels"][rows].astype(np.int32),
+        "puzzle_identifiers": np.zeros(8, np.int32),
+    }
     batch["labels"][0, 0] = -100  # an ignored label stays ignored, wherever it moves
     full = SudokuBatchAugmenter(16, seed=3, global_batch_size=8, rank=0, world_size=1)(batch, step=5)
     assert not np.array_equal(full["inputs"], batch["inputs"])
@@ -123,9 +135,18 @@ def test_head_of_split_keeps_whole_puzzles(tiny_data):
 
 
 def run_overrides(data: Path) -> list[str]:
-    return [f"data={data}", "max_steps=24", "schedule.eval_every_steps=8", "checkpoint.every_eval=false",
-            "checkpoint.every_steps=4", "checkpoint.keep_last=2", "logging.plot=true", "ema.enabled=true",
-            "logging.log_every=2", "runtime.num_threads=1"]
+    return [
+        f"data={data}",
+        "max_steps=24",
+        "schedule.eval_every_steps=8",
+        "checkpoint.every_eval=false",
+        "checkpoint.every_steps=4",
+        "checkpoint.keep_last=2",
+        "logging.plot=true",
+        "ema.enabled=true",
+        "logging.log_every=2",
+        "runtime.num_threads=1",
+    ]
 
 
 def test_end_to_end_tiny_run(tiny_data, tmp_path):
@@ -141,8 +162,17 @@ def test_end_to_end_tiny_run(tiny_data, tmp_path):
     evals = [r for r in records if r["split"] == "eval"]
     assert [r["step"] for r in train_records] == list(range(2, 25, 2))
     assert [r["step"] for r in evals] == [8, 16, 24]
-    assert {"lm_loss", "q_halt_loss", "q_continue_loss", "accuracy", "exact_accuracy", "q_halt_accuracy", "steps",
-            "lr", "steps_per_s"} <= set(train_records[-1])
+    assert {
+        "lm_loss",
+        "q_halt_loss",
+        "q_continue_loss",
+        "accuracy",
+        "exact_accuracy",
+        "q_halt_accuracy",
+        "steps",
+        "lr",
+        "steps_per_s",
+    } <= set(train_records[-1])
     assert {"exact_accuracy", "accuracy", "count"} <= set(evals[-1]) and evals[-1]["count"] == 32
     assert train_records[-1]["lm_loss"] < train_records[0]["lm_loss"]  # it learns something
     assert (run / "metrics.csv").read_text().splitlines()[0].startswith("step,split")
@@ -165,7 +195,8 @@ def test_end_to_end_tiny_run(tiny_data, tmp_path):
     for name, tensor in checkpoint.model.named_parameters():
         assert tensor.equal(shadow[name]), name
     assert state["step"] == 24 and not state["live_parameters"]["core.lm_head.weight"].equal(
-        shadow["core.lm_head.weight"])
+        shadow["core.lm_head.weight"]
+    )
 
     # A finished run's directory refuses a fresh start; resuming a finished run is a no-op.
     with pytest.raises(UserError, match="--resume"):
@@ -175,9 +206,17 @@ def test_end_to_end_tiny_run(tiny_data, tmp_path):
 
 
 def test_time_budget_stops_the_run(tiny_data, tmp_path):
-    config = apply_overrides(get_recipe("tiny"), [f"data={tiny_data}", "max_steps=100000",
-                                                  "schedule.time_budget_minutes=0.03", "checkpoint.every_eval=false",
-                                                  "schedule.eval_every_steps=100000", "runtime.num_threads=1"])
+    config = apply_overrides(
+        get_recipe("tiny"),
+        [
+            f"data={tiny_data}",
+            "max_steps=100000",
+            "schedule.time_budget_minutes=0.03",
+            "checkpoint.every_eval=false",
+            "schedule.eval_every_steps=100000",
+            "runtime.num_threads=1",
+        ],
+    )
     result = train(config, tmp_path / "run")
     assert 0 < result.step < 100000 and result.last_eval is not None  # evaluated at the end
     assert (tmp_path / "run" / f"step-{result.step}").is_dir()
@@ -191,8 +230,14 @@ def test_missing_data_is_a_user_error(tmp_path):
 
 
 def test_init_from_starts_from_a_checkpoints_weights(tiny_data, tmp_path):
-    base = [f"data={tiny_data}", "checkpoint.every_eval=false", "schedule.eval_every_steps=1000",
-            "schedule.eval_at_end=false", "logging.plot=false", "runtime.num_threads=1"]
+    base = [
+        f"data={tiny_data}",
+        "checkpoint.every_eval=false",
+        "schedule.eval_every_steps=1000",
+        "schedule.eval_at_end=false",
+        "logging.plot=false",
+        "runtime.num_threads=1",
+    ]
     first = train(apply_overrides(get_recipe("tiny"), [*base, "max_steps=3"]), tmp_path / "first")
     source = load_checkpoint(first.checkpoint).model.state_dict()
 
@@ -204,24 +249,38 @@ def test_init_from_starts_from_a_checkpoints_weights(tiny_data, tmp_path):
     for name, tensor in load_checkpoint(second.checkpoint).model.state_dict().items():
         assert tensor.equal(source[name]), name
     fresh = train(apply_overrides(get_recipe("tiny"), [*base, *frozen]), tmp_path / "fresh")
-    assert not load_checkpoint(fresh.checkpoint).model.state_dict()["core.lm_head.weight"].equal(
-        source["core.lm_head.weight"])
+    assert (
+        not load_checkpoint(fresh.checkpoint)
+        .model.state_dict()["core.lm_head.weight"]
+        .equal(source["core.lm_head.weight"])
+    )
 
 
 def test_init_from_rejects_incompatible_data(tiny_data, tmp_path):
     other = tmp_path / "sudoku-6x6"
-    build_sudoku_dataset(SudokuBuildOptions(out=other, size=6, num_train=16, num_test=8, givens=20, seed=0,
-                                            show_progress=False))
-    base = ["checkpoint.every_eval=false", "schedule.eval_every_steps=1000", "schedule.eval_at_end=false",
-            "logging.plot=false", "runtime.num_threads=1", "max_steps=1"]
+    build_sudoku_dataset(
+        SudokuBuildOptions(out=other, size=6, num_train=16, num_test=8, givens=20, seed=0, show_progress=False)
+    )
+    base = [
+        "checkpoint.every_eval=false",
+        "schedule.eval_every_steps=1000",
+        "schedule.eval_at_end=false",
+        "logging.plot=false",
+        "runtime.num_threads=1",
+        "max_steps=1",
+    ]
     first = train(apply_overrides(get_recipe("tiny"), [*base, f"data={tiny_data}"]), tmp_path / "first")
     config = apply_overrides(get_recipe("tiny"), [*base, f"data={other}", f"checkpoint.init_from={first.run_dir}"])
     with pytest.raises(UserError, match="its vocab_size is 6 but the training data needs 8"):
         train(config, tmp_path / "second")
     assert not (tmp_path / "second").exists()
     with pytest.raises(UserError, match="not found"):
-        train(apply_overrides(get_recipe("tiny"), [*base, f"data={tiny_data}",
-                                                   f"checkpoint.init_from={tmp_path / 'missing'}"]), tmp_path / "x")
+        train(
+            apply_overrides(
+                get_recipe("tiny"), [*base, f"data={tiny_data}", f"checkpoint.init_from={tmp_path / 'missing'}"]
+            ),
+            tmp_path / "x",
+        )
 
 
 def test_compiled_model_trains_like_the_eager_one():

@@ -9,5 +9,12 @@ from hrm.analysis.dimensionality import (
 )
 from hrm.analysis.halting import HaltingReport, analyze_halting
 
-__all__ = ["DimensionalityReport", "DimensionalityResult", "HaltingReport", "analyze_halting",
-           "compare_trained_untrained", "measure_dimensionality", "participation_ratio"]
+__all__ = [
+    "DimensionalityReport",
+    "DimensionalityResult",
+    "HaltingReport",
+    "analyze_halting",
+    "compare_trained_untrained",
+    "measure_dimensionality",
+    "participation_ratio",
+]

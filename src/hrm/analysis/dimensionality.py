@@ -184,8 +184,12 @@ def measure_dimensionality(
         stored: dict[str, list[torch.Tensor]] = {"z_H": [], "z_L": []}
     curve: list[tuple[int, float, float]] = []
     for start, stop in _chunks(num_puzzles, batch_size, points):
-        segments = model.trace(inputs[start:stop].to(device), puzzle_identifiers[start:stop].to(device),
-                               num_segments=num_segments, return_states=True)
+        segments = model.trace(
+            inputs[start:stop].to(device),
+            puzzle_identifiers[start:stop].to(device),
+            num_segments=num_segments,
+            return_states=True,
+        )
         for key in ("z_H", "z_L"):
             states = torch.stack([seg[key][:, prefix:].float().cpu() for seg in segments], 1)  # [b, M, S, D]
             if sample == "token":
@@ -196,14 +200,22 @@ def measure_dimensionality(
             if sample == "token":
                 curve.append((stop, acc["z_H"].participation_ratio(), acc["z_L"].participation_ratio()))
             else:
-                curve.append((stop, participation_ratio(torch.cat(stored["z_H"])),
-                              participation_ratio(torch.cat(stored["z_L"]))))
+                curve.append(
+                    (stop, participation_ratio(torch.cat(stored["z_H"])), participation_ratio(torch.cat(stored["z_L"])))
+                )
     seq_positions = inputs.shape[1]
     num_samples = num_puzzles * num_segments * (seq_positions if sample == "token" else 1)
     sample_dim = D if sample == "token" else seq_positions * D
-    return DimensionalityResult(label=label, pr_high=curve[-1][1], pr_low=curve[-1][2], num_puzzles=num_puzzles,
-                                num_segments=num_segments, num_samples=num_samples, sample_dim=sample_dim,
-                                curve=curve)
+    return DimensionalityResult(
+        label=label,
+        pr_high=curve[-1][1],
+        pr_low=curve[-1][2],
+        num_puzzles=num_puzzles,
+        num_segments=num_segments,
+        num_samples=num_samples,
+        sample_dim=sample_dim,
+        curve=curve,
+    )
 
 
 def untrained_like(model: HRM, seed: int = 0) -> HRM:
@@ -232,10 +244,12 @@ def compare_trained_untrained(
     """PR of the trained ``model`` and of an untrained model of the same config on the same trajectories."""
     kwargs = dict(num_segments=num_segments, sample=sample, batch_size=batch_size)
     trained = measure_dimensionality(model, inputs, puzzle_identifiers, label="trained", **kwargs)
-    untrained = measure_dimensionality(untrained_like(model, seed), inputs, puzzle_identifiers, label="untrained",
-                                       **kwargs)
-    return DimensionalityReport(trained=trained, untrained=untrained, sample=sample, split=split, seed=seed,
-                                checkpoint=checkpoint, data=data)
+    untrained = measure_dimensionality(
+        untrained_like(model, seed), inputs, puzzle_identifiers, label="untrained", **kwargs
+    )
+    return DimensionalityReport(
+        trained=trained, untrained=untrained, sample=sample, split=split, seed=seed, checkpoint=checkpoint, data=data
+    )
 
 
 def format_report(report: DimensionalityReport) -> str:
@@ -274,8 +288,13 @@ def plot_report(report: DimensionalityReport, path: str | Path) -> Path:
     bars_l = ax_bar.bar(xs + width / 2, low, width, label="z_L (low level)", color="#1f77b4")
     for bars in (bars_h, bars_l):
         for bar in bars:
-            ax_bar.annotate(f"{bar.get_height():.1f}", (bar.get_x() + bar.get_width() / 2, bar.get_height()),
-                            ha="center", va="bottom", fontsize=8)
+            ax_bar.annotate(
+                f"{bar.get_height():.1f}",
+                (bar.get_x() + bar.get_width() / 2, bar.get_height()),
+                ha="center",
+                va="bottom",
+                fontsize=8,
+            )
     ax_bar.set_xticks(xs, labels)
     ax_bar.set_ylabel("participation ratio")
     ax_bar.set_title(f"PR ({report.sample} samples, dim {report.trained.sample_dim})")

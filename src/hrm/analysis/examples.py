@@ -55,5 +55,10 @@ def load_examples(data: str | Path, split: str = "test", num: int | None = None,
     # puzzle_indices is CSR: example i belongs to puzzle p with indices[p] <= i < indices[p + 1].
     puzzle = np.searchsorted(arrays["puzzle_indices"], indices, side="right") - 1
     puzzle_identifiers = np.asarray(arrays["puzzle_identifiers"][puzzle], dtype=np.int64)
-    return Examples(inputs=inputs, labels=labels, puzzle_identifiers=puzzle_identifiers,
-                    indices=indices.astype(np.int64), split=puzzle_split)
+    return Examples(
+        inputs=inputs,
+        labels=labels,
+        puzzle_identifiers=puzzle_identifiers,
+        indices=indices.astype(np.int64),
+        split=puzzle_split,
+    )

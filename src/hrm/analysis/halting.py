@@ -83,14 +83,25 @@ def analyze_halting(
     labels = torch.as_tensor(np.asarray(labels), dtype=torch.long)
     puzzle_identifiers = torch.as_tensor(np.asarray(puzzle_identifiers), dtype=torch.long)
     batches = (
-        EvalBatch(inputs=inputs[i:i + batch_size].to(device), labels=labels[i:i + batch_size].to(device),
-                  puzzle_identifiers=puzzle_identifiers[i:i + batch_size].to(device),
-                  valid=torch.ones(min(batch_size, inputs.shape[0] - i), dtype=torch.bool, device=device))
+        EvalBatch(
+            inputs=inputs[i : i + batch_size].to(device),
+            labels=labels[i : i + batch_size].to(device),
+            puzzle_identifiers=puzzle_identifiers[i : i + batch_size].to(device),
+            valid=torch.ones(min(batch_size, inputs.shape[0] - i), dtype=torch.bool, device=device),
+        )
         for i in range(0, inputs.shape[0], batch_size)
     )
     collector = _Collector()
-    results = evaluate_batches(model, batches, list(range(1, M + 1)), early_exit=False, consumers=[collector],
-                               total=int(inputs.shape[0]), progress=progress, desc="halting")
+    results = evaluate_batches(
+        model,
+        batches,
+        list(range(1, M + 1)),
+        early_exit=False,
+        consumers=[collector],
+        total=int(inputs.shape[0]),
+        progress=progress,
+        desc="halting",
+    )
     if results[M].metrics.count == 0:
         raise ValueError("no example has a supervised token")
     exact, halt = collector.arrays(M)
@@ -127,8 +138,10 @@ def format_halting(report: HaltingReport) -> str:
     ]
     for m in range(1, report.max_segments + 1):
         by = report.accuracy_by_halt[m - 1]
-        lines.append(f"{m:>7} {100 * report.accuracy_fixed[m - 1]:>20.2f}% {report.histogram[m - 1]:>12} "
-                     f"{'-' if by is None else f'{100 * by:.2f}%':>13}")
+        lines.append(
+            f"{m:>7} {100 * report.accuracy_fixed[m - 1]:>20.2f}% {report.histogram[m - 1]:>12} "
+            f"{'-' if by is None else f'{100 * by:.2f}%':>13}"
+        )
     return "\n".join(lines)
 
 

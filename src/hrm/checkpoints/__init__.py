@@ -3,5 +3,11 @@
 from hrm.checkpoints.format import Checkpoint, load_checkpoint, load_train_state, save_checkpoint
 from hrm.checkpoints.reference import convert_reference_checkpoint, load_reference_checkpoint
 
-__all__ = ["Checkpoint", "convert_reference_checkpoint", "load_checkpoint", "load_reference_checkpoint",
-           "load_train_state", "save_checkpoint"]
+__all__ = [
+    "Checkpoint",
+    "convert_reference_checkpoint",
+    "load_checkpoint",
+    "load_reference_checkpoint",
+    "load_train_state",
+    "save_checkpoint",
+]

@@ -96,12 +96,15 @@ def save_checkpoint(
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.tmp-", dir=path.parent))
     try:
         save_file(model_state_for_saving(model), str(tmp / MODEL_FILE), metadata={"format": FORMAT_NAME})
-        _write_json(tmp / CONFIG_FILE, {
-            "format": FORMAT_NAME,
-            "format_version": FORMAT_VERSION,
-            "model": model.config.to_dict(),
-            "train": train_config,
-        })
+        _write_json(
+            tmp / CONFIG_FILE,
+            {
+                "format": FORMAT_NAME,
+                "format_version": FORMAT_VERSION,
+                "model": model.config.to_dict(),
+                "train": train_config,
+            },
+        )
         if dataset is not None:
             _write_json(tmp / DATASET_FILE, dataset)
         if identifiers is not None:
@@ -153,12 +156,17 @@ def load_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu")
     load_model_state(model, state, source=str(path / MODEL_FILE))
     model.to(device).eval()
     dataset = _read_json(path / DATASET_FILE, DATASET_FILE) if (path / DATASET_FILE).exists() else None
-    identifiers = (
-        _read_json(path / IDENTIFIERS_FILE, IDENTIFIERS_FILE) if (path / IDENTIFIERS_FILE).exists() else None
-    )
+    identifiers = _read_json(path / IDENTIFIERS_FILE, IDENTIFIERS_FILE) if (path / IDENTIFIERS_FILE).exists() else None
     meta = _read_json(path / META_FILE, META_FILE) if (path / META_FILE).exists() else {}
-    return Checkpoint(path=path, model=model, model_config=model_config, train_config=config.get("train"),
-                      dataset=dataset, identifiers=identifiers, meta=meta)
+    return Checkpoint(
+        path=path,
+        model=model,
+        model_config=model_config,
+        train_config=config.get("train"),
+        dataset=dataset,
+        identifiers=identifiers,
+        meta=meta,
+    )
 
 
 def load_model_state(model: HRM, state: dict[str, torch.Tensor], source: str) -> None:
@@ -167,12 +175,15 @@ def load_model_state(model: HRM, state: dict[str, torch.Tensor], source: str) ->
     missing = sorted(set(expected) - set(state))
     unexpected = sorted(set(state) - set(expected))
     if missing or unexpected:
-        raise UserError(f"{source}: weights do not match the config (missing {missing[:3]}, unexpected "
-                        f"{unexpected[:3]}); was it written by another hrm version or another model?")
+        raise UserError(
+            f"{source}: weights do not match the config (missing {missing[:3]}, unexpected "
+            f"{unexpected[:3]}); was it written by another hrm version or another model?"
+        )
     for key, tensor in state.items():
         if tuple(tensor.shape) != tuple(expected[key].shape):
-            raise UserError(f"{source}: {key} has shape {tuple(tensor.shape)}, config expects "
-                            f"{tuple(expected[key].shape)}")
+            raise UserError(
+                f"{source}: {key} has shape {tuple(tensor.shape)}, config expects {tuple(expected[key].shape)}"
+            )
     with torch.no_grad():
         model.load_state_dict({k: v.to(expected[k].dtype) for k, v in state.items()}, strict=True)
 

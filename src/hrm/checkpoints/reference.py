@@ -34,19 +34,25 @@ _RENAMES = (
 )
 # The reference's hrm_v1.yaml values, used for keys an all_config.yaml leaves out (layer counts are read
 # from the tensors instead).
-_ARCH_DEFAULTS = {"num_heads": 8, "expansion": 4.0, "H_cycles": 2, "L_cycles": 2, "halt_max_steps": 16,
-                  "halt_exploration_prob": 0.1}
+_ARCH_DEFAULTS = {
+    "num_heads": 8,
+    "expansion": 4.0,
+    "H_cycles": 2,
+    "L_cycles": 2,
+    "halt_max_steps": 16,
+    "halt_exploration_prob": 0.1,
+}
 _DEFAULT_SEQ_LEN_ROPE = 900  # largest reference grid (Maze/ARC 30×30); rope accepts any length at run time
 
 
 def _rename(key: str) -> str:
     while key.startswith("_orig_mod."):
-        key = key[len("_orig_mod."):]
+        key = key[len("_orig_mod.") :]
     if key.startswith("model.inner."):
-        key = key[len("model."):]
+        key = key[len("model.") :]
     for old, new in _RENAMES:
         if key.startswith(old):
-            return new + key[len(old):]
+            return new + key[len(old) :]
     return key
 
 
@@ -54,8 +60,10 @@ def _load_yaml(path: Path) -> dict[str, Any]:
     try:
         data = yaml.safe_load(path.read_text())
     except FileNotFoundError as exc:
-        raise UserError(f"{path} not found: a reference checkpoint needs the all_config.yaml written beside it "
-                        "(copy it from the run's checkpoint directory)") from exc
+        raise UserError(
+            f"{path} not found: a reference checkpoint needs the all_config.yaml written beside it "
+            "(copy it from the run's checkpoint directory)"
+        ) from exc
     except yaml.YAMLError as exc:
         raise UserError(f"{path}: invalid YAML ({exc})") from exc
     if not isinstance(data, dict) or not isinstance(data.get("arch"), dict):
@@ -77,8 +85,13 @@ def _dataset_seq_len(config: dict[str, Any], base: Path) -> int | None:
     return None
 
 
-def reference_config(state: dict[str, torch.Tensor], config: dict[str, Any], source: str,
-                     seq_len: int | None = None, base: Path | None = None) -> HRMConfig:
+def reference_config(
+    state: dict[str, torch.Tensor],
+    config: dict[str, Any],
+    source: str,
+    seq_len: int | None = None,
+    base: Path | None = None,
+) -> HRMConfig:
     arch = config["arch"]
     try:
         embed = state["core.embed_tokens.weight"]
@@ -101,7 +114,7 @@ def reference_config(state: dict[str, torch.Tensor], config: dict[str, Any], sou
     layers = {}
     for level, key in (("high_level", "H_layers"), ("low_level", "L_layers")):
         prefix = f"core.{level}.layers."
-        found = {int(k[len(prefix):].split(".")[0]) for k in state if k.startswith(prefix)}
+        found = {int(k[len(prefix) :].split(".")[0]) for k in state if k.startswith(prefix)}
         layers[key] = len(found)
         if key in arch and int(arch[key]) != len(found):
             raise UserError(f"{source}: arch.{key}={arch[key]} but the checkpoint has {len(found)} {level} blocks")
@@ -172,8 +185,7 @@ def convert_reference_checkpoint(
     if data_path:
         for root in (Path(data_path), path.parent / data_path):
             if (root / "train" / "dataset.json").is_file():
-                dataset = {"metadata": json.loads((root / "train" / "dataset.json").read_text()),
-                           "source": str(root)}
+                dataset = {"metadata": json.loads((root / "train" / "dataset.json").read_text()), "source": str(root)}
                 if (root / "identifiers.json").is_file():
                     identifiers = json.loads((root / "identifiers.json").read_text())
                 break
@@ -181,7 +193,9 @@ def convert_reference_checkpoint(
     if path.name.startswith("step_") and path.name[5:].isdigit():
         step = int(path.name[5:])
     meta = {"step": step, "converted_from": str(path), "reference_config": config}
-    out = save_checkpoint(out, model, train_config=None, dataset=dataset, identifiers=identifiers, meta=meta,
-                          overwrite=overwrite)
-    return Checkpoint(path=out, model=model.eval(), model_config=model.config, dataset=dataset,
-                      identifiers=identifiers, meta=meta)
+    out = save_checkpoint(
+        out, model, train_config=None, dataset=dataset, identifiers=identifiers, meta=meta, overwrite=overwrite
+    )
+    return Checkpoint(
+        path=out, model=model.eval(), model_config=model.config, dataset=dataset, identifiers=identifiers, meta=meta
+    )

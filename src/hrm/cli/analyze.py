@@ -8,14 +8,26 @@ from pathlib import Path
 
 
 def _common(parser: argparse.ArgumentParser, num_puzzles: int) -> None:
-    parser.add_argument("--checkpoint", type=Path,
-                        help="step-N directory, or run directory (its latest checkpoint; RUN_DIR/best for the best); "
-                             "default: the checkpoint shipped with hrm")
-    parser.add_argument("--data", type=Path, required=True,
-                        help="dataset root (with train/ and test/) or one split folder, of the checkpoint's task")
+    parser.add_argument(
+        "--checkpoint",
+        type=Path,
+        help="step-N directory, or run directory (its latest checkpoint; RUN_DIR/best for the best); "
+        "default: the checkpoint shipped with hrm",
+    )
+    parser.add_argument(
+        "--data",
+        type=Path,
+        required=True,
+        help="dataset root (with train/ and test/) or one split folder, of the checkpoint's task",
+    )
     parser.add_argument("--split", default="test", help="split of the dataset root to use (default test)")
-    parser.add_argument("--num-puzzles", type=int, default=num_puzzles, metavar="N",
-                        help=f"examples drawn (seeded) from the split (default {num_puzzles}; 0 = all)")
+    parser.add_argument(
+        "--num-puzzles",
+        type=int,
+        default=num_puzzles,
+        metavar="N",
+        help=f"examples drawn (seeded) from the split (default {num_puzzles}; 0 = all)",
+    )
     parser.add_argument("--seed", type=int, default=0, help="seed of the example draw (and of the untrained model)")
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps (default auto)")
@@ -23,36 +35,52 @@ def _common(parser: argparse.ArgumentParser, num_puzzles: int) -> None:
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("analyze", help="analyses of a trained model (dimensionality, halting)",
-                                   description="Analyses of a trained HRM: the participation ratio of its high- and "
-                                               "low-level states (paper Fig. 8) and its halting behaviour.")
+    parser = subparsers.add_parser(
+        "analyze",
+        help="analyses of a trained model (dimensionality, halting)",
+        description="Analyses of a trained HRM: the participation ratio of its high- and "
+        "low-level states (paper Fig. 8) and its halting behaviour.",
+    )
     sub = parser.add_subparsers(dest="analysis", metavar="ANALYSIS", required=True)
 
     dim = sub.add_parser(
-        "dimensionality", help="participation ratio of z_H and z_L, trained vs untrained (paper Fig. 8)",
+        "dimensionality",
+        help="participation ratio of z_H and z_L, trained vs untrained (paper Fig. 8)",
         description="Participation ratio PR = (Σλ)²/Σλ² of the covariance of the high-level (z_H) and low-level "
-                    "(z_L) states over many puzzles' trajectories (the state after every segment), for the trained "
-                    "model and for an untrained model of the same config on the same puzzles. The paper reports "
-                    "z_H ≈ 3× z_L after training (89.95 vs 30.22) and no gap untrained. See docs/solve-and-analyze.md "
-                    "for the method.")
+        "(z_L) states over many puzzles' trajectories (the state after every segment), for the trained "
+        "model and for an untrained model of the same config on the same puzzles. The paper reports "
+        "z_H ≈ 3× z_L after training (89.95 vs 30.22) and no gap untrained. See docs/solve-and-analyze.md "
+        "for the method.",
+    )
     _common(dim, 64)
     dim.add_argument("--segments", type=int, metavar="M", help="segments per trajectory (default the model's M_max)")
-    dim.add_argument("--sample", choices=("token", "sequence"), default="token",
-                     help="one sample = one grid position's D-dim state (token, default) or the whole flattened "
-                          "state (sequence)")
-    dim.add_argument("--plot", type=Path, default=Path("dimensionality.png"), metavar="FILE",
-                     help="bar plot to write (default dimensionality.png)")
+    dim.add_argument(
+        "--sample",
+        choices=("token", "sequence"),
+        default="token",
+        help="one sample = one grid position's D-dim state (token, default) or the whole flattened state (sequence)",
+    )
+    dim.add_argument(
+        "--plot",
+        type=Path,
+        default=Path("dimensionality.png"),
+        metavar="FILE",
+        help="bar plot to write (default dimensionality.png)",
+    )
     dim.set_defaults(func=run_dimensionality)
 
     halt = sub.add_parser(
-        "halting", help="distribution of segments used and accuracy against segments",
+        "halting",
+        help="distribution of segments used and accuracy against segments",
         description="Run the examples for up to M segments and report how many segments per-sample early exit "
-                    "(q_halt > q_continue) uses, and exact accuracy against segments: if every example stopped at "
-                    "segment m, and among the examples that halted at m.")
+        "(q_halt > q_continue) uses, and exact accuracy against segments: if every example stopped at "
+        "segment m, and among the examples that halted at m.",
+    )
     _common(halt, 256)
     halt.add_argument("--max-segments", type=int, metavar="M", help="segment cap (default the model's M_max)")
-    halt.add_argument("--plot", type=Path, default=Path("halting.png"), metavar="FILE",
-                      help="plot to write (default halting.png)")
+    halt.add_argument(
+        "--plot", type=Path, default=Path("halting.png"), metavar="FILE", help="plot to write (default halting.png)"
+    )
     halt.set_defaults(func=run_halting)
 
 
@@ -80,8 +108,17 @@ def run_dimensionality(args: argparse.Namespace) -> int:
 
     ckpt, examples = _load(args)
     report = compare_trained_untrained(
-        ckpt.model, examples.inputs, examples.puzzle_identifiers, num_segments=args.segments, sample=args.sample,
-        batch_size=args.batch_size, seed=args.seed, split=args.split, checkpoint=str(ckpt.path), data=str(args.data))
+        ckpt.model,
+        examples.inputs,
+        examples.puzzle_identifiers,
+        num_segments=args.segments,
+        sample=args.sample,
+        batch_size=args.batch_size,
+        seed=args.seed,
+        split=args.split,
+        checkpoint=str(ckpt.path),
+        data=str(args.data),
+    )
     print(format_report(report))
     print(f"wrote {plot_report(report, args.plot)}")
     _write_json(args.json, report.to_dict())
@@ -92,10 +129,17 @@ def run_halting(args: argparse.Namespace) -> int:
     from hrm.analysis.halting import analyze_halting, format_halting, plot_halting
 
     ckpt, examples = _load(args)
-    report = analyze_halting(ckpt.model, examples.inputs, examples.labels, examples.puzzle_identifiers,
-                             max_segments=args.max_segments, batch_size=args.batch_size)
+    report = analyze_halting(
+        ckpt.model,
+        examples.inputs,
+        examples.labels,
+        examples.puzzle_identifiers,
+        max_segments=args.max_segments,
+        batch_size=args.batch_size,
+    )
     print(format_halting(report))
     print(f"wrote {plot_halting(report, args.plot)}")
-    _write_json(args.json, {"checkpoint": str(ckpt.path), "data": str(args.data), "split": args.split,
-                            **report.to_dict()})
+    _write_json(
+        args.json, {"checkpoint": str(ckpt.path), "data": str(args.data), "split": args.split, **report.to_dict()}
+    )
     return 0

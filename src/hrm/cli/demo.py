@@ -26,15 +26,21 @@ EVAL_RESERVE_S = 30.0  # time kept back from the training budget for the final e
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
-        "demo", help="train a small HRM on 6x6 Sudoku on the CPU in minutes and show it solving puzzles",
+        "demo",
+        help="train a small HRM on 6x6 Sudoku on the CPU in minutes and show it solving puzzles",
         description="Generate a 6x6 Sudoku dataset, train a small HRM within --minutes, evaluate it on held-out "
-                    "puzzles and print the exact accuracy and one solved puzzle beside its input.")
+        "puzzles and print the exact accuracy and one solved puzzle beside its input.",
+    )
     parser.add_argument("--out", type=Path, help="directory for the data and the run (default: runs_out/demo-<time>)")
     parser.add_argument("--minutes", type=float, default=10.0, help="total time for the demo (default: 10)")
     parser.add_argument("--device", default="cpu", help="cpu (default), auto, cuda or mps")
-    parser.add_argument("--compile", choices=("auto", "on", "off"), default="auto",
-                        help="torch.compile the recurrent modules: auto (default) = on for cpu and cuda, falling "
-                             "back to eager when compilation fails; on = fail instead; off = never")
+    parser.add_argument(
+        "--compile",
+        choices=("auto", "on", "off"),
+        default="auto",
+        help="torch.compile the recurrent modules: auto (default) = on for cpu and cuda, falling "
+        "back to eager when compilation fails; on = fail instead; off = never",
+    )
     parser.add_argument("overrides", nargs="*", metavar="key=value", help="overrides of the demo recipe")
     parser.set_defaults(func=run)
     parser.__class__ = IntermixedParser
@@ -59,10 +65,14 @@ def run(args: argparse.Namespace) -> int:
     if args.minutes <= 1:
         raise UserError(f"--minutes {args.minutes}: the demo needs more than 1 minute")
     out = args.out if args.out is not None else Path("runs_out") / f"demo-{time.strftime('%Y%m%d-%H%M%S')}"
-    config = apply_overrides(get_recipe("demo"), [f"data.path={out / 'data'}", f"runtime.device={args.device}",
-                                                  *args.overrides])
-    print(f"hrm demo: 6x6 Sudoku, {config.data.gen_num_train} training and {config.data.gen_num_test} held-out "
-          f"puzzles with {config.data.gen_givens} givens; about {args.minutes:g} minutes in all", file=sys.stderr)
+    config = apply_overrides(
+        get_recipe("demo"), [f"data.path={out / 'data'}", f"runtime.device={args.device}", *args.overrides]
+    )
+    print(
+        f"hrm demo: 6x6 Sudoku, {config.data.gen_num_train} training and {config.data.gen_num_test} held-out "
+        f"puzzles with {config.data.gen_givens} givens; about {args.minutes:g} minutes in all",
+        file=sys.stderr,
+    )
     ensure_dataset(config, DistributedContext())
 
     def training_budget_s(after: str) -> float:
@@ -75,13 +85,17 @@ def run(args: argparse.Namespace) -> int:
     compile_mode = args.compile
     if compile_mode == "auto":
         compile_mode = "on" if resolve_device(args.device).type in ("cpu", "cuda") else "off"
-    config = apply_overrides(config, [f"schedule.time_budget_minutes={budget_s / 60.0}",
-                                      f"runtime.compile={compile_mode == 'on'}"])
-    print(f"training a {config.arch.high_layers}+{config.arch.low_layers}-layer HRM (width {config.arch.hidden_size}, "
-          f"N={config.arch.high_cycles}, T={config.arch.low_cycles}, M_max={config.arch.halt_max_steps}) "
-          f"for {f'{config.schedule.max_steps} steps' if config.schedule.max_steps > 0 else 'its schedule'} "
-          f"(at most {budget_s / 60:.1f} minutes"
-          f"{', compiled' if config.runtime.compile else ''})", file=sys.stderr)
+    config = apply_overrides(
+        config, [f"schedule.time_budget_minutes={budget_s / 60.0}", f"runtime.compile={compile_mode == 'on'}"]
+    )
+    print(
+        f"training a {config.arch.high_layers}+{config.arch.low_layers}-layer HRM (width {config.arch.hidden_size}, "
+        f"N={config.arch.high_cycles}, T={config.arch.low_cycles}, M_max={config.arch.halt_max_steps}) "
+        f"for {f'{config.schedule.max_steps} steps' if config.schedule.max_steps > 0 else 'its schedule'} "
+        f"(at most {budget_s / 60:.1f} minutes"
+        f"{', compiled' if config.runtime.compile else ''})",
+        file=sys.stderr,
+    )
     try:
         result = train(config, out / "run")
     except CompileError as exc:
@@ -99,17 +113,21 @@ def run(args: argparse.Namespace) -> int:
     model = checkpoint.model
     test = load_split(Path(config.data.path) / config.data.eval_split)
     metrics = evaluate_model(model, test, global_batch_size=256)
-    print(f"\nheld-out exact accuracy: {metrics['exact_accuracy']:.1%} of {int(metrics['count'])} puzzles "
-          f"(token accuracy {metrics['accuracy']:.1%}) after {result.step} training steps "
-          f"in {result.elapsed_s / 60:.1f} min")
+    print(
+        f"\nheld-out exact accuracy: {metrics['exact_accuracy']:.1%} of {int(metrics['count'])} puzzles "
+        f"(token accuracy {metrics['accuracy']:.1%}) after {result.step} training steps "
+        f"in {result.elapsed_s / 60:.1f} min"
+    )
 
     # One held-out puzzle beside the model's answer: the first it solves, else the first one.
     arrays = test.set()
     inputs = torch.from_numpy(np.asarray(arrays["inputs"][:64], dtype=np.int64))
     labels = np.asarray(arrays["labels"][:64], dtype=np.int64)
     with torch.no_grad():
-        logits = model.trace(inputs.to(model.core.z_H_init.device),
-                             torch.zeros(inputs.shape[0], dtype=torch.long, device=model.core.z_H_init.device))[-1]
+        logits = model.trace(
+            inputs.to(model.core.z_H_init.device),
+            torch.zeros(inputs.shape[0], dtype=torch.long, device=model.core.z_H_init.device),
+        )[-1]
     predictions = logits["logits"].argmax(-1).cpu().numpy()
     solved = np.flatnonzero((predictions == labels).all(-1))
     index = int(solved[0]) if solved.size else 0
@@ -118,9 +136,15 @@ def run(args: argparse.Namespace) -> int:
     answer = decode(predictions[index], n)
     verdict = "correct" if is_valid_solution(answer, puzzle) else "not a valid solution"
     print()
-    print(side_by_side([grid_lines("sudoku", puzzle), grid_lines("sudoku", answer)],
-                       ["puzzle (held out)", f"HRM's answer ({verdict})"], gap=6))
+    print(
+        side_by_side(
+            [grid_lines("sudoku", puzzle), grid_lines("sudoku", answer)],
+            ["puzzle (held out)", f"HRM's answer ({verdict})"],
+            gap=6,
+        )
+    )
     total = (time.perf_counter() - start) / 60
-    print(f"\nrun directory: {out / 'run'}  (curves: hrm plot {out / 'run'}); demo took {total:.1f} min",
-          file=sys.stderr)
+    print(
+        f"\nrun directory: {out / 'run'}  (curves: hrm plot {out / 'run'}); demo took {total:.1f} min", file=sys.stderr
+    )
     return 0

@@ -23,43 +23,79 @@ right output among the top K voted candidates. See docs/evaluation.md.
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
-        "evaluate", help="evaluate a checkpoint: accuracy, halting, inference-time scaling, ARC pass@K",
+        "evaluate",
+        help="evaluate a checkpoint: accuracy, halting, inference-time scaling, ARC pass@K",
         description="Evaluate a checkpoint on a dataset split or directly on a puzzle file. Prints exact, token and "
-                    "q_halt accuracy, mean segments and a halting histogram, for one or several segment caps.",
-        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--checkpoint", required=True, type=Path, metavar="PATH",
-                        help="run directory (its latest checkpoint; RUN/best for the best one), step-N directory, "
-                             "or a reference step_N file with all_config.yaml beside it")
-    parser.add_argument("--data", type=Path, metavar="DIR",
-                        help="dataset root (or split folder); default: the dataset recorded in the checkpoint")
+        "q_halt accuracy, mean segments and a halting histogram, for one or several segment caps.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--checkpoint",
+        required=True,
+        type=Path,
+        metavar="PATH",
+        help="run directory (its latest checkpoint; RUN/best for the best one), step-N directory, "
+        "or a reference step_N file with all_config.yaml beside it",
+    )
+    parser.add_argument(
+        "--data",
+        type=Path,
+        metavar="DIR",
+        help="dataset root (or split folder); default: the dataset recorded in the checkpoint",
+    )
     parser.add_argument("--split", metavar="NAME", help="split folder to evaluate (default: test)")
-    parser.add_argument("--max-segments", metavar="M[,M...]",
-                        help="segment cap, or a comma list for an inference-time scaling sweep, e.g. "
-                             "1,2,4,8,16,32 (one pass); default: the model's M_max")
-    parser.add_argument("--early-exit", action="store_true",
-                        help="per-sample early exit: a row stops at the first segment with q_halt > q_continue "
-                             "(default: every row runs M segments, as the reference)")
+    parser.add_argument(
+        "--max-segments",
+        metavar="M[,M...]",
+        help="segment cap, or a comma list for an inference-time scaling sweep, e.g. "
+        "1,2,4,8,16,32 (one pass); default: the model's M_max",
+    )
+    parser.add_argument(
+        "--early-exit",
+        action="store_true",
+        help="per-sample early exit: a row stops at the first segment with q_halt > q_continue "
+        "(default: every row runs M segments, as the reference)",
+    )
     parser.add_argument("--batch-size", type=int, default=256, metavar="N", help="rows per batch (default 256)")
     parser.add_argument("--device", default="auto", help="auto (default), cpu, cuda, cuda:N or mps")
-    parser.add_argument("--dtype", default="auto",
-                        help="activation dtype: auto (bf16 on CUDA, fp32 elsewhere), float32, bfloat16, float16")
-    parser.add_argument("--out", type=Path, metavar="DIR",
-                        help="write eval.json, predictions (ARC submission.json, Sudoku predictions.txt) and, for "
-                             "a sweep, scaling.png here")
+    parser.add_argument(
+        "--dtype",
+        default="auto",
+        help="activation dtype: auto (bf16 on CUDA, fp32 elsewhere), float32, bfloat16, float16",
+    )
+    parser.add_argument(
+        "--out",
+        type=Path,
+        metavar="DIR",
+        help="write eval.json, predictions (ARC submission.json, Sudoku predictions.txt) and, for "
+        "a sweep, scaling.png here",
+    )
     source = parser.add_argument_group("direct evaluation on a puzzle file (no dataset needed)")
-    source.add_argument("--sudoku", type=Path, metavar="FILE",
-                        help="Sudoku line file, one puzzle per line ('.' or 0 blank); solutions from --solutions "
-                             "or FILE's <stem>.solutions.txt, else solved exactly")
+    source.add_argument(
+        "--sudoku",
+        type=Path,
+        metavar="FILE",
+        help="Sudoku line file, one puzzle per line ('.' or 0 blank); solutions from --solutions "
+        "or FILE's <stem>.solutions.txt, else solved exactly",
+    )
     source.add_argument("--solutions", type=Path, metavar="FILE", help="solutions of --sudoku, line by line")
-    source.add_argument("--csv", type=Path, metavar="FILE",
-                        help="Sudoku-Extreme CSV (source,question,answer,rating)")
-    source.add_argument("--arc-json", type=Path, metavar="FILE",
-                        help="ARC tasks JSON {task_id: {train, test}}; each test input is run once per augmented "
-                             "view the checkpoint knows, then voted")
+    source.add_argument("--csv", type=Path, metavar="FILE", help="Sudoku-Extreme CSV (source,question,answer,rating)")
+    source.add_argument(
+        "--arc-json",
+        type=Path,
+        metavar="FILE",
+        help="ARC tasks JSON {task_id: {train, test}}; each test input is run once per augmented "
+        "view the checkpoint knows, then voted",
+    )
     source.add_argument("--tasks", metavar="ID[,ID...]", help="with --arc-json: only these task ids")
     source.add_argument("--limit", type=int, metavar="N", help="with --sudoku/--csv: only the first N puzzles")
-    parser.add_argument("--pass-k", default="1,2,10", metavar="K[,K...]",
-                        help="ARC pass@K values (default 1,2,10; the reference also reports 100,1000)")
+    parser.add_argument(
+        "--pass-k",
+        default="1,2,10",
+        metavar="K[,K...]",
+        help="ARC pass@K values (default 1,2,10; the reference also reports 100,1000)",
+    )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.set_defaults(func=run)
 

@@ -10,16 +10,23 @@ from typing import Any
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
-        "info", help="describe a checkpoint: config, parameters, dataset, last evaluation",
+        "info",
+        help="describe a checkpoint: config, parameters, dataset, last evaluation",
         description="Print a checkpoint's model config, parameter counts (the trunk, i.e. the paper's count, and the "
-                    "transductive puzzle-ID table separately), the dataset it was trained on and its last "
-                    "evaluation metrics.")
-    parser.add_argument("--checkpoint", type=Path,
-                        help="step-N directory, or run directory (its latest checkpoint; RUN_DIR/best for the best); "
-                             "default: the checkpoint shipped with hrm")
-    parser.add_argument("--tasks", action="store_true",
-                        help="list the puzzle names the checkpoint knows (ARC: the task ids, without augmented "
-                             "variants)")
+        "transductive puzzle-ID table separately), the dataset it was trained on and its last "
+        "evaluation metrics.",
+    )
+    parser.add_argument(
+        "--checkpoint",
+        type=Path,
+        help="step-N directory, or run directory (its latest checkpoint; RUN_DIR/best for the best); "
+        "default: the checkpoint shipped with hrm",
+    )
+    parser.add_argument(
+        "--tasks",
+        action="store_true",
+        help="list the puzzle names the checkpoint knows (ARC: the task ids, without augmented variants)",
+    )
     parser.add_argument("--json", action="store_true", help="print everything as JSON")
     parser.set_defaults(func=run)
 
@@ -93,29 +100,43 @@ def _rows(pairs: list[tuple[str, Any]], empty: str) -> list[str]:
 def format_info(info: dict[str, Any]) -> str:
     p = info["parameters"]
     lines = [f"checkpoint:   {info['checkpoint']}"]
-    lines.append(f"step:         {info['step']}" + (f" (recipe {info['recipe']})" if info.get("recipe") else "")
-                 + (f", written by hrm {info['hrm_version']}" if info.get("hrm_version") else ""))
+    lines.append(
+        f"step:         {info['step']}"
+        + (f" (recipe {info['recipe']})" if info.get("recipe") else "")
+        + (f", written by hrm {info['hrm_version']}" if info.get("hrm_version") else "")
+    )
     lines.append(f"trained on:   {info['task']}")
     lines += ["", "parameters"]
-    lines.append(f"  trunk            {p['trunk']:>13,}  trainable weights: the paper's count (27,275,266 for "
-                 "the 27M Sudoku model)")
+    lines.append(
+        f"  trunk            {p['trunk']:>13,}  trainable weights: the paper's count (27,275,266 for "
+        "the 27M Sudoku model)"
+    )
     rows, ndim = p["puzzle_embedding_shape"]
-    lines.append(f"  puzzle-ID table  {p['puzzle_embedding']:>13,}  {rows:,} ids × {ndim}: a buffer trained by "
-                 "sign-SGD, transductive (one vector per training puzzle), not in the paper's 27M")
+    lines.append(
+        f"  puzzle-ID table  {p['puzzle_embedding']:>13,}  {rows:,} ids × {ndim}: a buffer trained by "
+        "sign-SGD, transductive (one vector per training puzzle), not in the paper's 27M"
+    )
     lines.append(f"  total            {p['total']:>13,}")
     lines += ["", "model config"]
     lines += [f"  {key:<22} {value}" for key, value in info["model_config"].items()]
     ids = info["identifiers"]
-    variants = f" ({ids['tasks']:,} tasks; the rest are augmented variants)" if ids["tasks"] and \
-        info["kind"] == "arc" else ""
+    variants = (
+        f" ({ids['tasks']:,} tasks; the rest are augmented variants)" if ids["tasks"] and info["kind"] == "arc" else ""
+    )
     lines += ["", "dataset"]
     lines += _rows(_flatten(info["dataset"] or {}), "(no dataset.json in the checkpoint)")
     lines.append(f"  {'identifiers':<32} {ids['count']:,} names{variants}")
     lines += ["", "last evaluation"]
     lines += _rows(_flatten(info["last_eval"] or {}), "(none recorded)")
-    picks = [("schedule.global_batch_size", "batch"), ("schedule.epochs", "epochs"), ("optim.optimizer", "optimizer"),
-             ("optim.lr", "lr"), ("optim.weight_decay", "weight decay"), ("runtime.seed", "seed"),
-             ("data.path", "data")]
+    picks = [
+        ("schedule.global_batch_size", "batch"),
+        ("schedule.epochs", "epochs"),
+        ("optim.optimizer", "optimizer"),
+        ("optim.lr", "lr"),
+        ("optim.weight_decay", "weight decay"),
+        ("runtime.seed", "seed"),
+        ("data.path", "data"),
+    ]
     flat = dict(_flatten(info["train_config"] or {}))
     chosen = [(label, flat[key]) for key, label in picks if key in flat]
     if chosen:

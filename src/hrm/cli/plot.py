@@ -7,9 +7,12 @@ from pathlib import Path
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("plot", help="plot a run's training curves to a PNG",
-                                   description="Plot the loss, accuracy, segment and learning-rate curves of a run "
-                                               "directory (from its metrics.jsonl).")
+    parser = subparsers.add_parser(
+        "plot",
+        help="plot a run's training curves to a PNG",
+        description="Plot the loss, accuracy, segment and learning-rate curves of a run "
+        "directory (from its metrics.jsonl).",
+    )
     parser.add_argument("run_dir", type=Path, help="run directory written by `hrm train`")
     parser.add_argument("--out", type=Path, help="PNG to write (default: RUN_DIR/curves.png)")
     parser.set_defaults(func=run)

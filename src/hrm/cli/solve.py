@@ -24,34 +24,61 @@ examples:
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
-        "solve", help="solve one puzzle with a trained model",
+        "solve",
+        help="solve one puzzle with a trained model",
         description="Run a trained HRM on one Sudoku, maze or ARC task: print the answer beside the input, whether "
-                    "it is valid, the segments used (per-sample early exit) and the model's confidence "
-                    "(sigmoid of q_halt).",
-        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+        "it is valid, the segments used (per-sample early exit) and the model's confidence "
+        "(sigmoid of q_halt).",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("puzzle", help="Sudoku string, or a puzzle file (Sudoku, maze text, ARC task JSON); - = stdin")
-    parser.add_argument("--checkpoint", type=Path,
-                        help="step-N directory, or run directory (its latest checkpoint; RUN_DIR/best for the best); "
-                             "default: the checkpoint shipped with hrm")
-    parser.add_argument("--kind", choices=("sudoku", "maze", "arc"),
-                        help="puzzle type the checkpoint was trained on (default: read from the checkpoint)")
-    parser.add_argument("--max-segments", type=int, metavar="M",
-                        help="most segments to run (default: the model's M_max; more = inference-time scaling)")
-    parser.add_argument("--no-early-exit", dest="early_exit", action="store_false",
-                        help="run every segment instead of stopping when the Q-head halts")
+    parser.add_argument(
+        "--checkpoint",
+        type=Path,
+        help="step-N directory, or run directory (its latest checkpoint; RUN_DIR/best for the best); "
+        "default: the checkpoint shipped with hrm",
+    )
+    parser.add_argument(
+        "--kind",
+        choices=("sudoku", "maze", "arc"),
+        help="puzzle type the checkpoint was trained on (default: read from the checkpoint)",
+    )
+    parser.add_argument(
+        "--max-segments",
+        type=int,
+        metavar="M",
+        help="most segments to run (default: the model's M_max; more = inference-time scaling)",
+    )
+    parser.add_argument(
+        "--no-early-exit",
+        dest="early_exit",
+        action="store_false",
+        help="run every segment instead of stopping when the Q-head halts",
+    )
     parser.add_argument("--trace", action="store_true", help="print the answer after every segment")
     parser.add_argument("--save-gif", type=Path, metavar="FILE", help="write an animated GIF, one frame per segment")
-    parser.add_argument("--save-png", type=Path, metavar="DIR",
-                        help="write segment-NN.png per segment and overview.png into DIR")
+    parser.add_argument(
+        "--save-png", type=Path, metavar="DIR", help="write segment-NN.png per segment and overview.png into DIR"
+    )
     parser.add_argument("--task-id", help="ARC: the task's id (default: the file name, or the only task in the file)")
     parser.add_argument("--test-index", type=int, default=0, help="ARC: which test input of the task (default 0)")
-    parser.add_argument("--views", type=int, default=1, metavar="N",
-                        help="ARC: vote over up to N views (the original + augmented variants the model was trained "
-                             "on), as the paper's evaluation does (default 1)")
+    parser.add_argument(
+        "--views",
+        type=int,
+        default=1,
+        metavar="N",
+        help="ARC: vote over up to N views (the original + augmented variants the model was trained "
+        "on), as the paper's evaluation does (default 1)",
+    )
     parser.add_argument("--puzzle-id", type=int, help="force the puzzle identifier (advanced)")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps (default auto)")
-    parser.add_argument("--color", choices=("auto", "always", "never"), default="auto",
-                        help="ANSI colours in the text output (default: when printing to a terminal)")
+    parser.add_argument(
+        "--color",
+        choices=("auto", "always", "never"),
+        default="auto",
+        help="ANSI colours in the text output (default: when printing to a terminal)",
+    )
     parser.add_argument("--json", action="store_true", help="print the result as JSON instead of text")
     parser.set_defaults(func=run)
 
@@ -61,10 +88,19 @@ def run(args: argparse.Namespace) -> int:
     from hrm.inference.solve import solve
 
     want_trace = args.trace or args.save_gif is not None or args.save_png is not None
-    result = solve(str(args.checkpoint) if args.checkpoint is not None else None, args.puzzle, kind=args.kind,
-                   max_segments=args.max_segments, early_exit=args.early_exit, trace=want_trace,
-                   task_id=args.task_id, test_index=args.test_index, views=args.views, puzzle_id=args.puzzle_id,
-                   device=args.device)
+    result = solve(
+        str(args.checkpoint) if args.checkpoint is not None else None,
+        args.puzzle,
+        kind=args.kind,
+        max_segments=args.max_segments,
+        early_exit=args.early_exit,
+        trace=want_trace,
+        task_id=args.task_id,
+        test_index=args.test_index,
+        views=args.views,
+        puzzle_id=args.puzzle_id,
+        device=args.device,
+    )
     written = []
     if args.save_gif is not None:
         written.append(str(save_gif(result, args.save_gif)))

@@ -46,15 +46,19 @@ class IntermixedParser(argparse.ArgumentParser):
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
-        "train", help="train HRM from a recipe (with key=value overrides) or resume a run",
+        "train",
+        help="train HRM from a recipe (with key=value overrides) or resume a run",
         description="Train HRM. A recipe gives a complete config; key=value arguments override its fields "
-                    "(dotted keys such as arch.hidden_size=256, or aliases such as lr=1e-4 data=PATH).",
-        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+        "(dotted keys such as arch.hidden_size=256, or aliases such as lr=1e-4 data=PATH).",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("recipe", nargs="?", help="recipe name (see --list)")
     parser.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides")
     parser.add_argument("--out", type=Path, help="run directory (default: runs_out/<recipe>-<date>-<time>)")
-    parser.add_argument("--resume", type=Path, metavar="RUN_DIR",
-                        help="continue the run in RUN_DIR from its newest checkpoint")
+    parser.add_argument(
+        "--resume", type=Path, metavar="RUN_DIR", help="continue the run in RUN_DIR from its newest checkpoint"
+    )
     parser.add_argument("--device", help="override runtime.device: auto, cpu, cuda, cuda:N or mps")
     parser.add_argument("--list", action="store_true", help="list the recipes and exit")
     parser.add_argument("--keys", action="store_true", help="list every override key and exit")
@@ -80,8 +84,10 @@ def resolve_config(args: argparse.Namespace):
         if args.recipe is None:
             raise UserError("give a recipe (hrm train --list shows them) or --resume RUN_DIR")
         if "=" in args.recipe:
-            raise UserError(f"{args.recipe!r} looks like an override; the first argument must be a recipe name "
-                            "(hrm train --list shows them)")
+            raise UserError(
+                f"{args.recipe!r} looks like an override; the first argument must be a recipe name "
+                "(hrm train --list shows them)"
+            )
         config = get_recipe(args.recipe)
         stamp = time.strftime("%Y%m%d-%H%M%S")
         run_dir = args.out if args.out is not None else Path("runs_out") / f"{config.name}-{stamp}"
@@ -100,8 +106,10 @@ def run(args: argparse.Namespace) -> int:
         for name, factory in RECIPES.items():
             doc = (factory.__doc__ or "").strip().splitlines()
             config = factory()
-            print(f"{name:26s} data={config.data.path}  batch={config.schedule.global_batch_size}  "
-                  f"lr={config.optim.lr:g}  hidden={config.arch.hidden_size}" + (f"  {doc[0]}" if doc else ""))
+            print(
+                f"{name:26s} data={config.data.path}  batch={config.schedule.global_batch_size}  "
+                f"lr={config.optim.lr:g}  hidden={config.arch.hidden_size}" + (f"  {doc[0]}" if doc else "")
+            )
         return 0
     if args.keys:
         print("\n".join(valid_keys()))

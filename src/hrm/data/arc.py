@@ -74,8 +74,11 @@ Role = Literal["training", "evaluation"]
 Protocol = Literal["transductive", "strict"]
 PRESETS: dict[str, tuple[tuple[str, Role], ...]] = {
     # ARC-AGI-1 training + evaluation + ConceptARC corpus: the reference's ARC-1 setting (960 tasks).
-    "arc-agi-1": (("arc-agi-1/training.json", "training"), ("arc-agi-1/evaluation.json", "evaluation"),
-                  ("concept-arc/corpus.json", "training")),
+    "arc-agi-1": (
+        ("arc-agi-1/training.json", "training"),
+        ("arc-agi-1/evaluation.json", "evaluation"),
+        ("concept-arc/corpus.json", "training"),
+    ),
     # ARC-AGI-2 training + evaluation: the reference's ARC-2 setting (1120 tasks).
     "arc-agi-2": (("arc-agi-2/training.json", "training"), ("arc-agi-2/evaluation.json", "evaluation")),
 }
@@ -93,11 +96,11 @@ def encode_grid(grid: np.ndarray, offset: tuple[int, int] = (0, 0)) -> np.ndarra
     if not (1 <= h and 1 <= w and r0 + h <= MAX_GRID and c0 + w <= MAX_GRID):
         raise ValueError(f"grid {h}×{w} at offset {offset} does not fit the 30×30 canvas")
     canvas = np.zeros((MAX_GRID, MAX_GRID), np.uint8)
-    canvas[r0:r0 + h, c0:c0 + w] = g + COLOUR_OFFSET
+    canvas[r0 : r0 + h, c0 : c0 + w] = g + COLOUR_OFFSET
     if r0 + h < MAX_GRID:
-        canvas[r0 + h, c0:c0 + w] = EOS_ID
+        canvas[r0 + h, c0 : c0 + w] = EOS_ID
     if c0 + w < MAX_GRID:
-        canvas[r0:r0 + h, c0 + w] = EOS_ID
+        canvas[r0 : r0 + h, c0 + w] = EOS_ID
     return canvas.reshape(-1)
 
 
@@ -133,8 +136,7 @@ def shift_canvas(tokens: np.ndarray, dr: int, dc: int) -> np.ndarray:
     return out.reshape(-1)
 
 
-def _scatter(flat: np.ndarray, base: np.ndarray, grids: np.ndarray, dr: np.ndarray, dc: np.ndarray,
-             trash: int) -> None:
+def _scatter(flat: np.ndarray, base: np.ndarray, grids: np.ndarray, dr: np.ndarray, dc: np.ndarray, trash: int) -> None:
     """Write V grids [V, h, w] (colours) as canvases into ``flat`` at row starts ``base`` [V] with offsets
     (dr, dc) and EOS borders; EOS cells that would fall off the canvas are sent to index ``trash``."""
     v, h, w = grids.shape
@@ -185,10 +187,8 @@ def parse_grid(raw, where: str, what: str) -> np.ndarray:
     for r, row in enumerate(raw):
         for c, v in enumerate(row):
             if type(v) is not int or not 0 <= v <= 9:
-                raise UserError(f"{where}: {what} row {r + 1} column {c + 1} is {v!r}; colours must be "
-                                "integers 0-9")
+                raise UserError(f"{where}: {what} row {r + 1} column {c + 1} is {v!r}; colours must be integers 0-9")
     return np.array(raw, dtype=np.uint8)
-
 
 
 def _parse_task(task_id: str, data, role: Role, source: str, where: str) -> ArcTask:
@@ -204,10 +204,16 @@ def _parse_task(task_id: str, data, role: Role, source: str, where: str) -> ArcT
             if not isinstance(pair, dict) or "input" not in pair:
                 raise UserError(f"{where}: task {task_id!r} {kind} pair {k + 1} needs 'input' and 'output'")
             if "output" not in pair:
-                raise UserError(f"{where}: task {task_id!r} {kind} pair {k + 1} has no 'output'; a dataset needs "
-                                "the answers (hidden test sets cannot be built)")
-            parsed.append((parse_grid(pair["input"], where, f"task {task_id!r} {kind} pair {k + 1} input"),
-                           parse_grid(pair["output"], where, f"task {task_id!r} {kind} pair {k + 1} output")))
+                raise UserError(
+                    f"{where}: task {task_id!r} {kind} pair {k + 1} has no 'output'; a dataset needs "
+                    "the answers (hidden test sets cannot be built)"
+                )
+            parsed.append(
+                (
+                    parse_grid(pair["input"], where, f"task {task_id!r} {kind} pair {k + 1} input"),
+                    parse_grid(pair["output"], where, f"task {task_id!r} {kind} pair {k + 1} output"),
+                )
+            )
         parts[kind] = parsed
     if not parts["train"] and not parts["test"]:
         raise UserError(f"{where}: task {task_id!r} has no pairs")
@@ -344,13 +350,19 @@ class _TaskHasher:
         with np.errstate(over="ignore"):
             for k, (inp, out) in enumerate(pairs):
                 for side, grid in enumerate((inp, out)):
-                    stack = np.stack([np.ascontiguousarray(dihedral_transform(grid, t)).reshape(-1)
-                                      for t in range(NUM_DIHEDRAL)])  # [8, h*w]
+                    stack = np.stack(
+                        [np.ascontiguousarray(dihedral_transform(grid, t)).reshape(-1) for t in range(NUM_DIHEDRAL)]
+                    )  # [8, h*w]
                     onehot = (stack[:, :, None] == colours).astype(np.uint64)  # [8, h*w, 10]
                     weights = _HASH_WEIGHTS[:, side, : stack.shape[1]]  # [2, h*w]
                     self.sums[:, k] += np.einsum("tnc,jn->tjc", onehot, weights)
-                    codes = np.array([(lambda hw: hw[0] * 31 + hw[1] + 1)(dihedral_shape(grid.shape, t))
-                                      for t in range(NUM_DIHEDRAL)], np.uint64)
+                    codes = np.array(
+                        [
+                            (lambda hw: hw[0] * 31 + hw[1] + 1)(dihedral_shape(grid.shape, t))
+                            for t in range(NUM_DIHEDRAL)
+                        ],
+                        np.uint64,
+                    )
                     self.shape_terms[:, k] += codes[:, None] * _HASH_WEIGHTS[:, side, SEQ_LEN][None, :]
 
     def keys(self, tids: np.ndarray, colour_maps: np.ndarray) -> list[bytes]:
@@ -390,7 +402,7 @@ def choose_variants(task: ArcTask, num_aug: int, rng: np.random.Generator, retri
 def variant_names(task_id: str, tids: np.ndarray, colour_maps: np.ndarray) -> list[str]:
     """Names of a task's variants; the first (the original) is the bare task id."""
     digits = (np.asarray(colour_maps, np.uint8) + ord("0")).tobytes().decode("ascii")
-    names = [f"{task_id}_t{int(t)}_{digits[10 * j:10 * j + 10]}" for j, t in enumerate(tids.tolist())]
+    names = [f"{task_id}_t{int(t)}_{digits[10 * j : 10 * j + 10]}" for j, t in enumerate(tids.tolist())]
     if names:
         names[0] = task_id
     return names
@@ -400,8 +412,9 @@ def variant_name(task_id: str, tid: int, colour_map: np.ndarray, original: bool 
     return task_id if original else f"{task_id}_t{int(tid)}_{colour_map_name(colour_map)}"
 
 
-def _encode_examples(pairs: list[tuple[np.ndarray, np.ndarray]], variants: TaskVariants,
-                     rng: np.random.Generator | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _encode_examples(
+    pairs: list[tuple[np.ndarray, np.ndarray]], variants: TaskVariants, rng: np.random.Generator | None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Canvases for every (variant, pair): inputs/labels [V, P, 900] and offsets [V, P, 2].
 
     With ``rng`` (train split) each example is translated except one random example per variant."""
@@ -436,8 +449,7 @@ def _encode_examples(pairs: list[tuple[np.ndarray, np.ndarray]], variants: TaskV
             _scatter(flat_out, base, maps[:, to.reshape(-1)].reshape(-1, *to.shape), dr, dc, total)
             offsets[sel, k, 0] = dr
             offsets[sel, k, 1] = dc
-    return (flat_in[:total].reshape(num_v, num_p, SEQ_LEN), flat_out[:total].reshape(num_v, num_p, SEQ_LEN),
-            offsets)
+    return (flat_in[:total].reshape(num_v, num_p, SEQ_LEN), flat_out[:total].reshape(num_v, num_p, SEQ_LEN), offsets)
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -485,8 +497,10 @@ def load_sources(sources: list[tuple[Path, Role]]) -> list[ArcTask]:
             raise UserError(f"{path}: role must be 'training' or 'evaluation', got {role!r}")
         for t in load_arc_tasks(path, role, _source_name(Path(path))):
             if t.task_id in where:
-                raise UserError(f"{t.where}: task id {t.task_id!r} is also in {where[t.task_id]}; task ids must be "
-                                "unique across sources (do not mix ARC-AGI-1 with ARC-AGI-2)")
+                raise UserError(
+                    f"{t.where}: task id {t.task_id!r} is also in {where[t.task_id]}; task ids must be "
+                    "unique across sources (do not mix ARC-AGI-1 with ARC-AGI-2)"
+                )
             where[t.task_id] = t.where
             tasks.append(t)
     return tasks
@@ -521,8 +535,9 @@ def build_arc_dataset(options: ArcBuildOptions) -> Path:
     with atomic_output_dir(out, force=opts.force) as tmp:
         train_w = SplitWriter(tmp / "train", SEQ_LEN, VOCAB_SIZE)
         test_w = SplitWriter(tmp / "test", SEQ_LEN, VOCAB_SIZE)
-        for ti, task in enumerate(progress(tasks, desc="augmenting ARC tasks", enabled=opts.show_progress,
-                                           unit="task")):
+        for ti, task in enumerate(
+            progress(tasks, desc="augmenting ARC tasks", enabled=opts.show_progress, unit="task")
+        ):
             rng = task_rng(opts.seed, task.task_id)
             variants = choose_variants(task, opts.num_aug, rng, opts.retries_factor)
             nv = len(variants)
@@ -552,11 +567,19 @@ def build_arc_dataset(options: ArcBuildOptions) -> Path:
                 p = len(test_pairs)
                 test_w.add_puzzles(inp.reshape(-1, SEQ_LEN), lab.reshape(-1, SEQ_LEN), np.full(nv, p), ids)
                 test_w.end_group()
-            task_records.append({
-                "id": task.task_id, "role": task.role, "source": task.source, "variants": nv,
-                "first_identifier": first_id, "train_pairs": len(task.train), "test_pairs": len(task.test),
-                "in_train_split": len(train_pairs), "in_test_split": len(test_pairs),
-            })
+            task_records.append(
+                {
+                    "id": task.task_id,
+                    "role": task.role,
+                    "source": task.source,
+                    "variants": nv,
+                    "first_identifier": first_id,
+                    "train_pairs": len(task.train),
+                    "test_pairs": len(task.test),
+                    "in_train_split": len(train_pairs),
+                    "in_test_split": len(test_pairs),
+                }
+            )
         num_ids = len(identifiers)
         common = dict(pad_id=PAD_ID, ignore_label_id=PAD_ID, blank_identifier_id=0, num_puzzle_identifiers=num_ids)
         train_w.finish(**common)
@@ -569,8 +592,9 @@ def build_arc_dataset(options: ArcBuildOptions) -> Path:
         save_npy(aug / "puzzle_task.npy", np.asarray(puzzle_task, np.int32))
         save_npy(aug / "puzzle_dihedral.npy", np.asarray(puzzle_tid, np.uint8))
         save_npy(aug / "puzzle_colour_map.npy", np.stack(puzzle_maps).astype(np.uint8))
-        save_npy(aug / "train_offsets.npy",
-                 np.concatenate(train_offsets) if train_offsets else np.zeros((0, 2), np.uint8))
+        save_npy(
+            aug / "train_offsets.npy", np.concatenate(train_offsets) if train_offsets else np.zeros((0, 2), np.uint8)
+        )
         counts = np.asarray(variant_counts)
         roles = {r: sum(t.role == r for t in tasks) for r in ("training", "evaluation")}
         summary = BuildSummary(
@@ -579,16 +603,22 @@ def build_arc_dataset(options: ArcBuildOptions) -> Path:
             seq_len=SEQ_LEN,
             vocab_size=VOCAB_SIZE,
             num_puzzle_identifiers=num_ids,
-            splits={"train": SplitSummary(train_w.num_groups, train_w.num_puzzles, train_w.num_examples),
-                    "test": SplitSummary(test_w.num_groups, test_w.num_puzzles, test_w.num_examples)},
-            options={"protocol": opts.protocol, "num_aug": opts.num_aug, "retries_factor": opts.retries_factor,
-                     "translate": opts.translate, "preset": opts.preset},
+            splits={
+                "train": SplitSummary(train_w.num_groups, train_w.num_puzzles, train_w.num_examples),
+                "test": SplitSummary(test_w.num_groups, test_w.num_puzzles, test_w.num_examples),
+            },
+            options={
+                "protocol": opts.protocol,
+                "num_aug": opts.num_aug,
+                "retries_factor": opts.retries_factor,
+                "translate": opts.translate,
+                "preset": opts.preset,
+            },
             sources=[dict(source_record(p, role), tasks=n) for (p, role), n in zip(opts.sources, per_source)],
             stats={
                 "protocol": opts.protocol,
                 "tasks": {"training": roles["training"], "evaluation": roles["evaluation"]},
-                "variants per task": {"min": int(counts.min()), "mean": float(counts.mean()),
-                                      "max": int(counts.max())},
+                "variants per task": {"min": int(counts.min()), "mean": float(counts.mean()), "max": int(counts.max())},
                 "tasks with fewer than num_aug + 1 variants": len(short_tasks),
                 "first of them": short_tasks[:10],
             },
@@ -615,12 +645,19 @@ class ArcVariants:
     def load(cls, root: Path | str) -> ArcVariants:
         d = Path(root) / AUG_DIR
         if not d.is_dir():
-            raise UserError(f"{d}: missing; not an ARC dataset built by hrm (use parse_variant_name on "
-                            "identifiers.json for reference-built datasets)")
+            raise UserError(
+                f"{d}: missing; not an ARC dataset built by hrm (use parse_variant_name on "
+                "identifiers.json for reference-built datasets)"
+            )
         try:
             tasks = json.loads((d / "tasks.json").read_text(encoding="utf-8"))
-            return cls(tasks, np.load(d / "puzzle_task.npy"), np.load(d / "puzzle_dihedral.npy"),
-                       np.load(d / "puzzle_colour_map.npy"), np.load(d / "train_offsets.npy"))
+            return cls(
+                tasks,
+                np.load(d / "puzzle_task.npy"),
+                np.load(d / "puzzle_dihedral.npy"),
+                np.load(d / "puzzle_colour_map.npy"),
+                np.load(d / "train_offsets.npy"),
+            )
         except (OSError, ValueError) as exc:
             raise UserError(f"{d}: unreadable augmentation records ({exc}); rebuild the dataset") from None
 

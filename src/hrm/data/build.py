@@ -146,8 +146,13 @@ class SplitWriter:
         self._current_group = 0
         self.num_examples = 0
 
-    def add_puzzles(self, inputs: np.ndarray, labels: np.ndarray, puzzle_sizes: np.ndarray | list[int],
-                    puzzle_identifiers: np.ndarray | list[int]) -> None:
+    def add_puzzles(
+        self,
+        inputs: np.ndarray,
+        labels: np.ndarray,
+        puzzle_sizes: np.ndarray | list[int],
+        puzzle_identifiers: np.ndarray | list[int],
+    ) -> None:
         """Append several puzzles of the current group at once; ``puzzle_sizes`` are their example counts."""
         sizes = np.asarray(puzzle_sizes, dtype=np.int64)
         ids = np.asarray(puzzle_identifiers, dtype=np.int32)
@@ -164,8 +169,7 @@ class SplitWriter:
 
     def add_puzzle(self, inputs: np.ndarray, labels: np.ndarray, puzzle_identifier: int = 0) -> None:
         inputs = np.asarray(inputs).reshape(-1, self.seq_len)
-        self.add_puzzles(inputs, np.asarray(labels).reshape(-1, self.seq_len), [inputs.shape[0]],
-                         [puzzle_identifier])
+        self.add_puzzles(inputs, np.asarray(labels).reshape(-1, self.seq_len), [inputs.shape[0]], [puzzle_identifier])
 
     def end_group(self) -> None:
         if self._current_group == 0:
@@ -195,8 +199,9 @@ class SplitWriter:
     def num_groups(self) -> int:
         return len(self._group_sizes)
 
-    def finish(self, *, pad_id: int, ignore_label_id: int | None, blank_identifier_id: int,
-               num_puzzle_identifiers: int) -> DatasetMetadata:
+    def finish(
+        self, *, pad_id: int, ignore_label_id: int | None, blank_identifier_id: int, num_puzzle_identifiers: int
+    ) -> DatasetMetadata:
         if self._current_group:
             raise ValueError("the last group was not closed")
         self._inputs.close()
@@ -235,14 +240,21 @@ class SplitWriter:
 # Progress and summaries
 
 
-def progress(iterable: Iterable | None = None, *, total: int | None = None, desc: str = "", enabled: bool = True,
-             unit: str = "it"):
+def progress(
+    iterable: Iterable | None = None,
+    *,
+    total: int | None = None,
+    desc: str = "",
+    enabled: bool = True,
+    unit: str = "it",
+):
     """A tqdm bar on stderr (hidden when ``enabled`` is false or stderr is not a terminal)."""
     from tqdm import tqdm
 
     disable = (not enabled) or not _stderr_is_tty()
-    return tqdm(iterable, total=total, desc=desc, disable=disable, file=sys.stderr, unit=unit, leave=False,
-                dynamic_ncols=True)
+    return tqdm(
+        iterable, total=total, desc=desc, disable=disable, file=sys.stderr, unit=unit, leave=False, dynamic_ncols=True
+    )
 
 
 def _stderr_is_tty() -> bool:
@@ -305,16 +317,23 @@ class BuildSummary:
         except json.JSONDecodeError as exc:
             raise UserError(f"{path}:{exc.lineno}: not valid JSON ({exc.msg})") from None
         return cls(
-            kind=d["kind"], seed=d["seed"], seq_len=d["seq_len"], vocab_size=d["vocab_size"],
+            kind=d["kind"],
+            seed=d["seed"],
+            seq_len=d["seq_len"],
+            vocab_size=d["vocab_size"],
             num_puzzle_identifiers=d["num_puzzle_identifiers"],
             splits={k: SplitSummary(**v) for k, v in d["splits"].items()},
-            options=d.get("options", {}), sources=d.get("sources", []), stats=d.get("stats", {}),
+            options=d.get("options", {}),
+            sources=d.get("sources", []),
+            stats=d.get("stats", {}),
         )
 
     def format(self, path: Path | str | None = None) -> str:
         lines = [f"{self.kind} dataset" + (f" -> {path}" if path is not None else "")]
-        lines.append(f"  seq_len {self.seq_len}, vocab {self.vocab_size}, "
-                     f"puzzle identifiers {self.num_puzzle_identifiers}, seed {self.seed}")
+        lines.append(
+            f"  seq_len {self.seq_len}, vocab {self.vocab_size}, "
+            f"puzzle identifiers {self.num_puzzle_identifiers}, seed {self.seed}"
+        )
         order = sorted(self.splits, key=lambda k: (k not in ("train", "test"), k != "train", k))
         for name in order:
             s = self.splits[name]

@@ -149,8 +149,9 @@ def _read_jsonl(path: Path, opts: CustomBuildOptions) -> list[_Record]:
         except json.JSONDecodeError as exc:
             raise UserError(f"{path}:{i}: not valid JSON ({exc.msg})") from None
         if not isinstance(obj, dict):
-            raise UserError(f"{path}:{i}: each line must be a JSON object with '{opts.input_key}' and "
-                            f"'{opts.output_key}'")
+            raise UserError(
+                f"{path}:{i}: each line must be a JSON object with '{opts.input_key}' and '{opts.output_key}'"
+            )
         seqs = []
         for key in (opts.input_key, opts.output_key):
             if key not in obj:
@@ -162,8 +163,10 @@ def _read_jsonl(path: Path, opts: CustomBuildOptions) -> list[_Record]:
                 bad = [(j, ch) for j, ch in enumerate(v) if ch not in index]
                 if bad:
                     j, ch = bad[0]
-                    raise UserError(f"{path}:{i}: '{key}' character {ch!r} at position {j + 1} is not in the "
-                                    f"alphabet {opts.alphabet!r}")
+                    raise UserError(
+                        f"{path}:{i}: '{key}' character {ch!r} at position {j + 1} is not in the "
+                        f"alphabet {opts.alphabet!r}"
+                    )
                 seqs.append([index[ch] for ch in v])
             elif isinstance(v, list):
                 if index is not None:
@@ -171,8 +174,9 @@ def _read_jsonl(path: Path, opts: CustomBuildOptions) -> list[_Record]:
                 if not all(type(t) is int and t >= 0 for t in v):
                     raise UserError(f"{path}:{i}: '{key}' must be a list of non-negative integer tokens")
                 if opts.vocab_size is not None and any(t >= opts.vocab_size for t in v):
-                    raise UserError(f"{path}:{i}: '{key}' has token {max(v)}, outside 0..{opts.vocab_size - 1} "
-                                    "(--vocab-size)")
+                    raise UserError(
+                        f"{path}:{i}: '{key}' has token {max(v)}, outside 0..{opts.vocab_size - 1} (--vocab-size)"
+                    )
                 seqs.append([t + 1 for t in v])
             else:
                 raise UserError(f"{path}:{i}: '{key}' must be a string or a list of integer tokens")
@@ -181,12 +185,12 @@ def _read_jsonl(path: Path, opts: CustomBuildOptions) -> list[_Record]:
         if opts.seq_len is not None:
             for key, s in zip((opts.input_key, opts.output_key), seqs):
                 if len(s) > opts.seq_len:
-                    raise UserError(f"{path}:{i}: '{key}' has length {len(s)}, longer than --seq-len "
-                                    f"{opts.seq_len}")
+                    raise UserError(f"{path}:{i}: '{key}' has length {len(s)}, longer than --seq-len {opts.seq_len}")
         puzzle = obj.get(opts.puzzle_key)
         group = obj.get(opts.group_key)
-        records.append(_Record(seqs[0], seqs[1], None if puzzle is None else str(puzzle),
-                               None if group is None else str(group), i))
+        records.append(
+            _Record(seqs[0], seqs[1], None if puzzle is None else str(puzzle), None if group is None else str(group), i)
+        )
     if not records:
         raise UserError(f"{path}: no records")
     return records
@@ -200,8 +204,10 @@ def _structure(records: list[_Record], path: Path) -> list[list[list[_Record]]]:
         pkey = r.puzzle if r.puzzle is not None else f"\x00record{k}"
         gkey = r.group if r.group is not None else (f"\x00puzzle{pkey}")
         if pkey in puzzle_group and puzzle_group[pkey] != gkey:
-            raise UserError(f"{path}:{r.line}: puzzle {r.puzzle!r} appears in two groups ({puzzle_group[pkey]!r} "
-                            f"and {r.group!r}); a puzzle belongs to one group")
+            raise UserError(
+                f"{path}:{r.line}: puzzle {r.puzzle!r} appears in two groups ({puzzle_group[pkey]!r} "
+                f"and {r.group!r}); a puzzle belongs to one group"
+            )
         puzzle_group[pkey] = gkey
         groups.setdefault(gkey, {}).setdefault(pkey, []).append(r)
     return [list(puzzles.values()) for puzzles in groups.values()]
@@ -232,8 +238,9 @@ def build_custom_dataset(options: CustomBuildOptions) -> Path:
         missing = [(name, r.line) for name, recs in splits.items() for r in recs if r.puzzle is None]
         if missing:
             name, line = missing[0]
-            raise UserError(f"{getattr(opts, name)}:{line}: --puzzle-ids per-puzzle needs a '{opts.puzzle_key}' "
-                            "key on every record")
+            raise UserError(
+                f"{getattr(opts, name)}:{line}: --puzzle-ids per-puzzle needs a '{opts.puzzle_key}' key on every record"
+            )
     identifiers = ["<blank>"]
     id_of: dict[str, int] = {}
     structured = {name: _structure(recs, Path(getattr(opts, name))) for name, recs in splits.items()}
@@ -260,8 +267,9 @@ def build_custom_dataset(options: CustomBuildOptions) -> Path:
                     pid = id_of[puzzle[0].puzzle] if opts.puzzle_ids == "per-puzzle" else 0
                     w.add_puzzles(inputs, labels, [n], [pid])
                 w.end_group()
-            w.finish(pad_id=PAD_ID, ignore_label_id=PAD_ID, blank_identifier_id=0,
-                     num_puzzle_identifiers=len(identifiers))
+            w.finish(
+                pad_id=PAD_ID, ignore_label_id=PAD_ID, blank_identifier_id=0, num_puzzle_identifiers=len(identifiers)
+            )
             summaries[name] = SplitSummary(w.num_groups, w.num_puzzles, w.num_examples)
         codec = Codec(alphabet=opts.alphabet, vocab_size=vocab)
         with open(tmp / CODEC_FILE, "w", encoding="utf-8") as f:

@@ -176,8 +176,9 @@ def sequence_dtype(vocab_size: int) -> np.dtype:
     return _array_dtype(vocab_size)
 
 
-def validate_arrays(metadata: DatasetMetadata, arrays: dict[str, np.ndarray], where: str = "split",
-                    check_tokens: bool = True) -> None:
+def validate_arrays(
+    metadata: DatasetMetadata, arrays: dict[str, np.ndarray], where: str = "split", check_tokens: bool = True
+) -> None:
     """Check one set's arrays for shape, CSR and range consistency; raise UserError naming the problem."""
     for name in FIELDS:
         if name not in arrays:
@@ -191,8 +192,9 @@ def validate_arrays(metadata: DatasetMetadata, arrays: dict[str, np.ndarray], wh
     if pid.ndim != 1 or pidx.ndim != 1 or gidx.ndim != 1:
         raise UserError(f"{where}: puzzle_identifiers, puzzle_indices and group_indices must be 1-D")
     if pidx.shape[0] != pid.shape[0] + 1:
-        raise UserError(f"{where}: puzzle_indices has {pidx.shape[0]} entries, expected num_puzzles + 1 = "
-                        f"{pid.shape[0] + 1}")
+        raise UserError(
+            f"{where}: puzzle_indices has {pidx.shape[0]} entries, expected num_puzzles + 1 = {pid.shape[0] + 1}"
+        )
     if pidx.shape[0] == 0 or pidx[0] != 0 or pidx[-1] != inputs.shape[0] or np.any(np.diff(pidx) < 0):
         raise UserError(f"{where}: puzzle_indices must rise from 0 to the number of examples ({inputs.shape[0]})")
     if gidx.shape[0] == 0 or gidx[0] != 0 or gidx[-1] != pid.shape[0] or np.any(np.diff(gidx) < 0):
@@ -217,8 +219,9 @@ def write_metadata(split_dir: Path | str, metadata: DatasetMetadata) -> None:
         f.write(metadata.to_json())
 
 
-def write_split(path: Path | str, metadata: DatasetMetadata, arrays: dict[str, dict[str, np.ndarray]],
-                check_tokens: bool = True) -> None:
+def write_split(
+    path: Path | str, metadata: DatasetMetadata, arrays: dict[str, dict[str, np.ndarray]], check_tokens: bool = True
+) -> None:
     """Write one split folder: ``dataset.json`` plus ``<set>__<field>.npy`` with the reference's dtypes.
 
     ``arrays`` maps each set name of ``metadata.sets`` to its five arrays. Inputs/labels are stored as uint8
@@ -320,8 +323,10 @@ def load_dataset_root(root: Path | str, validate: bool = True) -> DatasetRoot:
         if getattr(a, key) != getattr(b, key):
             raise UserError(f"{root}: train and test disagree on {key} ({getattr(a, key)} vs {getattr(b, key)})")
     if validate and len(identifiers) != train.metadata.num_puzzle_identifiers:
-        raise UserError(f"{root / IDENTIFIERS_FILE}: {len(identifiers)} names but dataset.json says "
-                        f"num_puzzle_identifiers = {train.metadata.num_puzzle_identifiers}")
+        raise UserError(
+            f"{root / IDENTIFIERS_FILE}: {len(identifiers)} names but dataset.json says "
+            f"num_puzzle_identifiers = {train.metadata.num_puzzle_identifiers}"
+        )
     return DatasetRoot(path=root, train=train, test=test, identifiers=identifiers)
 
 

@@ -209,8 +209,9 @@ def _carve(n: int, rng: np.random.Generator, loop_prob: float) -> np.ndarray:
     steps = ((-1, 0), (1, 0), (0, -1), (0, 1))
     while stack:
         r, c = stack[-1]
-        options = [(r + dr, c + dc) for dr, dc in steps
-                   if 0 <= r + dr < m and 0 <= c + dc < m and not visited[r + dr, c + dc]]
+        options = [
+            (r + dr, c + dc) for dr, dc in steps if 0 <= r + dr < m and 0 <= c + dc < m and not visited[r + dr, c + dc]
+        ]
         if not options:
             stack.pop()
             continue
@@ -228,8 +229,14 @@ def _carve(n: int, rng: np.random.Generator, loop_prob: float) -> np.ndarray:
     return open_
 
 
-def generate(n: int, rng: np.random.Generator, min_path_length: int | None = None, loop_prob: float = 0.05,
-             unique_path: bool = True, max_attempts: int = 1000) -> tuple[np.ndarray, np.ndarray, int]:
+def generate(
+    n: int,
+    rng: np.random.Generator,
+    min_path_length: int | None = None,
+    loop_prob: float = 0.05,
+    unique_path: bool = True,
+    max_attempts: int = 1000,
+) -> tuple[np.ndarray, np.ndarray, int]:
     """One maze: (input tokens (n, n), label tokens (n, n), path length).
 
     ``min_path_length``: the shortest path must be longer than this (default :func:`hard_min_path_length`).
@@ -256,8 +263,10 @@ def generate(n: int, rng: np.random.Generator, min_path_length: int | None = Non
         maze = maze.reshape(n, n)
         label, length, _ = solve(maze)
         return maze, label, length
-    raise UserError(f"no {n}×{n} maze with a shortest path longer than {threshold} found in {max_attempts} tries; "
-                    "lower --min-path-length or --loop-prob")
+    raise UserError(
+        f"no {n}×{n} maze with a shortest path longer than {threshold} found in {max_attempts} tries; "
+        "lower --min-path-length or --loop-prob"
+    )
 
 
 def canonical_key(maze: np.ndarray) -> bytes:
@@ -284,8 +293,10 @@ class MazeRows:
 def _label_or_solve(grid: np.ndarray, where: str) -> tuple[np.ndarray, np.ndarray]:
     flat = grid.reshape(-1)
     if (flat == START).sum() != 1 or (flat == GOAL).sum() != 1:
-        raise UserError(f"{where}: a maze needs exactly one 'S' and one 'G' "
-                        f"(found {(flat == START).sum()} and {(flat == GOAL).sum()})")
+        raise UserError(
+            f"{where}: a maze needs exactly one 'S' and one 'G' "
+            f"(found {(flat == START).sum()} and {(flat == GOAL).sum()})"
+        )
     if np.any(flat == PATH):
         maze = np.where(grid == PATH, OPEN, grid).astype(np.uint8)
         why = verify_label(maze, grid)
@@ -332,8 +343,10 @@ def read_text_mazes(path: Path | str) -> MazeRows:
         n = len(rows)
         for j, r in enumerate(rows):
             if len(r) != n:
-                raise UserError(f"{path}:{first + j}: row has {len(r)} characters but the maze has {n} rows; mazes "
-                                "must be square (write open cells as '.' if trailing spaces get stripped)")
+                raise UserError(
+                    f"{path}:{first + j}: row has {len(r)} characters but the maze has {n} rows; mazes "
+                    "must be square (write open cells as '.' if trailing spaces get stripped)"
+                )
             bad = [ch for ch in r if ch not in CHARSET and ch != "."]
             if bad:
                 raise UserError(f"{path}:{first + j}: bad character {bad[0]!r}; use '#', ' ' or '.', 'S', 'G', 'o'")
@@ -375,8 +388,9 @@ def read_maze_csv(path: Path | str) -> MazeRows:
             q, a = row[qi], row[ai]
             n = int(round(len(q) ** 0.5))
             if n * n != len(q) or len(a) != len(q):
-                raise UserError(f"{path}:{line}: question/answer must both have n² characters "
-                                f"(got {len(q)} and {len(a)})")
+                raise UserError(
+                    f"{path}:{line}: question/answer must both have n² characters (got {len(q)} and {len(a)})"
+                )
             if size is None:
                 size = n
             elif n != size:
@@ -439,8 +453,9 @@ class MazeBuildOptions:
     show_progress: bool = True
 
 
-def _generate_rows(count: int, opts: MazeBuildOptions, rng: np.random.Generator, exclude: set[bytes],
-                   desc: str) -> MazeRows:
+def _generate_rows(
+    count: int, opts: MazeBuildOptions, rng: np.random.Generator, exclude: set[bytes], desc: str
+) -> MazeRows:
     inputs, labels = [], []
     misses = 0
     with progress(total=count, desc=desc, enabled=opts.show_progress, unit="maze") as bar:
@@ -509,24 +524,33 @@ def build_maze_dataset(options: MazeBuildOptions) -> Path:
         ew = SplitWriter(tmp / "test", seq_len, VOCAB_SIZE)
         ew.add_single_example_groups(test.inputs.reshape(-1, seq_len), test.labels.reshape(-1, seq_len), 1)
         ew.finish(pad_id=PAD_ID, ignore_label_id=0, blank_identifier_id=0, num_puzzle_identifiers=1)
-        lengths = {name: [int((rows.labels[i] == PATH).sum()) + 1 for i in range(len(rows))]
-                   for name, rows in (("train", train), ("test", test))}
+        lengths = {
+            name: [int((rows.labels[i] == PATH).sum()) + 1 for i in range(len(rows))]
+            for name, rows in (("train", train), ("test", test))
+        }
         summary = BuildSummary(
             kind="maze",
             seed=opts.seed,
             seq_len=seq_len,
             vocab_size=VOCAB_SIZE,
             num_puzzle_identifiers=1,
-            splits={"train": SplitSummary(tw.num_groups, tw.num_puzzles, tw.num_examples),
-                    "test": SplitSummary(ew.num_groups, ew.num_puzzles, ew.num_examples)},
-            options={"size": n, "aug": opts.aug, "loop_prob": opts.loop_prob, "unique_path": opts.unique_path,
-                     "min_path_length": (hard_min_path_length(n) if opts.min_path_length is None
-                                         else opts.min_path_length)},
+            splits={
+                "train": SplitSummary(tw.num_groups, tw.num_puzzles, tw.num_examples),
+                "test": SplitSummary(ew.num_groups, ew.num_puzzles, ew.num_examples),
+            },
+            options={
+                "size": n,
+                "aug": opts.aug,
+                "loop_prob": opts.loop_prob,
+                "unique_path": opts.unique_path,
+                "min_path_length": (hard_min_path_length(n) if opts.min_path_length is None else opts.min_path_length),
+            },
             sources=sources,
             stats={
                 "augmentation": "8 dihedral transforms per training maze" if opts.aug else "none",
-                "path length (moves)": {k: f"min {min(v)} mean {np.mean(v):.1f} max {max(v)}"
-                                        for k, v in lengths.items()},
+                "path length (moves)": {
+                    k: f"min {min(v)} mean {np.mean(v):.1f} max {max(v)}" for k, v in lengths.items()
+                },
                 "test mazes equivalent to a training maze": overlap,
             },
         )

@@ -45,8 +45,9 @@ def _check_batch(global_batch_size: int, rank: int, world_size: int) -> int:
     if not 0 <= rank < world_size:
         raise UserError(f"rank {rank} is outside 0..{world_size - 1}")
     if global_batch_size < 1 or global_batch_size % world_size:
-        raise UserError(f"global batch size {global_batch_size} must be a positive multiple of the world size "
-                        f"{world_size}")
+        raise UserError(
+            f"global batch size {global_batch_size} must be a positive multiple of the world size {world_size}"
+        )
     return global_batch_size // world_size
 
 
@@ -86,8 +87,7 @@ class TrainSampler:
     in the current epoch) are the whole state; :meth:`state_dict` / :meth:`load_state_dict` save and restore it.
     """
 
-    def __init__(self, split: PuzzleSplit, global_batch_size: int, rank: int = 0, world_size: int = 1,
-                 seed: int = 0):
+    def __init__(self, split: PuzzleSplit, global_batch_size: int, rank: int = 0, world_size: int = 1, seed: int = 0):
         self.local_batch_size = _check_batch(global_batch_size, rank, world_size)
         if seed < 0:
             raise UserError(f"sampler seed must be ≥ 0, got {seed}")
@@ -108,32 +108,43 @@ class TrainSampler:
         self._puzzle_sizes = {s: np.diff(split.arrays[s]["puzzle_indices"]).astype(np.int64) for s in self._sets}
         self._all_single = all(bool(np.all(v == 1)) for v in self._puzzle_sizes.values())
         # The most examples one epoch can yield: every group's largest puzzle (per set; batches never mix sets).
-        most = max(int(np.maximum.reduceat(self._puzzle_sizes[s], split.arrays[s]["group_indices"][:-1]).sum())
-                   for s in self._sets)
+        most = max(
+            int(np.maximum.reduceat(self._puzzle_sizes[s], split.arrays[s]["group_indices"][:-1]).sum())
+            for s in self._sets
+        )
         if most < self.global_batch_size:
-            raise UserError(f"{split.path}: an epoch yields at most {most} examples, fewer than the global batch "
-                            f"size {self.global_batch_size}; lower the batch size")
+            raise UserError(
+                f"{split.path}: an epoch yields at most {most} examples, fewer than the global batch "
+                f"size {self.global_batch_size}; lower the batch size"
+            )
 
     # -- bookkeeping -------------------------------------------------------------------------------------------
 
     def total_steps(self, epochs: float) -> int:
         """Reference formula: ``int(epochs * total_groups * mean_puzzle_examples / global_batch_size)``."""
-        return total_steps(epochs, self.metadata.total_groups, self.metadata.mean_puzzle_examples,
-                           self.global_batch_size)
+        return total_steps(
+            epochs, self.metadata.total_groups, self.metadata.mean_puzzle_examples, self.global_batch_size
+        )
 
     def batches_in_epoch(self, epoch: int | None = None) -> int:
         return self._epoch_plan(self.epoch if epoch is None else epoch).num_batches
 
     def state_dict(self) -> dict:
-        return {"epoch": self.epoch, "position": self.position, "seed": self.seed,
-                "global_batch_size": self.global_batch_size}
+        return {
+            "epoch": self.epoch,
+            "position": self.position,
+            "seed": self.seed,
+            "global_batch_size": self.global_batch_size,
+        }
 
     def load_state_dict(self, state: dict) -> None:
         if int(state.get("seed", self.seed)) != self.seed:
             raise UserError(f"sampler state was saved with seed {state['seed']}, this sampler has seed {self.seed}")
         if int(state.get("global_batch_size", self.global_batch_size)) != self.global_batch_size:
-            raise UserError(f"sampler state was saved with global batch {state['global_batch_size']}, "
-                            f"this sampler uses {self.global_batch_size}")
+            raise UserError(
+                f"sampler state was saved with global batch {state['global_batch_size']}, "
+                f"this sampler uses {self.global_batch_size}"
+            )
         self.epoch = int(state["epoch"])
         self.position = int(state["position"])
 
@@ -227,8 +238,7 @@ class TrainSampler:
         hi = lo + self.local_batch_size
         examples, puzzles = examples[lo:hi], puzzles[lo:hi]
         arrays = self.split.arrays[set_name]
-        inputs, labels = _collate(arrays["inputs"][examples], arrays["labels"][examples],
-                                  self.metadata.ignore_label_id)
+        inputs, labels = _collate(arrays["inputs"][examples], arrays["labels"][examples], self.metadata.ignore_label_id)
         return {
             "inputs": inputs,
             "labels": labels,
@@ -236,8 +246,9 @@ class TrainSampler:
         }
 
 
-def iter_eval_batches(split: PuzzleSplit, global_batch_size: int, rank: int = 0, world_size: int = 1,
-                      set_name: str | None = None) -> Iterator[dict[str, np.ndarray]]:
+def iter_eval_batches(
+    split: PuzzleSplit, global_batch_size: int, rank: int = 0, world_size: int = 1, set_name: str | None = None
+) -> Iterator[dict[str, np.ndarray]]:
     """Sequential evaluation batches (reference §4.2), every set in order unless ``set_name`` is given.
 
     Each global chunk of ``global_batch_size`` examples is split across ranks; rows past the end are padding

@@ -47,8 +47,9 @@ def box_shape(n: int) -> tuple[int, int]:
     try:
         return _BOX_SHAPES[int(n)]
     except KeyError:
-        raise UserError(f"unsupported Sudoku size {n}; supported: {', '.join(map(str, sorted(_BOX_SHAPES)[1:]))}") \
-            from None
+        raise UserError(
+            f"unsupported Sudoku size {n}; supported: {', '.join(map(str, sorted(_BOX_SHAPES)[1:]))}"
+        ) from None
 
 
 def vocab_size(n: int) -> int:
@@ -76,8 +77,10 @@ def parse_sudoku(text: str, size: int | None = None) -> np.ndarray:
         if ch in ".0":
             continue
         if not ch.isdigit() or not 1 <= int(ch) <= n:
-            raise UserError(f"bad character {ch!r} at cell {i + 1} (row {i // n + 1}, column {i % n + 1}); "
-                            f"use 1-{n} for givens and '.' or '0' for blanks")
+            raise UserError(
+                f"bad character {ch!r} at cell {i + 1} (row {i // n + 1}, column {i % n + 1}); "
+                f"use 1-{n} for givens and '.' or '0' for blanks"
+            )
         out[i] = int(ch)
     return out.reshape(n, n)
 
@@ -244,8 +247,7 @@ def _propagate(cand: list[int], queue: list[int], geo: _Geometry, dirty: set[int
             return True
 
 
-def _search(cand: list[int], geo: _Geometry, out: list[list[int]], limit: int,
-            rng: np.random.Generator | None) -> None:
+def _search(cand: list[int], geo: _Geometry, out: list[list[int]], limit: int, rng: np.random.Generator | None) -> None:
     best, best_count = -1, geo.n + 1
     for i, m in enumerate(cand):
         if m & (m - 1):
@@ -290,8 +292,13 @@ def _to_grid(cand: list[int], n: int) -> np.ndarray:
     return np.array([m.bit_length() for m in cand], dtype=np.uint8).reshape(n, n)
 
 
-def solve(grid: np.ndarray, max_solutions: int = 2, *, forbid: tuple[int, int] | None = None,
-          rng: np.random.Generator | None = None) -> list[np.ndarray]:
+def solve(
+    grid: np.ndarray,
+    max_solutions: int = 2,
+    *,
+    forbid: tuple[int, int] | None = None,
+    rng: np.random.Generator | None = None,
+) -> list[np.ndarray]:
     """All solutions of ``grid`` (digits, 0 blank), at most ``max_solutions``, as (n, n) uint8 arrays.
 
     Exact: constraint propagation (naked and hidden singles) plus depth-first search on the cell with the fewest
@@ -362,8 +369,10 @@ def _parse_givens(givens: GivensSpec, n: int) -> tuple[int, int] | None:
     if not 0 <= lo <= hi <= n * n:
         raise UserError(f"--givens {givens!r}: must lie in 0..{n * n} with low ≤ high")
     if hi < _MIN_UNIQUE_GIVENS.get(n, 0):
-        raise UserError(f"--givens {givens!r}: no {n}×{n} Sudoku with fewer than {_MIN_UNIQUE_GIVENS[n]} givens has "
-                        "a unique solution")
+        raise UserError(
+            f"--givens {givens!r}: no {n}×{n} Sudoku with fewer than {_MIN_UNIQUE_GIVENS[n]} givens has "
+            "a unique solution"
+        )
     return lo, hi
 
 
@@ -398,8 +407,9 @@ def _remove_to_target(puzzle: np.ndarray, target: int | None, rng: np.random.Gen
     return target is None or givens <= target
 
 
-def generate(n: int, num_givens: GivensSpec, rng: np.random.Generator,
-             max_attempts: int = 50) -> tuple[np.ndarray, np.ndarray]:
+def generate(
+    n: int, num_givens: GivensSpec, rng: np.random.Generator, max_attempts: int = 50
+) -> tuple[np.ndarray, np.ndarray]:
     """A random n×n puzzle with a unique solution: ``(puzzle, solution)``, (n, n) uint8 digits (0 blank).
 
     ``num_givens``: an exact count, an inclusive ``(lo, hi)`` range (drawn uniformly per puzzle), or
@@ -414,13 +424,21 @@ def generate(n: int, num_givens: GivensSpec, rng: np.random.Generator,
         puzzle = solution.copy()
         if _remove_to_target(puzzle, target, rng):
             return puzzle, solution
-    raise UserError(f"could not generate a unique {n}×{n} Sudoku with {num_givens} givens in {max_attempts} "
-                    f"attempts; use more givens")
+    raise UserError(
+        f"could not generate a unique {n}×{n} Sudoku with {num_givens} givens in {max_attempts} "
+        f"attempts; use more givens"
+    )
 
 
-def generate_many(count: int, n: int, num_givens: GivensSpec, rng: np.random.Generator,
-                  exclude: set[bytes] | None = None, show_progress: bool = False,
-                  desc: str = "generating") -> tuple[np.ndarray, np.ndarray]:
+def generate_many(
+    count: int,
+    n: int,
+    num_givens: GivensSpec,
+    rng: np.random.Generator,
+    exclude: set[bytes] | None = None,
+    show_progress: bool = False,
+    desc: str = "generating",
+) -> tuple[np.ndarray, np.ndarray]:
     """``count`` distinct puzzles [count, n*n] and their solutions, none of whose bytes are in ``exclude``."""
     seen: set[bytes] = set(exclude or ())
     puzzles = np.zeros((count, n * n), np.uint8)
@@ -433,8 +451,10 @@ def generate_many(count: int, n: int, num_givens: GivensSpec, rng: np.random.Gen
             if key in seen:
                 misses += 1
                 if misses > 20 * count + 1000:
-                    raise UserError(f"only {made} distinct {n}×{n} puzzles with {num_givens} givens found; "
-                                    "ask for fewer puzzles or change --givens")
+                    raise UserError(
+                        f"only {made} distinct {n}×{n} puzzles with {num_givens} givens found; "
+                        "ask for fewer puzzles or change --givens"
+                    )
                 continue
             seen.add(key)
             puzzles[made], solutions[made] = p.reshape(-1), s.reshape(-1)
@@ -468,18 +488,28 @@ class SudokuRows:
         return int(self.puzzles.shape[0])
 
     def take(self, index: np.ndarray) -> SudokuRows:
-        return SudokuRows(self.n, self.puzzles[index], self.solutions[index], self.lines[index], self.path,
-                          self.file_ids[index], list(self.files))
+        return SudokuRows(
+            self.n,
+            self.puzzles[index],
+            self.solutions[index],
+            self.lines[index],
+            self.path,
+            self.file_ids[index],
+            list(self.files),
+        )
 
 
-def _digits_from_strings(strings: list[str], lines: list[int], path: str, n: int, what: str,
-                         allow_blank: bool) -> np.ndarray:
+def _digits_from_strings(
+    strings: list[str], lines: list[int], path: str, n: int, what: str, allow_blank: bool
+) -> np.ndarray:
     """Vectorised: equal-length strings → [N, n*n] digits; UserError at the first bad row."""
     cells = n * n
     for s, line in zip(strings, lines):
         if len(s) != cells:
-            raise UserError(f"{path}:{line}: {what} has {len(s)} characters, expected {cells} for {n}×{n}; "
-                            "one puzzle per line, row-major")
+            raise UserError(
+                f"{path}:{line}: {what} has {len(s)} characters, expected {cells} for {n}×{n}; "
+                "one puzzle per line, row-major"
+            )
     if not strings:
         return np.zeros((0, cells), np.uint8)
     try:
@@ -515,8 +545,10 @@ def _check_rows(rows: SudokuRows, check_uniqueness: bool = False) -> None:
     if not agree.all():
         i = int(np.flatnonzero(~agree)[0])
         cell = int(np.flatnonzero((rows.puzzles[i] != 0) & (rows.puzzles[i] != rows.solutions[i]))[0])
-        raise UserError(f"{rows.path}:{rows.lines[i]}: contradictory givens: the puzzle has {rows.puzzles[i, cell]} "
-                        f"at cell {cell + 1} but the solution has {rows.solutions[i, cell]}")
+        raise UserError(
+            f"{rows.path}:{rows.lines[i]}: contradictory givens: the puzzle has {rows.puzzles[i, cell]} "
+            f"at cell {cell + 1} but the solution has {rows.solutions[i, cell]}"
+        )
 
 
 def read_sudoku_csv(path: Path | str, min_difficulty: int | None = None) -> SudokuRows:
@@ -538,8 +570,9 @@ def read_sudoku_csv(path: Path | str, min_difficulty: int | None = None) -> Sudo
                 raise UserError(f"{name}:1: empty file; expected a header source,question,answer,rating")
             cols = [h.strip().lower() for h in header]
             if "question" not in cols or "answer" not in cols:
-                raise UserError(f"{name}:1: header must name the columns source,question,answer,rating "
-                                f"(got {','.join(header)})")
+                raise UserError(
+                    f"{name}:1: header must name the columns source,question,answer,rating (got {','.join(header)})"
+                )
             qi, ai = cols.index("question"), cols.index("answer")
             ri = cols.index("rating") if "rating" in cols else None
             if min_difficulty is not None and ri is None:
@@ -577,16 +610,17 @@ def read_sudoku_csv(path: Path | str, min_difficulty: int | None = None) -> Sudo
     return rows
 
 
-def _infer_size(lengths: list[int], name: str, lines: list[int], size: int | None = None,
-                what: str = "puzzle") -> int:
+def _infer_size(lengths: list[int], name: str, lines: list[int], size: int | None = None, what: str = "puzzle") -> int:
     if size is not None:
         box_shape(size)
         return size
     length = lengths[0]
     n = math.isqrt(length)
     if n * n != length or n not in TEXT_SIZES:
-        raise UserError(f"{name}:{lines[0]}: {what} has {length} characters, expected 81 (9×9) or 16, 36, 64 "
-                        "(4×4, 6×6, 8×8); one puzzle per line, row-major")
+        raise UserError(
+            f"{name}:{lines[0]}: {what} has {length} characters, expected 81 (9×9) or 16, 36, 64 "
+            "(4×4, 6×6, 8×8); one puzzle per line, row-major"
+        )
     return n
 
 
@@ -609,8 +643,9 @@ def _read_lines(path: Path, what: str) -> tuple[list[str], list[int]]:
     return strings, lines
 
 
-def read_puzzle_lines(path: Path | str, solutions_path: Path | str | None = None, size: int | None = None,
-                      show_progress: bool = False) -> SudokuRows:
+def read_puzzle_lines(
+    path: Path | str, solutions_path: Path | str | None = None, size: int | None = None, show_progress: bool = False
+) -> SudokuRows:
     """Read a puzzle line file (n² characters per line; ``.``/``0`` blank; CRLF, blank and ``#`` lines allowed).
 
     With ``solutions_path`` (line i = solution of puzzle i) the pairs are checked; without, each puzzle is solved
@@ -630,8 +665,10 @@ def read_puzzle_lines(path: Path | str, solutions_path: Path | str | None = None
         sp = Path(solutions_path)
         sol_strings, sol_lines = _read_lines(sp, "solutions")
         if len(sol_strings) != len(strings):
-            raise UserError(f"{sp}: {len(sol_strings)} solutions for {len(strings)} puzzles in {path.name}; "
-                            "line i of the solutions file must solve puzzle i")
+            raise UserError(
+                f"{sp}: {len(sol_strings)} solutions for {len(strings)} puzzles in {path.name}; "
+                "line i of the solutions file must solve puzzle i"
+            )
         solutions = _digits_from_strings(sol_strings, sol_lines, str(sp), n, "solution", allow_blank=False)
         valid = solutions_valid(solutions, n)
         if not valid.all():
@@ -640,8 +677,10 @@ def read_puzzle_lines(path: Path | str, solutions_path: Path | str | None = None
         agree = consistent_with_givens(puzzles, solutions, n)
         if not agree.all():
             i = int(np.flatnonzero(~agree)[0])
-            raise UserError(f"{path}:{lines[i]}: contradictory givens: the puzzle disagrees with its solution "
-                            f"({sp.name} line {sol_lines[i]})")
+            raise UserError(
+                f"{path}:{lines[i]}: contradictory givens: the puzzle disagrees with its solution "
+                f"({sp.name} line {sol_lines[i]})"
+            )
     else:
         solutions = np.zeros_like(puzzles)
         for i in progress(range(len(strings)), desc=f"solving {path.name}", enabled=show_progress):
@@ -649,11 +688,12 @@ def read_puzzle_lines(path: Path | str, solutions_path: Path | str | None = None
             if not found:
                 raise UserError(f"{path}:{lines[i]}: the puzzle has no solution")
             if len(found) > 1:
-                raise UserError(f"{path}:{lines[i]}: the puzzle has several solutions; HRM's labels need a "
-                                "unique one (fix the puzzle or give a --*-solutions file)")
+                raise UserError(
+                    f"{path}:{lines[i]}: the puzzle has several solutions; HRM's labels need a "
+                    "unique one (fix the puzzle or give a --*-solutions file)"
+                )
             solutions[i] = found[0].reshape(-1)
-    return SudokuRows(n=n, puzzles=puzzles, solutions=solutions, lines=np.asarray(lines, np.int64),
-                      path=str(path))
+    return SudokuRows(n=n, puzzles=puzzles, solutions=solutions, lines=np.asarray(lines, np.int64), path=str(path))
 
 
 def _concat_rows(parts: Sequence[SudokuRows]) -> SudokuRows:
@@ -728,16 +768,19 @@ def _rng(seed: int, stream: int) -> np.random.Generator:
     return np.random.default_rng([int(seed), stream])
 
 
-def _load_split_rows(kind: str, csv_path: Path | None, puzzles: list[Path], solutions: list[Path],
-                     opts: SudokuBuildOptions) -> tuple[SudokuRows | None, list[dict]]:
+def _load_split_rows(
+    kind: str, csv_path: Path | None, puzzles: list[Path], solutions: list[Path], opts: SudokuBuildOptions
+) -> tuple[SudokuRows | None, list[dict]]:
     if csv_path is not None and puzzles:
         raise UserError(f"--{kind}-csv and --{kind}-puzzles are exclusive; give one source per split")
     if csv_path is not None:
         return read_sudoku_csv(csv_path, opts.min_difficulty), [source_record(csv_path, f"{kind}-csv")]
     if puzzles:
         if solutions and len(solutions) != len(puzzles):
-            raise UserError(f"--{kind}-solutions: give one solutions file per --{kind}-puzzles file "
-                            f"({len(solutions)} for {len(puzzles)})")
+            raise UserError(
+                f"--{kind}-solutions: give one solutions file per --{kind}-puzzles file "
+                f"({len(solutions)} for {len(puzzles)})"
+            )
         parts, sources = [], []
         for i, p in enumerate(puzzles):
             s = solutions[i] if solutions else None
@@ -779,16 +822,28 @@ def build_sudoku_dataset(options: SudokuBuildOptions) -> Path:
     if train is None:
         if opts.num_train <= 0:
             raise UserError("no training puzzles: give --train-csv, --train-puzzles or --num-train N (generator)")
-        p, s = generate_many(opts.num_train, n, givens, _rng(opts.seed, _STREAM_GEN_TRAIN),
-                             show_progress=opts.show_progress, desc="generating train")
+        p, s = generate_many(
+            opts.num_train,
+            n,
+            givens,
+            _rng(opts.seed, _STREAM_GEN_TRAIN),
+            show_progress=opts.show_progress,
+            desc="generating train",
+        )
         train = SudokuRows(n, p, s, np.arange(1, len(p) + 1), "generated")
         generated["train"] = len(p)
     if test is None:
         if opts.num_test <= 0:
             raise UserError("no test puzzles: give --test-csv, --test-puzzles or --num-test N (generator)")
-        p, s = generate_many(opts.num_test, n, givens, _rng(opts.seed, _STREAM_GEN_TEST),
-                             exclude={row.tobytes() for row in train.puzzles},
-                             show_progress=opts.show_progress, desc="generating test")
+        p, s = generate_many(
+            opts.num_test,
+            n,
+            givens,
+            _rng(opts.seed, _STREAM_GEN_TEST),
+            exclude={row.tobytes() for row in train.puzzles},
+            show_progress=opts.show_progress,
+            desc="generating test",
+        )
         test = SudokuRows(n, p, s, np.arange(1, len(p) + 1), "generated")
         generated["test"] = len(p)
     if len(train) == 0:
@@ -797,8 +852,10 @@ def build_sudoku_dataset(options: SudokuBuildOptions) -> Path:
     excluded = 0
     if opts.exclude_train_overlap:
         pool = {r.tobytes() for r in train.puzzles} | {r.tobytes() for r in train.solutions}
-        keep = np.array([(p.tobytes() not in pool) and (s.tobytes() not in pool)
-                         for p, s in zip(test.puzzles, test.solutions)], dtype=bool)
+        keep = np.array(
+            [(p.tobytes() not in pool) and (s.tobytes() not in pool) for p, s in zip(test.puzzles, test.solutions)],
+            dtype=bool,
+        )
         excluded = int((~keep).sum())
         test = test.take(np.flatnonzero(keep))
     if len(test) == 0:
@@ -809,8 +866,12 @@ def build_sudoku_dataset(options: SudokuBuildOptions) -> Path:
     if opts.subsample_size is not None and opts.subsample_size < len(train):
         idx = _rng(opts.seed, _STREAM_SUBSAMPLE).choice(len(train), size=opts.subsample_size, replace=False)
         train = train.take(np.sort(idx))
-        picked = {"seed": opts.seed, "pool_size": pool_size, "files": train.files,
-                  "rows": [[int(f), int(line)] for f, line in zip(train.file_ids, train.lines)]}
+        picked = {
+            "seed": opts.seed,
+            "pool_size": pool_size,
+            "files": train.files,
+            "rows": [[int(f), int(line)] for f, line in zip(train.file_ids, train.lines)],
+        }
 
     seq_len, vocab = n * n, vocab_size(n)
     with atomic_output_dir(out, force=opts.force) as tmp:
@@ -821,8 +882,8 @@ def build_sudoku_dataset(options: SudokuBuildOptions) -> Path:
         bar = progress(total=len(train), desc="augmenting train", enabled=opts.show_progress, unit="puzzle")
         with bar:
             for start in range(0, len(train), _AUG_CHUNK):
-                p = train.puzzles[start:start + _AUG_CHUNK]
-                s = train.solutions[start:start + _AUG_CHUNK]
+                p = train.puzzles[start : start + _AUG_CHUNK]
+                s = train.solutions[start : start + _AUG_CHUNK]
                 k = p.shape[0]
                 block_in = np.empty((k, per_group, seq_len), np.uint8)
                 block_lab = np.empty((k, per_group, seq_len), np.uint8)
@@ -832,15 +893,16 @@ def build_sudoku_dataset(options: SudokuBuildOptions) -> Path:
                     num_transposed += int(tf.transpose.sum())
                     block_in[:, 1:] = tf.apply(np.repeat(p, opts.num_aug, axis=0)).reshape(k, opts.num_aug, -1)
                     block_lab[:, 1:] = tf.apply(np.repeat(s, opts.num_aug, axis=0)).reshape(k, opts.num_aug, -1)
-                writer.add_single_example_groups((block_in + 1).reshape(-1, seq_len),
-                                                 (block_lab + 1).reshape(-1, seq_len), per_group)
+                writer.add_single_example_groups(
+                    (block_in + 1).reshape(-1, seq_len), (block_lab + 1).reshape(-1, seq_len), per_group
+                )
                 bar.update(k)
-        train_meta = writer.finish(pad_id=PAD_ID, ignore_label_id=0, blank_identifier_id=0,
-                                   num_puzzle_identifiers=1)
+        train_meta = writer.finish(pad_id=PAD_ID, ignore_label_id=0, blank_identifier_id=0, num_puzzle_identifiers=1)
         test_writer = SplitWriter(tmp / "test", seq_len, vocab)
         test_writer.add_single_example_groups(test.puzzles + 1, test.solutions + 1, 1)
-        test_meta = test_writer.finish(pad_id=PAD_ID, ignore_label_id=0, blank_identifier_id=0,
-                                       num_puzzle_identifiers=1)
+        test_meta = test_writer.finish(
+            pad_id=PAD_ID, ignore_label_id=0, blank_identifier_id=0, num_puzzle_identifiers=1
+        )
         mean_givens = {
             "train": float(np.count_nonzero(train.puzzles, axis=1).mean()),
             "test": float(np.count_nonzero(test.puzzles, axis=1).mean()),
@@ -871,7 +933,7 @@ def build_sudoku_dataset(options: SudokuBuildOptions) -> Path:
                 "test puzzles excluded as overlapping the training pool": excluded,
                 "mean givens": mean_givens,
                 "augmentation": f"{opts.num_aug} shuffles per puzzle (digits, bands/stacks, rows/cols"
-                                + (", transpose)" if box[0] == box[1] else "; no transpose for non-square boxes)"),
+                + (", transpose)" if box[0] == box[1] else "; no transpose for non-square boxes)"),
                 "transposed variants": num_transposed,
             },
         )
@@ -883,8 +945,9 @@ def build_sudoku_dataset(options: SudokuBuildOptions) -> Path:
     return out
 
 
-def sudoku_extreme_like_options(data_root: Path | str, out: Path | str, seed: int = 0, subsample_size: int = 1000,
-                                num_aug: int = 1000, **kwargs) -> SudokuBuildOptions:
+def sudoku_extreme_like_options(
+    data_root: Path | str, out: Path | str, seed: int = 0, subsample_size: int = 1000, num_aug: int = 1000, **kwargs
+) -> SudokuBuildOptions:
     """The "Sudoku-Extreme-like" recipe from ``shared/data/sudoku`` (see docs/data.md).
 
     Train: a seeded ``subsample_size`` subsample of ``puzzles5_forum_hardest_1905_11+`` (48,766 forum-hardest

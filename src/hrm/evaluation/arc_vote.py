@@ -100,8 +100,15 @@ class ArcVoter:
             entries[key] = TestInput(input_grid=np.asarray(input_grid))
         return entries[key]
 
-    def add(self, task_id: str, input_grid: Grid, prediction: Grid, q_halt_prob: float,
-            solution: Grid | None = None, identity_view: bool = False) -> None:
+    def add(
+        self,
+        task_id: str,
+        input_grid: Grid,
+        prediction: Grid,
+        q_halt_prob: float,
+        solution: Grid | None = None,
+        identity_view: bool = False,
+    ) -> None:
         """One vote: a de-augmented ``prediction`` for the de-augmented ``input_grid`` of ``task_id``.
 
         ``solution`` (de-augmented label) sets the ground truth; one from the identity view (the unaugmented
@@ -180,14 +187,18 @@ class ArcVoter:
             for e in entries.values():
                 ranked = e.ranked()
                 rank = next((i + 1 for i, (k, _) in enumerate(ranked) if k == e.solution_key), None)
-                rows.append({
-                    "solution_rank": rank,
-                    "num_candidates": len(ranked),
-                    "votes": sum(c.votes for _, c in ranked),
-                    "candidates": [{"grid": _as_list(c.grid), "votes": c.votes, "mean_q_halt": round(c.mean_q, 6)}
-                                   for _, c in ranked[:top]],
-                    "solution": None if e.solution is None else _as_list(e.solution),
-                })
+                rows.append(
+                    {
+                        "solution_rank": rank,
+                        "num_candidates": len(ranked),
+                        "votes": sum(c.votes for _, c in ranked),
+                        "candidates": [
+                            {"grid": _as_list(c.grid), "votes": c.votes, "mean_q_halt": round(c.mean_q, 6)}
+                            for _, c in ranked[:top]
+                        ],
+                        "solution": None if e.solution is None else _as_list(e.solution),
+                    }
+                )
             out[task_id] = rows
         return out
 
@@ -256,8 +267,14 @@ class ArcRowVoter:
             solution = None
             if labels is not None and bool((labels[i] >= 0).any()):
                 solution = view.invert(self.decode(np.where(labels[i] < 0, 0, labels[i])))
-            voter.add(view.task_id, input_grid, view.invert(self.decode(preds[i])), float(q_prob[i]),
-                      solution=solution, identity_view=view.identity)
+            voter.add(
+                view.task_id,
+                input_grid,
+                view.invert(self.decode(preds[i])),
+                float(q_prob[i]),
+                solution=solution,
+                identity_view=view.identity,
+            )
 
     def scores(self, ks: Sequence[int] = DEFAULT_KS) -> dict[int, ArcScore]:
         return {cap: v.score(ks) for cap, v in sorted(self.voters.items())}
@@ -274,8 +291,9 @@ def make_view(task_id: str, tid: int, colour_map: np.ndarray) -> ViewInfo:
     colour_map = np.asarray(colour_map, dtype=np.uint8)
     if int(tid) == 0 and bool(np.all(colour_map == np.arange(10))):
         return ViewInfo(task_id=task_id, invert=_identity, identity=True)
-    return ViewInfo(task_id=task_id, invert=lambda g, t=int(tid), c=colour_map: arc_invert(np.asarray(g), t, c),
-                    identity=False)
+    return ViewInfo(
+        task_id=task_id, invert=lambda g, t=int(tid), c=colour_map: arc_invert(np.asarray(g), t, c), identity=False
+    )
 
 
 def _identity(grid: Grid) -> Grid:

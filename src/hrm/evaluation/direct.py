@@ -67,7 +67,8 @@ def check_direct(model: HRM, data: DirectData) -> None:
         raise UserError(
             f"{data.source}: {what}{shape} puzzles need vocab_size {data.vocab_size} and seq_len {data.seq_len}, "
             f"but the checkpoint's model has vocab_size {cfg.vocab_size} and seq_len {cfg.seq_len}; use a "
-            f"checkpoint trained on {what}{shape} puzzles (or --data with the model's own dataset)")
+            f"checkpoint trained on {what}{shape} puzzles (or --data with the model's own dataset)"
+        )
 
 
 def direct_batches(data: DirectData, batch_size: int, device: torch.device) -> Iterator[EvalBatch]:
@@ -81,8 +82,9 @@ def direct_batches(data: DirectData, batch_size: int, device: torch.device) -> I
                 labels[labels == data.ignore_label_id] = IGNORE_LABEL_ID
         yield EvalBatch(
             inputs=torch.as_tensor(np.asarray(data.inputs[start:stop], dtype=np.int64), device=device),
-            puzzle_identifiers=torch.as_tensor(np.asarray(data.puzzle_identifiers[start:stop], dtype=np.int64),
-                                               device=device),
+            puzzle_identifiers=torch.as_tensor(
+                np.asarray(data.puzzle_identifiers[start:stop], dtype=np.int64), device=device
+            ),
             labels=labels,
             valid=torch.ones(stop - start, dtype=torch.bool, device=device),
             index=torch.arange(start, stop, device=device),
@@ -93,8 +95,13 @@ def direct_batches(data: DirectData, batch_size: int, device: torch.device) -> I
 # Sudoku
 
 
-def load_sudoku_lines(path: str | Path, solutions: str | Path | None = None, limit: int | None = None,
-                      progress: bool = True, model: HRM | None = None) -> DirectData:
+def load_sudoku_lines(
+    path: str | Path,
+    solutions: str | Path | None = None,
+    limit: int | None = None,
+    progress: bool = True,
+    model: HRM | None = None,
+) -> DirectData:
     """A puzzle line file; solutions from ``solutions``, else ``<stem>.solutions.txt`` beside it, else solved.
 
     With ``model``, the board size read from the first line is checked against it before anything is solved.
@@ -107,9 +114,19 @@ def load_sudoku_lines(path: str | Path, solutions: str | Path | None = None, lim
     if model is not None:
         n = _first_line_side(path)
         if n is not None:
-            check_direct(model, DirectData(kind="sudoku", source=str(path), inputs=np.zeros((0, n * n)), labels=None,
-                                           puzzle_identifiers=np.zeros(0), vocab_size=sudoku.vocab_size(n),
-                                           seq_len=n * n, size=n))
+            check_direct(
+                model,
+                DirectData(
+                    kind="sudoku",
+                    source=str(path),
+                    inputs=np.zeros((0, n * n)),
+                    labels=None,
+                    puzzle_identifiers=np.zeros(0),
+                    vocab_size=sudoku.vocab_size(n),
+                    seq_len=n * n,
+                    size=n,
+                ),
+            )
     notes = []
     if solutions is None:
         beside = path.with_name(path.stem + ".solutions.txt")
@@ -153,12 +170,14 @@ def _solve_first(path: Path, limit: int, progress: bool) -> Any:
         if not found:
             raise UserError(f"{path}:{number}: the puzzle has no solution")
         if len(found) > 1:
-            raise UserError(f"{path}:{number}: the puzzle has several solutions; give one per line with "
-                            "--solutions FILE")
+            raise UserError(
+                f"{path}:{number}: the puzzle has several solutions; give one per line with --solutions FILE"
+            )
         solutions.append(found[0])
     flat = lambda grids: np.stack([g.reshape(-1) for g in grids]).astype(np.uint8)  # noqa: E731
-    return sudoku.SudokuRows(n=n, puzzles=flat(puzzles), solutions=flat(solutions), lines=np.asarray(lines),
-                             path=str(path))
+    return sudoku.SudokuRows(
+        n=n, puzzles=flat(puzzles), solutions=flat(solutions), lines=np.asarray(lines), path=str(path)
+    )
 
 
 def _first_line_side(path: Path) -> int | None:
@@ -191,9 +210,17 @@ def _sudoku_data(rows: Any, source: str, limit: int | None, notes: list[str]) ->
     n = rows.n
     inputs = sudoku.encode(rows.puzzles)
     labels = sudoku.encode(rows.solutions)
-    return DirectData(kind="sudoku", source=source, inputs=inputs, labels=labels,
-                      puzzle_identifiers=np.zeros(len(rows), dtype=np.int64), vocab_size=sudoku.vocab_size(n),
-                      seq_len=n * n, size=n, notes=notes)
+    return DirectData(
+        kind="sudoku",
+        source=source,
+        inputs=inputs,
+        labels=labels,
+        puzzle_identifiers=np.zeros(len(rows), dtype=np.int64),
+        vocab_size=sudoku.vocab_size(n),
+        seq_len=n * n,
+        size=n,
+        notes=notes,
+    )
 
 
 def sudoku_side(vocab_size: int, seq_len: int) -> int | None:
@@ -252,8 +279,13 @@ class SudokuChecker:
 # ARC
 
 
-def load_arc_json(path: str | Path, identifiers: Sequence[str] | None, num_puzzle_identifiers: int,
-                  tasks: Sequence[str] | None = None, progress: bool = False) -> DirectData:
+def load_arc_json(
+    path: str | Path,
+    identifiers: Sequence[str] | None,
+    num_puzzle_identifiers: int,
+    tasks: Sequence[str] | None = None,
+    progress: bool = False,
+) -> DirectData:
     """Encode every test input of every task in an ARC JSON file, once per augmented view the model knows.
 
     The file maps task ids to tasks (or is one task, named by the file stem). Only the test pairs are used (the
@@ -262,7 +294,7 @@ def load_arc_json(path: str | Path, identifiers: Sequence[str] | None, num_puzzl
     """
     path = Path(path)
     if not path.is_file():
-        raise UserError(f"{path}: no such ARC JSON file; expected {{task_id: {{\"train\": [...], \"test\": [...]}}}}")
+        raise UserError(f'{path}: no such ARC JSON file; expected {{task_id: {{"train": [...], "test": [...]}}}}')
     try:
         raw = json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:
@@ -288,14 +320,26 @@ def _arc_grid(value: Any, where: str) -> np.ndarray:
         grid = np.array(value)
     except ValueError:
         grid = None
-    if (grid is None or grid.ndim != 2 or grid.dtype.kind not in "iu" or grid.size == 0 or grid.min() < 0
-            or grid.max() > 9 or max(grid.shape) > MAX_GRID):
+    if (
+        grid is None
+        or grid.ndim != 2
+        or grid.dtype.kind not in "iu"
+        or grid.size == 0
+        or grid.min() < 0
+        or grid.max() > 9
+        or max(grid.shape) > MAX_GRID
+    ):
         raise UserError(f"{where}: not an ARC grid (a rectangular list of rows of colours 0-9, at most 30×30)")
     return grid.astype(np.uint8)
 
 
-def encode_arc_tasks(raw: dict[str, Any], source: str, identifiers: Sequence[str] | None,
-                     num_puzzle_identifiers: int, progress: bool = False) -> DirectData:
+def encode_arc_tasks(
+    raw: dict[str, Any],
+    source: str,
+    identifiers: Sequence[str] | None,
+    num_puzzle_identifiers: int,
+    progress: bool = False,
+) -> DirectData:
     """Rows for ``raw`` ({task id: task}): each test input under each variant of its task in ``identifiers``."""
     from hrm.data import arc
     from hrm.data.augment import arc_augment
@@ -313,8 +357,7 @@ def encode_arc_tasks(raw: dict[str, Any], source: str, identifiers: Sequence[str
     order: dict[str, list[str]] = {}
     unknown = []
     unlabelled = 0
-    for task_id, task in tqdm(raw.items(), desc="encoding ARC tasks", unit="task", disable=not progress,
-                              leave=False):
+    for task_id, task in tqdm(raw.items(), desc="encoding ARC tasks", unit="task", disable=not progress, leave=False):
         if not isinstance(task, dict) or not isinstance(task.get("test"), list) or not task["test"]:
             raise UserError(f"{source}: task {task_id!r} has no 'test' list of pairs")
         task_views = variants.get(task_id)
@@ -342,13 +385,24 @@ def encode_arc_tasks(raw: dict[str, Any], source: str, identifiers: Sequence[str
     row_task = np.repeat(list(order), [len(order[t]) * len(variants.get(t) or [None]) for t in order])
     notes = []
     if unknown:
-        notes.append(f"{len(unknown)} task(s) unknown to the checkpoint (e.g. {unknown[0]}): run once, unaugmented, "
-                     "with the blank puzzle identifier (an untrained embedding)")
+        notes.append(
+            f"{len(unknown)} task(s) unknown to the checkpoint (e.g. {unknown[0]}): run once, unaugmented, "
+            "with the blank puzzle identifier (an untrained embedding)"
+        )
     if unlabelled:
         notes.append(f"{unlabelled} test input(s) without an output: predicted, not scored")
-    data = DirectData(kind="arc", source=source, inputs=np.stack(inputs), labels=np.stack(labels),
-                      puzzle_identifiers=np.asarray(pids, np.int64), vocab_size=arc.VOCAB_SIZE, seq_len=arc.SEQ_LEN,
-                      ignore_label_id=arc.PAD_ID, notes=notes, arc_order=order)
+    data = DirectData(
+        kind="arc",
+        source=source,
+        inputs=np.stack(inputs),
+        labels=np.stack(labels),
+        puzzle_identifiers=np.asarray(pids, np.int64),
+        vocab_size=arc.VOCAB_SIZE,
+        seq_len=arc.SEQ_LEN,
+        ignore_label_id=arc.PAD_ID,
+        notes=notes,
+        arc_order=order,
+    )
     data.arc_views = _RowViews(views, row_task)
     return data
 

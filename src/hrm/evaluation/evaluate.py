@@ -75,8 +75,13 @@ class EvalResult:
     extra: dict[str, float] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"max_segments": self.max_segments, "early_exit": self.early_exit,
-                               "seconds": self.seconds, **self.metrics.as_dict(), **self.extra}
+        out: dict[str, Any] = {
+            "max_segments": self.max_segments,
+            "early_exit": self.early_exit,
+            "seconds": self.seconds,
+            **self.metrics.as_dict(),
+            **self.extra,
+        }
         if self.arc is not None:
             out["arc"] = self.arc.as_dict()
         return out
@@ -95,7 +100,8 @@ def parse_segments(text: str | int | Sequence[int]) -> list[int]:
             values = [int(part) for part in text.replace(" ", "").split(",") if part]
         except ValueError as exc:
             raise UserError(
-                f"--max-segments {text!r}: expected an integer or a comma list such as 1,2,4,8,16,32") from exc
+                f"--max-segments {text!r}: expected an integer or a comma list such as 1,2,4,8,16,32"
+            ) from exc
     else:
         values = [int(v) for v in text]
     if not values or any(v < 1 for v in values):
@@ -164,19 +170,21 @@ def run_segments(
     return out
 
 
-def check_compatible(model: HRM, vocab_size: int, seq_len: int, num_puzzle_identifiers: int | None,
-                     what: str) -> None:
+def check_compatible(model: HRM, vocab_size: int, seq_len: int, num_puzzle_identifiers: int | None, what: str) -> None:
     """UserError (one line, with the fix) when data made for another model is fed to ``model``."""
     cfg = model.config
     if vocab_size != cfg.vocab_size or seq_len != cfg.seq_len:
-        raise UserError(f"{what} has vocab_size {vocab_size} and seq_len {seq_len} but the checkpoint's model has "
-                        f"vocab_size {cfg.vocab_size} and seq_len {cfg.seq_len}; evaluate with the dataset (or "
-                        "puzzle type) the model was trained on")
+        raise UserError(
+            f"{what} has vocab_size {vocab_size} and seq_len {seq_len} but the checkpoint's model has "
+            f"vocab_size {cfg.vocab_size} and seq_len {cfg.seq_len}; evaluate with the dataset (or "
+            "puzzle type) the model was trained on"
+        )
     if num_puzzle_identifiers is not None and num_puzzle_identifiers > cfg.num_puzzle_identifiers:
         raise UserError(
             f"{what} has {num_puzzle_identifiers} puzzle identifiers but the checkpoint's model has "
             f"{cfg.num_puzzle_identifiers}; the data was built differently from the training data: pass the "
-            "dataset the model was trained on with --data (or rebuild it with the same sources and seed)")
+            "dataset the model was trained on with --data (or rebuild it with the same sources and seed)"
+        )
 
 
 def apply_precision(model: HRM, precision: Precision | None) -> HRM:
@@ -214,19 +222,23 @@ def evaluate_batches(
             outputs = run_segments(model, batch.inputs, batch.puzzle_identifiers, caps, early_exit)
             labels = batch.labels if batch.labels is not None else torch.full_like(batch.inputs, IGNORE_LABEL_ID)
             for m in caps:
-                accumulators[m].update(outputs[m].predictions, labels, outputs[m].q_halt_logits,
-                                       outputs[m].segments, batch.valid)
+                accumulators[m].update(
+                    outputs[m].predictions, labels, outputs[m].q_halt_logits, outputs[m].segments, batch.valid
+                )
                 for consume in consumers:
                     consume(m, batch, outputs[m])
             n = int(batch.valid.sum()) if batch.valid is not None else batch.size
             bar.update(n)
     seconds = time.perf_counter() - start
-    return {m: EvalResult(max_segments=m, early_exit=early_exit, metrics=accumulators[m].summary(), seconds=seconds)
-            for m in caps}
+    return {
+        m: EvalResult(max_segments=m, early_exit=early_exit, metrics=accumulators[m].summary(), seconds=seconds)
+        for m in caps
+    }
 
 
-def split_batches(split: PuzzleSplit, batch_size: int, device: torch.device, rank: int = 0,
-                  world_size: int = 1) -> Iterator[EvalBatch]:
+def split_batches(
+    split: PuzzleSplit, batch_size: int, device: torch.device, rank: int = 0, world_size: int = 1
+) -> Iterator[EvalBatch]:
     """The data package's evaluation batches (padded last batch) as :class:`EvalBatch` on ``device``."""
     for raw in iter_eval_batches(split, batch_size, rank, world_size):
         yield _to_eval_batch(raw, device)
@@ -284,8 +296,16 @@ def evaluate_split(
     ``precision`` moves the model and sets its forward dtype (``None`` keeps its current device and dtype).
     """
     cap = model.config.halt_max_steps if max_segments is None else int(max_segments)
-    return scaling_sweep(model, split, [cap], batch_size=batch_size, early_exit=early_exit, precision=precision,
-                         progress=progress, consumers=consumers)[0]
+    return scaling_sweep(
+        model,
+        split,
+        [cap],
+        batch_size=batch_size,
+        early_exit=early_exit,
+        precision=precision,
+        progress=progress,
+        consumers=consumers,
+    )[0]
 
 
 def scaling_sweep(
@@ -303,8 +323,15 @@ def scaling_sweep(
     apply_precision(model, precision)
     check_split(model, split)
     device = model_device(model)
-    results = evaluate_batches(model, split_batches(split, batch_size, device), segments, early_exit=early_exit,
-                               consumers=consumers, total=split_rows(split), progress=progress)
+    results = evaluate_batches(
+        model,
+        split_batches(split, batch_size, device),
+        segments,
+        early_exit=early_exit,
+        consumers=consumers,
+        total=split_rows(split),
+        progress=progress,
+    )
     return [results[m] for m in sorted(results)]
 
 
@@ -341,15 +368,24 @@ def evaluate_model(
             if batch.size == 0:  # this rank's slice of the last global batch was all padding
                 continue
             labels = batch.labels if batch.labels is not None else torch.full_like(batch.inputs, IGNORE_LABEL_ID)
-            data = {"inputs": batch.inputs.to(torch.int32), "labels": labels,
-                    "puzzle_identifiers": batch.puzzle_identifiers.to(torch.int32)}
+            data = {
+                "inputs": batch.inputs.to(torch.int32),
+                "labels": labels,
+                "puzzle_identifiers": batch.puzzle_identifiers.to(torch.int32),
+            }
             carry = model.initial_carry(data)
             while True:
                 carry, outputs = model(carry, data)
                 if bool(carry.halted.all()):
                     break
-            _, metrics = act_loss(outputs, carry.current_data["labels"], carry.halted, carry.steps,
-                                  model.config.loss_type, stablemax_dtype)
+            _, metrics = act_loss(
+                outputs,
+                carry.current_data["labels"],
+                carry.halted,
+                carry.steps,
+                model.config.loss_type,
+                stablemax_dtype,
+            )
             sums += torch.stack([metrics[k].to(sum_dtype) for k in keys])
         if torch.distributed.is_available() and torch.distributed.is_initialized():
             torch.distributed.all_reduce(sums, op=torch.distributed.ReduceOp.SUM)

@@ -39,8 +39,14 @@ def plot_scaling_sweep(results: Sequence[EvalResult], path: str | os.PathLike, t
     ax.set_ylim(0, 100)
     ax.grid(True, alpha=0.3)
     right = ax.twinx()
-    right.plot(caps, [r.metrics.mean_segments for r in results], color="grey", marker="x", linestyle=":",
-               label="mean segments used")
+    right.plot(
+        caps,
+        [r.metrics.mean_segments for r in results],
+        color="grey",
+        marker="x",
+        linestyle=":",
+        label="mean segments used",
+    )
     right.set_ylabel("mean segments used")
     right.set_ylim(0, max(caps) * 1.05)
     lines, labels = ax.get_legend_handles_labels()

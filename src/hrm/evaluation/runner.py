@@ -94,8 +94,15 @@ class EvalReport:
         return self.results[-1]
 
     def as_dict(self) -> dict[str, Any]:
-        return {"checkpoint": self.checkpoint, "data": self.data, "kind": self.kind, "num_rows": self.num_rows,
-                "seconds": self.seconds, "notes": self.notes, "results": [r.as_dict() for r in self.results]}
+        return {
+            "checkpoint": self.checkpoint,
+            "data": self.data,
+            "kind": self.kind,
+            "num_rows": self.num_rows,
+            "seconds": self.seconds,
+            "notes": self.notes,
+            "results": [r.as_dict() for r in self.results],
+        }
 
     def format(self) -> str:
         """The table ``hrm evaluate`` prints."""
@@ -110,13 +117,22 @@ def load_for_evaluation(path: str | os.PathLike, device: Any = "cpu", seq_len: i
     """A :class:`Checkpoint` from a run directory, a ``step-N`` directory or a reference ``step_N`` file."""
     path = Path(path)
     if not path.exists() and not (path.name in ("best", "latest") and path.parent.is_dir()):
-        raise UserError(f"checkpoint {path} not found; pass a run directory, a step-N directory or a reference "
-                        "step_N file (with all_config.yaml beside it)")
+        raise UserError(
+            f"checkpoint {path} not found; pass a run directory, a step-N directory or a reference "
+            "step_N file (with all_config.yaml beside it)"
+        )
     if path.is_file():
         model = load_reference_checkpoint(path, seq_len=seq_len, device=device)
         config = yaml.safe_load((path.parent / "all_config.yaml").read_text())
-        return Checkpoint(path=path, model=model, model_config=model.config, train_config=None, dataset=None,
-                          identifiers=None, meta={"reference_config": config, "converted_from": str(path)})
+        return Checkpoint(
+            path=path,
+            model=model,
+            model_config=model.config,
+            train_config=None,
+            dataset=None,
+            identifiers=None,
+            meta={"reference_config": config, "converted_from": str(path)},
+        )
     return load_checkpoint(_resolve_step_dir(path), device=device)
 
 
@@ -131,8 +147,9 @@ def _resolve_step_dir(path: Path) -> Path:
 def _highest_step(path: Path) -> Path:
     if (path / "config.json").is_file():
         return path
-    steps = sorted((int(p.name[5:]), p) for p in path.glob("step-*") if p.name[5:].isdigit()
-                   and (p / "config.json").is_file())
+    steps = sorted(
+        (int(p.name[5:]), p) for p in path.glob("step-*") if p.name[5:].isdigit() and (p / "config.json").is_file()
+    )
     if not steps:
         raise UserError(f"{path} holds no checkpoint (no step-N directory)")
     return steps[-1][1]
@@ -164,7 +181,7 @@ def recorded_data_path(checkpoint: Checkpoint) -> Path | None:
     anchors = [Path.cwd(), *([base] if base.is_dir() else []), *base.parents]
     for recorded in recorded_paths(checkpoint):
         path = Path(recorded)
-        for candidate in ([path] if path.is_absolute() else [a / path for a in anchors]):
+        for candidate in [path] if path.is_absolute() else [a / path for a in anchors]:
             if candidate.is_dir():
                 return candidate
     return None
@@ -199,8 +216,10 @@ def locate_split(data: Path, split: str) -> tuple[Path, Path | None]:
         return data, root
     if not data.exists():
         raise UserError(f"--data {data}: no such folder; pass a dataset root (with {split}/) or a split folder")
-    raise UserError(f"--data {data}: no {split}/{METADATA_FILE} and no {METADATA_FILE}; pass a dataset root built "
-                    "by `hrm data ...` (or the reference's builders) or one of its split folders")
+    raise UserError(
+        f"--data {data}: no {split}/{METADATA_FILE} and no {METADATA_FILE}; pass a dataset root built "
+        "by `hrm data ...` (or the reference's builders) or one of its split folders"
+    )
 
 
 def data_kind(root: Path | None, split: PuzzleSplit, identifiers: list[str] | None) -> str:
@@ -222,8 +241,7 @@ def data_kind(root: Path | None, split: PuzzleSplit, identifiers: list[str] | No
     return "puzzles"
 
 
-def _arc_voter(root: Path | None, identifiers: list[str] | None,
-               notes: list[str]) -> arc_vote.ArcRowVoter | None:
+def _arc_voter(root: Path | None, identifiers: list[str] | None, notes: list[str]) -> arc_vote.ArcRowVoter | None:
     """Voting needs each identifier's augmentation: the build's records if present, else the identifier names."""
     from hrm.data.arc import AUG_DIR, ArcVariants
 
@@ -282,13 +300,23 @@ def run_evaluation(options: EvaluateOptions) -> EvalReport:
     if direct_sources:
         if opts.arc_json is not None:
             identifiers = checkpoint_identifiers(checkpoint, notes)
-            data = direct.load_arc_json(opts.arc_json, identifiers, model.config.num_puzzle_identifiers,
-                                        tasks=opts.tasks or None, progress=opts.progress)
+            data = direct.load_arc_json(
+                opts.arc_json,
+                identifiers,
+                model.config.num_puzzle_identifiers,
+                tasks=opts.tasks or None,
+                progress=opts.progress,
+            )
         elif opts.csv is not None:
             data = direct.load_sudoku_csv(opts.csv, limit=opts.limit)
         else:
-            data = direct.load_sudoku_lines(opts.sudoku, opts.solutions, limit=opts.limit, progress=opts.progress,
-                                            model=model if checkpoint.dataset is not None else None)
+            data = direct.load_sudoku_lines(
+                opts.sudoku,
+                opts.solutions,
+                limit=opts.limit,
+                progress=opts.progress,
+                model=model if checkpoint.dataset is not None else None,
+            )
         notes.extend(data.notes)
         _adapt_rope_seq_len(checkpoint, data.seq_len, notes)
         direct.check_direct(model, data)
@@ -303,20 +331,27 @@ def run_evaluation(options: EvaluateOptions) -> EvalReport:
         data_root = opts.data if opts.data is not None else recorded_data_path(checkpoint)
         if data_root is None:
             recorded = recorded_paths(checkpoint)
-            what = (f"its recorded dataset {recorded[0]} was not found" if recorded
-                    else "no dataset is recorded in it")
-            raise UserError(f"{opts.checkpoint}: {what}; pass --data DIR, or a puzzle file with "
-                            "--sudoku/--csv/--arc-json")
+            what = f"its recorded dataset {recorded[0]} was not found" if recorded else "no dataset is recorded in it"
+            raise UserError(
+                f"{opts.checkpoint}: {what}; pass --data DIR, or a puzzle file with --sudoku/--csv/--arc-json"
+            )
         split_dir, root = locate_split(Path(data_root), opts.split or default_split(checkpoint))
         split = load_split(split_dir)
         _adapt_rope_seq_len(checkpoint, split.metadata.seq_len, notes)
-        check_compatible(model, split.metadata.vocab_size, split.metadata.seq_len,
-                         split.metadata.num_puzzle_identifiers, f"dataset {split_dir}")
+        check_compatible(
+            model,
+            split.metadata.vocab_size,
+            split.metadata.seq_len,
+            split.metadata.num_puzzle_identifiers,
+            f"dataset {split_dir}",
+        )
         identifiers = load_identifiers(root) if root is not None and (root / IDENTIFIERS_FILE).is_file() else None
         if identifiers is not None and checkpoint.identifiers is not None and identifiers != checkpoint.identifiers:
-            raise UserError(f"{root}/{IDENTIFIERS_FILE} differs from the checkpoint's identifier map, so puzzle "
-                            "identifiers would select the wrong embeddings; pass the dataset the model was trained "
-                            "on with --data (or rebuild it with the same sources and seed)")
+            raise UserError(
+                f"{root}/{IDENTIFIERS_FILE} differs from the checkpoint's identifier map, so puzzle "
+                "identifiers would select the wrong embeddings; pass the dataset the model was trained "
+                "on with --data (or rebuild it with the same sources and seed)"
+            )
         identifiers = identifiers or checkpoint.identifiers
         kind = data_kind(root, split, identifiers)
         source, num_rows = str(split_dir), split.num_examples
@@ -332,23 +367,42 @@ def run_evaluation(options: EvaluateOptions) -> EvalReport:
         consumers.append(arc_rows)
 
     apply_precision(model, precision)
-    results_by_cap = evaluate_batches(model, batches_of(model_device(model)), caps, early_exit=opts.early_exit,
-                                      consumers=consumers, total=num_rows, progress=opts.progress)
+    results_by_cap = evaluate_batches(
+        model,
+        batches_of(model_device(model)),
+        caps,
+        early_exit=opts.early_exit,
+        consumers=consumers,
+        total=num_rows,
+        progress=opts.progress,
+    )
     results = [results_by_cap[m] for m in sorted(results_by_cap)]
     for r in results:
         if sudoku_checker is not None:
             r.extra["valid_solution_rate"] = sudoku_checker.rate(r.max_segments)
         if arc_rows is not None:
             r.arc = arc_rows.voter(r.max_segments).score(opts.pass_k)
-    report = EvalReport(checkpoint=str(checkpoint.path), data=source, kind=kind, num_rows=num_rows,
-                        results=results, notes=notes, seconds=results[0].seconds if results else 0.0)
+    report = EvalReport(
+        checkpoint=str(checkpoint.path),
+        data=source,
+        kind=kind,
+        num_rows=num_rows,
+        results=results,
+        notes=notes,
+        seconds=results[0].seconds if results else 0.0,
+    )
     if opts.out is not None:
         _write_outputs(report, Path(opts.out), sudoku_checker if direct_sources else None, arc_rows, arc_order)
     return report
 
 
-def _write_outputs(report: EvalReport, out: Path, sudoku_checker: direct.SudokuChecker | None,
-                   arc_rows: arc_vote.ArcRowVoter | None, arc_order: dict[str, list[str]] | None) -> None:
+def _write_outputs(
+    report: EvalReport,
+    out: Path,
+    sudoku_checker: direct.SudokuChecker | None,
+    arc_rows: arc_vote.ArcRowVoter | None,
+    arc_order: dict[str, list[str]] | None,
+) -> None:
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -398,8 +452,13 @@ def format_report(report: EvalReport) -> str:
     rows = []
     for r in results:
         m = r.metrics
-        row = [str(r.max_segments), _pct(m.exact_accuracy), _pct(m.token_accuracy), _pct(m.q_halt_accuracy),
-               f"{m.mean_segments:.2f}"]
+        row = [
+            str(r.max_segments),
+            _pct(m.exact_accuracy),
+            _pct(m.token_accuracy),
+            _pct(m.q_halt_accuracy),
+            f"{m.mean_segments:.2f}",
+        ]
         if has_valid:
             row.append(_pct(r.extra.get("valid_solution_rate", math.nan)))
         row += [_pct(r.arc.pass_at[k]) if r.arc is not None else "   n/a" for k in ks]
@@ -418,9 +477,11 @@ def format_report(report: EvalReport) -> str:
     primary = report.primary
     if primary.arc is not None:
         a = primary.arc
-        lines.append(f"\nARC (M={primary.max_segments}): {a.num_tasks} tasks, {a.num_test_inputs} test inputs voted "
-                     "over augmented views" + (f"; {len(a.unscored_tasks)} tasks without known solutions"
-                                               if a.unscored_tasks else ""))
+        lines.append(
+            f"\nARC (M={primary.max_segments}): {a.num_tasks} tasks, {a.num_test_inputs} test inputs voted "
+            "over augmented views"
+            + (f"; {len(a.unscored_tasks)} tasks without known solutions" if a.unscored_tasks else "")
+        )
     lines.append(f"\nhalting histogram (M={primary.max_segments}; rows per number of segments run):")
     lines.append(format_histogram(primary.metrics.halting_histogram))
     lines.append(f"\n{report.seconds:.1f} s")

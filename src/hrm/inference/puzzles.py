@@ -81,8 +81,10 @@ class Puzzle:
             return f"{h}×{w} maze"
         assert self.task is not None
         name = f"ARC task {self.task.task_id}" if self.task.task_id else "ARC task"
-        return (f"{name}, test input {self.test_index + 1} of {len(self.task.test)} ({h}×{w}), "
-                f"{len(self.task.train)} demonstration pairs")
+        return (
+            f"{name}, test input {self.test_index + 1} of {len(self.task.test)} ({h}×{w}), "
+            f"{len(self.task.train)} demonstration pairs"
+        )
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -113,8 +115,11 @@ def read_source(puzzle: str | os.PathLike) -> tuple[str, str, str | None]:
             raise UserError(f"cannot read the puzzle from stdin ({exc})") from None
         return _decode(data, "<stdin>"), "<stdin>", None
     stripped = puzzle.strip()
-    if ("/" in stripped or os.sep in stripped or stripped.lower().endswith((".json", ".txt"))) \
-            and not stripped.startswith(("{", "[")) and "\n" not in stripped:
+    if (
+        ("/" in stripped or os.sep in stripped or stripped.lower().endswith((".json", ".txt")))
+        and not stripped.startswith(("{", "["))
+        and "\n" not in stripped
+    ):
         raise UserError(f"{stripped}: no such file")
     return puzzle, "<string>", None
 
@@ -167,15 +172,20 @@ def parse_sudoku_text(text: str, source: str = "<string>", size: int | None = No
     n = math.isqrt(len(chars))
     if n * n != len(chars) or n not in sudoku.TEXT_SIZES:
         if size is not None:
-            raise UserError(f"{_at(source)}a {size}×{size} Sudoku needs {size * size} characters ('.' or '0' for "
-                            f"blanks), got {len(chars)}")
-        raise UserError(f"{_at(source)}a Sudoku needs n² characters for an n×n board (16, 36, 64 or 81), got "
-                        f"{len(chars)}")
+            raise UserError(
+                f"{_at(source)}a {size}×{size} Sudoku needs {size * size} characters ('.' or '0' for "
+                f"blanks), got {len(chars)}"
+            )
+        raise UserError(
+            f"{_at(source)}a Sudoku needs n² characters for an n×n board (16, 36, 64 or 81), got {len(chars)}"
+        )
     bad = next((i for i, ch in enumerate(chars) if ch not in SUDOKU_CHARS), None)
     if bad is not None:
         ch = chars[bad]
-        raise UserError(f"{_at(source)}bad character {ch!r} at position {bad + 1} of a Sudoku; use digits for "
-                        "givens and '.' or '0' for blanks")
+        raise UserError(
+            f"{_at(source)}bad character {ch!r} at position {bad + 1} of a Sudoku; use digits for "
+            "givens and '.' or '0' for blanks"
+        )
     grid = sudoku.parse_sudoku(chars)
     return sudoku_puzzle(grid, source)
 
@@ -233,13 +243,16 @@ def parse_maze_text(text: str, source: str = "<string>") -> Puzzle:
     for i, row in enumerate(rows, start=1):
         bad = next((ch for ch in row if ch not in MAZE_CHARS), None)
         if bad is not None:
-            raise UserError(f"{_at(source)}line {i}: bad maze character {bad!r}; use '#' wall, ' ' or '.' open, "
-                            "'S' start, 'G' goal")
+            raise UserError(
+                f"{_at(source)}line {i}: bad maze character {bad!r}; use '#' wall, ' ' or '.' open, 'S' start, 'G' goal"
+            )
     n = len(rows)
     for i, row in enumerate(rows, start=1):
         if len(row) != n:
-            raise UserError(f"{_at(source)}line {i} has {len(row)} characters but the maze has {n} rows; mazes must "
-                            "be square (write open cells as '.' if your editor strips trailing spaces)")
+            raise UserError(
+                f"{_at(source)}line {i} has {len(row)} characters but the maze has {n} rows; mazes must "
+                "be square (write open cells as '.' if your editor strips trailing spaces)"
+            )
     grid = maze.encode(rows).astype(np.int64)
     starts, goals = int((grid == maze.START).sum()), int((grid == maze.GOAL).sum())
     if starts != 1 or goals != 1:
@@ -250,8 +263,10 @@ def parse_maze_text(text: str, source: str = "<string>") -> Puzzle:
         grid = np.where(grid == maze.PATH, maze.OPEN, grid)
         why = maze.verify_label(grid, expected)
         if why is not None:
-            raise UserError(f"{_at(source)}the maze has 'o' path marks that are not a shortest path ({why}); remove "
-                            "them to solve the maze")
+            raise UserError(
+                f"{_at(source)}the maze has 'o' path marks that are not a shortest path ({why}); remove "
+                "them to solve the maze"
+            )
     _, distance = _maze_distances(grid)
     if distance < 0:
         raise UserError(f"{_at(source)}G cannot be reached from S through open cells; the maze has no solution")
@@ -281,8 +296,9 @@ def maze_text(grid: np.ndarray) -> list[str]:
 # ARC
 
 
-def parse_arc_text(text: str, source: str = "<string>", task_id: str | None = None, test_index: int = 0,
-                   default_id: str | None = None) -> Puzzle:
+def parse_arc_text(
+    text: str, source: str = "<string>", task_id: str | None = None, test_index: int = 0, default_id: str | None = None
+) -> Puzzle:
     """An ARC test input from task JSON text (see the module docstring).
 
     ``task_id`` picks a task from a ``{task id: task}`` file and names it; a one-task file is named ``task_id``,
@@ -297,38 +313,47 @@ def parse_arc_text(text: str, source: str = "<string>", task_id: str | None = No
     return arc_puzzle(data, source, task_id, test_index, default_id)
 
 
-def arc_puzzle(data: Any, source: str = "<task>", task_id: str | None = None, test_index: int = 0,
-               default_id: str | None = None) -> Puzzle:
+def arc_puzzle(
+    data: Any, source: str = "<task>", task_id: str | None = None, test_index: int = 0, default_id: str | None = None
+) -> Puzzle:
     """An ARC test input from a parsed task object (or a ``{task id: task}`` object); see :func:`parse_arc_text`."""
     if not isinstance(data, dict):
-        raise UserError(f"{_at(source)}malformed ARC JSON: expected an object with 'train' and 'test' lists (or "
-                        f"{{task id: task}}), got {type(data).__name__}")
+        raise UserError(
+            f"{_at(source)}malformed ARC JSON: expected an object with 'train' and 'test' lists (or "
+            f"{{task id: task}}), got {type(data).__name__}"
+        )
     if "train" not in data and "test" not in data:
         if not data:
             raise UserError(f"{_at(source)}malformed ARC JSON: the object is empty")
         if task_id is None:
             if len(data) > 1:
-                raise UserError(f"{_at(source)}holds {len(data)} ARC tasks; choose one with --task-id (e.g. "
-                                f"{next(iter(data))!r})")
+                raise UserError(
+                    f"{_at(source)}holds {len(data)} ARC tasks; choose one with --task-id (e.g. {next(iter(data))!r})"
+                )
             task_id = next(iter(data))
         if task_id not in data:
             raise UserError(f"{_at(source)}no task {task_id!r} in this file ({len(data)} tasks)")
         data = data[task_id]
         if not isinstance(data, dict):
-            raise UserError(f"{_at(source)}malformed ARC JSON: task {task_id!r} must be an object with 'train' and "
-                            "'test' lists")
+            raise UserError(
+                f"{_at(source)}malformed ARC JSON: task {task_id!r} must be an object with 'train' and 'test' lists"
+            )
     elif task_id is None:
         task_id = default_id
-    task = ArcTask(task_id=task_id, train=_arc_pairs(data, "train", source, need_output=True),
-                   test=_arc_pairs(data, "test", source, need_output=False))
+    task = ArcTask(
+        task_id=task_id,
+        train=_arc_pairs(data, "train", source, need_output=True),
+        test=_arc_pairs(data, "test", source, need_output=False),
+    )
     if not task.test:
         raise UserError(f"{_at(source)}the ARC task has no test input to solve")
     if not 0 <= test_index < len(task.test):
-        raise UserError(f"{_at(source)}test index {test_index} is out of range; the task has {len(task.test)} test "
-                        f"input(s) (0..{len(task.test) - 1})")
+        raise UserError(
+            f"{_at(source)}test index {test_index} is out of range; the task has {len(task.test)} test "
+            f"input(s) (0..{len(task.test) - 1})"
+        )
     pair = task.test[test_index]
-    return Puzzle(kind="arc", grid=pair.input, source=source, task=task, test_index=test_index,
-                  expected=pair.output)
+    return Puzzle(kind="arc", grid=pair.input, source=source, task=task, test_index=test_index, expected=pair.output)
 
 
 def _arc_pairs(data: dict, part: str, source: str, need_output: bool) -> list[ArcPair]:
@@ -369,8 +394,14 @@ def task_colours(puzzle: Puzzle) -> set[int]:
 # Dispatch on the kind
 
 
-def load_puzzle(puzzle: Any, kind: str | None = None, *, task_id: str | None = None,
-                test_index: int = 0, sudoku_size: int | None = None) -> Puzzle:
+def load_puzzle(
+    puzzle: Any,
+    kind: str | None = None,
+    *,
+    task_id: str | None = None,
+    test_index: int = 0,
+    sudoku_size: int | None = None,
+) -> Puzzle:
     """Any accepted puzzle form → :class:`Puzzle`; with ``kind``, a puzzle of another kind is a UserError.
 
     Accepted: a :class:`Puzzle`; a path or string (file, ``-`` for stdin, a Sudoku string, maze text or ARC JSON
@@ -405,8 +436,10 @@ def load_puzzle(puzzle: Any, kind: str | None = None, *, task_id: str | None = N
                 raise UserError("a maze grid must be a list of text rows over '# SGo'")
             parsed = parse_maze_text("\n".join(puzzle), "<grid>")
         elif kind == "arc":
-            raise UserError("an ARC puzzle needs its task (demonstration pairs and test input): pass the task JSON "
-                            "or a dict with 'train' and 'test'")
+            raise UserError(
+                "an ARC puzzle needs its task (demonstration pairs and test input): pass the task JSON "
+                "or a dict with 'train' and 'test'"
+            )
         else:
             parsed = sudoku_puzzle(puzzle)
     else:
@@ -418,8 +451,10 @@ def load_puzzle(puzzle: Any, kind: str | None = None, *, task_id: str | None = N
 
 def _kind_mismatch(found: str, expected: str, source: str) -> None:
     what = "the puzzle" if source.startswith("<") else source
-    raise UserError(f"{what} is {'an' if found == 'arc' else 'a'} {found} puzzle but the checkpoint was trained on "
-                    f"{expected} puzzles; pass a checkpoint trained on {found} with --checkpoint")
+    raise UserError(
+        f"{what} is {'an' if found == 'arc' else 'a'} {found} puzzle but the checkpoint was trained on "
+        f"{expected} puzzles; pass a checkpoint trained on {found} with --checkpoint"
+    )
 
 
 def encode_puzzle(puzzle: Puzzle) -> np.ndarray:
@@ -489,15 +524,19 @@ def _check_sudoku(puzzle: Puzzle, answer: np.ndarray, reference: np.ndarray | No
         valid, reason = False, f"{blanks} cell{'s' if blanks > 1 else ''} left blank"
     elif len(changed):
         r, c = changed[0]
-        valid, reason = False, (f"the given {int(givens[r, c])} at row {r + 1}, column {c + 1} was changed to "
-                                f"{int(answer[r, c])}")
+        valid, reason = (
+            False,
+            (f"the given {int(givens[r, c])} at row {r + 1}, column {c + 1} was changed to {int(answer[r, c])}"),
+        )
     else:
         bad, messages = sudoku.givens_conflict(answer.reshape(1, -1), n)
         if bad[0]:
             valid, reason = False, f"breaks the rules: {messages[0]}"
         else:
-            valid, reason = True, f"every row, column and box holds 1-{n} once and all {int((givens != 0).sum())} " \
-                                  "givens are kept"
+            valid, reason = (
+                True,
+                f"every row, column and box holds 1-{n} once and all {int((givens != 0).sum())} givens are kept",
+            )
     correct = valid if reference is None else bool(np.array_equal(answer, reference))
     return AnswerCheck(valid=valid, reason=reason, correct=correct, reference=reference, notes=notes)
 
@@ -506,11 +545,16 @@ def _check_maze(puzzle: Puzzle, answer: np.ndarray) -> AnswerCheck:
     why = maze.verify_label(puzzle.grid, answer)
     _, length = _maze_distances(puzzle.grid)
     if why is None:
-        return AnswerCheck(valid=True, reason=f"the path joins S to G through open cells in {length} moves, the "
-                                              "shortest possible", correct=True, reference=puzzle.expected)
+        return AnswerCheck(
+            valid=True,
+            reason=f"the path joins S to G through open cells in {length} moves, the shortest possible",
+            correct=True,
+            reference=puzzle.expected,
+        )
     # verify_label speaks of a dataset "label"; here it is the model's answer.
-    return AnswerCheck(valid=False, reason=why.replace("the label", "the answer"), correct=False,
-                       reference=puzzle.expected)
+    return AnswerCheck(
+        valid=False, reason=why.replace("the label", "the answer"), correct=False, reference=puzzle.expected
+    )
 
 
 def _check_arc(puzzle: Puzzle, answer: np.ndarray) -> AnswerCheck:
@@ -521,9 +565,14 @@ def _check_arc(puzzle: Puzzle, answer: np.ndarray) -> AnswerCheck:
         extra = sorted({int(c) for c in np.unique(answer)} - task_colours(puzzle))
         h, w = answer.shape
         if extra:
-            valid, reason = False, (f"{h}×{w} grid using colour{'s' if len(extra) > 1 else ''} "
-                                    f"{', '.join(map(str, extra))}, which no demonstration output nor the test input "
-                                    "uses")
+            valid, reason = (
+                False,
+                (
+                    f"{h}×{w} grid using colour{'s' if len(extra) > 1 else ''} "
+                    f"{', '.join(map(str, extra))}, which no demonstration output nor the test input "
+                    "uses"
+                ),
+            )
         else:
             valid, reason = True, f"well-formed {h}×{w} grid whose colours all occur in the task"
     correct = None if expected is None else bool(answer.shape == expected.shape and np.array_equal(answer, expected))

@@ -28,11 +28,28 @@ from hrm.data import maze, sudoku
 from hrm.inference.puzzles import KEPT, RIGHT, UNKNOWN, WRONG, Puzzle, cell_status, maze_text
 from hrm.inference.solve import SolveResult
 
-ARC_PALETTE = ("#000000", "#0074D9", "#FF4136", "#2ECC40", "#FFDC00",
-               "#AAAAAA", "#F012BE", "#FF851B", "#7FDBFF", "#870C25")
+ARC_PALETTE = (
+    "#000000",
+    "#0074D9",
+    "#FF4136",
+    "#2ECC40",
+    "#FFDC00",
+    "#AAAAAA",
+    "#F012BE",
+    "#FF851B",
+    "#7FDBFF",
+    "#870C25",
+)
 SUDOKU_COLOURS = {KEPT: "#000000", RIGHT: "#1f5fbf", WRONG: "#d62728", UNKNOWN: "#6f6f6f"}
-MAZE_COLOURS = {"wall": "#2b2b2b", "open": "#ffffff", "start": "#2ca02c", "goal": "#d62728", "path": "#1f77b4",
-                "path_wrong": "#ff7f0e", "unknown": "#bbbbbb"}
+MAZE_COLOURS = {
+    "wall": "#2b2b2b",
+    "open": "#ffffff",
+    "start": "#2ca02c",
+    "goal": "#d62728",
+    "path": "#1f77b4",
+    "path_wrong": "#ff7f0e",
+    "unknown": "#bbbbbb",
+}
 CHANGED_COLOUR = "#fff1a8"
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
@@ -53,8 +70,13 @@ def _cell_chars(kind: str, grid: np.ndarray) -> list[list[str]]:
     return [[str(int(v)) for v in row] for row in grid]
 
 
-def grid_lines(kind: str, grid: np.ndarray, status: np.ndarray | None = None,
-               changed: np.ndarray | None = None, color: bool = False) -> list[str]:
+def grid_lines(
+    kind: str,
+    grid: np.ndarray,
+    status: np.ndarray | None = None,
+    changed: np.ndarray | None = None,
+    color: bool = False,
+) -> list[str]:
     """A grid as text rows (Sudoku with box separators); with ``color``, ANSI marks on changed/right/wrong cells."""
     grid = np.asarray(grid)
     if grid.size == 0:
@@ -75,7 +97,7 @@ def grid_lines(kind: str, grid: np.ndarray, status: np.ndarray | None = None,
     for r, row in enumerate(cells):
         if r and r % box_rows == 0:
             lines.append("-+-".join("-" * (2 * box_cols - 1) for _ in range(n // box_cols)))
-        groups = [" ".join(row[c:c + box_cols]) for c in range(0, n, box_cols)]
+        groups = [" ".join(row[c : c + box_cols]) for c in range(0, n, box_cols)]
         lines.append(" | ".join(groups))
     return lines
 
@@ -116,8 +138,13 @@ def format_result(result: SolveResult, color: bool = False) -> str:
     lines = [f"{p.describe()}{source}", "", side_by_side(blocks, titles), ""]
     lines.append(f"valid:      {_yes_no(result.valid)}: {result.reason}")
     if result.correct is not None and result.kind != "maze":
-        against = "the unique solution" if result.kind == "sudoku" and result.reference is not None else \
-            "the expected output" if result.kind == "arc" else "the rules"
+        against = (
+            "the unique solution"
+            if result.kind == "sudoku" and result.reference is not None
+            else "the expected output"
+            if result.kind == "arc"
+            else "the rules"
+        )
         lines.append(f"correct:    {_yes_no(result.correct)} (against {against})")
     if result.early_exit and result.halted_early:
         how = f"early exit: the Q-head halted (q_halt > q_continue) at segment {result.segments}"
@@ -126,11 +153,15 @@ def format_result(result: SolveResult, color: bool = False) -> str:
     else:
         how = "early exit off: ran every segment"
     lines.append(f"segments:   {result.segments} of at most {result.max_segments} ({how})")
-    lines.append(f"confidence: {result.confidence:.3f} (sigmoid of q_halt = {result.q_halt_logit:+.2f}; "
-                 f"q_continue = {result.q_continue_logit:+.2f})")
+    lines.append(
+        f"confidence: {result.confidence:.3f} (sigmoid of q_halt = {result.q_halt_logit:+.2f}; "
+        f"q_continue = {result.q_continue_logit:+.2f})"
+    )
     if result.kind == "arc":
-        lines.append(f"puzzle id:  {result.puzzle_identifier}" + (f" (+ {result.views - 1} augmented views)"
-                                                                   if result.views > 1 else ""))
+        lines.append(
+            f"puzzle id:  {result.puzzle_identifier}"
+            + (f" (+ {result.views - 1} augmented views)" if result.views > 1 else "")
+        )
     for note in result.notes:
         lines.append(f"note:       {note}")
     return "\n".join(lines)
@@ -172,7 +203,7 @@ def format_trace(result: SolveResult, color: bool = False, width: int = 120) -> 
 
 def _hex_rgb(colour: str) -> tuple[float, float, float]:
     colour = colour.lstrip("#")
-    return tuple(int(colour[i:i + 2], 16) / 255.0 for i in (0, 2, 4))
+    return tuple(int(colour[i : i + 2], 16) / 255.0 for i in (0, 2, 4))
 
 
 def _draw_sudoku(ax, puzzle: Puzzle, grid: np.ndarray, status: np.ndarray | None, changed: np.ndarray | None):
@@ -198,8 +229,16 @@ def _draw_sudoku(ax, puzzle: Puzzle, grid: np.ndarray, status: np.ndarray | None
                 continue
             code = KEPT if status is None else int(status[r, c])
             weight = "bold" if puzzle.grid[r, c] != 0 else "normal"
-            ax.text(c + 0.5, r + 0.53, str(v), ha="center", va="center", fontsize=size,
-                    color=SUDOKU_COLOURS[code], fontweight=weight)
+            ax.text(
+                c + 0.5,
+                r + 0.53,
+                str(v),
+                ha="center",
+                va="center",
+                fontsize=size,
+                color=SUDOKU_COLOURS[code],
+                fontweight=weight,
+            )
 
 
 def _maze_rgb(puzzle: Puzzle, grid: np.ndarray, status: np.ndarray | None) -> np.ndarray:
@@ -228,8 +267,14 @@ def _draw_image(ax, img: np.ndarray, lines: bool) -> None:
     ax.set_ylim(h, 0)
 
 
-def draw_grid(ax, puzzle: Puzzle, grid: np.ndarray, status: np.ndarray | None = None,
-              changed: np.ndarray | None = None, title: str = "") -> None:
+def draw_grid(
+    ax,
+    puzzle: Puzzle,
+    grid: np.ndarray,
+    status: np.ndarray | None = None,
+    changed: np.ndarray | None = None,
+    title: str = "",
+) -> None:
     """Draw one grid of ``puzzle``'s kind into a matplotlib axes."""
     ax.set_xticks([])
     ax.set_yticks([])
@@ -304,8 +349,10 @@ def render_frames(result: SolveResult, dpi: int = 100) -> list:
         if show_reference:
             draw_grid(axes[2], p, result.reference, title="expected" if result.kind != "sudoku" else "solution")
         verdict = "halt" if halt else "continue"
-        fig.suptitle(f"segment {segment}/{result.max_segments}   sigmoid(q_halt) = {confidence:.2f}   Q-head: "
-                     f"{verdict}", fontsize=10)
+        fig.suptitle(
+            f"segment {segment}/{result.max_segments}   sigmoid(q_halt) = {confidence:.2f}   Q-head: {verdict}",
+            fontsize=10,
+        )
         fig.text(0.5, 0.02, _LEGENDS[result.kind], ha="center", fontsize=7, color="#444444")
         fig.subplots_adjust(left=0.02, right=0.98, top=0.84, bottom=0.08, wspace=0.08)
         frames.append(_figure_to_image(fig))
@@ -330,10 +377,16 @@ def render_overview(result: SolveResult, dpi: int = 100, columns: int = 8):
         mark = " ■" if halt else ""
         draw_grid(ax, p, answer, status, _changed_mask(previous, answer), title=f"{segment}: p={confidence:.2f}{mark}")
         previous = answer
-    for ax in axes[len(items) + 1:]:
+    for ax in axes[len(items) + 1 :]:
         ax.axis("off")
-    fig.text(0.5, 0.01, _LEGENDS[result.kind] + "   p = sigmoid(q_halt), ■ = Q-head halts", ha="center",
-             fontsize=7, color="#444444")
+    fig.text(
+        0.5,
+        0.01,
+        _LEGENDS[result.kind] + "   p = sigmoid(q_halt), ■ = Q-head halts",
+        ha="center",
+        fontsize=7,
+        color="#444444",
+    )
     fig.subplots_adjust(left=0.01, right=0.99, top=0.93, bottom=0.06, wspace=0.06, hspace=0.25)
     return _figure_to_image(fig)
 

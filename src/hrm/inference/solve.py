@@ -120,11 +120,23 @@ class SolveResult:
             "notes": list(self.notes),
         }
         if self.kind == "arc":
-            out.update(task_id=self.puzzle.task.task_id if self.puzzle.task else None,
-                       test_index=self.puzzle.test_index, views=self.views, votes=self.votes)
+            out.update(
+                task_id=self.puzzle.task.task_id if self.puzzle.task else None,
+                test_index=self.puzzle.test_index,
+                views=self.views,
+                votes=self.votes,
+            )
         if self.trace is not None:
-            out["trace"] = [{"segment": s.segment, "answer": _grid_json(self.kind, s.answer),
-                             "confidence": s.confidence, "halt": s.halt, "changed": s.changed} for s in self.trace]
+            out["trace"] = [
+                {
+                    "segment": s.segment,
+                    "answer": _grid_json(self.kind, s.answer),
+                    "confidence": s.confidence,
+                    "halt": s.halt,
+                    "changed": s.changed,
+                }
+                for s in self.trace
+            ]
         return out
 
 
@@ -151,8 +163,10 @@ def resolve_checkpoint_dir(path: str | os.PathLike | None = None) -> Path:
     if path is None:
         shipped = pretrained_dir()
         if not shipped.is_dir():
-            raise UserError(f"no --checkpoint given and this install ships no pretrained checkpoint (expected "
-                            f"{shipped}); train one (e.g. `hrm train cpu-sudoku-6x6`) and pass --checkpoint RUN_DIR")
+            raise UserError(
+                f"no --checkpoint given and this install ships no pretrained checkpoint (expected "
+                f"{shipped}); train one (e.g. `hrm train cpu-sudoku-6x6`) and pass --checkpoint RUN_DIR"
+            )
         path = shipped
     return resolve_checkpoint(path)
 
@@ -202,8 +216,10 @@ def model_kind(config: HRMConfig, dataset: dict[str, Any] | None = None, ckpt: C
         return "sudoku"
     if n * n == S and V == 6:
         return "maze"
-    raise UserError(f"cannot tell which puzzle type this model was trained on (vocab_size {V}, seq_len {S}); "
-                    "pass kind= (--kind) explicitly")
+    raise UserError(
+        f"cannot tell which puzzle type this model was trained on (vocab_size {V}, seq_len {S}); "
+        "pass kind= (--kind) explicitly"
+    )
 
 
 def describe_model(config: HRMConfig, kind: str) -> str:
@@ -217,9 +233,11 @@ def check_fits(puzzle: Puzzle, config: HRMConfig, kind: str) -> None:
     """UserError when the puzzle's encoding does not match the model's vocab and seq_len."""
     need_seq, need_vocab = seq_len_for(puzzle), vocab_size_for(puzzle)
     if config.seq_len != need_seq or config.vocab_size != need_vocab:
-        raise UserError(f"the checkpoint was trained on {describe_model(config, kind)} but the puzzle is a "
-                        f"{puzzle.describe()} (needs vocab {need_vocab}, seq_len {need_seq}); pass a checkpoint "
-                        "trained on this puzzle type and size with --checkpoint")
+        raise UserError(
+            f"the checkpoint was trained on {describe_model(config, kind)} but the puzzle is a "
+            f"{puzzle.describe()} (needs vocab {need_vocab}, seq_len {need_seq}); pass a checkpoint "
+            "trained on this puzzle type and size with --checkpoint"
+        )
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -229,22 +247,28 @@ def check_fits(puzzle: Puzzle, config: HRMConfig, kind: str) -> None:
 def unseen_task_message(task_id: str | None, identifiers: list[str] | None) -> str:
     known = sum(1 for name in identifiers or [] if name != "<blank>" and arc.parse_variant_name(name)[0] == name)
     name = f"ARC task {task_id!r}" if task_id else "this ARC task"
-    return (f"{name} is not one of the {known} tasks this checkpoint was trained on, so it has no puzzle identifier: "
-            "HRM's puzzle-ID embedding is transductive (one learned vector per training task), and answering under "
-            "another task's vector would be nonsense. Options: solve a task it was trained on (`hrm info "
-            "--checkpoint DIR --tasks` lists them); rebuild the ARC dataset with this task included (its "
-            "demonstration pairs are trained on, the paper's protocol) and train again; or fine-tune a new "
-            "identifier on its demonstration pairs (test-time training) before solving")
+    return (
+        f"{name} is not one of the {known} tasks this checkpoint was trained on, so it has no puzzle identifier: "
+        "HRM's puzzle-ID embedding is transductive (one learned vector per training task), and answering under "
+        "another task's vector would be nonsense. Options: solve a task it was trained on (`hrm info "
+        "--checkpoint DIR --tasks` lists them); rebuild the ARC dataset with this task included (its "
+        "demonstration pairs are trained on, the paper's protocol) and train again; or fine-tune a new "
+        "identifier on its demonstration pairs (test-time training) before solving"
+    )
 
 
 def arc_views(identifiers: list[str] | None, task_id: str | None, limit: int) -> list[tuple[int, int, np.ndarray]]:
     """``(puzzle identifier, dihedral id, colour map)`` of up to ``limit`` views of a task: the original first."""
     if task_id is None:
-        raise UserError("an ARC task needs a task id to find its puzzle identifier: name the file after the task "
-                        "(<task id>.json) or pass --task-id")
+        raise UserError(
+            "an ARC task needs a task id to find its puzzle identifier: name the file after the task "
+            "(<task id>.json) or pass --task-id"
+        )
     if not identifiers:
-        raise UserError("the checkpoint has no identifiers.json, so ARC task names cannot be mapped to puzzle "
-                        "identifiers; pass --puzzle-id N to choose the identifier yourself")
+        raise UserError(
+            "the checkpoint has no identifiers.json, so ARC task names cannot be mapped to puzzle "
+            "identifiers; pass --puzzle-id N to choose the identifier yourself"
+        )
     views: list[tuple[int, int, np.ndarray]] = []
     original = None
     prefix = f"{task_id}_t"
@@ -274,8 +298,9 @@ def _as_model(model_or_checkpoint: Any, device: str | torch.device | None) -> tu
     if model_or_checkpoint is None or isinstance(model_or_checkpoint, (str, os.PathLike)):
         ckpt = open_checkpoint(model_or_checkpoint, resolve_device(str(device) if device is not None else "auto"))
         return ckpt.model, ckpt
-    raise TypeError(f"model_or_checkpoint must be an HRM, a Checkpoint, a path or None, got "
-                    f"{type(model_or_checkpoint).__name__}")
+    raise TypeError(
+        f"model_or_checkpoint must be an HRM, a Checkpoint, a path or None, got {type(model_or_checkpoint).__name__}"
+    )
 
 
 def _sigmoid(x: float) -> float:
@@ -354,8 +379,9 @@ def solve(
     else:
         pid = 0 if puzzle_id is None else int(puzzle_id)
         if not 0 <= pid < config.num_puzzle_identifiers:
-            raise UserError(f"puzzle identifier {pid} is outside the model's table "
-                            f"[0, {config.num_puzzle_identifiers})")
+            raise UserError(
+                f"puzzle identifier {pid} is outside the model's table [0, {config.num_puzzle_identifiers})"
+            )
         chosen = [(pid, 0, arc.IDENTITY_COLOURS.copy())]
     if parsed.kind == "arc" and len(chosen) < views:
         notes.append(f"the checkpoint knows {len(chosen)} view(s) of this task; ran all of them")
@@ -390,8 +416,7 @@ def solve(
             voter.add("task", parsed.grid, decode(i, tokens[i]), _sigmoid(q_halt[i]))
         _, best = voter.test_input("task", parsed.grid).ranked()[0]
         answer, votes, confidence = best.grid.astype(np.int64), best.votes, best.mean_q
-        notes.append(f"{len(chosen)} views voted: {votes} gave this answer; mean segments "
-                     f"{float(segments.mean()):.1f}")
+        notes.append(f"{len(chosen)} views voted: {votes} gave this answer; mean segments {float(segments.mean()):.1f}")
 
     check = check_answer(parsed, answer, reference)
     trace_out = None
@@ -402,8 +427,11 @@ def solve(
         for m, seg in enumerate(segs, start=1):
             grid = decode(0, seg["logits"][0].argmax(-1).cpu().numpy())
             qh, qc = float(seg["q_halt_logits"][0]), float(seg["q_continue_logits"][0])
-            trace_out.append(SegmentPrediction(segment=m, answer=grid, confidence=_sigmoid(qh), halt=qh > qc,
-                                               changed=_changed(previous, grid)))
+            trace_out.append(
+                SegmentPrediction(
+                    segment=m, answer=grid, confidence=_sigmoid(qh), halt=qh > qc, changed=_changed(previous, grid)
+                )
+            )
             previous = grid
     return SolveResult(
         kind=parsed.kind,

@@ -5,5 +5,12 @@ from hrm.model.hrm import HRM, Carry, HRMCore
 from hrm.model.losses import IGNORE_LABEL_ID, act_loss, stablemax_cross_entropy
 
 __all__ = [
-    "HRM", "Carry", "HRMArchitecture", "HRMConfig", "HRMCore", "IGNORE_LABEL_ID", "act_loss", "stablemax_cross_entropy",
+    "HRM",
+    "Carry",
+    "HRMArchitecture",
+    "HRMConfig",
+    "HRMCore",
+    "IGNORE_LABEL_ID",
+    "act_loss",
+    "stablemax_cross_entropy",
 ]

@@ -71,8 +71,16 @@ class HRMConfig(HRMArchitecture):
     def validate(self) -> None:
         """Raise ``ValueError`` naming the first impossible value."""
         positive = (
-            "vocab_size", "seq_len", "num_puzzle_identifiers", "hidden_size", "num_heads",
-            "high_layers", "low_layers", "high_cycles", "low_cycles", "halt_max_steps",
+            "vocab_size",
+            "seq_len",
+            "num_puzzle_identifiers",
+            "hidden_size",
+            "num_heads",
+            "high_layers",
+            "low_layers",
+            "high_cycles",
+            "low_cycles",
+            "halt_max_steps",
         )
         for name in positive:
             value = getattr(self, name)
@@ -97,9 +105,7 @@ class HRMConfig(HRMArchitecture):
         if not self.rms_norm_eps > 0:
             raise ValueError(f"HRMConfig.rms_norm_eps must be > 0, got {self.rms_norm_eps!r}")
         if not 0.0 <= self.halt_exploration_prob <= 1.0:
-            raise ValueError(
-                f"HRMConfig.halt_exploration_prob must be in [0, 1], got {self.halt_exploration_prob!r}"
-            )
+            raise ValueError(f"HRMConfig.halt_exploration_prob must be in [0, 1], got {self.halt_exploration_prob!r}")
 
     @property
     def head_dim(self) -> int:

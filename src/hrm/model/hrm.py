@@ -73,8 +73,7 @@ class Carry:
     @classmethod
     def from_state_dict(cls, state: dict[str, torch.Tensor]) -> Carry:
         data = {k.split(".", 1)[1]: v for k, v in state.items() if k.startswith("current_data.")}
-        return cls(z_H=state["z_H"], z_L=state["z_L"], steps=state["steps"], halted=state["halted"],
-                   current_data=data)
+        return cls(z_H=state["z_H"], z_L=state["z_L"], steps=state["steps"], halted=state["halted"], current_data=data)
 
 
 class HRMCore(nn.Module):
@@ -89,7 +88,8 @@ class HRMCore(nn.Module):
         self.embed_tokens = CastedEmbedding(config.vocab_size, D, init_std=1.0 / self.embed_scale)
         self.puzzle_emb = (
             PuzzleEmbedding(config.num_puzzle_identifiers, config.puzzle_emb_ndim)
-            if config.puzzle_emb_ndim > 0 else None
+            if config.puzzle_emb_ndim > 0
+            else None
         )
         if config.pos_encodings == "rope":
             self.rotary = RotaryEmbedding(config.head_dim, config.total_len, config.rope_theta)
@@ -160,7 +160,7 @@ class HRMCore(nn.Module):
         # The 1-step gradient: only these two calls are in the autograd graph.
         z_L = self.low_level(z_L, z_H + x_tilde, rotary)
         z_H = self.high_level(z_H, z_L, rotary)
-        logits = self.lm_head(z_H)[:, cfg.puzzle_emb_len:]
+        logits = self.lm_head(z_H)[:, cfg.puzzle_emb_len :]
         q = self.q_head(z_H[:, 0]).to(torch.float32)
         return z_H.detach(), z_L.detach(), logits, q[..., 0], q[..., 1]
 
@@ -316,8 +316,9 @@ class HRM(nn.Module):
         if cfg.pos_encodings == "learned" and inputs.shape[1] != cfg.seq_len:
             raise ValueError(f"inputs have {inputs.shape[1]} tokens but the model expects seq_len={cfg.seq_len}")
         if inputs.numel() and (int(inputs.min()) < 0 or int(inputs.max()) >= cfg.vocab_size):
-            raise ValueError(f"input tokens must be in [0, {cfg.vocab_size}), got [{int(inputs.min())}, "
-                             f"{int(inputs.max())}]")
+            raise ValueError(
+                f"input tokens must be in [0, {cfg.vocab_size}), got [{int(inputs.min())}, {int(inputs.max())}]"
+            )
         if puzzle_identifiers.numel() and (
             int(puzzle_identifiers.min()) < 0 or int(puzzle_identifiers.max()) >= cfg.num_puzzle_identifiers
         ):

@@ -9,5 +9,14 @@ from hrm.runtime.device import (
 )
 from hrm.runtime.distributed import DistributedContext, init_distributed, is_main_process, print0
 
-__all__ = ["DistributedContext", "Precision", "init_distributed", "is_main_process", "print0", "resolve_device",
-           "resolve_precision", "seed_everything", "set_deterministic"]
+__all__ = [
+    "DistributedContext",
+    "Precision",
+    "init_distributed",
+    "is_main_process",
+    "print0",
+    "resolve_device",
+    "resolve_precision",
+    "seed_everything",
+    "set_deterministic",
+]

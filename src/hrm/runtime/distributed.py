@@ -52,8 +52,12 @@ def init_distributed(device_type: str) -> DistributedContext:
     """
     global _CONTEXT
     if dist.is_available() and dist.is_initialized():
-        _CONTEXT = DistributedContext(rank=dist.get_rank(), local_rank=int(os.environ.get("LOCAL_RANK", "0")),
-                                      world_size=dist.get_world_size(), backend=str(dist.get_backend()))
+        _CONTEXT = DistributedContext(
+            rank=dist.get_rank(),
+            local_rank=int(os.environ.get("LOCAL_RANK", "0")),
+            world_size=dist.get_world_size(),
+            backend=str(dist.get_backend()),
+        )
         return _CONTEXT
     if not launched_by_torchrun():
         _CONTEXT = DistributedContext()
@@ -71,8 +75,9 @@ def init_distributed(device_type: str) -> DistributedContext:
     else:
         backend = "gloo"
     dist.init_process_group(backend=backend)
-    _CONTEXT = DistributedContext(rank=dist.get_rank(), local_rank=local_rank, world_size=dist.get_world_size(),
-                                  backend=backend)
+    _CONTEXT = DistributedContext(
+        rank=dist.get_rank(), local_rank=local_rank, world_size=dist.get_world_size(), backend=backend
+    )
     return _CONTEXT
 
 
@@ -157,10 +162,13 @@ def data_parallel(module: torch.nn.Module, device: torch.device) -> torch.nn.Mod
     from torch.nn.parallel import DistributedDataParallel
 
     broadcast_buffers(module)
-    no_forward_sync = ({"forward_sync_buffers": False}
-                       if "forward_sync_buffers" in inspect.signature(DistributedDataParallel).parameters
-                       else {"broadcast_buffers": False})
-    wrapped = DistributedDataParallel(module, device_ids=[device.index] if device.type == "cuda" else None,
-                                      **no_forward_sync)
+    no_forward_sync = (
+        {"forward_sync_buffers": False}
+        if "forward_sync_buffers" in inspect.signature(DistributedDataParallel).parameters
+        else {"broadcast_buffers": False}
+    )
+    wrapped = DistributedDataParallel(
+        module, device_ids=[device.index] if device.type == "cuda" else None, **no_forward_sync
+    )
     wrapped.register_comm_hook(None, sum_gradients_hook)
     return wrapped

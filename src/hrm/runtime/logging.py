@@ -110,8 +110,11 @@ class MetricsLogger:
         self._csv.flush()
         step = int(record["step"])
         split = record.get("split", "train")
-        scalars = {f"{split}/{k}": v for k, v in record.items()
-                   if k not in ("step", "split") and isinstance(v, (int, float)) and not isinstance(v, bool)}
+        scalars = {
+            f"{split}/{k}": v
+            for k, v in record.items()
+            if k not in ("step", "split") and isinstance(v, (int, float)) and not isinstance(v, bool)
+        }
         if self._tensorboard is not None:
             for key, value in scalars.items():
                 self._tensorboard.add_scalar(key, value, step)
@@ -140,8 +143,10 @@ def _open_tensorboard(run_dir: Path) -> Any:
     try:
         from torch.utils.tensorboard import SummaryWriter
     except ImportError:
-        raise UserError("logging.tensorboard=true needs the tensorboard package: pip install tensorboard "
-                        "(or pip install 'hrm[tensorboard]')") from None
+        raise UserError(
+            "logging.tensorboard=true needs the tensorboard package: pip install tensorboard "
+            "(or pip install 'hrm[tensorboard]')"
+        ) from None
     return SummaryWriter(log_dir=str(run_dir / "tensorboard"))
 
 
@@ -149,8 +154,9 @@ def _open_wandb(run_dir: Path, project: str, name: str | None, config: dict[str,
     try:
         import wandb
     except ImportError:
-        raise UserError("logging.wandb=true needs the wandb package: pip install wandb "
-                        "(or pip install 'hrm[wandb]')") from None
+        raise UserError(
+            "logging.wandb=true needs the wandb package: pip install wandb (or pip install 'hrm[wandb]')"
+        ) from None
     id_file = run_dir / WANDB_ID_FILE
     run_id = id_file.read_text().strip() if id_file.is_file() else wandb.util.generate_id()
     id_file.write_text(run_id + "\n")

@@ -9,5 +9,15 @@ from hrm.training.recipes import RECIPES, get_recipe
 from hrm.training.run_dir import best_checkpoint, latest_checkpoint, resolve_checkpoint
 from hrm.training.trainer import TrainResult, train, train_step
 
-__all__ = ["RECIPES", "TrainConfig", "TrainResult", "apply_overrides", "best_checkpoint", "get_recipe",
-           "latest_checkpoint", "resolve_checkpoint", "train", "train_step"]
+__all__ = [
+    "RECIPES",
+    "TrainConfig",
+    "TrainResult",
+    "apply_overrides",
+    "best_checkpoint",
+    "get_recipe",
+    "latest_checkpoint",
+    "resolve_checkpoint",
+    "train",
+    "train_step",
+]

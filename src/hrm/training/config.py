@@ -67,8 +67,12 @@ class ArchConfig(HRMArchitecture):
     """
 
     def model_config(self, vocab_size: int, seq_len: int, num_puzzle_identifiers: int) -> HRMConfig:
-        return HRMConfig(vocab_size=vocab_size, seq_len=seq_len, num_puzzle_identifiers=num_puzzle_identifiers,
-                         **dataclasses.asdict(self))
+        return HRMConfig(
+            vocab_size=vocab_size,
+            seq_len=seq_len,
+            num_puzzle_identifiers=num_puzzle_identifiers,
+            **dataclasses.asdict(self),
+        )
 
 
 @dataclass(kw_only=True)
@@ -232,35 +236,57 @@ class TrainConfig:
                 raise ConfigError(message)
 
         need(bool(self.name), "name must not be empty")
-        for key, value in (("schedule.global_batch_size", s.global_batch_size), ("schedule.epochs", s.epochs),
-                           ("schedule.eval_interval", s.eval_interval), ("logging.log_every", self.logging.log_every)):
+        for key, value in (
+            ("schedule.global_batch_size", s.global_batch_size),
+            ("schedule.epochs", s.epochs),
+            ("schedule.eval_interval", s.eval_interval),
+            ("logging.log_every", self.logging.log_every),
+        ):
             need(value >= 1, f"{key} must be >= 1, got {value}")
-        need(s.epochs % s.eval_interval == 0,
-             f"schedule.eval_interval ({s.eval_interval}) must divide schedule.epochs ({s.epochs})")
-        for key, value in (("schedule.max_steps", s.max_steps), ("schedule.eval_every_steps", s.eval_every_steps),
-                           ("eval.batch_size", self.eval.batch_size), ("eval.max_examples", self.eval.max_examples),
-                           ("checkpoint.every_steps", self.checkpoint.every_steps),
-                           ("checkpoint.keep_last", self.checkpoint.keep_last),
-                           ("optim.warmup_steps", o.warmup_steps), ("runtime.num_threads", self.runtime.num_threads)):
+        need(
+            s.epochs % s.eval_interval == 0,
+            f"schedule.eval_interval ({s.eval_interval}) must divide schedule.epochs ({s.epochs})",
+        )
+        for key, value in (
+            ("schedule.max_steps", s.max_steps),
+            ("schedule.eval_every_steps", s.eval_every_steps),
+            ("eval.batch_size", self.eval.batch_size),
+            ("eval.max_examples", self.eval.max_examples),
+            ("checkpoint.every_steps", self.checkpoint.every_steps),
+            ("checkpoint.keep_last", self.checkpoint.keep_last),
+            ("optim.warmup_steps", o.warmup_steps),
+            ("runtime.num_threads", self.runtime.num_threads),
+        ):
             need(value >= 0, f"{key} must be >= 0, got {value}")
-        need(_finite(s.time_budget_minutes) and s.time_budget_minutes >= 0,
-             f"schedule.time_budget_minutes must be >= 0, got {s.time_budget_minutes}")
-        for key, value in (("optim.lr", o.lr), ("optim.puzzle_emb_lr", o.puzzle_emb_lr),
-                           ("optim.weight_decay", o.weight_decay),
-                           ("optim.puzzle_emb_weight_decay", o.puzzle_emb_weight_decay),
-                           ("optim.grad_clip", o.grad_clip)):
+        need(
+            _finite(s.time_budget_minutes) and s.time_budget_minutes >= 0,
+            f"schedule.time_budget_minutes must be >= 0, got {s.time_budget_minutes}",
+        )
+        for key, value in (
+            ("optim.lr", o.lr),
+            ("optim.puzzle_emb_lr", o.puzzle_emb_lr),
+            ("optim.weight_decay", o.weight_decay),
+            ("optim.puzzle_emb_weight_decay", o.puzzle_emb_weight_decay),
+            ("optim.grad_clip", o.grad_clip),
+        ):
             need(_finite(value) and value >= 0, f"{key} must be a finite number >= 0, got {value}")
         need(o.adamw_eps > 0, f"optim.adamw_eps must be > 0, got {o.adamw_eps}")
-        need(len(o.betas) == 2 and all(0 <= b < 1 for b in o.betas),
-             f"optim.betas must be two numbers in [0, 1), got {o.betas}")
+        need(
+            len(o.betas) == 2 and all(0 <= b < 1 for b in o.betas),
+            f"optim.betas must be two numbers in [0, 1), got {o.betas}",
+        )
         need(0 <= o.lr_min_ratio <= 1, f"optim.lr_min_ratio must be in [0, 1], got {o.lr_min_ratio}")
         need(0 <= self.ema.decay <= 1, f"ema.decay must be in [0, 1], got {self.ema.decay}")
-        need(self.runtime.dtype in ("auto", "float32", "fp32", "bfloat16", "bf16", "float16", "fp16"),
-             f"runtime.dtype must be auto, float32, bfloat16 or float16, got {self.runtime.dtype!r}")
+        need(
+            self.runtime.dtype in ("auto", "float32", "fp32", "bfloat16", "bf16", "float16", "fp16"),
+            f"runtime.dtype must be auto, float32, bfloat16 or float16, got {self.runtime.dtype!r}",
+        )
         if self.data.generate:
             need(self.data.gen_size >= 2, f"data.gen_size must be >= 2, got {self.data.gen_size}")
-            need(self.data.gen_num_train >= 1 and self.data.gen_num_test >= 1,
-                 "data.gen_num_train and data.gen_num_test must be >= 1")
+            need(
+                self.data.gen_num_train >= 1 and self.data.gen_num_test >= 1,
+                "data.gen_num_train and data.gen_num_test must be >= 1",
+            )
         try:  # the architecture, with placeholder dataset sizes
             self.arch.model_config(vocab_size=2, seq_len=1, num_puzzle_identifiers=1)
         except ValueError as exc:
@@ -323,8 +349,10 @@ def apply_overrides(config: TrainConfig, overrides: list[str]) -> TrainConfig:
         key, text = item.split("=", 1)
         key = ALIASES.get(key.strip(), key.strip())
         if key not in keys:
-            raise ConfigError(f"unknown config key {key!r}; valid keys: {', '.join(sorted(keys))}; "
-                              f"aliases: {', '.join(sorted(ALIASES))}")
+            raise ConfigError(
+                f"unknown config key {key!r}; valid keys: {', '.join(sorted(keys))}; "
+                f"aliases: {', '.join(sorted(ALIASES))}"
+            )
         *path, leaf = key.split(".")
         owner = config
         for part in path:
@@ -416,8 +444,10 @@ def _from_plain(cls: type, data: Any, prefix: str) -> Any:
     names = {f.name for f in dataclasses.fields(cls)}
     unknown = sorted(set(data) - names)
     if unknown:
-        raise ConfigError(f"unknown config keys {[prefix + k for k in unknown]}; valid keys at "
-                          f"{prefix.rstrip('.') or 'top level'}: {sorted(names)}")
+        raise ConfigError(
+            f"unknown config keys {[prefix + k for k in unknown]}; valid keys at "
+            f"{prefix.rstrip('.') or 'top level'}: {sorted(names)}"
+        )
     kwargs = {}
     for name, value in data.items():
         hint = hints[name]
@@ -440,8 +470,7 @@ def _matches(value: Any, hint: Any) -> bool:
     if origin is Literal:
         return value in args
     if origin is tuple:
-        return isinstance(value, tuple) and len(value) == len(args) and all(
-            _matches(v, a) for v, a in zip(value, args))
+        return isinstance(value, tuple) and len(value) == len(args) and all(_matches(v, a) for v, a in zip(value, args))
     if hint is float:
         return isinstance(value, (int, float)) and not isinstance(value, bool)
     if hint is int:

@@ -214,7 +214,7 @@ def _update_sliced(
             if scratch is None or scratch.dtype != p.dtype or scratch.device != p.device:
                 scratch = torch.empty(_SLICE, dtype=p.dtype, device=p.device)
             pieces = [
-                ([t[start:start + _SLICE] for t in flat], scratch[: min(_SLICE, p.numel() - start)])
+                ([t[start : start + _SLICE] for t in flat], scratch[: min(_SLICE, p.numel() - start)])
                 for start in range(0, p.numel(), _SLICE)
             ]
         else:  # odd layouts: one piece, with a temporary of the parameter's own layout
@@ -391,9 +391,7 @@ def lr_at(step: int, base_lr: float, warmup_steps: int, total_steps: int, min_ra
     start with.
     """
     if step < 0 or warmup_steps < 0 or total_steps < 0:
-        raise ValueError(
-            f"step, warmup_steps and total_steps must be >= 0, got {step}, {warmup_steps}, {total_steps}"
-        )
+        raise ValueError(f"step, warmup_steps and total_steps must be >= 0, got {step}, {warmup_steps}, {total_steps}")
     base_lr = _check_lr(base_lr)
     if not 0.0 <= min_ratio <= 1.0:
         raise ValueError(f"min_ratio must be in [0, 1], got {min_ratio!r}")

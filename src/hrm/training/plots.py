@@ -55,10 +55,20 @@ def plot_run(run_dir: str | Path, out: str | Path | None = None) -> Path:
     fig, axes = plt.subplots(2, 3, figsize=(15, 8), constrained_layout=True)
     panels = [
         (axes[0, 0], "LM loss", [("train", "lm_loss", "train")], [("eval", "lm_loss", "eval")], True),
-        (axes[0, 1], "Q losses", [("train", "q_halt_loss", "q_halt"), ("train", "q_continue_loss", "q_continue")],
-         [("eval", "q_halt_loss", "eval q_halt")], True),
-        (axes[0, 2], "exact accuracy", [("train", "exact_accuracy", "train (halted rows)")],
-         [("eval", "exact_accuracy", "eval")], False),
+        (
+            axes[0, 1],
+            "Q losses",
+            [("train", "q_halt_loss", "q_halt"), ("train", "q_continue_loss", "q_continue")],
+            [("eval", "q_halt_loss", "eval q_halt")],
+            True,
+        ),
+        (
+            axes[0, 2],
+            "exact accuracy",
+            [("train", "exact_accuracy", "train (halted rows)")],
+            [("eval", "exact_accuracy", "eval")],
+            False,
+        ),
         (axes[1, 0], "token accuracy", [("train", "accuracy", "train")], [("eval", "accuracy", "eval")], False),
         (axes[1, 1], "segments per halted row", [("train", "steps", "train")], [], False),
         (axes[1, 2], "learning rate", [("train", "lr", "lr")], [], False),

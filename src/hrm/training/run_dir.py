@@ -135,8 +135,10 @@ class RunDir:
     def read_config(self) -> TrainConfig:
         file = self.path / TRAIN_CONFIG_FILE
         if not file.is_file():
-            raise UserError(f"{self.path} is not a run directory (no {TRAIN_CONFIG_FILE}); "
-                            "pass the directory that `hrm train` created")
+            raise UserError(
+                f"{self.path} is not a run directory (no {TRAIN_CONFIG_FILE}); "
+                "pass the directory that `hrm train` created"
+            )
         try:
             return TrainConfig.from_dict(json.loads(file.read_text())).validate()
         except json.JSONDecodeError as exc:
@@ -156,9 +158,16 @@ class RunDir:
         train_state: dict[str, Any] | None,
     ) -> Path:
         """Write ``step-N`` (replacing an older copy of the same step) and prune old checkpoints."""
-        path = save_checkpoint(self.path / step_dir_name(step), model, train_config=train_config, dataset=dataset,
-                               identifiers=identifiers, meta={"step": step, **meta}, train_state=train_state,
-                               overwrite=True)
+        path = save_checkpoint(
+            self.path / step_dir_name(step),
+            model,
+            train_config=train_config,
+            dataset=dataset,
+            identifiers=identifiers,
+            meta={"step": step, **meta},
+            train_state=train_state,
+            overwrite=True,
+        )
         self.prune()
         return path
 
@@ -177,15 +186,16 @@ class RunDir:
             file.unlink(missing_ok=True)
             return
         tmp = file.with_suffix(".json.tmp")
-        tmp.write_text(json.dumps({"step": int(best["step"]), "metric": BEST_METRIC, "value": float(best["value"])})
-                       + "\n")
+        tmp.write_text(
+            json.dumps({"step": int(best["step"]), "metric": BEST_METRIC, "value": float(best["value"])}) + "\n"
+        )
         os.replace(tmp, file)
 
     def prune(self) -> None:
         if self.keep_last <= 0:
             return
         checkpoints = list_checkpoints(self.path)
-        keep = {path for _, path in checkpoints[-self.keep_last:]}
+        keep = {path for _, path in checkpoints[-self.keep_last :]}
         if self.keep_best:
             best = best_checkpoint(self.path)
             if best is not None:

@@ -48,8 +48,16 @@ from hrm.training.run_dir import RunDir, latest_checkpoint, list_checkpoints, re
 TRAIN_STATE_VERSION = 1
 
 # Per-step metrics, summed over rows (act_loss's sums); losses are divided by the global batch, the rest by count.
-METRIC_KEYS = ("count", "lm_loss", "q_halt_loss", "q_continue_loss", "accuracy", "exact_accuracy",
-               "q_halt_accuracy", "steps")
+METRIC_KEYS = (
+    "count",
+    "lm_loss",
+    "q_halt_loss",
+    "q_continue_loss",
+    "accuracy",
+    "exact_accuracy",
+    "q_halt_accuracy",
+    "steps",
+)
 LOSS_KEYS = ("lm_loss", "q_halt_loss", "q_continue_loss")
 
 
@@ -91,12 +99,19 @@ def train_step(
     :data:`METRIC_KEYS`, on the model's device (no host synchronisation here).
     """
     carry, outputs = model(carry, batch)
-    loss, metrics = act_loss(outputs, carry.current_data["labels"], carry.halted, carry.steps, loss_type,
-                             stablemax_dtype)
+    loss, metrics = act_loss(
+        outputs, carry.current_data["labels"], carry.halted, carry.steps, loss_type, stablemax_dtype
+    )
     (loss / global_batch_size).backward()
     if grad_clip > 0:
-        params = [p for opt, _ in optimizers if isinstance(opt, torch.optim.Optimizer)
-                  for group in opt.param_groups for p in group["params"] if p.grad is not None]
+        params = [
+            p
+            for opt, _ in optimizers
+            if isinstance(opt, torch.optim.Optimizer)
+            for group in opt.param_groups
+            for p in group["params"]
+            if p.grad is not None
+        ]
         torch.nn.utils.clip_grad_norm_(params, grad_clip)
     for optimizer, lr in optimizers:
         set_lr(optimizer, lr)
@@ -136,9 +151,11 @@ def total_steps_for(config: TrainConfig, total_groups: int, mean_puzzle_examples
         return config.schedule.max_steps
     steps = int(config.schedule.epochs * total_groups * mean_puzzle_examples / config.schedule.global_batch_size)
     if steps < 1:
-        raise UserError(f"the schedule gives 0 steps (epochs {config.schedule.epochs} × {total_groups} groups × "
-                        f"{mean_puzzle_examples:g} examples < global_batch_size {config.schedule.global_batch_size}); "
-                        "raise epochs or set schedule.max_steps")
+        raise UserError(
+            f"the schedule gives 0 steps (epochs {config.schedule.epochs} × {total_groups} groups × "
+            f"{mean_puzzle_examples:g} examples < global_batch_size {config.schedule.global_batch_size}); "
+            "raise epochs or set schedule.max_steps"
+        )
     return steps
 
 
@@ -181,8 +198,10 @@ def _init_weights_from(model: HRM, path: str) -> None:
     ours = model.config
     for name in ("vocab_size", "seq_len", "num_puzzle_identifiers"):
         if getattr(source, name) != getattr(ours, name):
-            raise UserError(f"checkpoint.init_from={path}: its {name} is {getattr(source, name)} but the training "
-                            f"data needs {getattr(ours, name)}; start from a checkpoint trained on compatible data")
+            raise UserError(
+                f"checkpoint.init_from={path}: its {name} is {getattr(source, name)} but the training "
+                f"data needs {getattr(ours, name)}; start from a checkpoint trained on compatible data"
+            )
     load_model_state(model, load_file(str(step_dir / MODEL_FILE), device="cpu"), source=str(step_dir / MODEL_FILE))
 
 
@@ -196,13 +215,15 @@ def ensure_dataset(config: TrainConfig, ctx: dist_utils.DistributedContext) -> P
     root = Path(data.path)
     if not is_dataset_root(root) and data.generate:
         if ctx.is_main:
-            dist_utils.print0(f"generating the {data.generate} dataset at {root} (first use of this recipe)",
-                              file=sys.stderr)
+            dist_utils.print0(
+                f"generating the {data.generate} dataset at {root} (first use of this recipe)", file=sys.stderr
+            )
             generate_dataset(config)
         dist_utils.barrier()
     if not (root / data.train_split).is_dir():
-        raise UserError(f"dataset {root}: no {data.train_split}/ split folder; build it with `hrm data ...` "
-                        "or pass data=PATH")
+        raise UserError(
+            f"dataset {root}: no {data.train_split}/ split folder; build it with `hrm data ...` or pass data=PATH"
+        )
     return root
 
 
@@ -212,16 +233,30 @@ def generate_dataset(config: TrainConfig) -> None:
     if data.generate == "sudoku":
         from hrm.data.sudoku import SudokuBuildOptions, build_sudoku_dataset
 
-        build_sudoku_dataset(SudokuBuildOptions(
-            out=Path(data.path), size=data.gen_size, num_train=data.gen_num_train, num_test=data.gen_num_test,
-            givens=data.gen_givens if data.gen_givens > 0 else "minimal", num_aug=data.gen_num_aug,
-            seed=data.gen_seed))
+        build_sudoku_dataset(
+            SudokuBuildOptions(
+                out=Path(data.path),
+                size=data.gen_size,
+                num_train=data.gen_num_train,
+                num_test=data.gen_num_test,
+                givens=data.gen_givens if data.gen_givens > 0 else "minimal",
+                num_aug=data.gen_num_aug,
+                seed=data.gen_seed,
+            )
+        )
     elif data.generate == "maze":
         from hrm.data.maze import MazeBuildOptions, build_maze_dataset
 
-        build_maze_dataset(MazeBuildOptions(
-            out=Path(data.path), size=data.gen_size, num_train=data.gen_num_train, num_test=data.gen_num_test,
-            aug=data.gen_num_aug > 0, seed=data.gen_seed))
+        build_maze_dataset(
+            MazeBuildOptions(
+                out=Path(data.path),
+                size=data.gen_size,
+                num_train=data.gen_num_train,
+                num_test=data.gen_num_test,
+                aug=data.gen_num_aug > 0,
+                seed=data.gen_seed,
+            )
+        )
     else:
         raise UserError(f"unknown data.generate {data.generate!r}")
 
@@ -239,9 +274,13 @@ def head_of_split(split: Any, max_examples: int) -> Any:
         groups = gidx[gidx <= num_puzzles]
         if groups[-1] != num_puzzles:
             groups = np.append(groups, num_puzzles).astype(gidx.dtype)
-        arrays[name] = {"inputs": a["inputs"][:num_examples], "labels": a["labels"][:num_examples],
-                        "puzzle_identifiers": a["puzzle_identifiers"][:num_puzzles],
-                        "puzzle_indices": pidx[:num_puzzles + 1], "group_indices": groups}
+        arrays[name] = {
+            "inputs": a["inputs"][:num_examples],
+            "labels": a["labels"][:num_examples],
+            "puzzle_identifiers": a["puzzle_identifiers"][:num_puzzles],
+            "puzzle_indices": pidx[: num_puzzles + 1],
+            "group_indices": groups,
+        }
     return PuzzleSplit(path=split.path, metadata=split.metadata, arrays=arrays)
 
 
@@ -273,8 +312,9 @@ class SudokuBatchAugmenter:
         sources = transforms.cell_sources()[self.rows]  # [B, n*n]: output cell j reads input cell sources[:, j]
         digit_maps = transforms.digit_maps[self.rows].astype(np.int32)  # [B, n+1], digit → digit, 0 fixed
         B = digit_maps.shape[0]
-        token_maps = np.concatenate([np.zeros((B, 1), np.int32), np.ones((B, 1), np.int32), digit_maps[:, 1:] + 1],
-                                    axis=1)  # [B, n+2], token → token
+        token_maps = np.concatenate(
+            [np.zeros((B, 1), np.int32), np.ones((B, 1), np.int32), digit_maps[:, 1:] + 1], axis=1
+        )  # [B, n+2], token → token
         out = dict(batch)
         for key in ("inputs", "labels"):
             moved = np.take_along_axis(batch[key], sources, axis=1)
@@ -302,11 +342,13 @@ def build_optimizers(model: HRM, config: TrainConfig) -> tuple[torch.optim.Optim
     """The dense optimiser over every parameter and the sign-SGD over the puzzle-ID table (if there is one)."""
     optim = config.optim
     if optim.optimizer == "adam_atan2":
-        dense: torch.optim.Optimizer = AdamATan2(model.parameters(), lr=0.0, betas=optim.betas,
-                                                 weight_decay=optim.weight_decay)
+        dense: torch.optim.Optimizer = AdamATan2(
+            model.parameters(), lr=0.0, betas=optim.betas, weight_decay=optim.weight_decay
+        )
     else:
-        dense = torch.optim.AdamW(model.parameters(), lr=0.0, betas=optim.betas, weight_decay=optim.weight_decay,
-                                  eps=optim.adamw_eps)
+        dense = torch.optim.AdamW(
+            model.parameters(), lr=0.0, betas=optim.betas, weight_decay=optim.weight_decay, eps=optim.adamw_eps
+        )
     sparse = None
     if model.puzzle_emb is not None:
         sparse = PuzzleEmbeddingSignSGD(model.puzzle_emb, lr=0.0, weight_decay=optim.puzzle_emb_weight_decay)
@@ -408,8 +450,10 @@ class _Trainer:
             torch.set_num_threads(cfg.runtime.num_threads)
         set_deterministic(cfg.runtime.deterministic)
         if cfg.schedule.global_batch_size % self.ctx.world_size != 0:
-            raise UserError(f"schedule.global_batch_size ({cfg.schedule.global_batch_size}) must be divisible by "
-                            f"the number of processes ({self.ctx.world_size})")
+            raise UserError(
+                f"schedule.global_batch_size ({cfg.schedule.global_batch_size}) must be divisible by "
+                f"the number of processes ({self.ctx.world_size})"
+            )
         self.local_batch_size = cfg.schedule.global_batch_size // self.ctx.world_size
 
         self._setup_data()
@@ -422,10 +466,12 @@ class _Trainer:
         self.metric_sums = torch.zeros(len(METRIC_KEYS), dtype=widest_float(self.device), device=self.device)
         self.metric_steps = 0
         self.carry: Carry | None = None
-        self.total_steps = total_steps_for(cfg, self.train_split.metadata.total_groups,
-                                           self.train_split.metadata.mean_puzzle_examples)
-        self.eval_every = eval_every_for(cfg, self.train_split.metadata.total_groups,
-                                         self.train_split.metadata.mean_puzzle_examples)
+        self.total_steps = total_steps_for(
+            cfg, self.train_split.metadata.total_groups, self.train_split.metadata.mean_puzzle_examples
+        )
+        self.eval_every = eval_every_for(
+            cfg, self.train_split.metadata.total_groups, self.train_split.metadata.mean_puzzle_examples
+        )
         if self.resume_from is not None:
             self._load(self.resume_from)
         else:
@@ -435,10 +481,14 @@ class _Trainer:
         self.logger = None
         if self.ctx.is_main:
             self.logger = MetricsLogger(
-                self.run.path, resume_step=self.step if self.resume_from is not None else None,
-                tensorboard=cfg.logging.tensorboard, wandb=cfg.logging.wandb,
-                wandb_project=cfg.logging.wandb_project, run_name=f"{cfg.name} {self.run.path.name}",
-                config=cfg.to_dict())
+                self.run.path,
+                resume_step=self.step if self.resume_from is not None else None,
+                tensorboard=cfg.logging.tensorboard,
+                wandb=cfg.logging.wandb,
+                wandb_project=cfg.logging.wandb_project,
+                run_name=f"{cfg.name} {self.run.path.name}",
+                config=cfg.to_dict(),
+            )
 
     def _setup_run_dir(self) -> None:
         run_path = self.run.path
@@ -446,8 +496,10 @@ class _Trainer:
         if self.resume:
             self.resume_from = latest_checkpoint(run_path, resumable=True)
         elif list_checkpoints(run_path):
-            raise UserError(f"{run_path} already holds checkpoints; resume with `hrm train --resume {run_path}` "
-                            "or choose another --out")
+            raise UserError(
+                f"{run_path} already holds checkpoints; resume with `hrm train --resume {run_path}` "
+                "or choose another --out"
+            )
         if self.ctx.is_main:
             self.run.create()
             self.run.clean_partial_writes()
@@ -470,16 +522,18 @@ class _Trainer:
             self.identifiers = load_identifiers(root)
         except UserError:
             self.identifiers = None
-        self.sampler = TrainSampler(self.train_split, cfg.schedule.global_batch_size, self.ctx.rank,
-                                    self.ctx.world_size, cfg.runtime.seed)
+        self.sampler = TrainSampler(
+            self.train_split, cfg.schedule.global_batch_size, self.ctx.rank, self.ctx.world_size, cfg.runtime.seed
+        )
         self.batches: Iterator[dict[str, np.ndarray]] = iter(self.sampler)
         self.augment: SudokuBatchAugmenter | None = None
         if cfg.data.online_augment:
             meta = self.train_split.metadata
             if not is_sudoku_dataset(root, meta.vocab_size, meta.seq_len):
                 raise UserError(f"data.online_augment=true supports Sudoku datasets only; {root} is not one")
-            self.augment = SudokuBatchAugmenter(meta.seq_len, cfg.runtime.seed, cfg.schedule.global_batch_size,
-                                                self.ctx.rank, self.ctx.world_size)
+            self.augment = SudokuBatchAugmenter(
+                meta.seq_len, cfg.runtime.seed, cfg.schedule.global_batch_size, self.ctx.rank, self.ctx.world_size
+            )
 
     def _setup_model(self) -> None:
         cfg = self.config
@@ -520,8 +574,11 @@ class _Trainer:
             "sparse_optimizer": self.sparse.state_dict() if self.sparse is not None else None,
             "ema": self.ema.state_dict() if self.ema is not None else None,
             # model.safetensors holds the EMA weights (and the live buffers); resuming needs the live weights too.
-            "live_parameters": ({k: v.detach().cpu().clone() for k, v in self.model.named_parameters()}
-                                if self.ema is not None else None),
+            "live_parameters": (
+                {k: v.detach().cpu().clone() for k, v in self.model.named_parameters()}
+                if self.ema is not None
+                else None
+            ),
             "sampler": _to_storable(self.sampler.state_dict()),
             "carry": carry,
             "rng": rng_all,
@@ -540,12 +597,19 @@ class _Trainer:
             ctx = self.ema.swapped_in(self.model) if self.ema is not None else contextlib.nullcontext()
             with ctx:  # model.safetensors holds the EMA weights when EMA is on (the ones evaluated)
                 path = self.run.save(
-                    self.step, self.model, train_config=self.config.to_dict(),
+                    self.step,
+                    self.model,
+                    train_config=self.config.to_dict(),
                     dataset={"metadata": meta.to_dict(), "source": str(self.data_root)},
                     identifiers=self.identifiers,
-                    meta={"total_steps": self.total_steps, "eval": self.last_eval, "ema": self.ema is not None,
-                          "recipe": self.config.name},
-                    train_state=state)
+                    meta={
+                        "total_steps": self.total_steps,
+                        "eval": self.last_eval,
+                        "ema": self.ema is not None,
+                        "recipe": self.config.name,
+                    },
+                    train_state=state,
+                )
         dist_utils.barrier()
         return path
 
@@ -577,13 +641,16 @@ class _Trainer:
         self.best = state["best"]
         same_world = int(state["world_size"]) == self.ctx.world_size
         rank, local = self.ctx.rank, self.local_batch_size
-        carry = {k: v[rank * local:(rank + 1) * local].to(self.device) for k, v in state["carry"].items()}
+        carry = {k: v[rank * local : (rank + 1) * local].to(self.device) for k, v in state["carry"].items()}
         self.carry = Carry.from_state_dict(carry)
         if same_world:
             _set_rng_state(state["rng"][rank], self.device)
         else:
-            dist_utils.print0(f"note: resuming {state['world_size']}-process training on {self.ctx.world_size} "
-                              "processes; the random streams are reseeded", file=sys.stderr)
+            dist_utils.print0(
+                f"note: resuming {state['world_size']}-process training on {self.ctx.world_size} "
+                "processes; the random streams are reseeded",
+                file=sys.stderr,
+            )
             torch.manual_seed(self.config.runtime.seed + rank + self.step)
         if self.ctx.is_main:  # the interrupted process may have recorded a best past this checkpoint
             self.run.set_best(self.best)
@@ -600,9 +667,15 @@ class _Trainer:
         ctx = self.ema.swapped_in(self.model) if self.ema is not None else contextlib.nullcontext()
         start = time.perf_counter()
         with ctx:
-            metrics = evaluate_model(self.model, self.eval_split, batch_size, self.ctx.rank, self.ctx.world_size,
-                                     stablemax_dtype=self.precision.stablemax_dtype,
-                                     progress=cfg.logging.progress and self.ctx.is_main)
+            metrics = evaluate_model(
+                self.model,
+                self.eval_split,
+                batch_size,
+                self.ctx.rank,
+                self.ctx.world_size,
+                stablemax_dtype=self.precision.stablemax_dtype,
+                progress=cfg.logging.progress and self.ctx.is_main,
+            )
         metrics["eval_seconds"] = time.perf_counter() - start
         self.last_eval = metrics
         return metrics
@@ -613,8 +686,11 @@ class _Trainer:
         assert metrics is not None
         self.log({"step": self.step, "split": "eval", **metrics})
         if self.ctx.is_main:
-            _write_line(bar, f"step {self.step}: eval exact_accuracy {metrics['exact_accuracy']:.4f} "
-                             f"accuracy {metrics['accuracy']:.4f} ({int(metrics['count'])} rows)")
+            _write_line(
+                bar,
+                f"step {self.step}: eval exact_accuracy {metrics['exact_accuracy']:.4f} "
+                f"accuracy {metrics['accuracy']:.4f} ({int(metrics['count'])} rows)",
+            )
         self.plot()
         value = float(metrics["exact_accuracy"])
         if self.best is not None and value <= float(self.best["value"]):
@@ -647,8 +723,7 @@ class _Trainer:
             try:
                 plot_run(self.run.path)
             except Exception as exc:  # a plotting failure must never stop training
-                print(f"warning: could not write the training curves ({type(exc).__name__}: {exc})",
-                      file=sys.stderr)
+                print(f"warning: could not write the training curves ({type(exc).__name__}: {exc})", file=sys.stderr)
 
     # --- the loop ----------------------------------------------------------------------------------------------
 
@@ -679,14 +754,21 @@ class _Trainer:
                 optimizers = ([(self.sparse, emb_lr)] if self.sparse is not None else []) + [(self.dense, lr)]
                 try:
                     self.carry, values = train_step(
-                        self.step_model, self.carry, batch, optimizers, global_batch_size=sched.global_batch_size,
-                        loss_type=cfg.arch.loss_type, stablemax_dtype=stablemax_dtype,
-                        grad_clip=cfg.optim.grad_clip)
+                        self.step_model,
+                        self.carry,
+                        batch,
+                        optimizers,
+                        global_batch_size=sched.global_batch_size,
+                        loss_type=cfg.arch.loss_type,
+                        stablemax_dtype=stablemax_dtype,
+                        grad_clip=cfg.optim.grad_clip,
+                    )
                 except Exception as exc:
                     if cfg.runtime.compile and not stepped:  # compilation happens (and fails) at the first call
                         message = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-                        raise CompileError(f"runtime.compile=true failed ({type(exc).__name__}: {message}); "
-                                           "train without it") from exc
+                        raise CompileError(
+                            f"runtime.compile=true failed ({type(exc).__name__}: {message}); train without it"
+                        ) from exc
                     raise
                 stepped = True
                 if self.ema is not None:
@@ -701,9 +783,14 @@ class _Trainer:
                     sums = dist_utils.all_reduce_sum(self.metric_sums.clone())
                     now = time.perf_counter()
                     rate = interval_steps / max(now - interval_start, 1e-9)
-                    record = {"step": self.step, "split": "train", "lr": lr,
-                              **summarise_train_metrics(sums, self.metric_steps, sched.global_batch_size),
-                              "steps_per_s": rate, "elapsed_s": self.elapsed()}
+                    record = {
+                        "step": self.step,
+                        "split": "train",
+                        "lr": lr,
+                        **summarise_train_metrics(sums, self.metric_steps, sched.global_batch_size),
+                        "steps_per_s": rate,
+                        "elapsed_s": self.elapsed(),
+                    }
                     self.log(record)
                     if record["exact_accuracy"] is not None:
                         shown_exact = record["exact_accuracy"]
@@ -744,10 +831,15 @@ class _Trainer:
                 bar.total = self.step  # a time budget ends the run before the estimated total
                 bar.refresh()
                 bar.close()
-        return TrainResult(run_dir=self.run.path, step=self.step, total_steps=self.total_steps,
-                           last_eval=self.last_eval, best=self.best,
-                           checkpoint=last_saved if saved_step == self.step else latest_checkpoint(self.run.path),
-                           elapsed_s=self.elapsed())
+        return TrainResult(
+            run_dir=self.run.path,
+            step=self.step,
+            total_steps=self.total_steps,
+            last_eval=self.last_eval,
+            best=self.best,
+            checkpoint=last_saved if saved_step == self.step else latest_checkpoint(self.run.path),
+            elapsed_s=self.elapsed(),
+        )
 
     def close(self) -> None:
         if getattr(self, "logger", None) is not None:
@@ -766,8 +858,9 @@ def _progress_bar(total: int, initial: int, enabled: bool) -> Any:
         return None
     from tqdm.auto import tqdm
 
-    return tqdm(total=total, initial=initial, unit="step", dynamic_ncols=True, file=sys.stderr,
-                mininterval=0.5, smoothing=0.05)
+    return tqdm(
+        total=total, initial=initial, unit="step", dynamic_ncols=True, file=sys.stderr, mininterval=0.5, smoothing=0.05
+    )
 
 
 def _postfix(record: dict[str, Any], exact: float | None, last_eval: dict[str, float] | None) -> dict[str, str]:
