@@ -28,7 +28,7 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from hrm import __version__
+from hrm._version import __version__
 from hrm.errors import UserError
 from hrm.model import HRM, HRMConfig
 
@@ -139,8 +139,12 @@ def read_model_config(path: str | os.PathLike) -> HRMConfig:
         raise UserError(f"{path}/config.json: invalid model config: {exc}") from exc
 
 
-def load_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu") -> Checkpoint:
-    """Load a ``step-N`` directory written by :func:`save_checkpoint` (not the training state)."""
+def read_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu") -> Checkpoint:
+    """Read one ``step-N`` directory written by :func:`save_checkpoint` (not the training state).
+
+    Callers pass what a user typed through :func:`hrm.checkpoints.load_checkpoint`, which also accepts run
+    directories and ``RUN/best``.
+    """
     path = Path(path)
     if not path.is_dir():
         raise UserError(f"checkpoint {path} not found (expected a step-N directory or a run directory)")

@@ -21,14 +21,12 @@ import json
 import math
 import os
 from dataclasses import dataclass, field
-from importlib import resources
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from hrm.checkpoints import Checkpoint, load_checkpoint
+from hrm.checkpoints import Checkpoint, checkpoint_identifiers, open_checkpoint, recorded_data_path
 from hrm.data import arc, sudoku
 from hrm.data.augment import arc_augment, arc_invert
 from hrm.errors import UserError
@@ -46,8 +44,6 @@ from hrm.inference.puzzles import (
 )
 from hrm.model import HRM, HRMConfig
 from hrm.runtime.device import resolve_device
-
-PRETRAINED_NAME = "sudoku-6x6"
 
 
 class UnseenTaskError(UserError):
@@ -150,32 +146,6 @@ def _grid_json(kind: str, grid: np.ndarray) -> list:
 # Checkpoints
 
 
-def pretrained_dir(name: str = PRETRAINED_NAME) -> Path:
-    """Where the shipped checkpoint ``name`` lives inside the installed package (it may be absent)."""
-    return Path(str(resources.files("hrm") / "assets" / "pretrained" / name))
-
-
-def resolve_checkpoint_dir(path: str | os.PathLike | None = None) -> Path:
-    """A ``step-N`` directory from a step dir, a run dir (its latest checkpoint; ``RUN_DIR/best`` for the best) or
-    ``None`` (the shipped one)."""
-    from hrm.training.run_dir import resolve_checkpoint
-
-    if path is None:
-        shipped = pretrained_dir()
-        if not shipped.is_dir():
-            raise UserError(
-                f"no --checkpoint given and this install ships no pretrained checkpoint (expected "
-                f"{shipped}); train one (e.g. `hrm train cpu-sudoku-6x6`) and pass --checkpoint RUN_DIR"
-            )
-        path = shipped
-    return resolve_checkpoint(path)
-
-
-def open_checkpoint(path: str | os.PathLike | None = None, device: str | torch.device = "cpu") -> Checkpoint:
-    """Load a checkpoint for inference (see :func:`resolve_checkpoint_dir` for what ``path`` may be)."""
-    return load_checkpoint(resolve_checkpoint_dir(path), device)
-
-
 def _find_kind(data: Any, depth: int = 0) -> str | None:
     if not isinstance(data, dict) or depth > 2:
         return None
@@ -193,8 +163,6 @@ def _recorded_build_kind(ckpt: Checkpoint | None) -> str | None:
     """``kind`` from ``build.json`` of the dataset the checkpoint records, when that folder still exists."""
     if ckpt is None:
         return None
-    from hrm.evaluation.runner import recorded_data_path
-
     root = recorded_data_path(ckpt)
     try:
         return _find_kind(json.loads((root / "build.json").read_text())) if root is not None else None
@@ -372,8 +340,6 @@ def solve(
     if parsed.kind == "arc" and puzzle_id is None:
         identifiers = None
         if ckpt is not None:
-            from hrm.evaluation.runner import checkpoint_identifiers
-
             identifiers = checkpoint_identifiers(ckpt, notes)  # the checkpoint's, else its dataset's
         chosen = arc_views(identifiers, parsed.task.task_id if parsed.task else None, views)
     else:
