@@ -110,9 +110,14 @@ def resolve_checkpoint(path: str | os.PathLike, which: str = "latest") -> Path:
     return found
 
 
-def load_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu", which: str = "latest") -> Checkpoint:
-    """Load the checkpoint ``path`` names (see :func:`resolve_checkpoint`), weights only (not the training state)."""
-    return read_checkpoint(resolve_checkpoint(path, which), device)
+def load_checkpoint(
+    path: str | os.PathLike, device: str | torch.device = "cpu", which: str = "latest", family: str | None = None
+) -> Checkpoint:
+    """Load the checkpoint ``path`` names (see :func:`resolve_checkpoint`), weights only (not the training state).
+
+    With ``family``, a checkpoint of another model family is a one-line UserError.
+    """
+    return read_checkpoint(resolve_checkpoint(path, which), device, family)
 
 
 def pretrained_dir(name: str = PRETRAINED_NAME) -> Path:
@@ -121,13 +126,18 @@ def pretrained_dir(name: str = PRETRAINED_NAME) -> Path:
 
 
 def open_checkpoint(
-    path: str | os.PathLike | None = None, device: str | torch.device = "cpu", *, seq_len: int | None = None
+    path: str | os.PathLike | None = None,
+    device: str | torch.device = "cpu",
+    *,
+    seq_len: int | None = None,
+    family: str | None = None,
 ) -> Checkpoint:
     """Open a checkpoint for evaluation, solving or analysis.
 
     ``path`` is anything :func:`load_checkpoint` accepts, a reference ``step_N`` file (with ``all_config.yaml``
     beside it; ``seq_len`` is then passed to :func:`~hrm.checkpoints.load_reference_checkpoint`), or ``None`` for
-    the checkpoint shipped with the package.
+    the checkpoint shipped with the package. With ``family``, a checkpoint of another model family is a one-line
+    UserError.
     """
     if path is None:
         shipped = pretrained_dir()
@@ -136,7 +146,7 @@ def open_checkpoint(
                 f"no --checkpoint given and this install ships no pretrained checkpoint (expected "
                 f"{shipped}); train one (e.g. `hrm train cpu-sudoku-6x6`) and pass --checkpoint RUN_DIR"
             )
-        return load_checkpoint(shipped, device)
+        return load_checkpoint(shipped, device, family=family)
     path = Path(path)
     if not path.exists() and not (path.name in ("best", "latest") and path.parent.is_dir()):
         raise UserError(
@@ -144,6 +154,8 @@ def open_checkpoint(
             "step_N file (with all_config.yaml beside it)"
         )
     if path.is_file():
+        if family not in (None, "hrm"):
+            raise UserError(f"{path} is a reference HRM checkpoint, not a {family!r} model")
         model = load_reference_checkpoint(path, seq_len=seq_len, device=device)
         config = yaml.safe_load((path.parent / "all_config.yaml").read_text())
         return Checkpoint(
@@ -152,4 +164,4 @@ def open_checkpoint(
             model_config=model.config,
             meta={"reference_config": config, "converted_from": str(path)},
         )
-    return load_checkpoint(path, device)
+    return load_checkpoint(path, device, family=family)

@@ -186,7 +186,7 @@ def run_evaluation(options: EvaluateOptions) -> EvalReport:
     hint = 900 if opts.arc_json is not None else None
     checkpoint = open_checkpoint(opts.checkpoint, device="cpu", seq_len=hint)
     model = checkpoint.model
-    caps = parse_segments(opts.max_segments) if opts.max_segments else [model.config.halt_max_steps]
+    caps = parse_segments(opts.max_segments) if opts.max_segments else [model.max_segments]
     notes: list[str] = []
     consumers: list[RowConsumer] = []
     sudoku_checker: direct.SudokuChecker | None = None
