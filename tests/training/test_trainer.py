@@ -190,6 +190,7 @@ def test_end_to_end_tiny_run(tiny_data, tmp_path):
     checkpoint = load_checkpoint(run / "step-24")
     assert checkpoint.step == 24 and checkpoint.identifiers == ["<blank>"]
     assert checkpoint.dataset["metadata"]["seq_len"] == 16 and checkpoint.train_config == config.to_dict()
+    assert checkpoint.dataset["kind"] == "sudoku" and checkpoint.family == "hrm"  # recorded, not guessed later
     state = load_train_state(run / "step-24")
     shadow = state["ema"]["shadow"]
     for name, tensor in checkpoint.model.named_parameters():
