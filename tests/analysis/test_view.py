@@ -92,7 +92,7 @@ def test_dataset_embeds_a_bounded_window_and_says_so(inputs):
 def test_arc_dataset_crops_translated_grids(tmp_path):
     root = build_arc(tmp_path / "arc", num_aug=2)
     page = view.build_page(root)
-    assert page["data_kind"] == "arc" and page["grid"]["style"] == "arc"
+    assert page["data_kind"] == "arc" and page["grid"]["style"] == "arc" and len(page["grid"]["palette"]) == 10
     train = next(s for s in page["splits"] if s["name"] == "train")
     arrays = load_split(root / "train").set()
     offsets = ArcVariants.load(root).train_offsets
@@ -159,8 +159,8 @@ def test_evaluation_without_predictions_says_how_to_get_them(inputs, tmp_path):
     assert any("--save-predictions N" in n for n in page["notes"])
 
 
-def test_arc_evaluation_has_votes_per_task(tmp_path):
-    out = helpers.arc_evaluation_dir(tmp_path)
+def test_arc_evaluation_has_votes_per_task(arc_eval_dir):
+    out = arc_eval_dir
     page = view.build_page(out)
     arc = page["arc"]
     details = json.loads((out / "arc_candidates.json").read_text())

@@ -6,7 +6,6 @@ import json
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from hrm.data.format import load_identifiers
 from hrm.data.sudoku import SudokuBuildOptions, build_sudoku_dataset
@@ -22,14 +21,23 @@ def sudoku_dataset(root: Path) -> Path:
     return root
 
 
-def evaluation_dir(base: Path, data: Path, save: int = 20, max_segments: str = "1,2,4") -> Path:
+def evaluation_dir(
+    base: Path, data: Path, save: int = 20, max_segments: str = "1,2,4", early_exit: bool = False, name: str = "eval"
+) -> Path:
     """``hrm evaluate --out`` of a tiny random 4×4 Sudoku model (some rows halt early) with segment predictions."""
-    torch.manual_seed(0)
-    ckpt = save_tiny_checkpoint(base / "run" / "step-1", tiny_model(), data_root=data)
-    out = base / "eval"
+    ckpt = base / "run" / "step-1"
+    if not ckpt.is_dir():
+        save_tiny_checkpoint(ckpt, tiny_model(), data_root=data)
+    out = base / name
     run_evaluation(
         EvaluateOptions(
-            checkpoint=ckpt, data=data, out=out, save_predictions=save, max_segments=max_segments, progress=False
+            checkpoint=ckpt,
+            data=data,
+            out=out,
+            save_predictions=save,
+            max_segments=max_segments,
+            early_exit=early_exit,
+            progress=False,
         )
     )
     return out

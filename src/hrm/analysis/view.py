@@ -145,7 +145,9 @@ def grid_style(kind: str, vocab_size: int, seq_len: int, root: Path | None) -> d
     from hrm.evaluation.direct import sudoku_side
 
     if kind == "arc":
-        return {"style": "arc"}
+        from hrm.data.arc import ARC_PALETTE
+
+        return {"style": "arc", "palette": list(ARC_PALETTE)}
     n = sudoku_side(vocab_size, seq_len)
     if kind == "sudoku" and n is not None:
         from hrm.data.sudoku import box_shape
