@@ -15,8 +15,8 @@ from hrm.analysis import view
 from hrm.data.arc import ArcVariants, decode_grid, shift_canvas
 from hrm.data.format import load_split
 from hrm.errors import UserError
-from hrm.evaluation.evaluate import run_segments
 from hrm.evaluation.segment_trace import SEGMENTS_FILE, load_segment_predictions
+from hrm.evaluation.segment_trace import _q_values as view_q_values
 from tests.analysis import view_helpers as helpers
 from tests.evaluation.helpers import build_arc
 
@@ -122,12 +122,18 @@ def test_segment_predictions_match_the_evaluation_engine(inputs):
     from hrm.checkpoints import load_checkpoint
 
     model = load_checkpoint(inputs["base"] / "run" / "step-1").model
-    outs = run_segments(
-        model, torch.as_tensor(arrays["inputs"]).long(), torch.as_tensor(arrays["puzzle_identifiers"]).long(), [1, 2, 4]
-    )
-    for m in (1, 2, 4):
-        assert torch.equal(outs[m].predictions, torch.as_tensor(arrays["predictions"][:, m - 1]).long())
-        assert torch.allclose(outs[m].q_halt_logits, torch.as_tensor(arrays["q_halt_logits"][:, m - 1]), atol=1e-5)
+    x, pids = torch.as_tensor(arrays["inputs"]).long(), torch.as_tensor(arrays["puzzle_identifiers"]).long()
+    for m in (1, 2, 4):  # the segment-m prediction is what evaluation at cap m (no early exit) scores
+        out = model.predict(x, pids, max_segments=m, early_exit=False)
+        assert torch.equal(out["logits"].argmax(-1), torch.as_tensor(arrays["predictions"][:, m - 1]).long())
+        assert torch.allclose(
+            out["q_halt_logits"].float(), torch.as_tensor(arrays["q_halt_logits"][:, m - 1]), atol=1e-5
+        )
+
+
+def test_a_model_without_halting_head_records_nan_and_the_page_shows_none():
+    assert torch.isnan(view_q_values(None, 3)).all()
+    assert view._rounded(float("nan")) is None and view._rounded(1.23456) == 1.2346
 
 
 def test_evaluation_page_marks_wrong_cells_and_halting(inputs):

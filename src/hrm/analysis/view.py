@@ -29,13 +29,12 @@ import os
 import tempfile
 import threading
 from collections.abc import Callable, Iterator
-from importlib import resources
+from importlib import metadata, resources
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from hrm import __version__
 from hrm.data.format import IDENTIFIERS_FILE, METADATA_FILE, PuzzleSplit, load_identifiers, load_split
 from hrm.errors import UserError
 from hrm.runtime.logging import METRICS_JSONL, read_metrics
@@ -118,7 +117,14 @@ def build_page(path: str | os.PathLike, *, limit: int = DEFAULT_LIMIT, start: in
     }
     page = builders[kind](path, limit=limit, start=start)
     page.setdefault("notes", [])
-    return {"kind": kind, "source": str(path), "version": __version__, **page}
+    return {"kind": kind, "source": str(path), "version": _version(), **page}
+
+
+def _version() -> str:
+    try:
+        return metadata.version("hrm")
+    except metadata.PackageNotFoundError:  # running from a source tree that is not installed
+        return "unknown"
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -464,6 +470,12 @@ def _evaluation_puzzles(meta: dict[str, Any], arrays: dict[str, np.ndarray], sta
         "start": start,
         "items": items,
     }
+
+
+def _rounded(value: Any) -> float | None:
+    """A Q logit for the page: None when the model has no halting head (NaN in the file)."""
+    value = float(value)
+    return round(value, 4) if math.isfinite(value) else None
 
 
 def _existing_root(source: Any) -> Path | None:

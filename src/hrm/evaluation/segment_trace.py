@@ -7,7 +7,7 @@ cap, from the initial state (eval semantics: :meth:`hrm.model.HRM.trace`). Array
 * ``inputs`` / ``labels`` [N, seq_len] int32 (labels -100 where not supervised), ``puzzle_identifiers`` [N] int32,
   ``index`` [N] int64 (each row's position in the evaluated data);
 * ``predictions`` [N, M, seq_len] (uint8 when the vocabulary fits, else int32), ``q_halt_logits`` and
-  ``q_continue_logits`` [N, M] float32;
+  ``q_continue_logits`` [N, M] float32 (NaN for a model without a halting head);
 * ``meta``: a JSON string (kind, data source, checkpoint, early_exit, num_segments, vocab_size, seq_len, and the
   identifier name of each row when known).
 
@@ -55,10 +55,8 @@ def collect_segment_predictions(
         inputs, pids = batch.inputs[:take], batch.puzzle_identifiers[:take]
         steps = model.trace(inputs, pids, num_segments)
         parts["predictions"].append(torch.stack([s["logits"].argmax(-1) for s in steps], dim=1).cpu().numpy())
-        parts["q_halt_logits"].append(torch.stack([s["q_halt_logits"].float() for s in steps], dim=1).cpu().numpy())
-        parts["q_continue_logits"].append(
-            torch.stack([s["q_continue_logits"].float() for s in steps], dim=1).cpu().numpy()
-        )
+        for key in ("q_halt_logits", "q_continue_logits"):
+            parts[key].append(torch.stack([_q_values(s.get(key), take) for s in steps], dim=1).cpu().numpy())
         labels = batch.labels[:take] if batch.labels is not None else torch.full_like(inputs, IGNORE_LABEL_ID)
         parts["inputs"].append(inputs.cpu().numpy())
         parts["labels"].append(labels.cpu().numpy())
@@ -79,6 +77,11 @@ def collect_segment_predictions(
         "q_continue_logits": np.float32,
     }
     return {name: np.concatenate(parts[name]).astype(dtypes[name]) for name in ARRAYS}
+
+
+def _q_values(q: torch.Tensor | None, rows: int) -> torch.Tensor:
+    """A segment's Q logits as float32 [rows]; NaN for a model without a halting head."""
+    return torch.full((rows,), float("nan")) if q is None else q.float().cpu()
 
 
 def save_segment_predictions(
