@@ -45,9 +45,8 @@ TEMPLATE = "view_template.html"
 DATA_MARK = "/*__HRM_VIEW_DATA__*/"
 TITLE_MARK = "__HRM_VIEW_TITLE__"
 
-# Files of a run directory (the names hrm.training.run_dir writes; analysis does not import training).
+# A run directory's config (the name hrm.training.run_dir writes; analysis does not import training).
 TRAIN_CONFIG_FILE = "train_config.json"
-BEST_FILE = "best.json"
 # Files of an evaluation output (hrm.evaluation.runner / segment_trace).
 EVAL_FILE = "eval.json"
 ARC_DETAILS_FILE = "arc_candidates.json"
@@ -546,7 +545,8 @@ def _arc_votes(details: Any, report: dict[str, Any] | None, start: int, limit: i
 
 
 def run_page(path: Path, *, limit: int, start: int) -> dict[str, Any]:
-    from hrm.checkpoints.format import CONFIG_FILE, META_FILE, MODEL_FILE, TRAIN_STATE_FILE
+    from hrm.checkpoints.format import META_FILE, TRAIN_STATE_FILE
+    from hrm.checkpoints.locate import BEST_FILE, list_checkpoints
 
     config = None
     if (path / TRAIN_CONFIG_FILE).is_file():
@@ -564,23 +564,18 @@ def run_page(path: Path, *, limit: int, start: int) -> dict[str, Any]:
         for key in keys:
             series[split][key] = [_finite(r.get(key)) for r in recs]
     checkpoints = []
-    for child in sorted(path.glob("step-*"), key=lambda p: int(p.name[5:]) if p.name[5:].isdigit() else -1):
-        if not (child.is_dir() and child.name[5:].isdigit() and (child / CONFIG_FILE).is_file()):
-            continue
+    for step, child in list_checkpoints(path):
         meta = None
         if (child / META_FILE).is_file():
             with contextlib.suppress(OSError, json.JSONDecodeError, UnicodeDecodeError):
                 meta = json.loads((child / META_FILE).read_text(encoding="utf-8"))
-        size = sum(f.stat().st_size for f in child.iterdir() if f.is_file())
-        step = int(child.name[5:])
         checkpoints.append(
             {
                 "step": step,
-                "bytes": size,
-                "complete": (child / MODEL_FILE).is_file(),
+                "bytes": sum(f.stat().st_size for f in child.iterdir() if f.is_file()),
                 "resumable": (child / TRAIN_STATE_FILE).is_file(),
-                "best": bool(best and int(best.get("step", -1)) == step),
-                "metrics": (meta or {}).get("metrics") if isinstance(meta, dict) else None,
+                "best": bool(isinstance(best, dict) and best.get("step") == step),
+                "metrics": meta.get("eval") if isinstance(meta, dict) and isinstance(meta.get("eval"), dict) else None,
             }
         )
     notes = []
