@@ -104,6 +104,15 @@ def test_arc_dataset_crops_translated_grids(tmp_path):
     assert {it["aug"] for it in train["items"]} == {True, False}
 
 
+def test_custom_dataset_shows_tokens_with_its_alphabet(tmp_path):
+    page = view.build_page(helpers.custom_dataset(tmp_path))
+    assert page["grid"] == {"style": "tokens", "width": 6, "alphabet": "0123456789+="}
+    item = page["splits"][0]["items"][0]
+    alphabet = page["grid"]["alphabet"]
+    text = "".join(alphabet[v - 1] for v in cells(item["in"]).reshape(-1) if v)
+    assert text == "12+3=" and cells(item["out"]).reshape(-1).tolist() == [2, 6, 0, 0, 0, 0]
+
+
 def test_maze_and_token_grids():
     maze = {"style": "maze", "n": 3}
     assert view.display_grid(maze, np.arange(9) % 6).tolist() == [[0, 1, 2], [3, 4, 5], [0, 1, 2]]

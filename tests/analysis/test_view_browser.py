@@ -173,6 +173,14 @@ def test_arc_page_uses_the_ten_arc_colours(arc_eval_dir, tmp_path, open_page):
     assert p.errors == []
 
 
+def test_custom_dataset_page_shows_the_alphabet(tmp_path, open_page):
+    root = helpers.custom_dataset(tmp_path)
+    p = open_page(view.write_html(view.render_html(view.build_page(root)), tmp_path / "custom.html"))
+    grid = p.page.locator(".card.item").first.locator(".grid[data-role=input]")
+    assert grid.locator(".c").all_inner_texts() == ["1", "2", "+", "3", "=", "·"]
+    assert p.errors == []
+
+
 def test_evaluation_page_segments_wrong_cells_and_filters(pages, open_page):
     from playwright.sync_api import expect
 

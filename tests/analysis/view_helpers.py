@@ -86,3 +86,18 @@ def comparison_dir(base: Path) -> Path:
     (lab / "summary.md").write_text("| family | exact |\n|---|---|\n| hrm | 0.05 |\n")
     Image.fromarray(np.full((20, 30, 3), 200, np.uint8)).save(lab / "plots" / "accuracy.png")
     return lab
+
+
+def custom_dataset(base: Path) -> Path:
+    """A custom string task (``hrm data custom``) over the alphabet ``0123456789+=``, seq_len 6."""
+    from hrm.data.custom import CustomBuildOptions, build_custom_dataset
+
+    base.mkdir(parents=True, exist_ok=True)
+    train, test = base / "train.jsonl", base / "test.jsonl"
+    train.write_text('{"input": "12+3=", "output": "15"}\n{"input": "2+2=", "output": "4"}\n')
+    test.write_text('{"input": "1+1=", "output": "2"}\n')
+    return build_custom_dataset(
+        CustomBuildOptions(
+            out=base / "add", train=train, test=test, seq_len=6, alphabet="0123456789+=", show_progress=False
+        )
+    )
