@@ -102,7 +102,13 @@ def main() -> None:
             page.locator(".card.item").first.scroll_into_view_if_needed()
 
         shoot(browser, pages["evaluation"], DOCS / "view-evaluation.png", wrong_only, ".card.item >> nth=1")
-        shoot(browser, pages["arc-dataset"], DOCS / "view-arc-dataset.png", lambda page: None, ".card.item >> nth=5")
+        shoot(
+            browser,
+            pages["arc-dataset"],
+            DOCS / "view-arc-dataset.png",
+            lambda page: page.select_option("#aug", "original"),
+            ".card.item >> nth=7",
+        )
         shoot(browser, pages["run"], DOCS / "view-run.png", lambda page: None, "#checkpoints")
         browser.close()
 
