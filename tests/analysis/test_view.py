@@ -242,6 +242,10 @@ def _put(folder, name: str, content: str | bytes):
         (lambda p: _put(p, SEGMENTS_FILE, b"PK\x03\x04 truncated"), "segment-predictions"),
         (lambda p: _put(p, "train_config.json", "{"), "not valid JSON"),
         (lambda p: _put(p, "records.jsonl", '{"a": 1}\n{oops\n{"a": 2}\n'), "records.jsonl:2"),
+        (
+            lambda p: _put(_put(p, "eval.json", '{"results": []}'), "arc_candidates.json", '{"t": 3}'),
+            "unexpected content",
+        ),
     ],
 )
 def test_bad_input_is_a_user_error(tmp_path, make, message):

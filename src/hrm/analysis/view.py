@@ -373,7 +373,13 @@ def evaluation_page(path: Path, *, limit: int, start: int) -> dict[str, Any]:
         )
     if (folder / ARC_DETAILS_FILE).is_file():
         details = _read_json(folder / ARC_DETAILS_FILE, "re-run `hrm evaluate --out DIR`")
-        page["arc"] = _arc_votes(details, report, start, limit, folder / ARC_DETAILS_FILE)
+        try:
+            page["arc"] = _arc_votes(details, report, start, limit)
+        except (AttributeError, KeyError, TypeError, ValueError) as exc:
+            raise UserError(
+                f"{folder / ARC_DETAILS_FILE}: unexpected content ({type(exc).__name__}: {exc}); "
+                "re-run `hrm evaluate --out DIR`"
+            ) from None
     page["notes"] = notes
     return page
 
@@ -498,25 +504,23 @@ def _arc_wrong(pred: np.ndarray, expected: np.ndarray) -> list[int]:
     return np.flatnonzero(wrong).tolist()
 
 
-def _arc_votes(details: Any, report: dict[str, Any] | None, start: int, limit: int, path: Path) -> dict[str, Any]:
+def _arc_votes(details: Any, report: dict[str, Any] | None, start: int, limit: int) -> dict[str, Any]:
     if not isinstance(details, dict):
-        raise UserError(f"{path}: expected {{task: [test inputs]}}; re-run `hrm evaluate --out DIR`")
-    primary = (report or {}).get("results", [{}])[-1] if report else {}
-    arc = primary.get("arc") if isinstance(primary, dict) else None
-    solved = (arc or {}).get("solved", {}) if isinstance(arc, dict) else {}
+        raise TypeError("expected {task: [test inputs]}")
+    results = (report or {}).get("results") or [{}]
+    arc = results[-1].get("arc") if isinstance(results[-1], dict) else None
+    solved = arc.get("solved", {}) if isinstance(arc, dict) else {}
     ks = sorted(int(k) for k in solved) if solved else []
     tasks = []
     for task_id in list(details)[start : start + limit]:
         tests = []
-        for entry in details[task_id] if isinstance(details[task_id], list) else []:
+        entries = details[task_id]
+        if not isinstance(entries, list):
+            raise TypeError(f"task {task_id}: expected a list of test inputs")
+        for entry in entries:
             cands = [
-                {
-                    "g": encode_cells(np.asarray(c["grid"], dtype=np.int64).reshape(len(c["grid"]), -1)),
-                    "votes": c["votes"],
-                    "q": c["mean_q_halt"],
-                }
+                {"g": encode_cells(_grid(c["grid"])), "votes": c["votes"], "q": c["mean_q_halt"]}
                 for c in entry.get("candidates", [])[:ARC_TOP_CANDIDATES]
-                if c.get("grid")
             ]
             sol = entry.get("solution")
             tests.append(
@@ -524,7 +528,7 @@ def _arc_votes(details: Any, report: dict[str, Any] | None, start: int, limit: i
                     "rank": entry.get("solution_rank"),
                     "n": entry.get("num_candidates"),
                     "votes": entry.get("votes"),
-                    "sol": encode_cells(np.asarray(sol, dtype=np.int64)) if sol else None,
+                    "sol": encode_cells(_grid(sol)) if sol is not None else None,
                     "cands": cands,
                 }
             )
@@ -538,6 +542,12 @@ def _arc_votes(details: Any, report: dict[str, Any] | None, start: int, limit: i
         "start": start,
         "tasks": tasks,
     }
+
+
+def _grid(rows: Any) -> np.ndarray:
+    """A JSON grid (list of rows) as a 2-D array; an empty prediction is 0×0."""
+    grid = np.asarray(rows, dtype=np.int64)
+    return grid if grid.ndim == 2 else np.zeros((0, 0), np.int64)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -748,7 +758,7 @@ def serve_html(text: str, port: int, announce: Callable[[str], None] = print) ->
     """Serve the page on http://127.0.0.1:PORT/ until Ctrl-C (which returns normally)."""
     with page_server(text, port) as server:
         announce(f"serving on http://127.0.0.1:{server.server_address[1]}/ (Ctrl-C to stop)")
-        stop = threading.Event()
+        stop = threading.Event()  # never set: the loop ends with Ctrl-C (a short wait keeps it interruptible)
         try:
             while not stop.wait(0.5):
                 pass
