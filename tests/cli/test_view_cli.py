@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import select
 import signal
 import subprocess
 import sys
@@ -85,7 +86,9 @@ def test_serve_binds_localhost_and_stops_cleanly_on_ctrl_c(dataset):
         env=env,
     )
     try:
-        line = proc.stdout.readline()  # blocks until the server is listening (or the process died)
+        ready, _, _ = select.select([proc.stdout], [], [], 120)  # bounded: never hang the suite
+        assert ready, "hrm view --serve printed nothing in 120 s"
+        line = proc.stdout.readline()  # the server is listening once this line is printed
         assert line.startswith("serving on http://127.0.0.1:"), (line, proc.stderr.read() if proc.poll() else "")
         url = line.split()[2]
         with urllib.request.urlopen(url, timeout=30) as resp:
