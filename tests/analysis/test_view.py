@@ -104,6 +104,36 @@ def test_arc_dataset_crops_translated_grids(tmp_path):
     assert {it["aug"] for it in train["items"]} == {True, False}
 
 
+def test_match_and_originals_select_over_the_whole_dataset(tmp_path):
+    root = build_arc(tmp_path / "arc", num_aug=3)
+    everything = view.build_page(root, limit=10_000)
+    for split in ("train", "test"):
+        all_items = next(s for s in everything["splits"] if s["name"] == split)["items"]
+        # --match: every view of one task, found by identifier name (any case), windowed by --start/--limit.
+        page = view.build_page(root, match="BBBB0002", start=1, limit=3)
+        got = next(s for s in page["splits"] if s["name"] == split)
+        expected = [it["i"] for it in all_items if "bbbb0002" in it["name"]]
+        assert got["total"] == len(expected) and [it["i"] for it in got["items"]] == expected[1:4]
+        # --originals: no augmented views; with --match both apply.
+        page = view.build_page(root, originals=True, match="aaaa")
+        got = next(s for s in page["splits"] if s["name"] == split)
+        expected = [it["i"] for it in all_items if not it["aug"] and it["task"] == "aaaa0001"]
+        assert [it["i"] for it in got["items"]] == expected and expected
+    assert view.build_page(root, match="nothing-like-this")["notes"]
+
+
+def test_originals_of_a_sudoku_dataset_are_the_first_puzzle_of_each_group(inputs):
+    page = view.build_page(inputs["dataset"], originals=True)
+    train = next(s for s in page["splits"] if s["name"] == "train")
+    assert [it["i"] for it in train["items"]] == [0, 3, 6, 9, 12, 15] and train["examples"] == 18
+    assert page["selection"] == {"match": None, "originals": True}
+
+
+def test_selection_is_for_datasets_only(inputs):
+    with pytest.raises(UserError, match="select dataset examples"):
+        view.build_page(inputs["run"], match="x")
+
+
 def test_custom_dataset_shows_tokens_with_its_alphabet(tmp_path):
     page = view.build_page(helpers.custom_dataset(tmp_path))
     assert page["grid"] == {"style": "tokens", "width": 6, "alphabet": "0123456789+="}

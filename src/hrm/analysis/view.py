@@ -100,8 +100,18 @@ def _split_dirs(root: Path) -> list[str]:
     return sorted(names, key=lambda n: (n not in ("train", "test"), n != "train", n))
 
 
-def build_page(path: str | os.PathLike, *, limit: int = DEFAULT_LIMIT, start: int = 0) -> dict[str, Any]:
-    """The page data for PATH (see the module docstring); UserError on anything unreadable."""
+def build_page(
+    path: str | os.PathLike,
+    *,
+    limit: int = DEFAULT_LIMIT,
+    start: int = 0,
+    match: str | None = None,
+    originals: bool = False,
+) -> dict[str, Any]:
+    """The page data for PATH (see the module docstring); UserError on anything unreadable.
+
+    ``match`` and ``originals`` select a dataset's examples before the ``start``/``limit`` window: only puzzles
+    whose identifier name contains ``match`` (any case), only originals (no augmented versions)."""
     if limit < 1:
         raise UserError(f"--limit {limit}: must be >= 1")
     if start < 0:
@@ -114,7 +124,10 @@ def build_page(path: str | os.PathLike, *, limit: int = DEFAULT_LIMIT, start: in
         "run": run_page,
         "comparison": comparison_page,
     }
-    page = builders[kind](path, limit=limit, start=start)
+    if (match or originals) and kind != "dataset":
+        raise UserError(f"--match and --originals select dataset examples; {path} is a {kind}")
+    extra = {"match": match, "originals": originals} if kind == "dataset" else {}
+    page = builders[kind](path, limit=limit, start=start, **extra)
     page.setdefault("notes", [])
     return {"kind": kind, "source": str(path), "version": _version(), **page}
 
@@ -217,7 +230,9 @@ def _dataset_kind(root: Path | None, split: PuzzleSplit, names: list[str] | None
     return data_kind(root, split, names)
 
 
-def dataset_page(path: Path, *, limit: int, start: int) -> dict[str, Any]:
+def dataset_page(
+    path: Path, *, limit: int, start: int, match: str | None = None, originals: bool = False
+) -> dict[str, Any]:
     if (path / METADATA_FILE).is_file():
         split_paths = {path.name: path}
         root = path.parent if (path.parent / IDENTIFIERS_FILE).is_file() else None
@@ -237,7 +252,7 @@ def dataset_page(path: Path, *, limit: int, start: int) -> dict[str, Any]:
     out_splits = []
     notes = []
     for name, split in splits.items():
-        items, total = _dataset_items(split, kind, style, names, start, limit)
+        items, total = _dataset_items(split, kind, style, names, start, limit, match, originals)
         out_splits.append(
             {
                 "name": name,
@@ -250,7 +265,10 @@ def dataset_page(path: Path, *, limit: int, start: int) -> dict[str, Any]:
             }
         )
         if start >= total and total:
-            notes.append(f"{name}: --start {start} is past its {total:,} examples; nothing embedded")
+            what = "selected examples" if (match or originals) else "examples"
+            notes.append(f"{name}: --start {start} is past its {total:,} {what}; nothing embedded")
+        if not total and (match or originals):
+            notes.append(f"{name}: no example matches the selection")
     return {
         "title": f"{kind} dataset {path.name}",
         "data_kind": kind,
@@ -259,33 +277,73 @@ def dataset_page(path: Path, *, limit: int, start: int) -> dict[str, Any]:
         "build": build,
         "splits": out_splits,
         "limit": limit,
+        "selection": {"match": match, "originals": originals} if (match or originals) else None,
         "notes": notes,
     }
 
 
+def _selected_examples(
+    arrays: dict[str, np.ndarray], kind: str, names: list[str] | None, match: str | None, originals: bool
+) -> np.ndarray:
+    """Indices of one set's examples whose puzzle passes ``--match`` (identifier name contains the text, any case)
+    and ``--originals`` (not an augmented version), over the whole set; vectorised per distinct identifier."""
+    pidx, gidx, pids = arrays["puzzle_indices"], arrays["group_indices"], arrays["puzzle_identifiers"]
+    num_puzzles = int(pids.shape[0])
+    keep = np.ones(num_puzzles, dtype=bool)
+    unique, inverse = np.unique(pids, return_inverse=True)
+    name_of = [names[p] if names is not None and 0 <= p < len(names) else "" for p in unique.tolist()]
+    if originals:
+        if kind == "arc" and names is not None:
+            keep &= np.array([not _augmentation(kind, n, 0)["aug"] for n in name_of], dtype=bool)[inverse]
+        else:  # the original is the first puzzle of its group
+            group_start = np.repeat(gidx[:-1], np.diff(gidx))
+            keep &= np.arange(num_puzzles) == group_start
+    if match:
+        if names is None:
+            raise UserError(f"--match {match!r}: this dataset has no {IDENTIFIERS_FILE}, so puzzles have no names")
+        text = match.lower()
+        keep &= np.array([text in n.lower() for n in name_of], dtype=bool)[inverse]
+    starts, lengths = pidx[:-1][keep].astype(np.int64), np.diff(pidx)[keep].astype(np.int64)
+    first = np.repeat(np.cumsum(lengths) - lengths, lengths)
+    return np.arange(int(lengths.sum()), dtype=np.int64) - first + np.repeat(starts, lengths)
+
+
 def _dataset_items(
-    split: PuzzleSplit, kind: str, style: dict[str, Any], names: list[str] | None, start: int, limit: int
+    split: PuzzleSplit,
+    kind: str,
+    style: dict[str, Any],
+    names: list[str] | None,
+    start: int,
+    limit: int,
+    match: str | None = None,
+    originals: bool = False,
 ) -> tuple[list[dict[str, Any]], int]:
-    """Examples ``start .. start+limit`` of a split (over its sets in order) with puzzle, group and identifier."""
+    """Examples ``start .. start+limit`` of a split (its sets in order; only those selected by ``match`` and
+    ``originals`` when given) with puzzle, group and identifier; and how many there are in all."""
     items: list[dict[str, Any]] = []
-    offset = 0
+    offset, seen = 0, 0
     for set_name in split.metadata.sets:
         arrays = split.set(set_name)
         n = int(arrays["inputs"].shape[0])
-        lo, hi = max(start - offset, 0), min(start + limit - offset, n)
-        if lo < hi:
-            puzzle_of = np.searchsorted(arrays["puzzle_indices"], np.arange(lo, hi), side="right") - 1
+        if match or originals:
+            chosen = _selected_examples(arrays, kind, names, match, originals)
+        else:
+            chosen = np.arange(n, dtype=np.int64)
+        window = chosen[max(start - seen, 0) : max(start + limit - seen, 0)]
+        seen += int(chosen.shape[0])
+        if window.size:
+            puzzle_of = np.searchsorted(arrays["puzzle_indices"], window, side="right") - 1
             group_of = np.searchsorted(arrays["group_indices"], puzzle_of, side="right") - 1
-            inputs = np.asarray(arrays["inputs"][lo:hi])
-            labels = np.asarray(arrays["labels"][lo:hi])
-            for j in range(hi - lo):
+            inputs = np.asarray(arrays["inputs"][window])  # reads only these rows of the memory map
+            labels = np.asarray(arrays["labels"][window])
+            for j, e in enumerate(window.tolist()):
                 p, g = int(puzzle_of[j]), int(group_of[j])
                 pid = int(arrays["puzzle_identifiers"][p])
                 name = names[pid] if names is not None and 0 <= pid < len(names) else ""
                 variant = p - int(arrays["group_indices"][g])
                 items.append(
                     {
-                        "i": offset + lo + j,
+                        "i": offset + e,
                         "p": p,
                         "g": g,
                         "k": variant,
@@ -298,7 +356,7 @@ def _dataset_items(
                     }
                 )
         offset += n
-    return items, offset
+    return items, seen
 
 
 def _augmentation(kind: str, name: str, variant: int) -> dict[str, Any]:

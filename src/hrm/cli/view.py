@@ -11,6 +11,8 @@ examples:
   hrm view eval/ --out eval.html                # hrm evaluate --out eval/ --save-predictions 200
   hrm view runs/s6 --serve                      # run: curves, config, checkpoints, on http://127.0.0.1:8765/
   hrm view data/arc-1 --start 5000 --limit 300  # another slice of a large dataset
+  hrm view data/arc-1 --match 00576224          # every view of one ARC task, from the whole dataset
+  hrm view data/arc-1 --originals               # originals only (no augmented versions)
 
 The page is one self-contained HTML file (no network): open it by double-clicking. See docs/view.md.
 """
@@ -42,6 +44,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="examples per split (puzzles, ARC tasks, records) embedded in the page (default 500)",
     )
     parser.add_argument("--start", type=int, default=0, metavar="K", help="first example embedded (default 0)")
+    parser.add_argument(
+        "--match",
+        metavar="TEXT",
+        help="dataset: embed only puzzles whose identifier name contains TEXT (any case), e.g. an ARC task id",
+    )
+    parser.add_argument(
+        "--originals", action="store_true", help="dataset: embed only originals (no augmented versions)"
+    )
     parser.add_argument("--serve", action="store_true", help="serve the page on 127.0.0.1 until Ctrl-C")
     parser.add_argument("--port", type=int, default=8765, metavar="N", help="port for --serve (default 8765; 0 = any)")
     parser.set_defaults(func=run)
@@ -53,7 +63,8 @@ def run(args: argparse.Namespace) -> int:
 
     if not 0 <= args.port <= 65535:
         raise UserError(f"--port {args.port}: must be in 0..65535")
-    text = render_html(build_page(args.path, limit=args.limit, start=args.start))
+    page = build_page(args.path, limit=args.limit, start=args.start, match=args.match, originals=args.originals)
+    text = render_html(page)
     out = args.out if args.out is not None else (None if args.serve else default_out(args.path))
     if out is not None:
         print(f"wrote {write_html(text, out)}", flush=True)
