@@ -160,13 +160,13 @@ def encode_cells(grid: np.ndarray) -> dict[str, Any]:
 def grid_style(kind: str, vocab_size: int, seq_len: int, root: Path | None) -> dict[str, Any]:
     """How the page draws this data's grids: ``arc`` (10 colours), ``sudoku`` (digits, boxes), ``maze``, or
     ``tokens`` (token ids, or the characters of a custom dataset's alphabet)."""
-    from hrm.evaluation.direct import sudoku_side
+    from hrm.data.sudoku import board_side
 
     if kind == "arc":
         from hrm.data.arc import ARC_PALETTE
 
         return {"style": "arc", "palette": list(ARC_PALETTE)}
-    n = sudoku_side(vocab_size, seq_len)
+    n = board_side(vocab_size, seq_len)
     if kind == "sudoku" and n is not None:
         from hrm.data.sudoku import box_shape
 
@@ -224,10 +224,12 @@ def _identifier_names(root: Path | None) -> list[str] | None:
     return None
 
 
-def _dataset_kind(root: Path | None, split: PuzzleSplit, names: list[str] | None) -> str:
-    from hrm.evaluation.runner import data_kind
+def _dataset_kind(root: Path | None, split: PuzzleSplit) -> str:
+    """``sudoku`` | ``maze`` | ``arc`` | ``custom`` recorded in build.json, else guessed from the shapes, else
+    ``puzzles`` (drawn as token grids), as ``hrm evaluate`` names it."""
+    from hrm.data.kind import dataset_kind
 
-    return data_kind(root, split, names)
+    return dataset_kind(root, split.metadata) or "puzzles"
 
 
 def dataset_page(
@@ -242,7 +244,7 @@ def dataset_page(
     splits = {name: load_split(p) for name, p in split_paths.items()}
     first = next(iter(splits.values()))
     names = _identifier_names(root)
-    kind = _dataset_kind(root, first, names)
+    kind = _dataset_kind(root, first)
     meta = first.metadata
     style = grid_style(kind, meta.vocab_size, meta.seq_len, root)
     build = None
