@@ -81,12 +81,17 @@ class Page:
 
 @pytest.fixture(scope="module")
 def pages(tmp_path_factory):
-    torch.set_num_threads(1)
     base = tmp_path_factory.mktemp("view-browser")
     data = helpers.sudoku_dataset(base / "s4")
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)  # a tiny model: one thread avoids oversubscribing a shared CPU
+    try:
+        evaluation = helpers.evaluation_dir(base, data, save=20, early_exit=True)
+    finally:
+        torch.set_num_threads(before)
     built = {
         "dataset": data,
-        "evaluation": helpers.evaluation_dir(base, data, save=20, early_exit=True),
+        "evaluation": evaluation,
         "run": helpers.run_dir(base),
         "comparison": helpers.comparison_dir(base),
     }
