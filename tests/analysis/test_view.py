@@ -244,6 +244,14 @@ def test_comparison_page(inputs):
     assert page["plots"][0]["src"].startswith("data:image/png;base64,")
 
 
+def test_nan_in_an_eval_json_is_shown_as_missing(inputs, tmp_path):
+    report = json.loads((inputs["evaluation"] / "eval.json").read_text())
+    report["results"][0]["q_halt_accuracy"] = float("nan")
+    (tmp_path / "eval.json").write_text(json.dumps(report))  # json writes NaN literally
+    data = embedded_data(view.render_html(view.build_page(tmp_path)))
+    assert data["report"]["rows"][0]["q_halt"] is None
+
+
 def test_html_is_self_contained_and_escapes_the_data(inputs):
     page = view.build_page(inputs["dataset"])
     page["title"] = "</script><script>alert(1)</script>"

@@ -745,10 +745,21 @@ def _template() -> str:
     return resources.files("hrm.analysis").joinpath(TEMPLATE).read_text(encoding="utf-8")
 
 
+def _finite_json(value: Any) -> Any:
+    """NaN and infinities (e.g. in an eval.json with nothing counted) as null: JavaScript's JSON has neither."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite_json(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_finite_json(v) for v in value]
+    return value
+
+
 def render_html(page: dict[str, Any]) -> str:
     """The self-contained page: the template with the data embedded as JSON (``<`` escaped, so no ``</script>``
     inside the data can end the script element)."""
-    data = json.dumps(page, separators=(",", ":"), allow_nan=False).replace("<", "\\u003c")
+    data = json.dumps(_finite_json(page), separators=(",", ":"), allow_nan=False).replace("<", "\\u003c")
     data = data.replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
     text = _template()
     return text.replace(TITLE_MARK, html.escape(str(page.get("title", "hrm view")))).replace(DATA_MARK, data)
