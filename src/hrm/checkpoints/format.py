@@ -134,11 +134,6 @@ def save_checkpoint(
     return path
 
 
-def read_family(path: str | os.PathLike) -> str:
-    """The model family a ``step-N`` directory holds (``"hrm"`` for checkpoints written before families)."""
-    return _read_config(path).get("family", DEFAULT_FAMILY)
-
-
 def _read_config(path: str | os.PathLike) -> dict[str, Any]:
     config = _read_json(Path(path) / CONFIG_FILE, "config.json")
     if not isinstance(config, dict):
