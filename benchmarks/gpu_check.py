@@ -730,7 +730,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 # Planned seconds per stage on a GPU (the sum fits --minutes 7.5 with the training run's 3 minutes).
 PLANNED_S = {"environment": 30, "hrm_step": 150, "trm_step": 120, "gpu_tests": 75, "train_sanity": 250}
-TINY_PLANNED_S = {"environment": 10, "hrm_step": 20, "trm_step": 20, "gpu_tests": 60, "train_sanity": 60}
+TINY_PLANNED_S = {"environment": 30, "hrm_step": 60, "trm_step": 60, "gpu_tests": 180, "train_sanity": 240}
 STAGES = {
     "environment": lambda ctx, budget: stage_environment(ctx),
     "hrm_step": stage_hrm_step,
