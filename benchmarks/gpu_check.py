@@ -35,9 +35,11 @@ import math
 import os
 import platform
 import re
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 import traceback
 from pathlib import Path
@@ -254,10 +256,14 @@ def counted_flops(step_fn) -> int | None:
         from torch.utils.flop_counter import FlopCounterMode
     except ImportError:
         return None
-    counter = FlopCounterMode(display=False)
-    with counter:
-        step_fn()
-    return int(counter.get_total_flops())
+    try:
+        counter = FlopCounterMode(display=False)
+        with counter:
+            step_fn()
+        return int(counter.get_total_flops())
+    except Exception as exc:  # a cross-check only: never lose the timing to it
+        log(f"  flop counter failed ({type(exc).__name__}: {str(exc)[:200]})")
+        return None
 
 
 def synthetic_batch(vocab_size: int, seq_len: int, batch: int, device: torch.device) -> dict[str, torch.Tensor]:
@@ -700,7 +706,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data-root", type=Path, help="the shared data folder (with sudoku/), for train_sanity")
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results", help="folder for the JSON")
-    parser.add_argument("--work", type=Path, help="scratch folder for data and runs (default: <out>/gpu_check_work)")
+    parser.add_argument(
+        "--work",
+        type=Path,
+        help="scratch folder for the dataset and the run, kept (default: a temporary folder, removed at the end; "
+        "the logs, metrics.jsonl and eval.json are copied next to the JSON either way)",
+    )
     parser.add_argument("--tiny", action="store_true", help="tiny sizes, fp32, CPU unless --device: checks the script")
     parser.add_argument("--device", default="auto", help="auto (cuda if available, else cpu), cpu, cuda, cuda:N")
     parser.add_argument("--minutes", type=float, default=7.5, help="overall deadline (default 7.5)")
@@ -770,7 +781,7 @@ def main(argv: list[str] | None = None) -> int:
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
     prefix = "gpu_check_tiny_" if args.tiny else "gpu_check_"
     out_path = args.out / f"{prefix}{slug(name)}.json"
-    work = args.work or args.out / "gpu_check_work"
+    work = args.work or Path(tempfile.mkdtemp(prefix="gpu_check_"))
     work.mkdir(parents=True, exist_ok=True)
     report = Report(out_path, args)
     log(f"device {device} ({name}); writing {out_path}")
@@ -821,6 +832,14 @@ def main(argv: list[str] | None = None) -> int:
         record["seconds"] = time.perf_counter() - start
         report.stage(stage, record)
         log(f"stage {stage}: {record['status']} in {record['seconds']:.0f} s")
+    keep = [work / "train_run" / "metrics.jsonl", work / "eval" / "eval.json", *sorted(work.glob("*.log"))]
+    logs = args.out / f"{out_path.stem}_logs"
+    for path in keep:
+        if path.is_file():
+            logs.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(path, logs / path.name)
+    if args.work is None:
+        shutil.rmtree(work, ignore_errors=True)
     report.data["seconds_total"] = time.perf_counter() - t0
     report.data["load_average_at_end"] = list(os.getloadavg()) if hasattr(os, "getloadavg") else None
     report.data["finished"] = time.strftime("%Y-%m-%dT%H:%M:%S")
