@@ -456,46 +456,43 @@ def stage_hrm_step(ctx: dict, budget_s: float) -> dict:
 
 
 def find_trm():
-    """(build_model, recipe, model_config) for the package's TRM family, or a string saying why there is none."""
+    """The TRM family's registry spec, or a string saying why there is none (the family may not exist yet)."""
     import importlib
 
     try:
         registry = importlib.import_module("hrm.model.registry")
     except ImportError:
         return "skipped: no trm family (hrm.model.registry does not exist)"
-    from hrm.training.recipes import RECIPES
-
-    names = [name for name in RECIPES if "trm" in name.lower()]
-    if not names:
-        return "skipped: no trm family (no recipe named *trm*)"
-    recipe_name = next((n for n in names if "sudoku" in n), names[0])
-    for getter in ("get_family", "get", "family"):
-        fn = getattr(registry, getter, None)
-        if callable(fn):
-            break
-    else:
-        return f"skipped: hrm.model.registry has none of get_family/get/family (recipe {recipe_name})"
-    return registry, fn, recipe_name
+    families = getattr(registry, "FAMILIES", {})
+    name = next((n for n in families if "trm" in n.lower()), None)
+    if name is None:
+        return f"skipped: no trm family (registered: {', '.join(sorted(families)) or 'none'})"
+    return families[name]
 
 
 def stage_trm_step(ctx: dict, budget_s: float) -> dict:
-    from hrm.training.recipes import get_recipe
+    """TRM's training step (paper size: the family config's defaults), FLOPs counted by torch's dispatcher."""
+    import dataclasses
 
-    found = find_trm()
-    if isinstance(found, str):
-        return {"status": "skipped", "reason": found}
-    _, get_family, recipe_name = found
-    recipe = get_recipe(recipe_name)
-    family = get_family(getattr(recipe.arch, "family", "trm"))
+    from hrm.training.recipes import RECIPES, get_recipe
+
+    spec = find_trm()
+    if isinstance(spec, str):
+        return {"status": "skipped", "reason": spec}
     sizes = ctx["sizes"]
-    model_config = recipe.arch.model_config(sizes["vocab_size"], sizes["seq_len"], 1)
-    build_model = getattr(family, "model_class", None) or getattr(family, "build", None) or family
-    result = step_benchmark(build_model, recipe, model_config, None, ctx, budget_s)
-    result["recipe"] = recipe_name
-    result["flops_note"] = "FLOPs counted by torch.utils.flop_counter (eager step), no analytic count"
+    fields = {f.name for f in dataclasses.fields(spec.config_cls)}
+    kwargs = {"vocab_size": sizes["vocab_size"], "seq_len": sizes["seq_len"], "num_puzzle_identifiers": 1}
+    if ctx["tiny"]:
+        kwargs.update(hidden_size=32, num_heads=4, puzzle_emb_ndim=32)
+    model_config = spec.config_cls(**{k: v for k, v in kwargs.items() if k in fields})
+    recipe_name = next((n for n in RECIPES if spec.name in n and "sudoku" in n), "sudoku-extreme-1k")
+    recipe = get_recipe(recipe_name)
+    result = step_benchmark(spec.model_cls, recipe, model_config, None, ctx, budget_s)
+    result["family"] = spec.name
+    result["optimizer_recipe"] = recipe_name
+    counted = result.get("eager", {}).get("flops_counted_by_torch")
     for name in ("eager", "compiled"):
         record = result.get(name, {})
-        counted = result.get("eager", {}).get("flops_counted_by_torch")
         if record.get("status") == "ok" and counted:
             record["flops_per_step"] = counted
             record["achieved_tflops"] = counted / record["step_seconds_median"] / 1e12
@@ -503,6 +500,7 @@ def stage_trm_step(ctx: dict, budget_s: float) -> dict:
                 record["mfu_vs_datasheet_peak"] = record["achieved_tflops"] / ctx["peak_tflops"]
             if ctx.get("matmul_tflops"):
                 record["fraction_of_measured_matmul"] = record["achieved_tflops"] / ctx["matmul_tflops"]
+    result["flops_note"] = "flops_per_step = torch.utils.flop_counter's count of one eager step (no analytic count)"
     return result
 
 
