@@ -789,7 +789,7 @@ def main(argv: list[str] | None = None) -> int:
         "dtype": "float32" if args.tiny and device.type == "cpu" else "auto",
         "sizes": {**(TINY if args.tiny else FULL), **({"batch_size": args.batch} if args.batch else {})},
         "compile": args.compile == "on" or (args.compile == "auto" and not args.tiny),
-        "train_compile": "false",
+        "train_compile": "auto",  # the default: compiles when a compiler works, else eager
         "data_root": args.data_root,
         "work": work,
         "num_aug": args.num_aug,
