@@ -34,9 +34,9 @@ REPO = Path(__file__).resolve().parents[1]
 def worker(args: argparse.Namespace) -> dict:
     import torch
 
+    from hrm.checkpoints.locate import open_checkpoint
     from hrm.data.format import load_split
     from hrm.evaluation.evaluate import evaluate_batches, split_batches
-    from hrm.evaluation.runner import load_for_evaluation
     from hrm.model.layers import swiglu_width
     from hrm.runtime.memory import keep_freed_memory
 
@@ -46,7 +46,7 @@ def worker(args: argparse.Namespace) -> dict:
     applied = keep_freed_memory() if args.mode == "after" else False
     if args.threads:
         torch.set_num_threads(args.threads)
-    model = load_for_evaluation(args.checkpoint, device="cpu").model.eval()
+    model = open_checkpoint(args.checkpoint, device="cpu").model.eval()
     split = load_split(Path(args.data) / "test")
     cfg = model.config
     rows = min(args.rows, split.num_examples)

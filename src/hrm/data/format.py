@@ -333,3 +333,39 @@ def load_dataset_root(root: Path | str, validate: bool = True) -> DatasetRoot:
 def is_dataset_root(path: Path | str) -> bool:
     p = Path(path)
     return all(os.path.isfile(p / s / METADATA_FILE) for s in SPLITS)
+
+
+def locate_split(data: Path, split: str) -> tuple[Path, Path | None]:
+    """(split folder, dataset root or None) from a dataset root or a split folder."""
+    if (data / split / METADATA_FILE).is_file():
+        return data / split, data
+    if (data / METADATA_FILE).is_file():
+        root = data.parent if (data.parent / IDENTIFIERS_FILE).is_file() else None
+        return data, root
+    if not data.exists():
+        raise UserError(f"--data {data}: no such folder; pass a dataset root (with {split}/) or a split folder")
+    raise UserError(
+        f"--data {data}: no {split}/{METADATA_FILE} and no {METADATA_FILE}; pass a dataset root built "
+        "by `hrm data ...` (or the reference's builders) or one of its split folders"
+    )
+
+
+def head_of_split(split: PuzzleSplit, max_examples: int) -> PuzzleSplit:
+    """The first whole puzzles of ``split`` holding at most ``max_examples`` examples (for quick evaluations)."""
+    arrays = {}
+    for name, a in split.arrays.items():
+        pidx, gidx = a["puzzle_indices"], a["group_indices"]
+        num_puzzles = max(1, int(np.searchsorted(pidx, max_examples, side="right")) - 1)
+        num_puzzles = min(num_puzzles, len(pidx) - 1)
+        num_examples = int(pidx[num_puzzles])
+        groups = gidx[gidx <= num_puzzles]
+        if groups[-1] != num_puzzles:
+            groups = np.append(groups, num_puzzles).astype(gidx.dtype)
+        arrays[name] = {
+            "inputs": a["inputs"][:num_examples],
+            "labels": a["labels"][:num_examples],
+            "puzzle_identifiers": a["puzzle_identifiers"][:num_puzzles],
+            "puzzle_indices": pidx[: num_puzzles + 1],
+            "group_indices": groups,
+        }
+    return PuzzleSplit(path=split.path, metadata=split.metadata, arrays=arrays)
