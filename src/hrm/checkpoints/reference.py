@@ -17,6 +17,7 @@ import torch
 import yaml
 
 from hrm.checkpoints.format import Checkpoint, load_model_state, save_checkpoint
+from hrm.checkpoints.reference_trm import build_trm_from_reference, is_trm_config
 from hrm.errors import UserError
 from hrm.model import HRM, HRMConfig
 
@@ -168,6 +169,9 @@ def _load(path: Path, seq_len: int | None) -> tuple[HRM, dict[str, Any]]:
         raise UserError(f"{path}: not a readable torch state_dict ({type(exc).__name__}: {exc})") from exc
     if not isinstance(raw, dict):
         raise UserError(f"{path}: expected a state_dict, found {type(raw).__name__}")
+    if is_trm_config(config):  # TinyRecursiveModels' TRM (arch.name recursive_reasoning.trm@...)
+        model = build_trm_from_reference(raw, config, path, seq_len, lambda: _dataset_seq_len(config, path.parent))
+        return model, config
     state = {_rename(k): v for k, v in raw.items()}
     model = HRM(reference_config(state, config, str(path), seq_len, base=path.parent))
     load_model_state(model, state, source=str(path))
