@@ -176,7 +176,8 @@ class OuterLoop:
     The family provides ``config`` (with ``halt_max_steps``, ``halt_exploration_prob``), ``has_halting_head``,
     ``initial_state(inputs, puzzle_identifiers)``, ``_segment(state, inputs, puzzle_identifiers)`` returning
     ``(state, logits, q_halt, q_continue)`` with the state detached, ``halts(q_halt, q_continue)`` and
-    ``trains_q_continue`` (whether a second no-grad segment gives the Q-continue target, as in HRM).
+    ``trains_q_continue`` (whether a second no-grad segment gives the Q-continue target, as in HRM) and
+    ``max_segments`` (M_max; 1 for a single-pass family).
 
     Each call runs one segment for every row. Rows whose previous call halted are reset and take the sample at
     their index of ``batch``. In training a row halts when ``halts(...)`` says so (after the ε-exploration
@@ -218,13 +219,15 @@ class OuterLoop:
             outputs["q_halt_logits"] = q_halt
             outputs["q_continue_logits"] = q_continue
         with torch.no_grad():
+            max_steps = self.max_segments
             steps = steps + 1
-            is_last = steps >= cfg.halt_max_steps
+            is_last = steps >= max_steps
             new_halted = is_last
-            if self.training and self.has_halting_head and cfg.halt_max_steps > 1:
+            adaptive = getattr(cfg, "act", True)  # act=False: a fixed number of segments (ARC Prize's ablation)
+            if self.training and self.has_halting_head and adaptive and max_steps > 1:
                 new_halted = new_halted | self.halts(q_halt, q_continue)
                 explore = torch.rand_like(q_halt) < cfg.halt_exploration_prob
-                min_steps = explore * torch.randint_like(steps, low=2, high=cfg.halt_max_steps + 1)
+                min_steps = explore * torch.randint_like(steps, low=2, high=max_steps + 1)
                 new_halted = new_halted & (steps >= min_steps)
                 if self.trains_q_continue:
                     # Q-continue target from one more segment on the updated state (γ = 1, no target network).
@@ -241,6 +244,10 @@ class OuterLoop:
     @property
     def max_segments(self) -> int:
         return self.config.halt_max_steps
+
+    @property
+    def trains_q_continue(self) -> bool:
+        return self.has_halting_head
 
 
 def check_model_inputs(config: Any, inputs: torch.Tensor, puzzle_identifiers: torch.Tensor, fixed_len: bool) -> None:
@@ -313,3 +320,37 @@ class BlockStack(nn.Module):
         for layer in self.layers:
             h = layer(h, rotary)
         return h
+
+
+class ZooModel(OuterLoop, nn.Module):
+    """Base of the zoo's model classes: ``self.core`` holds ``forward_dtype`` and ``embed`` (an InputEmbedding).
+
+    Subclasses set ``family``, ``has_halting_head`` and implement ``initial_state``, ``_segment`` and
+    ``flops_per_segment``; ``fixed_length`` says whether inputs must have exactly ``config.seq_len`` tokens.
+    """
+
+    family: ClassVar[str] = ""
+    has_halting_head: bool = False
+    core: nn.Module
+
+    @property
+    def forward_dtype(self) -> torch.dtype:
+        return self.core.forward_dtype
+
+    @forward_dtype.setter
+    def forward_dtype(self, dtype: torch.dtype) -> None:
+        self.core.forward_dtype = dtype
+
+    @property
+    def puzzle_emb(self) -> PuzzleEmbedding | None:
+        return self.core.embed.puzzle_emb
+
+    @property
+    def fixed_length(self) -> bool:
+        return getattr(self.config, "pos_encodings", "rope") == "learned"
+
+    def check_inputs(self, inputs: torch.Tensor, puzzle_identifiers: torch.Tensor) -> None:
+        check_model_inputs(self.config, inputs, puzzle_identifiers, fixed_len=self.fixed_length)
+
+    def num_parameters(self) -> dict[str, int]:
+        return count_parameters(self, self.puzzle_emb)

@@ -36,14 +36,11 @@ from hrm.model.common import (
     BlockStack,
     FamilyConfig,
     InputEmbedding,
-    OuterLoop,
+    ZooModel,
     block_flops,
-    check_model_inputs,
-    count_parameters,
     linear_flops,
 )
 from hrm.model.layers import CastedLinear, RotaryEmbedding, SwiGLU, TransformerBlock, rms_norm, trunc_normal_
-from hrm.model.puzzle_embedding import PuzzleEmbedding
 
 
 @dataclass(kw_only=True)
@@ -218,7 +215,7 @@ class TRMCore(nn.Module):
         return z_H.detach(), z_L.detach(), logits, q[..., 0], q[..., 1]
 
 
-class TRM(OuterLoop, nn.Module):
+class TRM(ZooModel):
     """TRM with deep supervision and halt-only ACT over a persistent carry (see :class:`OuterLoop`)."""
 
     family: ClassVar[str] = "trm"
@@ -228,18 +225,6 @@ class TRM(OuterLoop, nn.Module):
         super().__init__()
         self.config = config
         self.core = TRMCore(config)
-
-    @property
-    def forward_dtype(self) -> torch.dtype:
-        return self.core.forward_dtype
-
-    @forward_dtype.setter
-    def forward_dtype(self, dtype: torch.dtype) -> None:
-        self.core.forward_dtype = dtype
-
-    @property
-    def puzzle_emb(self) -> PuzzleEmbedding | None:
-        return self.core.embed.puzzle_emb
 
     @property
     def trains_q_continue(self) -> bool:
@@ -258,12 +243,9 @@ class TRM(OuterLoop, nn.Module):
         z_H, z_L, logits, q_halt, q_continue = self.core(state["z_H"], state["z_L"], inputs, puzzle_identifiers)
         return {"z_H": z_H, "z_L": z_L}, logits, q_halt, q_continue
 
-    def check_inputs(self, inputs: torch.Tensor, puzzle_identifiers: torch.Tensor) -> None:
-        fixed = self.config.mlp_t or self.config.pos_encodings == "learned"
-        check_model_inputs(self.config, inputs, puzzle_identifiers, fixed_len=fixed)
-
-    def num_parameters(self) -> dict[str, int]:
-        return count_parameters(self, self.puzzle_emb)
+    @property
+    def fixed_length(self) -> bool:
+        return self.config.mlp_t or self.config.pos_encodings == "learned"
 
     def flops_per_segment(self, batch_size: int, seq_len: int | None = None) -> int:
         cfg = self.config
