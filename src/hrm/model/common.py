@@ -28,15 +28,15 @@ from hrm.model.puzzle_embedding import PuzzleEmbedding
 LEARNED_POS_SCALE = 0.707106781  # the reference's literal for 1/√2, applied before the √D scale
 
 
-@dataclass(kw_only=True)
 class FamilyConfig:
-    """Base of the zoo's config dataclasses: dataset-fixed fields plus helpers. Subclasses call ``_positive``."""
+    """Helpers of the zoo's config dataclasses (``to_dict`` / ``from_dict`` / validation).
+
+    Each family has an ``XArchitecture`` dataclass (the choices a training config exposes, like
+    :class:`~hrm.model.config.HRMArchitecture`) and an ``XConfig(XArchitecture, DatasetFields)`` that adds what the
+    dataset fixes and validates everything.
+    """
 
     family: ClassVar[str] = ""
-
-    vocab_size: int
-    seq_len: int
-    num_puzzle_identifiers: int = 1
 
     def to_dict(self) -> dict[str, Any]:
         return {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.init}
@@ -83,6 +83,15 @@ class FamilyConfig:
             value = getattr(self, name)
             if not value > 0:
                 raise ValueError(f"{self._name(name)} must be > 0, got {value!r}")
+
+
+@dataclass(kw_only=True)
+class DatasetFields:
+    """What the dataset fixes: vocabulary, grid tokens per example (prefix excluded), puzzle-ID table rows."""
+
+    vocab_size: int
+    seq_len: int
+    num_puzzle_identifiers: int = 1
 
 
 class InputEmbedding(nn.Module):

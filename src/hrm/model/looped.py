@@ -15,12 +15,20 @@ from typing import ClassVar, Literal
 import torch
 from torch import nn
 
-from hrm.model.common import BlockStack, FamilyConfig, InputEmbedding, ZooModel, block_flops, linear_flops
+from hrm.model.common import (
+    BlockStack,
+    DatasetFields,
+    FamilyConfig,
+    InputEmbedding,
+    ZooModel,
+    block_flops,
+    linear_flops,
+)
 from hrm.model.layers import CastedLinear, RotaryEmbedding, TransformerBlock, trunc_normal_
 
 
 @dataclass(kw_only=True)
-class LoopedConfig(FamilyConfig):
+class LoopedArchitecture(FamilyConfig):
     """A block stack looped K times per segment.
 
     Attributes:
@@ -38,8 +46,6 @@ class LoopedConfig(FamilyConfig):
         loss_type: ``stablemax`` or ``softmax`` cross-entropy.
     """
 
-    family: ClassVar[str] = "looped"
-
     puzzle_emb_ndim: int | None = None
     hidden_size: int = 512
     num_heads: int = 8
@@ -54,6 +60,13 @@ class LoopedConfig(FamilyConfig):
     halt_exploration_prob: float = 0.1
     act: bool = True
     loss_type: Literal["stablemax", "softmax"] = "stablemax"
+
+
+@dataclass(kw_only=True)
+class LoopedConfig(LoopedArchitecture, DatasetFields):
+    """A looped Transformer: :class:`LoopedArchitecture` plus the dataset's sizes, validated."""
+
+    family: ClassVar[str] = "looped"
 
     def __post_init__(self) -> None:
         if self.puzzle_emb_ndim is None:

@@ -12,18 +12,18 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import ClassVar, Literal
 
 import torch
 from torch import nn
 
-from hrm.model.common import FamilyConfig, InputEmbedding, ZooModel, linear_flops
+from hrm.model.common import DatasetFields, FamilyConfig, InputEmbedding, ZooModel, linear_flops
 from hrm.model.layers import CastedLinear
 
 
 @dataclass(kw_only=True)
-class RecurrentConfig(FamilyConfig):
-    """A multi-layer RNN baseline (``GRUConfig`` / ``LSTMConfig`` fix the cell).
+class RecurrentArchitecture(FamilyConfig):
+    """A multi-layer RNN baseline (the ``gru`` and ``lstm`` families share these fields).
 
     Attributes:
         vocab_size / seq_len / num_puzzle_identifiers: fixed by the dataset.
@@ -37,16 +37,21 @@ class RecurrentConfig(FamilyConfig):
         loss_type: ``stablemax`` or ``softmax`` cross-entropy.
     """
 
-    family: ClassVar[str] = ""
-    gates: ClassVar[int] = 0
-
     puzzle_emb_ndim: int | None = None
     hidden_size: int = 512
     num_layers: int = 2
     bidirectional: bool = True
     rnn_hidden: int = 0
     match_parameters: int = 0
-    loss_type: str = "stablemax"
+    loss_type: Literal["stablemax", "softmax"] = "stablemax"
+
+
+@dataclass(kw_only=True)
+class RecurrentConfig(RecurrentArchitecture, DatasetFields):
+    """An RNN baseline: :class:`RecurrentArchitecture` plus the dataset's sizes (subclasses fix the cell)."""
+
+    family: ClassVar[str] = ""
+    gates: ClassVar[int] = 0
 
     def __post_init__(self) -> None:
         if self.puzzle_emb_ndim is None:

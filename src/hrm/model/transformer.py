@@ -20,6 +20,7 @@ from torch import nn
 
 from hrm.model.common import (
     BlockStack,
+    DatasetFields,
     FamilyConfig,
     InputEmbedding,
     ZooModel,
@@ -30,7 +31,7 @@ from hrm.model.layers import CastedLinear, RotaryEmbedding, TransformerBlock, tr
 
 
 @dataclass(kw_only=True)
-class TransformerConfig(FamilyConfig):
+class TransformerArchitecture(FamilyConfig):
     """A Transformer encoder of HRM's post-norm blocks.
 
     Attributes:
@@ -46,8 +47,6 @@ class TransformerConfig(FamilyConfig):
         loss_type: ``stablemax`` or ``softmax`` cross-entropy.
     """
 
-    family: ClassVar[str] = "transformer"
-
     puzzle_emb_ndim: int | None = None
     hidden_size: int = 512
     num_heads: int = 8
@@ -60,6 +59,13 @@ class TransformerConfig(FamilyConfig):
     halt_exploration_prob: float = 0.1
     act: bool = True
     loss_type: Literal["stablemax", "softmax"] = "stablemax"
+
+
+@dataclass(kw_only=True)
+class TransformerConfig(TransformerArchitecture, DatasetFields):
+    """A Transformer baseline: :class:`TransformerArchitecture` plus the dataset's sizes, validated."""
+
+    family: ClassVar[str] = "transformer"
 
     def __post_init__(self) -> None:
         if self.puzzle_emb_ndim is None:

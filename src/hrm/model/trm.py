@@ -34,6 +34,7 @@ from torch import nn
 
 from hrm.model.common import (
     BlockStack,
+    DatasetFields,
     FamilyConfig,
     InputEmbedding,
     ZooModel,
@@ -44,7 +45,7 @@ from hrm.model.layers import CastedLinear, RotaryEmbedding, SwiGLU, TransformerB
 
 
 @dataclass(kw_only=True)
-class TRMConfig(FamilyConfig):
+class TRMArchitecture(FamilyConfig):
     """Architecture of a TRM. Defaults are the reference's ``config/arch/trm.yaml`` (TRM-Att, 7M trunk).
 
     Attributes:
@@ -65,8 +66,6 @@ class TRMConfig(FamilyConfig):
         loss_type: ``stablemax`` or ``softmax`` cross-entropy.
     """
 
-    family: ClassVar[str] = "trm"
-
     puzzle_emb_ndim: int | None = None
     puzzle_emb_len: int = 16
     hidden_size: int = 512
@@ -83,6 +82,13 @@ class TRMConfig(FamilyConfig):
     halt_exploration_prob: float = 0.1
     train_q_continue: bool = False
     loss_type: Literal["stablemax", "softmax"] = "stablemax"
+
+
+@dataclass(kw_only=True)
+class TRMConfig(TRMArchitecture, DatasetFields):
+    """A TRM: the architecture (:class:`TRMArchitecture`) plus the dataset's sizes, validated."""
+
+    family: ClassVar[str] = "trm"
 
     def __post_init__(self) -> None:
         if self.puzzle_emb_ndim is None:
