@@ -86,8 +86,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def _load(args: argparse.Namespace):
     from hrm.analysis.examples import load_examples
+    from hrm.checkpoints import open_checkpoint
     from hrm.evaluation.evaluate import check_split
-    from hrm.inference.solve import open_checkpoint
     from hrm.runtime.device import resolve_device
 
     ckpt = open_checkpoint(args.checkpoint, resolve_device(args.device))

@@ -35,7 +35,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from hrm.checkpoints.format import MODEL_FILE, load_model_state, load_train_state
+from hrm.checkpoints.format import MODEL_FILE, load_model_state, load_train_state, read_model_config
+from hrm.checkpoints.locate import latest_checkpoint, list_checkpoints, resolve_checkpoint
 from hrm.errors import UserError
 from hrm.model import HRM, Carry, act_loss
 from hrm.runtime import distributed as dist_utils
@@ -43,7 +44,7 @@ from hrm.runtime.device import Precision, resolve_device, resolve_precision, set
 from hrm.runtime.logging import MetricsLogger
 from hrm.training.config import TrainConfig
 from hrm.training.optim import AdamATan2, PuzzleEmbeddingSignSGD, lr_at, set_lr
-from hrm.training.run_dir import RunDir, latest_checkpoint, list_checkpoints, resolve_checkpoint
+from hrm.training.run_dir import RunDir
 
 TRAIN_STATE_VERSION = 1
 
@@ -190,8 +191,6 @@ def learning_rate(config: TrainConfig, base_lr: float, step: int, total_steps: i
 def _init_weights_from(model: HRM, path: str) -> None:
     """Copy a checkpoint's weights into ``model`` (``checkpoint.init_from``); one-line errors on any mismatch."""
     from safetensors.torch import load_file
-
-    from hrm.checkpoints.format import read_model_config
 
     step_dir = resolve_checkpoint(path, which="best")
     source = read_model_config(step_dir)
