@@ -11,7 +11,7 @@ import torch
 import yaml
 from safetensors import safe_open
 
-from hrm import load_reference_checkpoint
+from hrm import convert_reference_checkpoint, load_checkpoint, load_reference_checkpoint
 from hrm.errors import UserError
 from hrm.model.trm import TRM
 
@@ -47,13 +47,25 @@ def test_trm_reference_segments_match(tmp_path, name, compiled):
     assert isinstance(model, TRM) and not model.training
     inputs, pids = tensors["inputs"], tensors["puzzle_identifiers"]
     num_segments = len({k.split(".")[1] for k in tensors if k.startswith("out.")})
-    state = model.initial_state(inputs, pids)
-    with torch.no_grad():
-        for s in range(num_segments):
-            state, logits, q_halt, q_continue = model._segment(state, inputs, pids)
-            torch.testing.assert_close(logits, tensors[f"out.{s}.logits"], rtol=1e-4, atol=1e-4)
-            torch.testing.assert_close(q_halt, tensors[f"out.{s}.q_halt_logits"], rtol=1e-4, atol=1e-4)
-            torch.testing.assert_close(q_continue, tensors[f"out.{s}.q_continue_logits"], rtol=1e-4, atol=1e-4)
+    trace = model.trace(inputs, pids, num_segments=num_segments)
+    for s, seg in enumerate(trace):
+        torch.testing.assert_close(seg["logits"], tensors[f"out.{s}.logits"], rtol=1e-4, atol=1e-4)
+        torch.testing.assert_close(seg["q_halt_logits"], tensors[f"out.{s}.q_halt_logits"], rtol=1e-4, atol=1e-4)
+        torch.testing.assert_close(
+            seg["q_continue_logits"], tensors[f"out.{s}.q_continue_logits"], rtol=1e-4, atol=1e-4
+        )
+
+
+def test_trm_convert_reference_round_trip(tmp_path):
+    path, tensors = _write_reference_run(tmp_path, "trm_mlp", compiled=True)
+    converted = convert_reference_checkpoint(path, tmp_path / "step-100")
+    assert json.loads((tmp_path / "step-100" / "config.json").read_text())["family"] == "trm"
+    loaded = load_checkpoint(tmp_path / "step-100")
+    assert isinstance(loaded.model, TRM) and loaded.model_config == converted.model.config
+    trace = loaded.model.trace(tensors["inputs"], tensors["puzzle_identifiers"])
+    torch.testing.assert_close(trace[-1]["logits"], tensors["out.2.logits"], rtol=1e-4, atol=1e-4)
+    with pytest.raises(UserError, match="holds a 'trm' model"):
+        load_checkpoint(tmp_path / "step-100", family="hrm")
 
 
 @pytest.mark.parametrize("name", NAMES)

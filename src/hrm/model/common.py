@@ -23,6 +23,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from hrm.model.layers import CastedEmbedding, swiglu_width
+from hrm.model.protocol import SegmentOutput, SegmentRunner
 from hrm.model.puzzle_embedding import PuzzleEmbedding
 
 LEARNED_POS_SCALE = 0.707106781  # the reference's literal for 1/√2, applied before the √D scale
@@ -331,11 +332,13 @@ class BlockStack(nn.Module):
         return h
 
 
-class ZooModel(OuterLoop, nn.Module):
-    """Base of the zoo's model classes: ``self.core`` holds ``forward_dtype`` and ``embed`` (an InputEmbedding).
+class ZooModel(OuterLoop, SegmentRunner, nn.Module):
+    """Base of the zoo's model classes (the :class:`~hrm.model.protocol.ReasoningModel` protocol).
 
-    Subclasses set ``family``, ``has_halting_head`` and implement ``initial_state``, ``_segment`` and
-    ``flops_per_segment``; ``fixed_length`` says whether inputs must have exactly ``config.seq_len`` tokens.
+    ``self.core`` holds ``forward_dtype`` and ``embed`` (an InputEmbedding). Subclasses set ``family``,
+    ``has_halting_head`` and implement ``initial_state``, ``_segment`` and ``flops_per_segment``;
+    ``fixed_length`` says whether inputs must have exactly ``config.seq_len`` tokens. Training runs
+    :meth:`OuterLoop.forward`, inference :class:`SegmentRunner`'s loop over :meth:`segment`: both call ``_segment``.
     """
 
     family: ClassVar[str] = ""
@@ -360,6 +363,17 @@ class ZooModel(OuterLoop, nn.Module):
 
     def check_inputs(self, inputs: torch.Tensor, puzzle_identifiers: torch.Tensor) -> None:
         check_model_inputs(self.config, inputs, puzzle_identifiers, fixed_len=self.fixed_length)
+
+    def prepare_inputs(self, inputs: Any, puzzle_identifiers: Any) -> tuple[torch.Tensor, torch.Tensor]:
+        inputs, puzzle_identifiers = super().prepare_inputs(inputs, puzzle_identifiers)
+        self.check_inputs(inputs, puzzle_identifiers)
+        return inputs, puzzle_identifiers
+
+    def segment(
+        self, state: dict[str, torch.Tensor], inputs: torch.Tensor, puzzle_identifiers: torch.Tensor
+    ) -> SegmentOutput:
+        new_state, logits, q_halt, q_continue = self._segment(state, inputs, puzzle_identifiers)
+        return SegmentOutput(state=new_state, logits=logits, q_halt_logits=q_halt, q_continue_logits=q_continue)
 
     def num_parameters(self) -> dict[str, int]:
         return count_parameters(self, self.puzzle_emb)
