@@ -343,7 +343,12 @@ class ZooModel(OuterLoop, SegmentRunner, nn.Module):
 
     family: ClassVar[str] = ""
     has_halting_head: bool = False
+    carry_cls = StateCarry  # what the trainer rebuilds a saved carry with
     core: nn.Module
+
+    def compile_targets(self) -> list[nn.Module]:
+        """The modules ``runtime.compile`` compiles: the block stacks (none for the RNN baselines)."""
+        return [m for m in self.core.children() if isinstance(m, BlockStack)]
 
     @property
     def forward_dtype(self) -> torch.dtype:

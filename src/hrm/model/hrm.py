@@ -193,6 +193,7 @@ class HRM(SegmentRunner, nn.Module):
     """
 
     family: ClassVar[str] = "hrm"
+    carry_cls = Carry  # what the trainer rebuilds a saved carry with
     batch_keys = ("inputs", "labels", "puzzle_identifiers")
     has_halting_head = True
 
@@ -321,3 +322,7 @@ class HRM(SegmentRunner, nn.Module):
         trunk = sum(p.numel() for p in self.parameters())
         table = self.core.puzzle_emb.weight.numel() if self.core.puzzle_emb is not None else 0
         return {"trunk": trunk, "puzzle_embedding": table, "total": trunk + table}
+
+    def compile_targets(self) -> list[nn.Module]:
+        """The modules ``runtime.compile`` compiles: the recurrent ones."""
+        return [self.core.low_level, self.core.high_level]

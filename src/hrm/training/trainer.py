@@ -39,6 +39,7 @@ from hrm.checkpoints.format import MODEL_FILE, load_model_state, load_train_stat
 from hrm.checkpoints.locate import latest_checkpoint, list_checkpoints, resolve_checkpoint
 from hrm.errors import UserError
 from hrm.model import HRM, Carry, act_loss
+from hrm.model.registry import build_model
 from hrm.runtime import distributed as dist_utils
 from hrm.runtime.device import Precision, resolve_device, resolve_precision, set_deterministic, widest_float
 from hrm.runtime.logging import MetricsLogger
@@ -188,12 +189,12 @@ def learning_rate(config: TrainConfig, base_lr: float, step: int, total_steps: i
 # ---------------------------------------------------------------------------------------------------------------
 
 
-def _init_weights_from(model: HRM, path: str) -> None:
+def _init_weights_from(model: nn.Module, path: str) -> None:
     """Copy a checkpoint's weights into ``model`` (``checkpoint.init_from``); one-line errors on any mismatch."""
     from safetensors.torch import load_file
 
     step_dir = resolve_checkpoint(path, which="best")
-    source = read_model_config(step_dir)
+    source = read_model_config(step_dir, family=type(model).family)
     ours = model.config
     for name in ("vocab_size", "seq_len", "num_puzzle_identifiers"):
         if getattr(source, name) != getattr(ours, name):
@@ -337,7 +338,9 @@ def is_sudoku_dataset(root: Path, vocab_size: int, seq_len: int) -> bool:
     return n * n == seq_len and vocab_size == n + 2
 
 
-def build_optimizers(model: HRM, config: TrainConfig) -> tuple[torch.optim.Optimizer, PuzzleEmbeddingSignSGD | None]:
+def build_optimizers(
+    model: nn.Module, config: TrainConfig
+) -> tuple[torch.optim.Optimizer, PuzzleEmbeddingSignSGD | None]:
     """The dense optimiser over every parameter and the sign-SGD over the puzzle-ID table (if there is one)."""
     optim = config.optim
     if optim.optimizer == "adam_atan2":
@@ -412,11 +415,11 @@ class CompileError(UserError):
     """``runtime.compile=true`` failed (no working inductor backend, e.g. no C++ compiler): train without it."""
 
 
-def compile_model(model: HRM) -> None:
+def compile_model(model: nn.Module) -> None:
     """Compile the recurrent modules in place (parameter names, hence checkpoints, are unchanged)."""
     try:
-        model.core.low_level.compile(dynamic=False)
-        model.core.high_level.compile(dynamic=False)
+        for module in model.compile_targets():
+            module.compile(dynamic=False)
     except Exception as exc:  # torch raises backend-specific types when no compiler is available
         raise CompileError(f"runtime.compile=true failed ({type(exc).__name__}: {exc}); run without it") from exc
 
@@ -537,9 +540,9 @@ class _Trainer:
     def _setup_model(self) -> None:
         cfg = self.config
         meta = self.train_split.metadata
-        model_config = cfg.arch.model_config(meta.vocab_size, meta.seq_len, meta.num_puzzle_identifiers)
+        model_config = cfg.model_config(meta.vocab_size, meta.seq_len, meta.num_puzzle_identifiers)
         torch.manual_seed(cfg.runtime.seed)  # the same initial weights on every rank
-        model = HRM(model_config)
+        model = build_model(cfg.model, model_config)
         if cfg.checkpoint.init_from and not self.resume:
             _init_weights_from(model, cfg.checkpoint.init_from)
         model.to(self.device)
@@ -641,7 +644,7 @@ class _Trainer:
         same_world = int(state["world_size"]) == self.ctx.world_size
         rank, local = self.ctx.rank, self.local_batch_size
         carry = {k: v[rank * local : (rank + 1) * local].to(self.device) for k, v in state["carry"].items()}
-        self.carry = Carry.from_state_dict(carry)
+        self.carry = self.model.carry_cls.from_state_dict(carry)
         if same_world:
             _set_rng_state(state["rng"][rank], self.device)
         else:
@@ -758,7 +761,7 @@ class _Trainer:
                         batch,
                         optimizers,
                         global_batch_size=sched.global_batch_size,
-                        loss_type=cfg.arch.loss_type,
+                        loss_type=cfg.loss_type,
                         stablemax_dtype=stablemax_dtype,
                         grad_clip=cfg.optim.grad_clip,
                     )
