@@ -12,8 +12,8 @@ import torch
 from safetensors.torch import load_file
 
 from hrm.checkpoints import list_checkpoints, load_checkpoint, save_checkpoint
-from hrm.data.sudoku import SudokuBuildOptions, build_sudoku_dataset
 from hrm.cli.info import checkpoint_info, format_info
+from hrm.data.sudoku import SudokuBuildOptions, build_sudoku_dataset
 from hrm.errors import UserError
 from hrm.inference.render import format_result, format_trace
 from hrm.inference.solve import solve
