@@ -11,6 +11,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
+import hrm.cli
 from hrm.checkpoints import list_checkpoints, load_checkpoint, save_checkpoint
 from hrm.cli.info import checkpoint_info, format_info
 from hrm.data.sudoku import SudokuBuildOptions, build_sudoku_dataset
@@ -77,6 +78,11 @@ def test_tiny_recipe_learns_and_checkpoint_round_trips(family, tiny_data, tmp_pa
     report = format_result(answer)
     assert ("confidence:" in report) == ckpt.model.has_halting_head
     assert format_trace(answer)
+    analyses = ("halting",) if ckpt.model.has_halting_head else ()
+    analyses += ("dimensionality",) if family == "trm" else ()
+    for analysis in {"halting", "dimensionality"} - set(analyses):  # what does not apply is a one-line error
+        argv = ["analyze", analysis, "--checkpoint", str(result.checkpoint), "--data", str(tiny_data)]
+        assert hrm.cli.main([*argv, "--num-puzzles", "4", "--plot", str(tmp_path / "p.png")]) == 2
     other = "hrm" if family != "hrm" else "trm"
     with pytest.raises(UserError, match=f"holds a '{family}' model, not '{other}'"):
         load_checkpoint(result.checkpoint, family=other)
