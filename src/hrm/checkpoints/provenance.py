@@ -1,4 +1,4 @@
-"""What a checkpoint records about the data it was trained on: the dataset's path and its identifier map.
+"""What a checkpoint records about the data it was trained on: the dataset's path, its identifier map, its kind.
 
 The trainer writes ``dataset.json`` (``{"metadata", "source", "kind"}``) and ``identifiers.json`` into every
 checkpoint; a converted reference checkpoint records its ``all_config.yaml`` (whose ``data_path`` names the dataset).
@@ -11,6 +11,7 @@ from pathlib import Path
 
 from hrm.checkpoints.format import Checkpoint
 from hrm.data.format import IDENTIFIERS_FILE, load_identifiers
+from hrm.data.kind import dataset_kind, kind_from_shape, kind_in
 
 
 def recorded_paths(checkpoint: Checkpoint) -> list[str]:
@@ -56,3 +57,18 @@ def checkpoint_identifiers(checkpoint: Checkpoint, notes: list[str]) -> list[str
             notes.append(f"identifier map from {root / IDENTIFIERS_FILE}")
             return identifiers
     return None
+
+
+def checkpoint_kind(checkpoint: Checkpoint) -> str | None:
+    """The kind of data (``sudoku`` | ``maze`` | ``arc`` | ``custom``) the checkpoint was trained on: recorded in
+    its ``dataset.json``; for older checkpoints, the ``build.json`` of the dataset it records, else the guess from
+    its vocabulary and sequence length (:func:`hrm.data.kind.kind_from_shape`); None when nothing tells."""
+    recorded = kind_in(checkpoint.dataset)
+    if recorded is not None:
+        return recorded
+    root = recorded_data_path(checkpoint)
+    from_build = dataset_kind(root) if root is not None else None
+    if from_build is not None:
+        return from_build
+    config = checkpoint.model_config
+    return kind_from_shape(config.vocab_size, config.seq_len)
