@@ -118,7 +118,10 @@ def run(args: argparse.Namespace) -> int:
     print0(json.dumps(config.to_dict(), indent=2))
     if args.print_config:
         return 0
+    from hrm.runtime.files import check_output_dir
     from hrm.training.trainer import train
+
+    check_output_dir(run_dir, "--resume" if args.resume is not None else "--out")
 
     print0(f"run directory: {run_dir}" + (" (resuming)" if args.resume is not None else ""), file=sys.stderr)
     result = train(config, run_dir, resume=args.resume is not None)

@@ -32,6 +32,7 @@ from hrm.evaluation.evaluate import (
 )
 from hrm.evaluation.metrics import format_histogram
 from hrm.runtime.device import resolve_device, resolve_precision
+from hrm.runtime.files import check_output_dir, write_text_atomic
 
 EVAL_FILE = "eval.json"
 SUBMISSION_FILE = "submission.json"
@@ -285,6 +286,8 @@ def run_evaluation(options: EvaluateOptions) -> EvalReport:
         raise UserError("--tasks goes with --arc-json FILE")
     if opts.batch_size < 1:
         raise UserError(f"--batch-size {opts.batch_size}: must be >= 1")
+    if opts.out is not None:
+        check_output_dir(opts.out, "--out")  # before the evaluation, so a bad --out costs nothing
     device = resolve_device(opts.device)
     precision = resolve_precision(device, opts.dtype)
     hint = 900 if opts.arc_json is not None else None
@@ -412,7 +415,7 @@ def _write_outputs(
         voter = arc_rows.voter(top)
         report.files.append(str(arc_vote.write_submission(out / SUBMISSION_FILE, voter.submission(arc_order))))
         details = out / ARC_DETAILS_FILE
-        details.write_text(json.dumps(voter.details(), separators=(",", ":")) + "\n")
+        write_text_atomic(details, json.dumps(voter.details(), separators=(",", ":")) + "\n")
         report.files.append(str(details))
     if sudoku_checker is not None and sudoku_checker.predictions:
         report.files.append(str(sudoku_checker.write(out / SUDOKU_PREDICTIONS_FILE)))
@@ -422,7 +425,9 @@ def _write_outputs(
         report.files.append(str(plot_scaling_sweep(report.results, out / PLOT_FILE)))
     path = out / EVAL_FILE
     report.files.insert(0, str(path))
-    path.write_text(json.dumps({**report.as_dict(), "files": report.files}, indent=2, default=_json_default) + "\n")
+    write_text_atomic(
+        path, json.dumps({**report.as_dict(), "files": report.files}, indent=2, default=_json_default) + "\n"
+    )
 
 
 def _json_default(value: Any) -> Any:

@@ -22,18 +22,29 @@ WANDB_ID_FILE = "wandb_id.txt"
 
 
 def read_metrics(run_dir: str | Path) -> list[dict[str, Any]]:
-    """All records of ``run_dir/metrics.jsonl`` (a torn last line from a killed process is skipped)."""
+    """All records of ``run_dir/metrics.jsonl``.
+
+    A torn last line from a killed process, and any line that is not a JSON object with an integer ``step``
+    (hand-edited or foreign lines), is skipped.
+    """
     path = Path(run_dir) / METRICS_JSONL
     if not path.is_file():
         return []
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except OSError as exc:
+        raise UserError(f"{path}: cannot read ({exc.strerror})") from None
     records = []
-    for line in path.read_text().splitlines():
+    for line in text.splitlines():
         if not line.strip():
             continue
         try:
-            records.append(json.loads(line))
+            record = json.loads(line)
         except json.JSONDecodeError:
             continue
+        step = record.get("step") if isinstance(record, dict) else None
+        if isinstance(step, int) and not isinstance(step, bool):
+            records.append(record)
     return records
 
 

@@ -70,9 +70,18 @@ def read_best(run_dir: str | Path) -> dict[str, Any] | None:
     if not path.is_file():
         return None
     try:
-        return json.loads(path.read_text())
-    except json.JSONDecodeError:
+        best = json.loads(path.read_text())
+    except (OSError, ValueError):
         return None
+    # A hand-edited or foreign best.json is ignored rather than trusted (the run dir still has its checkpoints).
+    if not isinstance(best, dict):
+        return None
+    step, value = best.get("step"), best.get("value")
+    if isinstance(step, bool) or not isinstance(step, int) or step < 0:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return best
 
 
 def best_checkpoint(run_dir: str | Path) -> Path | None:
