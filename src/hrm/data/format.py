@@ -208,6 +208,30 @@ def validate_arrays(
             raise UserError(f"{where}: tokens span [{lo}, {hi}], outside the vocabulary [0, {metadata.vocab_size})")
 
 
+def check_token_range(split: PuzzleSplit, rows_per_chunk: int = 1 << 16) -> None:
+    """Scan every set's inputs and labels (memory-mapped, in chunks) for tokens outside ``[0, vocab_size)``.
+
+    :func:`load_split` skips this scan to stay cheap; training and evaluation run it once, so a corrupt or
+    hand-made dataset is one error naming the split instead of an index error deep inside the embedding.
+    """
+    vocab = split.metadata.vocab_size
+    for set_name, arrays in split.arrays.items():
+        for name in SEQUENCE_FIELDS:
+            data = arrays[name]
+            for start in range(0, int(data.shape[0]), rows_per_chunk):
+                chunk = np.asarray(data[start : start + rows_per_chunk])
+                if chunk.size == 0:
+                    continue
+                lo, hi = int(chunk.min()), int(chunk.max())
+                if lo < 0 or hi >= vocab:
+                    bad = lo if lo < 0 else hi
+                    row = start + int(np.argwhere((chunk < 0) | (chunk >= vocab))[0][0])
+                    raise UserError(
+                        f"{split.path} set '{set_name}': {name} row {row} holds token {bad}, outside the vocabulary "
+                        f"[0, {vocab}) of its dataset.json; rebuild the dataset or fix vocab_size"
+                    )
+
+
 def save_npy(path: Path | str, array: np.ndarray) -> None:
     """``np.save`` without pickles (the exact bytes of ``np.save``)."""
     with open(path, "wb") as f:

@@ -17,7 +17,14 @@ from typing import Any
 import yaml
 
 from hrm.checkpoints import Checkpoint, load_checkpoint, load_reference_checkpoint
-from hrm.data.format import IDENTIFIERS_FILE, METADATA_FILE, PuzzleSplit, load_identifiers, load_split
+from hrm.data.format import (
+    IDENTIFIERS_FILE,
+    METADATA_FILE,
+    PuzzleSplit,
+    check_token_range,
+    load_identifiers,
+    load_split,
+)
 from hrm.errors import UserError
 from hrm.evaluation import arc_vote, direct
 from hrm.evaluation.evaluate import (
@@ -348,6 +355,7 @@ def run_evaluation(options: EvaluateOptions) -> EvalReport:
             split.metadata.num_puzzle_identifiers,
             f"dataset {split_dir}",
         )
+        check_token_range(split)
         identifiers = load_identifiers(root) if root is not None and (root / IDENTIFIERS_FILE).is_file() else None
         if identifiers is not None and checkpoint.identifiers is not None and identifiers != checkpoint.identifiers:
             raise UserError(

@@ -67,12 +67,17 @@ class ArchConfig(HRMArchitecture):
     """
 
     def model_config(self, vocab_size: int, seq_len: int, num_puzzle_identifiers: int) -> HRMConfig:
-        return HRMConfig(
-            vocab_size=vocab_size,
-            seq_len=seq_len,
-            num_puzzle_identifiers=num_puzzle_identifiers,
-            **dataclasses.asdict(self),
-        )
+        """The model for a dataset of this vocab, length and puzzle-ID count (UserError if it is impossible,
+        e.g. a dataset.json whose vocab_size would need a table of terabytes)."""
+        try:
+            return HRMConfig(
+                vocab_size=vocab_size,
+                seq_len=seq_len,
+                num_puzzle_identifiers=num_puzzle_identifiers,
+                **dataclasses.asdict(self),
+            )
+        except ValueError as exc:
+            raise UserError(f"arch with this dataset: {exc}") from None
 
 
 @dataclass(kw_only=True)

@@ -507,7 +507,7 @@ class _Trainer:
         dist_utils.barrier()
 
     def _setup_data(self) -> None:
-        from hrm.data.format import load_identifiers, load_split
+        from hrm.data.format import check_token_range, load_identifiers, load_split
         from hrm.data.sampling import TrainSampler
 
         cfg = self.config
@@ -518,6 +518,10 @@ class _Trainer:
         self.eval_split = load_split(eval_dir) if eval_dir.is_dir() else None
         if self.eval_split is not None and cfg.eval.max_examples > 0:
             self.eval_split = head_of_split(self.eval_split, cfg.eval.max_examples)
+        # Before the run directory exists: out-of-vocabulary tokens would otherwise fail deep in the embedding.
+        for split in (self.train_split, self.eval_split):
+            if split is not None:
+                check_token_range(split)
         try:
             self.identifiers = load_identifiers(root)
         except UserError:
