@@ -129,7 +129,8 @@ def run(args: argparse.Namespace) -> int:
     if result.last_eval is not None:
         summary += f"; eval exact_accuracy {result.last_eval['exact_accuracy']:.4f}"
     if result.best is not None:
-        summary += f" (best {result.best['value']:.4f} at step {result.best['step']})"
+        on = f", chosen on the {result.best['on']}" if result.best.get("on") else ""
+        summary += f" (best {result.best['value']:.4f} at step {result.best['step']}{on})"
     print0(summary, file=sys.stderr)
     if result.checkpoint is not None:
         print0(f"checkpoint: {result.checkpoint}", file=sys.stderr)

@@ -85,6 +85,11 @@ def get_context() -> DistributedContext:
     return _CONTEXT
 
 
+def is_initialized() -> bool:
+    """Whether a process group exists (set up by us or by the caller)."""
+    return dist.is_available() and dist.is_initialized()
+
+
 def destroy_distributed() -> None:
     global _CONTEXT
     if dist.is_available() and dist.is_initialized():

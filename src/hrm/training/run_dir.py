@@ -26,12 +26,18 @@ from typing import Any
 from hrm.checkpoints.format import CONFIG_FILE, MODEL_FILE, TRAIN_STATE_FILE, save_checkpoint
 from hrm.errors import UserError
 from hrm.model import HRM
+from hrm.runtime.files import write_text_atomic
 from hrm.training.config import TrainConfig
 
 TRAIN_CONFIG_FILE = "train_config.json"
 BEST_FILE = "best.json"
 CURVES_FILE = "curves.png"
 BEST_METRIC = "exact_accuracy"
+# What best.json's "on" says the best checkpoint was chosen on (checkpoint.best_on).
+BEST_ON_LABELS = {
+    "train": "training split (first puzzle of each group)",
+    "eval": "evaluation split (data.eval_split: selection on the split that is reported)",
+}
 _STEP_DIR = re.compile(r"^step-(\d+)$")
 
 
@@ -194,11 +200,10 @@ class RunDir:
         if best is None:
             file.unlink(missing_ok=True)
             return
-        tmp = file.with_suffix(".json.tmp")
-        tmp.write_text(
-            json.dumps({"step": int(best["step"]), "metric": BEST_METRIC, "value": float(best["value"])}) + "\n"
-        )
-        os.replace(tmp, file)
+        record = {"step": int(best["step"]), "metric": BEST_METRIC, "value": float(best["value"])}
+        if best.get("on"):
+            record["on"] = str(best["on"])
+        write_text_atomic(file, json.dumps(record) + "\n")
 
     def prune(self) -> None:
         if self.keep_last <= 0:

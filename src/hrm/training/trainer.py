@@ -43,7 +43,13 @@ from hrm.runtime.device import Precision, resolve_device, resolve_precision, set
 from hrm.runtime.logging import MetricsLogger
 from hrm.training.config import TrainConfig
 from hrm.training.optim import AdamATan2, PuzzleEmbeddingSignSGD, lr_at, set_lr
-from hrm.training.run_dir import RunDir, latest_checkpoint, list_checkpoints, resolve_checkpoint
+from hrm.training.run_dir import (
+    BEST_ON_LABELS,
+    RunDir,
+    latest_checkpoint,
+    list_checkpoints,
+    resolve_checkpoint,
+)
 
 TRAIN_STATE_VERSION = 1
 
@@ -507,7 +513,7 @@ class _Trainer:
         dist_utils.barrier()
 
     def _setup_data(self) -> None:
-        from hrm.data.format import check_token_range, load_identifiers, load_split
+        from hrm.data.format import check_token_range, first_puzzle_per_group, load_identifiers, load_split
         from hrm.data.sampling import TrainSampler
 
         cfg = self.config
@@ -518,6 +524,9 @@ class _Trainer:
         self.eval_split = load_split(eval_dir) if eval_dir.is_dir() else None
         if self.eval_split is not None and cfg.eval.max_examples > 0:
             self.eval_split = head_of_split(self.eval_split, cfg.eval.max_examples)
+        self.select_split = None
+        if cfg.checkpoint.best_on == "train":
+            self.select_split = first_puzzle_per_group(self.train_split, cfg.checkpoint.best_groups)
         # Before the run directory exists: out-of-vocabulary tokens would otherwise fail deep in the embedding.
         for split in (self.train_split, self.eval_split):
             if split is not None:
@@ -542,7 +551,10 @@ class _Trainer:
     def _setup_model(self) -> None:
         cfg = self.config
         meta = self.train_split.metadata
-        model_config = cfg.arch.model_config(meta.vocab_size, meta.seq_len, meta.num_puzzle_identifiers)
+        try:  # a dataset.json with an absurd vocab_size is refused here, before anything is allocated
+            model_config = cfg.arch.model_config(meta.vocab_size, meta.seq_len, meta.num_puzzle_identifiers)
+        except ValueError as exc:
+            raise UserError(f"{self.data_root}: the model for this dataset is impossible: {exc}") from None
         torch.manual_seed(cfg.runtime.seed)  # the same initial weights on every rank
         model = HRM(model_config)
         if cfg.checkpoint.init_from and not self.resume:
@@ -664,6 +676,11 @@ class _Trainer:
     def evaluate(self) -> dict[str, float] | None:
         if self.eval_split is None:
             return None
+        metrics = self._evaluate_split(self.eval_split)
+        self.last_eval = metrics
+        return metrics
+
+    def _evaluate_split(self, split: Any) -> dict[str, float]:
         from hrm.evaluation.evaluate import evaluate_model
 
         cfg = self.config
@@ -673,7 +690,7 @@ class _Trainer:
         with ctx:
             metrics = evaluate_model(
                 self.model,
-                self.eval_split,
+                split,
                 batch_size,
                 self.ctx.rank,
                 self.ctx.world_size,
@@ -681,7 +698,6 @@ class _Trainer:
                 progress=cfg.logging.progress and self.ctx.is_main,
             )
         metrics["eval_seconds"] = time.perf_counter() - start
-        self.last_eval = metrics
         return metrics
 
     def evaluate_and_log(self, bar: Any) -> bool:
@@ -695,13 +711,20 @@ class _Trainer:
                 f"step {self.step}: eval exact_accuracy {metrics['exact_accuracy']:.4f} "
                 f"accuracy {metrics['accuracy']:.4f} ({int(metrics['count'])} rows)",
             )
+        best_on = self.config.checkpoint.best_on
+        if best_on == "train":
+            # Chosen on training puzzles, never on the test split the results are reported on.
+            selection = self._evaluate_split(self.select_split)
+            self.log({"step": self.step, "split": "select", **selection})
+            value = float(selection["exact_accuracy"])
+        else:
+            value = float(metrics["exact_accuracy"])
         self.plot()
-        value = float(metrics["exact_accuracy"])
-        if self.best is not None and value <= float(self.best["value"]):
+        if best_on == "none" or (self.best is not None and value <= float(self.best["value"])):
             return False
-        self.best = {"step": self.step, "metric": "exact_accuracy", "value": value}
+        self.best = {"step": self.step, "metric": "exact_accuracy", "value": value, "on": BEST_ON_LABELS[best_on]}
         if self.ctx.is_main:
-            self.run.update_best(self.step, value)
+            self.run.set_best(self.best)
         return True
 
     # --- helpers -----------------------------------------------------------------------------------------------
@@ -893,10 +916,17 @@ def train(config: TrainConfig, run_dir: str | Path, resume: bool = False) -> Tra
     trainer = _Trainer(config, Path(run_dir), resume)
     # The run may change process-wide torch settings (threads, deterministic kernels): restore them afterwards.
     threads, deterministic = torch.get_num_threads(), torch.are_deterministic_algorithms_enabled()
+    # A process group this call creates is destroyed on every way out: left to the interpreter's exit, gloo's
+    # threads can abort the process ("terminate called without an active exception") after a finished run.
+    owns_group = not dist_utils.is_initialized()
     try:
         trainer.setup()
-        return trainer.run_loop()
+        result = trainer.run_loop()
+        dist_utils.barrier()  # every rank is past its last collective before the group goes away
+        return result
     finally:
         trainer.close()
         torch.set_num_threads(threads)
         torch.use_deterministic_algorithms(deterministic)
+        if owns_group:
+            dist_utils.destroy_distributed()
