@@ -31,8 +31,8 @@ from pathlib import Path
 
 import torch
 
-from hrm.model import HRM, HRMConfig
-from hrm.model.layers import swiglu_width
+from hrm.model import HRM
+from hrm.model.layers import swiglu_width, transformer_block_flops
 from hrm.runtime.device import resolve_device, resolve_precision
 from hrm.training.config import TrainConfig
 from hrm.training.recipes import get_recipe
@@ -56,23 +56,13 @@ CONFIGS = {
 }
 
 
-def block_flops(batch: int, length: int, hidden: int, width: int) -> int:
-    """Matmul FLOPs of one Transformer block's forward on [batch, length, hidden]."""
-    projections = 2 * batch * length * (3 * hidden * hidden + hidden * hidden + 3 * hidden * width)
-    attention = 4 * batch * length * length * hidden  # QKᵀ and AV over all heads
-    return projections + attention
-
-
-def train_step_flops(config: HRMConfig, batch: int) -> int:
+def train_step_flops(model: HRM, batch: int) -> int:
     """Matmul FLOPs of one training step (forward with grad + target forward + backward of the graph part)."""
-    length = config.total_len
+    config = model.config
     width = swiglu_width(config.hidden_size, config.expansion)
-    block = block_flops(batch, length, config.hidden_size, width)
-    low_calls = config.high_cycles * config.low_cycles
-    high_calls = config.high_cycles
-    segment_blocks = low_calls * config.low_layers + high_calls * config.high_layers
-    heads = 2 * batch * config.seq_len * config.hidden_size * config.vocab_size + 2 * batch * config.hidden_size * 2
-    segment = segment_blocks * block + heads
+    block = transformer_block_flops(batch, config.total_len, config.hidden_size, width)
+    heads = 2 * batch * config.total_len * config.hidden_size * config.vocab_size + 2 * batch * config.hidden_size * 2
+    segment = model.flops_per_segment(batch)
     graph = (config.low_layers + config.high_layers) * block + heads  # only the last f_L and f_H calls
     return 2 * segment + 2 * graph  # grad segment + target segment + backward (≈ 2× the graph's forward)
 
@@ -153,7 +143,7 @@ def bench_config(
     # On a shared machine other jobs slow some steps down: the best step and the best of three matmul timings
     # are the least disturbed, so the ratios compare best with best (the median step is reported too).
     step_s = min(times)
-    flops = train_step_flops(model_config, batch)
+    flops = train_step_flops(model, batch)
     width = swiglu_width(model_config.hidden_size, model_config.expansion)
     shape_matmul = max(
         time_matmul(batch * model_config.total_len, model_config.hidden_size, 2 * width, device) for _ in range(3)

@@ -1,7 +1,6 @@
 """hrm: the Hierarchical Reasoning Model (Wang et al. 2025, arXiv 2506.21734) as installable research software."""
 
-__version__ = "0.1.0"
-
+from hrm._version import __version__
 from hrm.checkpoints import (  # noqa: E402
     convert_reference_checkpoint,
     load_checkpoint,

@@ -76,3 +76,19 @@ def test_interrupted_save_leaves_nothing(tmp_path, monkeypatch):
     with pytest.raises(RuntimeError):
         save_checkpoint(tmp_path / "step-1", _model())
     assert list(tmp_path.iterdir()) == []
+
+
+def test_family_is_recorded_and_old_checkpoints_are_hrm(tmp_path):
+    path = save_checkpoint(tmp_path / "step-1", _model())
+    config = json.loads((path / "config.json").read_text())
+    assert config["family"] == "hrm"
+    assert load_checkpoint(path, family="hrm").family == "hrm"
+    with pytest.raises(UserError, match="holds a 'hrm' model, not 'trm'"):
+        load_checkpoint(path, family="trm")
+    del config["family"]  # written before there were other families
+    (path / "config.json").write_text(json.dumps(config))
+    assert isinstance(load_checkpoint(path).model, HRM)
+    config["family"] = "no-such-family"
+    (path / "config.json").write_text(json.dumps(config))
+    with pytest.raises(UserError, match="unknown model family 'no-such-family'"):
+        load_checkpoint(path)

@@ -12,7 +12,8 @@ import pytest
 import torch
 
 import hrm.cli
-from hrm.checkpoints.format import TRAIN_STATE_FILE, load_checkpoint, load_train_state
+from hrm.checkpoints import load_checkpoint
+from hrm.checkpoints.format import TRAIN_STATE_FILE, load_train_state
 from hrm.data.sudoku import SudokuBuildOptions, build_sudoku_dataset
 from hrm.errors import UserError
 from tests.checkpoints.test_reference import CASES, _write_reference
@@ -87,15 +88,15 @@ def test_hostile_model_config_is_refused_before_allocating(capsys, ckpt, monkeyp
     import hrm.checkpoints.format as fmt
 
     built = []
-    original = fmt.HRM
+    original = fmt.build_model
 
-    def spy(config):
-        model = original(config)
+    def spy(family, config):
+        model = original(family, config)
         if next(model.parameters()).device.type != "meta":
             built.append(config)
         return model
 
-    monkeypatch.setattr(fmt, "HRM", spy)
+    monkeypatch.setattr(fmt, "build_model", spy)
     code, _, err = _run(capsys, "info", "--checkpoint", ckpt)
     _one_line_error(code, err, "model.safetensors", "config.json expects")
     assert built == []

@@ -10,6 +10,7 @@ import pytest
 from PIL import Image
 
 import hrm.cli
+from hrm.checkpoints import locate
 from hrm.inference import solve as solve_module
 from tests.inference import helpers
 from tests.inference.helpers import SUDOKU_6
@@ -117,6 +118,6 @@ def test_bad_files_and_checkpoints(cli, ckpt, tmp_path):
 
 
 def test_missing_shipped_checkpoint(cli, tmp_path, monkeypatch):
-    monkeypatch.setattr(solve_module, "pretrained_dir", lambda name="": tmp_path / "none")
+    monkeypatch.setattr(locate, "pretrained_dir", lambda name="": tmp_path / "none")
     code, _, err = cli("solve", SUDOKU_6)
     assert code == 2 and "ships no pretrained checkpoint" in err

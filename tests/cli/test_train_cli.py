@@ -101,8 +101,7 @@ def test_convert_reference_missing_file(capsys, tmp_path):
 
 
 def test_convert_reference_writes_a_step_directory(capsys, tmp_path):
-    from hrm.checkpoints import load_checkpoint
-    from hrm.training.run_dir import resolve_checkpoint
+    from hrm.checkpoints import load_checkpoint, resolve_checkpoint
     from tests.checkpoints.test_reference import CASES, _write_reference
 
     _write_reference(tmp_path, CASES["rope-1-prefix"])

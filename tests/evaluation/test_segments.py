@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from hrm.errors import UserError
-from hrm.evaluation.evaluate import parse_segments, run_segments
+from hrm.evaluation.evaluate import outputs_by_cap, parse_segments
 from hrm.model import HRM
 from tests.conftest import tiny_batch, tiny_config
 
@@ -21,12 +21,12 @@ def _model() -> HRM:
 
 
 @pytest.mark.parametrize("early_exit", [False, True])
-def test_run_segments_matches_predict(early_exit):
+def test_outputs_by_cap_matches_predict(early_exit):
     model = _model()
     batch = tiny_batch(model.config, batch_size=8)
     inputs, pids = batch["inputs"].long(), batch["puzzle_identifiers"].long()
     caps = [1, 2, 3, 6]
-    out = run_segments(model, inputs, pids, caps, early_exit=early_exit)
+    out = outputs_by_cap(model, inputs, pids, caps, early_exit=early_exit)
     saw_early = False
     for m in caps:
         ref = model.predict(inputs, pids, max_segments=m, early_exit=early_exit)

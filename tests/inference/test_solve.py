@@ -10,9 +10,8 @@ import pytest
 import torch
 
 import hrm
-from hrm.checkpoints import load_checkpoint
+from hrm.checkpoints import load_checkpoint, locate
 from hrm.errors import UserError
-from hrm.inference import solve as solve_module
 from hrm.inference.solve import UnseenTaskError, model_kind, solve
 from tests.inference import helpers
 from tests.inference.helpers import SUDOKU_6, SUDOKU_6_SOLUTION
@@ -64,7 +63,7 @@ def test_trace_matches_answer(sudoku_ckpt):
 
 def test_default_checkpoint_is_the_shipped_one(tmp_path, monkeypatch):
     shipped = tmp_path / "sudoku-6x6"
-    monkeypatch.setattr(solve_module, "pretrained_dir", lambda name=solve_module.PRETRAINED_NAME: shipped)
+    monkeypatch.setattr(locate, "pretrained_dir", lambda name=locate.PRETRAINED_NAME: shipped)
     with pytest.raises(UserError, match="ships no pretrained checkpoint"):
         hrm.solve(SUDOKU_6)
     # A run-directory layout (sudoku-6x6/step-N/) ...
@@ -74,7 +73,7 @@ def test_default_checkpoint_is_the_shipped_one(tmp_path, monkeypatch):
     # ... or the step directory itself.
     other = tmp_path / "flat"
     helpers.sudoku_checkpoint(other)
-    monkeypatch.setattr(solve_module, "pretrained_dir", lambda name=solve_module.PRETRAINED_NAME: other)
+    monkeypatch.setattr(locate, "pretrained_dir", lambda name=locate.PRETRAINED_NAME: other)
     assert hrm.solve(SUDOKU_6, device="cpu").checkpoint == str(other)
 
 
@@ -145,7 +144,7 @@ def test_solve_arc_unseen_task_explains_transduction(arc_ckpt, tmp_path):
 
 
 def test_shipped_checkpoint_if_present():
-    shipped = solve_module.pretrained_dir()
+    shipped = locate.pretrained_dir()
     if not shipped.is_dir():
         pytest.skip("no checkpoint shipped yet at src/hrm/assets/pretrained/sudoku-6x6")
     size = sum(p.stat().st_size for p in shipped.rglob("*") if p.is_file())

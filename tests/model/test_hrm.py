@@ -51,8 +51,8 @@ def _graph_nodes(tensor: torch.Tensor) -> list[str]:
 
 def _attention_nodes(model, N, T):
     batch = tiny_batch(model.config)
-    _, _, logits, q_halt, _ = model.core(*model.core.initial_states(4), batch["inputs"], batch["puzzle_identifiers"])
-    names = _graph_nodes(logits.sum() + q_halt.sum())
+    out = model.core(*model.core.initial_states(4), batch["inputs"], batch["puzzle_identifiers"])
+    names = _graph_nodes(out.logits.sum() + out.q_halt_logits.sum())
     attention = sum(any(k in n for k in ("ScaledDotProduct", "Efficient", "Flash", "Math")) for n in names)
     return attention, len(names)
 
@@ -204,9 +204,10 @@ def test_target_q_formula_uses_next_segment_from_new_carry():
         carry.halted = torch.zeros_like(carry.halted) if _ else carry.halted
         carry, out = model(carry, batch)
         with torch.no_grad():
-            _, _, _, nh, nc = model.core(
+            nxt = model.core(
                 carry.z_H, carry.z_L, carry.current_data["inputs"], carry.current_data["puzzle_identifiers"]
             )
+            nh, nc = nxt.q_halt_logits, nxt.q_continue_logits
         is_last = carry.steps >= 2
         expected = torch.sigmoid(torch.where(is_last, nh, torch.maximum(nh, nc)))
         torch.testing.assert_close(out["target_q_continue"], expected)

@@ -9,11 +9,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from hrm.checkpoints.locate import list_checkpoints, read_best
 from hrm.data.format import DatasetMetadata, PuzzleSplit, first_puzzle_per_group, load_split
 from hrm.data.sudoku import SudokuBuildOptions, build_sudoku_dataset
 from hrm.training.config import apply_overrides
 from hrm.training.recipes import get_recipe
-from hrm.training.run_dir import BEST_ON_LABELS, list_checkpoints, read_best
+from hrm.training.run_dir import BEST_ON_LABELS
 from hrm.training.trainer import train
 
 PAPER = [

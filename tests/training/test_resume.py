@@ -15,9 +15,8 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from hrm.checkpoints import load_train_state
+from hrm.checkpoints import list_checkpoints, load_train_state
 from hrm.data.sudoku import SudokuBuildOptions, build_sudoku_dataset
-from hrm.training.run_dir import list_checkpoints
 
 HRM = [sys.executable, "-m", "hrm"]
 STEPS = 160

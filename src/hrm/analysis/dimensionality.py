@@ -174,7 +174,7 @@ def measure_dimensionality(
     if num_puzzles < 1:
         raise ValueError("need at least one puzzle")
     cfg = model.config
-    num_segments = cfg.halt_max_steps if num_segments is None else int(num_segments)
+    num_segments = model.max_segments if num_segments is None else int(num_segments)
     prefix, D = cfg.puzzle_emb_len, cfg.hidden_size
     device = next(model.parameters()).device
     model.eval()
@@ -224,7 +224,7 @@ def untrained_like(model: HRM, seed: int = 0) -> HRM:
     devices = {p.device for p in model.parameters()}
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        fresh = HRM(model.config)
+        fresh = type(model)(model.config)
     fresh.forward_dtype = model.forward_dtype
     return fresh.to(next(iter(devices))).eval()
 

@@ -28,7 +28,7 @@ class Examples:
 
 def open_split(data: str | Path, split: str = "test") -> PuzzleSplit:
     """``data`` is a dataset root (holding ``split/``) or a split folder itself (as ``hrm evaluate --data``)."""
-    from hrm.evaluation.runner import locate_split
+    from hrm.data.format import locate_split
 
     folder, _ = locate_split(Path(data), split)
     return load_split(folder)

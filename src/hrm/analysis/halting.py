@@ -1,8 +1,8 @@
 """How many segments HRM uses (per-sample early exit) and how accuracy depends on them.
 
-One pass runs every example for ``max_segments`` segments (:func:`hrm.evaluation.evaluate.run_segments`, no early
-exit) and records, for every segment m, whether the segment-m answer is exactly right and whether the Q-head says
-halt (q_halt > q_continue). From that one pass:
+One pass runs every example for ``max_segments`` segments (the model's segment loop, through
+:func:`hrm.evaluation.evaluate.outputs_by_cap`, no early exit) and records, for every segment m, whether the
+segment-m answer is exactly right and whether the Q-head says halt (q_halt > q_continue). From that one pass:
 
 * ``histogram[m-1]``: examples whose early exit happens at segment m (the first halt; M when none), which is what
   ``hrm solve`` and :meth:`hrm.model.HRM.predict` do;
@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from hrm.evaluation.evaluate import EvalBatch, SegmentOutputs, evaluate_batches
+from hrm.evaluation.evaluate import EvalBatch, SegmentOutputs, evaluate_batches, model_device
 from hrm.evaluation.metrics import format_histogram, row_metrics
 from hrm.model import HRM
 from hrm.runtime.files import atomic_path, check_output_file
@@ -76,10 +76,10 @@ def analyze_halting(
     progress: bool = False,
 ) -> HaltingReport:
     """Halting statistics of ``model`` on examples (labels use IGNORE_LABEL_ID for unsupervised tokens)."""
-    M = model.config.halt_max_steps if max_segments is None else int(max_segments)
+    M = model.max_segments if max_segments is None else int(max_segments)
     if M < 1:
         raise ValueError(f"max_segments must be >= 1, got {M}")
-    device = model.core.z_H_init.device
+    device = model_device(model)
     inputs = torch.as_tensor(np.asarray(inputs), dtype=torch.long)
     labels = torch.as_tensor(np.asarray(labels), dtype=torch.long)
     puzzle_identifiers = torch.as_tensor(np.asarray(puzzle_identifiers), dtype=torch.long)

@@ -4,7 +4,8 @@
 
     step-N/
       model.safetensors   model weights (incl. the puzzle-ID table and the fixed z_H/z_L init vectors)
-      config.json         {"format": "hrm-checkpoint", "format_version": 1, "model": HRMConfig, "train": ...}
+      config.json         {"format": "hrm-checkpoint", "format_version": 1, "family": "hrm", "model": the family's
+                          config (HRMConfig for "hrm"), "train": ...}; no "family" (older checkpoints) means "hrm"
       dataset.json        the training split's metadata (vocab, seq_len, puzzle IDs, ...) and provenance
       identifiers.json    puzzle-ID → name map of the dataset the model was trained on
       meta.json           step, metrics of the last evaluation, library version
@@ -27,13 +28,15 @@ from typing import Any
 import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
+from torch import nn
 
-from hrm import __version__
+from hrm._version import __version__
 from hrm.errors import UserError
-from hrm.model import HRM, HRMConfig
+from hrm.model.registry import build_model, family_spec
 
 FORMAT_NAME = "hrm-checkpoint"
 FORMAT_VERSION = 1
+DEFAULT_FAMILY = "hrm"  # what a config.json without "family" (written before there were other families) holds
 MODEL_FILE = "model.safetensors"
 CONFIG_FILE = "config.json"
 DATASET_FILE = "dataset.json"
@@ -47,8 +50,8 @@ class Checkpoint:
     """A loaded checkpoint. ``model`` is in eval mode on the requested device, fp32 activations."""
 
     path: Path
-    model: HRM
-    model_config: HRMConfig
+    model: nn.Module  # a model family implementing hrm.model.protocol.ReasoningModel
+    model_config: Any  # the family's config dataclass
     train_config: dict[str, Any] | None = None
     dataset: dict[str, Any] | None = None
     identifiers: list[str] | None = None
@@ -57,6 +60,10 @@ class Checkpoint:
     @property
     def step(self) -> int | None:
         return self.meta.get("step")
+
+    @property
+    def family(self) -> str:
+        return type(self.model).family
 
 
 def _write_json(path: Path, data: Any) -> None:
@@ -82,14 +89,14 @@ def _read_optional_json(path: Path, what: str, expect: type) -> Any:
     return _read_json(path, what, expect) if path.exists() else None
 
 
-def model_state_for_saving(model: HRM) -> dict[str, torch.Tensor]:
+def model_state_for_saving(model: nn.Module) -> dict[str, torch.Tensor]:
     """Plain fp32/bool/int tensors, contiguous, on CPU (safetensors refuses shared or strided storage)."""
     return {k: v.detach().to("cpu").contiguous().clone() for k, v in model.state_dict().items()}
 
 
 def save_checkpoint(
     path: str | os.PathLike,
-    model: HRM,
+    model: nn.Module,
     *,
     train_config: dict[str, Any] | None = None,
     dataset: dict[str, Any] | None = None,
@@ -111,6 +118,7 @@ def save_checkpoint(
             {
                 "format": FORMAT_NAME,
                 "format_version": FORMAT_VERSION,
+                "family": type(model).family,
                 "model": model.config.to_dict(),
                 "train": train_config,
             },
@@ -135,7 +143,15 @@ def save_checkpoint(
     return path
 
 
-def read_checkpoint_config(path: str | os.PathLike) -> dict[str, Any]:
+def read_family(path: str | os.PathLike) -> str:
+    """The model family a ``step-N`` directory holds (``"hrm"`` for checkpoints written before families)."""
+    family = _read_config(path).get("family", DEFAULT_FAMILY)
+    if not isinstance(family, str):
+        raise UserError(f"{path}/config.json: 'family' is {family!r}, expected a family name")
+    return family
+
+
+def _read_config(path: str | os.PathLike) -> dict[str, Any]:
     """``config.json`` of a checkpoint directory, checked for shape (a JSON object of our format and version)."""
     config = _read_json(Path(path) / CONFIG_FILE, "config.json", dict)
     if config.get("format") != FORMAT_NAME:
@@ -152,22 +168,33 @@ def read_checkpoint_config(path: str | os.PathLike) -> dict[str, Any]:
     return config
 
 
-def read_model_config(path: str | os.PathLike) -> HRMConfig:
-    config = read_checkpoint_config(path)
+def read_model_config(path: str | os.PathLike, family: str | None = None) -> Any:
+    """The model config of a ``step-N`` directory, as its family's config dataclass.
+
+    With ``family``, a checkpoint of another family is a UserError (the caller needs that family).
+    """
+    config = _read_config(path)
+    recorded = read_family(path)
+    if family is not None and recorded != family:
+        raise UserError(f"{path} holds a {recorded!r} model, not {family!r}; pass a checkpoint of a {family} model")
     try:
-        return HRMConfig.from_dict(config["model"])
+        spec = family_spec(recorded)
+    except ValueError as exc:
+        raise UserError(f"{path}/config.json: {exc}; was it written by a newer hrm?") from None
+    try:
+        return spec.config_cls.from_dict(config["model"])
     except (KeyError, TypeError, ValueError, OverflowError) as exc:
         raise UserError(f"{path}/config.json: invalid model config: {exc}") from exc
 
 
-def expected_shapes(config: HRMConfig) -> dict[str, tuple[int, ...]]:
+def expected_shapes(family: str, config: Any) -> dict[str, tuple[int, ...]]:
     """Every state-dict entry's shape for ``config``, without allocating (the model is built on the meta device)."""
     with torch.device("meta"):
-        model = HRM(config)
+        model = build_model(family, config)
     return {k: tuple(v.shape) for k, v in model.state_dict().items()}
 
 
-def check_weights_file(file: Path, config: HRMConfig) -> None:
+def check_weights_file(file: Path, family: str, config: Any) -> None:
     """Compare the tensor names and shapes in a safetensors header with ``config`` before any weight is read.
 
     A config.json that does not belong to its weights (or a hostile one) is refused here, before the model is
@@ -180,7 +207,7 @@ def check_weights_file(file: Path, config: HRMConfig) -> None:
         raise UserError(f"{file.parent}: missing {MODEL_FILE}") from exc
     except (SafetensorError, OSError) as exc:
         raise UserError(f"{file}: unreadable weights ({exc})") from exc
-    expected = expected_shapes(config)
+    expected = expected_shapes(family, config)
     missing = sorted(set(expected) - set(found))
     unexpected = sorted(set(found) - set(expected))
     if missing or unexpected:
@@ -193,15 +220,22 @@ def check_weights_file(file: Path, config: HRMConfig) -> None:
             raise UserError(f"{file}: {key} has shape {found[key]}, config.json expects {shape}")
 
 
-def load_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu") -> Checkpoint:
-    """Load a ``step-N`` directory written by :func:`save_checkpoint` (not the training state)."""
+def read_checkpoint(
+    path: str | os.PathLike, device: str | torch.device = "cpu", family: str | None = None
+) -> Checkpoint:
+    """Read one ``step-N`` directory written by :func:`save_checkpoint` (not the training state).
+
+    Callers pass what a user typed through :func:`hrm.checkpoints.load_checkpoint`, which also accepts run
+    directories and ``RUN/best``. The weights' header is checked against config.json before the model is built.
+    """
     path = Path(path)
     if not path.is_dir():
         raise UserError(f"checkpoint {path} not found (expected a step-N directory or a run directory)")
-    model_config = read_model_config(path)
-    config = read_checkpoint_config(path)
-    check_weights_file(path / MODEL_FILE, model_config)
-    model = HRM(model_config)
+    model_config = read_model_config(path, family)
+    config = _read_config(path)
+    recorded = read_family(path)
+    check_weights_file(path / MODEL_FILE, recorded, model_config)
+    model = build_model(recorded, model_config)
     try:
         state = load_file(str(path / MODEL_FILE), device="cpu")
     except FileNotFoundError as exc:
@@ -226,7 +260,7 @@ def load_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu")
     )
 
 
-def load_model_state(model: HRM, state: dict[str, torch.Tensor], source: str) -> None:
+def load_model_state(model: nn.Module, state: dict[str, torch.Tensor], source: str) -> None:
     """Strictly load ``state`` into ``model``; shape or key mismatches become one-line UserErrors."""
     expected = model.state_dict()
     missing = sorted(set(expected) - set(state))

@@ -13,7 +13,7 @@ import importlib
 import os
 import sys
 
-from hrm import __version__
+from hrm._version import __version__
 from hrm.errors import UserError
 
 # Order is the order in `hrm --help`.

@@ -106,8 +106,8 @@ def _check_args(args: argparse.Namespace) -> None:
 
 def _load(args: argparse.Namespace):
     from hrm.analysis.examples import load_examples
+    from hrm.checkpoints import open_checkpoint
     from hrm.evaluation.evaluate import check_split
-    from hrm.inference.solve import open_checkpoint
     from hrm.runtime.device import resolve_device
 
     _check_args(args)

@@ -123,11 +123,7 @@ def run(args: argparse.Namespace) -> int:
     arrays = test.set()
     inputs = torch.from_numpy(np.asarray(arrays["inputs"][:64], dtype=np.int64))
     labels = np.asarray(arrays["labels"][:64], dtype=np.int64)
-    with torch.no_grad():
-        logits = model.trace(
-            inputs.to(model.core.z_H_init.device),
-            torch.zeros(inputs.shape[0], dtype=torch.long, device=model.core.z_H_init.device),
-        )[-1]
+    logits = model.trace(inputs, torch.zeros(inputs.shape[0], dtype=torch.long))[-1]  # on the model's device
     predictions = logits["logits"].argmax(-1).cpu().numpy()
     solved = np.flatnonzero((predictions == labels).all(-1))
     index = int(solved[0]) if solved.size else 0

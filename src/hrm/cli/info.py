@@ -46,7 +46,7 @@ def checkpoint_info(ckpt) -> dict[str, Any]:
         kind, task = None, f"unknown puzzle type (vocab {config.vocab_size}, seq_len {config.seq_len})"
     dataset = dict(ckpt.dataset or {})
     if "build" not in dataset:  # provenance: the recorded dataset's build.json, when that folder still exists
-        from hrm.evaluation.runner import recorded_data_path
+        from hrm.checkpoints import recorded_data_path
 
         root = recorded_data_path(ckpt)
         if root is not None and (root / "build.json").is_file():
@@ -145,8 +145,8 @@ def format_info(info: dict[str, Any]) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    from hrm.checkpoints import open_checkpoint
     from hrm.data.arc import parse_variant_name
-    from hrm.inference.solve import open_checkpoint
 
     ckpt = open_checkpoint(args.checkpoint, "cpu")
     if args.tasks:

@@ -383,3 +383,18 @@ def load_dataset_root(root: Path | str, validate: bool = True) -> DatasetRoot:
 def is_dataset_root(path: Path | str) -> bool:
     p = Path(path)
     return all(os.path.isfile(p / s / METADATA_FILE) for s in SPLITS)
+
+
+def locate_split(data: Path, split: str) -> tuple[Path, Path | None]:
+    """(split folder, dataset root or None) from a dataset root or a split folder."""
+    if (data / split / METADATA_FILE).is_file():
+        return data / split, data
+    if (data / METADATA_FILE).is_file():
+        root = data.parent if (data.parent / IDENTIFIERS_FILE).is_file() else None
+        return data, root
+    if not data.exists():
+        raise UserError(f"--data {data}: no such folder; pass a dataset root (with {split}/) or a split folder")
+    raise UserError(
+        f"--data {data}: no {split}/{METADATA_FILE} and no {METADATA_FILE}; pass a dataset root built "
+        "by `hrm data ...` (or the reference's builders) or one of its split folders"
+    )

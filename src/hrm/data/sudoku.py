@@ -57,6 +57,12 @@ def vocab_size(n: int) -> int:
     return n + 2
 
 
+def board_side(vocab: int, seq_len: int) -> int | None:
+    """n when (vocab, seq_len) is the encoding of n×n boards of a supported size (vocab n + 2, seq_len n²)."""
+    n = vocab - 2
+    return n if n in _BOX_SHAPES and n > 1 and n * n == seq_len else None
+
+
 # ----------------------------------------------------------------------------------------------------------------
 # Parsing, encoding, validation
 
@@ -328,10 +334,6 @@ def solve(
     found: list[list[int]] = []
     _search(cand, geo, found, max_solutions, rng)
     return [_to_grid(c, n) for c in found]
-
-
-def count_solutions(grid: np.ndarray, limit: int = 2) -> int:
-    return len(solve(grid, max_solutions=limit))
 
 
 def random_solution(n: int, rng: np.random.Generator) -> np.ndarray:
@@ -645,17 +647,24 @@ def _read_lines(path: Path, what: str) -> tuple[list[str], list[int]]:
 
 
 def read_puzzle_lines(
-    path: Path | str, solutions_path: Path | str | None = None, size: int | None = None, show_progress: bool = False
+    path: Path | str,
+    solutions_path: Path | str | None = None,
+    size: int | None = None,
+    show_progress: bool = False,
+    limit: int | None = None,
 ) -> SudokuRows:
     """Read a puzzle line file (n² characters per line; ``.``/``0`` blank; CRLF, blank and ``#`` lines allowed).
 
     With ``solutions_path`` (line i = solution of puzzle i) the pairs are checked; without, each puzzle is solved
-    and must have exactly one solution (UserError naming the line otherwise).
+    and must have exactly one solution (UserError naming the line otherwise). ``limit`` keeps the first puzzles
+    only (without a solutions file, only those are solved).
     """
     path = Path(path)
     strings, lines = _read_lines(path, "puzzle")
     if not strings:
         raise UserError(f"{path}: no puzzles found")
+    if limit is not None and solutions_path is None:
+        strings, lines = strings[:limit], lines[:limit]
     n = _infer_size([len(strings[0])], str(path), lines, size)
     puzzles = _digits_from_strings(strings, lines, str(path), n, "puzzle", allow_blank=True)
     bad, msgs = givens_conflict(puzzles, n)
@@ -694,7 +703,8 @@ def read_puzzle_lines(
                     "unique one (fix the puzzle or give a --*-solutions file)"
                 )
             solutions[i] = found[0].reshape(-1)
-    return SudokuRows(n=n, puzzles=puzzles, solutions=solutions, lines=np.asarray(lines, np.int64), path=str(path))
+    rows = SudokuRows(n=n, puzzles=puzzles, solutions=solutions, lines=np.asarray(lines, np.int64), path=str(path))
+    return rows.take(np.arange(min(limit, len(rows)))) if limit is not None else rows
 
 
 def _concat_rows(parts: Sequence[SudokuRows]) -> SudokuRows:

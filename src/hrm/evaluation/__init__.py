@@ -15,8 +15,8 @@ from hrm.evaluation.evaluate import (
     evaluate_batches,
     evaluate_model,
     evaluate_split,
+    outputs_by_cap,
     parse_segments,
-    run_segments,
     scaling_sweep,
 )
 from hrm.evaluation.metrics import MetricAccumulator, MetricSummary, row_metrics
@@ -40,7 +40,7 @@ __all__ = [
     "plot_scaling_sweep",
     "row_metrics",
     "run_evaluation",
-    "run_segments",
+    "outputs_by_cap",
     "scaling_sweep",
     "views_from_identifiers",
     "views_from_records",

@@ -26,8 +26,8 @@ from hrm.data.format import PuzzleSplit
 from hrm.data.sampling import iter_eval_batches, num_eval_batches
 from hrm.errors import UserError
 from hrm.evaluation.metrics import MetricAccumulator, MetricSummary
-from hrm.model import HRM
 from hrm.model.losses import IGNORE_LABEL_ID, act_loss
+from hrm.model.protocol import ReasoningModel
 from hrm.runtime.device import Precision, widest_float
 
 DEFAULT_SWEEP = (1, 2, 4, 8, 16, 32)
@@ -110,26 +110,25 @@ def parse_segments(text: str | int | Sequence[int]) -> list[int]:
 
 
 @torch.no_grad()
-def run_segments(
-    model: HRM,
+def outputs_by_cap(
+    model: ReasoningModel,
     inputs: torch.Tensor,
     puzzle_identifiers: torch.Tensor,
     caps: Sequence[int],
     early_exit: bool = False,
 ) -> dict[int, SegmentOutputs]:
-    """Run HRM segments on one batch and return each row's output under every segment cap in ``caps``.
+    """Each row's output under every segment cap in ``caps``, from one pass of the model's segment loop
+    (:meth:`~hrm.model.protocol.SegmentRunner.run_segments`, ``max(caps)`` segments).
 
     Without ``early_exit`` a row's output under cap M is its segment-M output (the reference's eval). With it, a
-    row stops at the first segment where ``q_halt > q_continue`` (as :meth:`HRM.predict`), or at M. All caps come
-    from one pass of ``max(caps)`` segments; with early exit, rows stop being computed once they halt.
+    row stops at the first segment where the model halts (as :meth:`predict`), or at M; rows stop being computed
+    once they halt.
     """
     caps = sorted(set(int(c) for c in caps))
     if not caps or caps[0] < 1:
         raise ValueError(f"segment caps must be >= 1, got {caps}")
-    core = model.core
     B, S = inputs.shape
     device = inputs.device
-    z_H, z_L = core.initial_states(B, device)
     out = {
         m: SegmentOutputs(
             predictions=torch.zeros(B, S, dtype=torch.long, device=device),
@@ -139,38 +138,32 @@ def run_segments(
         )
         for m in caps
     }
-    active = torch.arange(B, device=device)
-    everyone = True  # active covers every row, in order (no gather/scatter needed)
-    for seg in range(1, caps[-1] + 1):
-        if everyone:
-            z_H, z_L, logits, q_halt, q_cont = core(z_H, z_L, inputs, puzzle_identifiers)
+    early_exit = early_exit and model.has_halting_head
+    for step in model.run_segments(inputs, puzzle_identifiers, caps[-1], early_exit=early_exit):
+        seg = step.segment
+        if early_exit:
+            halted = step.active & model.halts(step.q_halt_logits, step.q_continue_logits)
         else:
-            zh, zl, logits, q_halt, q_cont = core(z_H[active], z_L[active], inputs[active], puzzle_identifiers[active])
-            z_H[active], z_L[active] = zh, zl
-        pred = logits.argmax(-1)
-        q_halt, q_cont = q_halt.float(), q_cont.float()
-        halt = (q_halt > q_cont) if early_exit else torch.zeros_like(q_halt, dtype=torch.bool)
+            halted = torch.zeros_like(step.active)
         for m in caps:
             if m < seg:
                 continue
-            final = halt if m != seg else torch.ones_like(halt)
+            final = halted if m != seg else step.active  # a cap's last segment ends every row still running
             if not bool(final.any()):
                 continue
-            rows = active[final]
+            rows = final.nonzero().squeeze(1)
             res = out[m]
-            res.predictions[rows] = pred[final]
-            res.q_halt_logits[rows] = q_halt[final]
-            res.q_continue_logits[rows] = q_cont[final]
+            res.predictions[rows] = step.logits[rows].argmax(-1)
+            if step.q_halt_logits is not None:
+                res.q_halt_logits[rows] = step.q_halt_logits[rows]
+                res.q_continue_logits[rows] = step.q_continue_logits[rows]
             res.segments[rows] = seg
-        if early_exit and bool(halt.any()):
-            active = active[~halt]
-            everyone = False
-            if active.numel() == 0:
-                break
     return out
 
 
-def check_compatible(model: HRM, vocab_size: int, seq_len: int, num_puzzle_identifiers: int | None, what: str) -> None:
+def check_compatible(
+    model: ReasoningModel, vocab_size: int, seq_len: int, num_puzzle_identifiers: int | None, what: str
+) -> None:
     """UserError (one line, with the fix) when data made for another model is fed to ``model``."""
     cfg = model.config
     if vocab_size != cfg.vocab_size or seq_len != cfg.seq_len:
@@ -187,7 +180,7 @@ def check_compatible(model: HRM, vocab_size: int, seq_len: int, num_puzzle_ident
         )
 
 
-def apply_precision(model: HRM, precision: Precision | None) -> HRM:
+def apply_precision(model: ReasoningModel, precision: Precision | None) -> ReasoningModel:
     """Move ``model`` to ``precision.device`` with its forward dtype (``None``: leave it as it is)."""
     if precision is not None:
         model.to(precision.device)
@@ -195,12 +188,12 @@ def apply_precision(model: HRM, precision: Precision | None) -> HRM:
     return model.eval()
 
 
-def model_device(model: HRM) -> torch.device:
-    return model.core.z_H_init.device
+def model_device(model: torch.nn.Module) -> torch.device:
+    return next(model.parameters()).device
 
 
 def evaluate_batches(
-    model: HRM,
+    model: ReasoningModel,
     batches: Iterable[EvalBatch],
     caps: Sequence[int],
     *,
@@ -219,7 +212,7 @@ def evaluate_batches(
         for batch in batches:
             if batch.size == 0:
                 continue
-            outputs = run_segments(model, batch.inputs, batch.puzzle_identifiers, caps, early_exit)
+            outputs = outputs_by_cap(model, batch.inputs, batch.puzzle_identifiers, caps, early_exit)
             labels = batch.labels if batch.labels is not None else torch.full_like(batch.inputs, IGNORE_LABEL_ID)
             for m in caps:
                 accumulators[m].update(
@@ -275,7 +268,7 @@ def split_rows(split: PuzzleSplit, rank: int = 0, world_size: int = 1) -> int:
     return n if world_size == 1 else -(-n // world_size)
 
 
-def check_split(model: HRM, split: PuzzleSplit) -> None:
+def check_split(model: ReasoningModel, split: PuzzleSplit) -> None:
     from hrm.data.format import check_token_range
 
     meta = split.metadata
@@ -284,7 +277,7 @@ def check_split(model: HRM, split: PuzzleSplit) -> None:
 
 
 def evaluate_split(
-    model: HRM,
+    model: ReasoningModel,
     split: PuzzleSplit,
     *,
     batch_size: int = 256,
@@ -298,7 +291,7 @@ def evaluate_split(
 
     ``precision`` moves the model and sets its forward dtype (``None`` keeps its current device and dtype).
     """
-    cap = model.config.halt_max_steps if max_segments is None else int(max_segments)
+    cap = model.max_segments if max_segments is None else int(max_segments)
     return scaling_sweep(
         model,
         split,
@@ -312,7 +305,7 @@ def evaluate_split(
 
 
 def scaling_sweep(
-    model: HRM,
+    model: ReasoningModel,
     split: PuzzleSplit,
     segments: Sequence[int] = DEFAULT_SWEEP,
     *,
@@ -340,7 +333,7 @@ def scaling_sweep(
 
 @torch.no_grad()
 def evaluate_model(
-    model: HRM,
+    model: ReasoningModel,
     split: PuzzleSplit,
     global_batch_size: int,
     rank: int = 0,

@@ -9,22 +9,15 @@ from __future__ import annotations
 
 import json
 import math
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from hrm.checkpoints import Checkpoint, load_checkpoint, load_reference_checkpoint
-from hrm.data.format import (
-    IDENTIFIERS_FILE,
-    METADATA_FILE,
-    PuzzleSplit,
-    check_token_range,
-    load_identifiers,
-    load_split,
-)
+from hrm.checkpoints import Checkpoint, checkpoint_identifiers, open_checkpoint, recorded_data_path
+from hrm.checkpoints.provenance import recorded_paths
+from hrm.data import sudoku
+from hrm.data.format import IDENTIFIERS_FILE, check_token_range, load_identifiers, load_split, locate_split
+from hrm.data.kind import dataset_kind
 from hrm.errors import UserError
 from hrm.evaluation import arc_vote, direct
 from hrm.evaluation.evaluate import (
@@ -121,132 +114,11 @@ class EvalReport:
 # Checkpoint and data resolution
 
 
-def load_for_evaluation(path: str | os.PathLike, device: Any = "cpu", seq_len: int | None = None) -> Checkpoint:
-    """A :class:`Checkpoint` from a run directory, a ``step-N`` directory or a reference ``step_N`` file."""
-    path = Path(path)
-    if not path.exists() and not (path.name in ("best", "latest") and path.parent.is_dir()):
-        raise UserError(
-            f"checkpoint {path} not found; pass a run directory, a step-N directory or a reference "
-            "step_N file (with all_config.yaml beside it)"
-        )
-    if path.is_file():
-        model = load_reference_checkpoint(path, seq_len=seq_len, device=device)
-        config = yaml.safe_load((path.parent / "all_config.yaml").read_text())
-        return Checkpoint(
-            path=path,
-            model=model,
-            model_config=model.config,
-            train_config=None,
-            dataset=None,
-            identifiers=None,
-            meta={"reference_config": config, "converted_from": str(path)},
-        )
-    return load_checkpoint(_resolve_step_dir(path), device=device)
-
-
-def _resolve_step_dir(path: Path) -> Path:
-    try:
-        from hrm.training.run_dir import resolve_checkpoint
-    except ImportError:  # training package not installed alongside: pick the highest step-N ourselves
-        return _highest_step(path)
-    return resolve_checkpoint(path)
-
-
-def _highest_step(path: Path) -> Path:
-    if (path / "config.json").is_file():
-        return path
-    steps = sorted(
-        (int(p.name[5:]), p) for p in path.glob("step-*") if p.name[5:].isdigit() and (p / "config.json").is_file()
-    )
-    if not steps:
-        raise UserError(f"{path} holds no checkpoint (no step-N directory)")
-    return steps[-1][1]
-
-
-def recorded_paths(checkpoint: Checkpoint) -> list[str]:
-    """Dataset roots recorded in the checkpoint: its dataset provenance, the training config, a reference yaml."""
-    found: list[str] = []
-    if isinstance(checkpoint.dataset, dict):
-        for key in ("path", "root", "source", "data_path"):
-            if isinstance(checkpoint.dataset.get(key), str):
-                found.append(checkpoint.dataset[key])
-    train = checkpoint.train_config or {}
-    if isinstance(train.get("data"), dict) and isinstance(train["data"].get("path"), str):
-        found.append(train["data"]["path"])
-    ref = checkpoint.meta.get("reference_config") if isinstance(checkpoint.meta, dict) else None
-    if isinstance(ref, dict) and isinstance(ref.get("data_path"), str):
-        found.append(ref["data_path"])
-    return [p for p in dict.fromkeys(found) if p]
-
-
-def recorded_data_path(checkpoint: Checkpoint) -> Path | None:
-    """The dataset root the checkpoint was trained on, when it is recorded and still exists.
-
-    A relative path is tried from the working directory, then from the checkpoint's folder and its ancestors
-    (a run started elsewhere records the path relative to where it was started).
-    """
-    base = Path(checkpoint.path).resolve()
-    anchors = [Path.cwd(), *([base] if base.is_dir() else []), *base.parents]
-    for recorded in recorded_paths(checkpoint):
-        path = Path(recorded)
-        for candidate in [path] if path.is_absolute() else [a / path for a in anchors]:
-            if candidate.is_dir():
-                return candidate
-    return None
-
-
-def checkpoint_identifiers(checkpoint: Checkpoint, notes: list[str]) -> list[str] | None:
-    """The checkpoint's identifier map, else that of its recorded dataset when it has the right length."""
-    if checkpoint.identifiers is not None:
-        return checkpoint.identifiers
-    root = recorded_data_path(checkpoint)
-    if root is not None and (root / IDENTIFIERS_FILE).is_file():
-        identifiers = load_identifiers(root)
-        if len(identifiers) == checkpoint.model.config.num_puzzle_identifiers:
-            notes.append(f"identifier map from {root / IDENTIFIERS_FILE}")
-            return identifiers
-    return None
-
-
 def default_split(checkpoint: Checkpoint) -> str:
     data = (checkpoint.train_config or {}).get("data")
     if isinstance(data, dict) and isinstance(data.get("eval_split"), str) and data["eval_split"]:
         return data["eval_split"]
     return "test"
-
-
-def locate_split(data: Path, split: str) -> tuple[Path, Path | None]:
-    """(split folder, dataset root or None) from a dataset root or a split folder."""
-    if (data / split / METADATA_FILE).is_file():
-        return data / split, data
-    if (data / METADATA_FILE).is_file():
-        root = data.parent if (data.parent / IDENTIFIERS_FILE).is_file() else None
-        return data, root
-    if not data.exists():
-        raise UserError(f"--data {data}: no such folder; pass a dataset root (with {split}/) or a split folder")
-    raise UserError(
-        f"--data {data}: no {split}/{METADATA_FILE} and no {METADATA_FILE}; pass a dataset root built "
-        "by `hrm data ...` (or the reference's builders) or one of its split folders"
-    )
-
-
-def data_kind(root: Path | None, split: PuzzleSplit, identifiers: list[str] | None) -> str:
-    """``arc`` | ``sudoku`` | ``maze`` | ``puzzles``: from ``build.json`` when present, else from the shapes."""
-    if root is not None and (root / "build.json").is_file():
-        try:
-            kind = json.loads((root / "build.json").read_text()).get("kind")
-        except (json.JSONDecodeError, AttributeError):
-            kind = None
-        if isinstance(kind, str) and kind:
-            return "arc" if kind.startswith("arc") else kind
-    meta = split.metadata
-    if meta.vocab_size == 12 and meta.seq_len == 900:
-        return "arc"
-    if direct.sudoku_side(meta.vocab_size, meta.seq_len) is not None:
-        return "sudoku"
-    if meta.vocab_size == 6 and meta.seq_len == 900:
-        return "maze"
-    return "puzzles"
 
 
 def _arc_voter(root: Path | None, identifiers: list[str] | None, notes: list[str]) -> arc_vote.ArcRowVoter | None:
@@ -298,9 +170,9 @@ def run_evaluation(options: EvaluateOptions) -> EvalReport:
     device = resolve_device(opts.device)
     precision = resolve_precision(device, opts.dtype)
     hint = 900 if opts.arc_json is not None else None
-    checkpoint = load_for_evaluation(opts.checkpoint, device="cpu", seq_len=hint)
+    checkpoint = open_checkpoint(opts.checkpoint, device="cpu", seq_len=hint)
     model = checkpoint.model
-    caps = parse_segments(opts.max_segments) if opts.max_segments else [model.config.halt_max_steps]
+    caps = parse_segments(opts.max_segments) if opts.max_segments else [model.max_segments]
     notes: list[str] = []
     consumers: list[RowConsumer] = []
     sudoku_checker: direct.SudokuChecker | None = None
@@ -364,11 +236,11 @@ def run_evaluation(options: EvaluateOptions) -> EvalReport:
                 "on with --data (or rebuild it with the same sources and seed)"
             )
         identifiers = identifiers or checkpoint.identifiers
-        kind = data_kind(root, split, identifiers)
+        kind = dataset_kind(root, split.metadata) or "puzzles"
         source, num_rows = str(split_dir), split.num_examples
         batches_of = lambda dev: split_batches(split, opts.batch_size, dev)  # noqa: E731
         if kind == "sudoku":
-            n = direct.sudoku_side(split.metadata.vocab_size, split.metadata.seq_len)
+            n = sudoku.board_side(split.metadata.vocab_size, split.metadata.seq_len)
             sudoku_checker = direct.SudokuChecker(n) if n is not None else None
         elif kind == "arc":
             arc_rows = _arc_voter(root, identifiers, notes)

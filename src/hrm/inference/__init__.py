@@ -4,6 +4,6 @@ The entry point is :func:`hrm.solve` (defined in :mod:`hrm.inference.solve`).
 """
 
 from hrm.inference.puzzles import Puzzle, load_puzzle
-from hrm.inference.solve import SegmentPrediction, SolveResult, UnseenTaskError, open_checkpoint
+from hrm.inference.solve import SegmentPrediction, SolveResult, UnseenTaskError
 
-__all__ = ["Puzzle", "SegmentPrediction", "SolveResult", "UnseenTaskError", "load_puzzle", "open_checkpoint"]
+__all__ = ["Puzzle", "SegmentPrediction", "SolveResult", "UnseenTaskError", "load_puzzle"]

@@ -1,9 +1,9 @@
 """Run a model on one puzzle: :func:`solve` → :class:`SolveResult` (answer, validity, segments, confidence, trace).
 
-The model runs with per-sample early exit (:meth:`hrm.model.HRM.predict`): it stops at the first segment whose
-Q-head says halt (q_halt > q_continue), or at ``max_segments`` (default the model's M_max). The confidence is
-sigmoid(q_halt) at the last segment run, the model's own estimate that its answer is exactly right (the Q-head is
-trained towards that target).
+The model runs with per-sample early exit (one pass of its segment loop, ``run_segments``): it stops at the first
+segment whose Q-head says halt (q_halt > q_continue), or at ``max_segments`` (default the model's M_max). The
+confidence is sigmoid(q_halt) at the last segment run, the model's own estimate that its answer is exactly right
+(the Q-head is trained towards that target).
 
 The puzzle-ID embedding decides what a puzzle may be:
 
@@ -17,20 +17,18 @@ The puzzle-ID embedding decides what a puzzle may be:
 
 from __future__ import annotations
 
-import json
 import math
 import os
 from dataclasses import dataclass, field
-from importlib import resources
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from hrm.checkpoints import Checkpoint, load_checkpoint
-from hrm.data import arc, sudoku
+from hrm.checkpoints import Checkpoint, checkpoint_identifiers, checkpoint_kind, open_checkpoint
+from hrm.data import arc
 from hrm.data.augment import arc_augment, arc_invert
+from hrm.data.kind import kind_from_shape, kind_in
 from hrm.errors import UserError
 from hrm.inference.puzzles import (
     KINDS,
@@ -46,8 +44,6 @@ from hrm.inference.puzzles import (
 )
 from hrm.model import HRM, HRMConfig
 from hrm.runtime.device import resolve_device
-
-PRETRAINED_NAME = "sudoku-6x6"
 
 
 class UnseenTaskError(UserError):
@@ -150,76 +146,18 @@ def _grid_json(kind: str, grid: np.ndarray) -> list:
 # Checkpoints
 
 
-def pretrained_dir(name: str = PRETRAINED_NAME) -> Path:
-    """Where the shipped checkpoint ``name`` lives inside the installed package (it may be absent)."""
-    return Path(str(resources.files("hrm") / "assets" / "pretrained" / name))
-
-
-def resolve_checkpoint_dir(path: str | os.PathLike | None = None) -> Path:
-    """A ``step-N`` directory from a step dir, a run dir (its latest checkpoint; ``RUN_DIR/best`` for the best) or
-    ``None`` (the shipped one)."""
-    from hrm.training.run_dir import resolve_checkpoint
-
-    if path is None:
-        shipped = pretrained_dir()
-        if not shipped.is_dir():
-            raise UserError(
-                f"no --checkpoint given and this install ships no pretrained checkpoint (expected "
-                f"{shipped}); train one (e.g. `hrm train cpu-sudoku-6x6`) and pass --checkpoint RUN_DIR"
-            )
-        path = shipped
-    return resolve_checkpoint(path)
-
-
-def open_checkpoint(path: str | os.PathLike | None = None, device: str | torch.device = "cpu") -> Checkpoint:
-    """Load a checkpoint for inference (see :func:`resolve_checkpoint_dir` for what ``path`` may be)."""
-    return load_checkpoint(resolve_checkpoint_dir(path), device)
-
-
-def _find_kind(data: Any, depth: int = 0) -> str | None:
-    if not isinstance(data, dict) or depth > 2:
-        return None
-    kind = data.get("kind")
-    if isinstance(kind, str) and kind in KINDS:
-        return kind
-    for value in data.values():
-        found = _find_kind(value, depth + 1)
-        if found is not None:
-            return found
-    return None
-
-
-def _recorded_build_kind(ckpt: Checkpoint | None) -> str | None:
-    """``kind`` from ``build.json`` of the dataset the checkpoint records, when that folder still exists."""
-    if ckpt is None:
-        return None
-    from hrm.evaluation.runner import recorded_data_path
-
-    root = recorded_data_path(ckpt)
-    try:
-        return _find_kind(json.loads((root / "build.json").read_text())) if root is not None else None
-    except (OSError, json.JSONDecodeError):
-        return None
-
-
 def model_kind(config: HRMConfig, dataset: dict[str, Any] | None = None, ckpt: Checkpoint | None = None) -> str:
-    """The puzzle kind a model was trained on: the ``kind`` in the checkpoint's dataset provenance (or in the
-    ``build.json`` of the dataset it records), else guessed from vocab and seq_len."""
-    kind = _find_kind(dataset) or _recorded_build_kind(ckpt)
-    if kind is not None:
-        return kind
-    V, S = config.vocab_size, config.seq_len
-    n = math.isqrt(S)
-    if V == arc.VOCAB_SIZE and S == arc.SEQ_LEN:
-        return "arc"
-    if n * n == S and n in sudoku.TEXT_SIZES and V == sudoku.vocab_size(n):
-        return "sudoku"
-    if n * n == S and V == 6:
-        return "maze"
-    raise UserError(
-        f"cannot tell which puzzle type this model was trained on (vocab_size {V}, seq_len {S}); "
-        "pass kind= (--kind) explicitly"
-    )
+    """The puzzle kind to solve with a model: what its checkpoint records (:func:`hrm.checkpoints.checkpoint_kind`:
+    the dataset provenance, the recorded dataset's ``build.json``) when it is a kind :func:`solve` knows, else the
+    guess from vocab and seq_len; UserError when neither tells."""
+    recorded = checkpoint_kind(ckpt) if ckpt is not None else kind_in(dataset)
+    kind = recorded if recorded in KINDS else kind_from_shape(config.vocab_size, config.seq_len)
+    if kind is None:
+        raise UserError(
+            f"cannot tell which puzzle type this model was trained on (vocab_size {config.vocab_size}, seq_len "
+            f"{config.seq_len}); pass kind= (--kind) explicitly"
+        )
+    return kind
 
 
 def describe_model(config: HRMConfig, kind: str) -> str:
@@ -364,16 +302,14 @@ def solve(
     side = math.isqrt(config.seq_len) if model_type == "sudoku" else None
     parsed = load_puzzle(puzzle, model_type, task_id=task_id, test_index=test_index, sudoku_size=side)
     check_fits(parsed, config, model_type)
-    cap = config.halt_max_steps if max_segments is None else int(max_segments)
-    dev = model.core.z_H_init.device
+    cap = model.max_segments if max_segments is None else int(max_segments)
+    dev = next(model.parameters()).device
     reference = reference_answer(parsed)
     notes: list[str] = []
 
     if parsed.kind == "arc" and puzzle_id is None:
         identifiers = None
         if ckpt is not None:
-            from hrm.evaluation.runner import checkpoint_identifiers
-
             identifiers = checkpoint_identifiers(ckpt, notes)  # the checkpoint's, else its dataset's
         chosen = arc_views(identifiers, parsed.task.task_id if parsed.task else None, views)
     else:
@@ -392,11 +328,15 @@ def solve(
         inputs = encode_puzzle(parsed)[None]
     rows = torch.as_tensor(inputs, dtype=torch.long, device=dev)
     pids = torch.tensor([pid for pid, _, _ in chosen], dtype=torch.long, device=dev)
-    out = model.predict(rows, pids, max_segments=cap, early_exit=early_exit)
-    tokens = out["logits"].argmax(-1).cpu().numpy()
-    q_halt = out["q_halt_logits"].float().cpu().numpy()
-    q_cont = out["q_continue_logits"].float().cpu().numpy()
-    segments = out["segments"].cpu().numpy()
+    # One pass of the segment loop; the first row's steps are the trace (it is the answer's own run).
+    traced: list[tuple[torch.Tensor, float, float]] = []
+    for step in model.run_segments(rows, pids, max_segments=cap, early_exit=early_exit):
+        if trace and bool(step.active[0]):
+            traced.append((step.logits[0], float(step.q_halt_logits[0]), float(step.q_continue_logits[0])))
+    tokens = step.logits.argmax(-1).cpu().numpy()
+    q_halt = step.q_halt_logits.float().cpu().numpy()
+    q_cont = step.q_continue_logits.float().cpu().numpy()
+    segments = step.segments.cpu().numpy()
 
     def decode(view: int, predicted: np.ndarray) -> np.ndarray:
         # ARC views are answered in their own frame and colours: map back to the task's.
@@ -422,11 +362,9 @@ def solve(
     trace_out = None
     if trace:
         trace_out = []
-        segs = model.trace(rows[:1], pids[:1], num_segments=int(segments[0]))
         previous = parsed.grid
-        for m, seg in enumerate(segs, start=1):
-            grid = decode(0, seg["logits"][0].argmax(-1).cpu().numpy())
-            qh, qc = float(seg["q_halt_logits"][0]), float(seg["q_continue_logits"][0])
+        for m, (logits, qh, qc) in enumerate(traced, start=1):
+            grid = decode(0, logits.argmax(-1).cpu().numpy())
             trace_out.append(
                 SegmentPrediction(
                     segment=m, answer=grid, confidence=_sigmoid(qh), halt=qh > qc, changed=_changed(previous, grid)

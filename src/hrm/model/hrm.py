@@ -23,21 +23,33 @@ M_min / ε (exploration)       ``HRMConfig.halt_exploration_prob``; M_min ~ U{2.
 One segment runs N·T low-level steps and N high-level steps. Everything except the last f_L and the last f_H call
 runs under ``no_grad`` (the 1-step gradient approximation), so memory does not grow with N·T.
 
-Our additions to the reference behaviour (each documented in ``docs/differences.md``): :meth:`HRM.predict`
-runs per-sample early exit at inference (a row stops once q_halt > q_continue); :meth:`HRM.trace` returns every
-segment's outputs.
+:class:`HRM` implements the model protocol (:mod:`hrm.model.protocol`): ``initial_state`` and ``segment`` feed the
+one segment loop (``run_segments``) that ``predict`` and ``trace`` are built on. Our additions to the reference
+behaviour (each documented in ``docs/differences.md``): :meth:`~hrm.model.protocol.SegmentRunner.predict` runs
+per-sample early exit at inference (a row stops once q_halt > q_continue); ``trace`` returns every segment's
+outputs.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass, fields
+from typing import ClassVar
 
 import torch
 from torch import nn
 
 from hrm.model.config import HRMConfig
-from hrm.model.layers import CastedEmbedding, CastedLinear, ReasoningModule, RotaryEmbedding, trunc_normal_
+from hrm.model.layers import (
+    CastedEmbedding,
+    CastedLinear,
+    ReasoningModule,
+    RotaryEmbedding,
+    swiglu_width,
+    transformer_block_flops,
+    trunc_normal_,
+)
+from hrm.model.protocol import SegmentOutput, SegmentRunner
 from hrm.model.puzzle_embedding import PuzzleEmbedding
 
 LEARNED_POS_SCALE = 0.707106781  # the reference's literal for 1/√2, applied before the √D scale
@@ -143,8 +155,8 @@ class HRMCore(nn.Module):
 
     def forward(
         self, z_H: torch.Tensor, z_L: torch.Tensor, inputs: torch.Tensor, puzzle_identifiers: torch.Tensor
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Run one segment. Returns (z_H, z_L) detached, logits [B, seq_len, V], q_halt [B], q_continue [B]."""
+    ) -> SegmentOutput:
+        """Run one segment: state ``{"z_H", "z_L"}`` detached, logits [B, seq_len, V], q_halt/q_continue [B] fp32."""
         cfg = self.config
         rotary = self.rotary(z_H.shape[1]) if self.rotary is not None else None
         # Outside no_grad: the embeddings get their gradient through the final f_L call's injection.
@@ -162,10 +174,15 @@ class HRMCore(nn.Module):
         z_H = self.high_level(z_H, z_L, rotary)
         logits = self.lm_head(z_H)[:, cfg.puzzle_emb_len :]
         q = self.q_head(z_H[:, 0]).to(torch.float32)
-        return z_H.detach(), z_L.detach(), logits, q[..., 0], q[..., 1]
+        return SegmentOutput(
+            state={"z_H": z_H.detach(), "z_L": z_L.detach()},
+            logits=logits,
+            q_halt_logits=q[..., 0],
+            q_continue_logits=q[..., 1],
+        )
 
 
-class HRM(nn.Module):
+class HRM(SegmentRunner, nn.Module):
     """HRM with adaptive computation time (ACT) and deep supervision via a persistent carry.
 
     Each call runs **one segment** for every row. Rows whose previous call halted are reset to the initial
@@ -175,12 +192,19 @@ class HRM(nn.Module):
     Q-continue target. In eval mode every row runs exactly M_max segments.
     """
 
+    family: ClassVar[str] = "hrm"
     batch_keys = ("inputs", "labels", "puzzle_identifiers")
+    has_halting_head = True
 
     def __init__(self, config: HRMConfig):
         super().__init__()
         self.config = config
         self.core = HRMCore(config)
+
+    @property
+    def max_segments(self) -> int:
+        """M_max (``halt_max_steps``): segments per sample in training and evaluation."""
+        return self.config.halt_max_steps
 
     @property
     def forward_dtype(self) -> torch.dtype:
@@ -215,8 +239,9 @@ class HRM(nn.Module):
             k: torch.where(carry.halted.view((-1,) + (1,) * (batch[k].ndim - 1)), batch[k], v)
             for k, v in carry.current_data.items()
         }
-        z_H, z_L, logits, q_halt, q_continue = self.core(z_H, z_L, data["inputs"], data["puzzle_identifiers"])
-        outputs = {"logits": logits, "q_halt_logits": q_halt, "q_continue_logits": q_continue}
+        out = self.core(z_H, z_L, data["inputs"], data["puzzle_identifiers"])
+        z_H, z_L, q_halt, q_continue = out.z_H, out.z_L, out.q_halt_logits, out.q_continue_logits
+        outputs = {"logits": out.logits, "q_halt_logits": q_halt, "q_continue_logits": q_continue}
         with torch.no_grad():
             steps = steps + 1
             is_last = steps >= cfg.halt_max_steps
@@ -228,76 +253,26 @@ class HRM(nn.Module):
                 halted = halted & (steps >= min_steps)
                 # Target for Q-continue: the value of the next segment, bootstrapped from the updated carry
                 # (γ = 1, no target network; a large batch plays the role of parallel environments).
-                _, _, _, next_halt, next_continue = self.core(z_H, z_L, data["inputs"], data["puzzle_identifiers"])
+                nxt = self.core(z_H, z_L, data["inputs"], data["puzzle_identifiers"])
                 outputs["target_q_continue"] = torch.sigmoid(
-                    torch.where(is_last, next_halt, torch.maximum(next_halt, next_continue))
+                    torch.where(is_last, nxt.q_halt_logits, torch.maximum(nxt.q_halt_logits, nxt.q_continue_logits))
                 )
         return Carry(z_H=z_H, z_L=z_L, steps=steps, halted=halted, current_data=data), outputs
 
-    @torch.no_grad()
-    def trace(
-        self,
-        inputs: torch.Tensor,
-        puzzle_identifiers: torch.Tensor,
-        num_segments: int | None = None,
-        return_states: bool = False,
-    ) -> list[dict[str, torch.Tensor]]:
-        """Run ``num_segments`` segments (default M_max) on every row from the initial states (eval semantics).
+    # --- the model protocol's inference side: run_segments / trace / predict come from SegmentRunner ---------
 
-        Returns one dict per segment with ``logits`` [B, seq_len, V] (fp32), ``q_halt_logits`` [B] and
-        ``q_continue_logits`` [B]; with ``return_states`` also ``z_H`` and ``z_L`` [B, L_total, D].
-        ``inputs`` is an integer tensor [B, seq_len], ``puzzle_identifiers`` an integer tensor [B].
-        """
-        num_segments = self.config.halt_max_steps if num_segments is None else int(num_segments)
-        if num_segments < 1:
-            raise ValueError(f"num_segments must be >= 1, got {num_segments}")
-        inputs, puzzle_identifiers = self._as_model_inputs(inputs, puzzle_identifiers)
+    def initial_state(self, inputs: torch.Tensor, puzzle_identifiers: torch.Tensor) -> dict[str, torch.Tensor]:
+        """The fixed initial ``z_H`` / ``z_L`` for every row of ``inputs`` [B, seq_len]."""
         z_H, z_L = self.core.initial_states(inputs.shape[0], inputs.device, inputs.shape[1])
-        out = []
-        for _ in range(num_segments):
-            z_H, z_L, logits, q_halt, q_continue = self.core(z_H, z_L, inputs, puzzle_identifiers)
-            seg = {"logits": logits.float(), "q_halt_logits": q_halt, "q_continue_logits": q_continue}
-            if return_states:
-                seg["z_H"], seg["z_L"] = z_H, z_L
-            out.append(seg)
-        return out
+        return {"z_H": z_H, "z_L": z_L}
 
-    @torch.no_grad()
-    def predict(
-        self,
-        inputs: torch.Tensor,
-        puzzle_identifiers: torch.Tensor,
-        max_segments: int | None = None,
-        early_exit: bool = True,
-    ) -> dict[str, torch.Tensor]:
-        """Inference with per-sample early exit (our addition; the reference always runs M_max segments).
+    def segment(
+        self, state: dict[str, torch.Tensor], inputs: torch.Tensor, puzzle_identifiers: torch.Tensor
+    ) -> SegmentOutput:
+        return self.core(state["z_H"], state["z_L"], inputs, puzzle_identifiers)
 
-        A row stops at the first segment where q_halt > q_continue, or at ``max_segments`` (default M_max).
-        Only rows still running are computed. Returns ``logits`` [B, seq_len, V] fp32 of each row's last
-        segment, ``q_halt_logits``/``q_continue_logits`` [B] and ``segments`` [B] (int).
-        """
-        max_segments = self.config.halt_max_steps if max_segments is None else int(max_segments)
-        if max_segments < 1:
-            raise ValueError(f"max_segments must be >= 1, got {max_segments}")
-        inputs, puzzle_identifiers = self._as_model_inputs(inputs, puzzle_identifiers)
-        B = inputs.shape[0]
-        device = inputs.device
-        z_H, z_L = self.core.initial_states(B, device, inputs.shape[1])
-        logits = torch.zeros(B, inputs.shape[1], self.config.vocab_size, device=device)
-        q_halt = torch.zeros(B, device=device)
-        q_continue = torch.zeros(B, device=device)
-        segments = torch.zeros(B, dtype=torch.long, device=device)
-        active = torch.arange(B, device=device)
-        for seg in range(1, max_segments + 1):
-            zh, zl, lg, qh, qc = self.core(z_H[active], z_L[active], inputs[active], puzzle_identifiers[active])
-            z_H[active], z_L[active] = zh, zl
-            logits[active], q_halt[active], q_continue[active] = lg.float(), qh, qc
-            segments[active] = seg
-            if early_exit:
-                active = active[~(qh > qc)]
-            if active.numel() == 0:
-                break
-        return {"logits": logits, "q_halt_logits": q_halt, "q_continue_logits": q_continue, "segments": segments}
+    def prepare_inputs(self, inputs, puzzle_identifiers) -> tuple[torch.Tensor, torch.Tensor]:
+        return self._as_model_inputs(inputs, puzzle_identifiers)
 
     def _as_model_inputs(self, inputs, puzzle_identifiers) -> tuple[torch.Tensor, torch.Tensor]:
         """Accept integer tensors or arrays on any device; return them on the model's device, checked."""
@@ -327,6 +302,19 @@ class HRM(nn.Module):
             raise ValueError(
                 f"puzzle_identifiers must be [batch]={inputs.shape[0]}, got shape {tuple(puzzle_identifiers.shape)}"
             )
+
+    def flops_per_segment(self, batch_size: int, seq_len: int | None = None) -> int:
+        """Matmul FLOPs of one segment's forward (all N·T f_L and N f_H calls, the output and Q heads)."""
+        cfg = self.config
+        seq_len = cfg.seq_len if seq_len is None else seq_len
+        length = seq_len + cfg.puzzle_emb_len
+        block = transformer_block_flops(
+            batch_size, length, cfg.hidden_size, swiglu_width(cfg.hidden_size, cfg.expansion)
+        )
+        blocks = cfg.high_cycles * cfg.low_cycles * cfg.low_layers + cfg.high_cycles * cfg.high_layers
+        # f_O runs on every position (the prefix is dropped afterwards); the Q-head on position 0 only.
+        heads = 2 * batch_size * length * cfg.hidden_size * cfg.vocab_size + 2 * batch_size * cfg.hidden_size * 2
+        return blocks * block + heads
 
     def num_parameters(self) -> dict[str, int]:
         """Trainable parameters (the paper's count) and the puzzle-ID table's size, reported separately."""

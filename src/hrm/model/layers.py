@@ -145,6 +145,13 @@ def swiglu_width(hidden_size: int, expansion: float) -> int:
     return -(-width // 256) * 256
 
 
+def transformer_block_flops(batch: int, length: int, hidden: int, width: int) -> int:
+    """Matmul FLOPs of one :class:`TransformerBlock` forward on [batch, length, hidden] (SwiGLU width ``width``)."""
+    projections = 2 * batch * length * (3 * hidden * hidden + hidden * hidden + 3 * hidden * width)
+    attention = 4 * batch * length * length * hidden  # QKᵀ and AV over all heads
+    return projections + attention
+
+
 class SwiGLU(nn.Module):
     def __init__(self, hidden_size: int, expansion: float):
         super().__init__()

@@ -6,7 +6,6 @@
 
 from hrm.training.config import TrainConfig, apply_overrides
 from hrm.training.recipes import RECIPES, get_recipe
-from hrm.training.run_dir import best_checkpoint, latest_checkpoint, resolve_checkpoint
 from hrm.training.trainer import TrainResult, train, train_step
 
 __all__ = [
@@ -14,10 +13,7 @@ __all__ = [
     "TrainConfig",
     "TrainResult",
     "apply_overrides",
-    "best_checkpoint",
     "get_recipe",
-    "latest_checkpoint",
-    "resolve_checkpoint",
     "train",
     "train_step",
 ]

@@ -10,115 +10,32 @@
       best.json           {"step", "metric", "value"} of the best evaluation so far
       step-N/             checkpoints (see :mod:`hrm.checkpoints.format`), each with train_state.pt
 
-Only the newest ``keep_last`` step directories are kept, plus the best one. :func:`resolve_checkpoint` turns what a
-user types (a run directory, ``RUN_DIR/best``, ``RUN_DIR/latest`` or a ``step-N`` directory) into a step directory.
+Only the newest ``keep_last`` step directories are kept, plus the best one. Reading a run directory (which
+checkpoint is the latest or the best, what ``RUN_DIR/best`` means) is :mod:`hrm.checkpoints.locate`'s job.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import re
 import shutil
 from pathlib import Path
 from typing import Any
 
-from hrm.checkpoints.format import CONFIG_FILE, MODEL_FILE, TRAIN_STATE_FILE, save_checkpoint
+from hrm.checkpoints.format import save_checkpoint
+from hrm.checkpoints.locate import BEST_FILE, BEST_METRIC, best_checkpoint, list_checkpoints, read_best, step_dir_name
 from hrm.errors import UserError
 from hrm.model import HRM
 from hrm.runtime.files import write_text_atomic
 from hrm.training.config import TrainConfig
 
 TRAIN_CONFIG_FILE = "train_config.json"
-BEST_FILE = "best.json"
 CURVES_FILE = "curves.png"
-BEST_METRIC = "exact_accuracy"
 # What best.json's "on" says the best checkpoint was chosen on (checkpoint.best_on).
 BEST_ON_LABELS = {
     "train": "training split (first puzzle of each group)",
     "eval": "evaluation split (data.eval_split: selection on the split that is reported)",
 }
-_STEP_DIR = re.compile(r"^step-(\d+)$")
-
-
-def step_dir_name(step: int) -> str:
-    return f"step-{step}"
-
-
-def is_checkpoint_dir(path: str | Path) -> bool:
-    path = Path(path)
-    return (path / CONFIG_FILE).is_file() and (path / MODEL_FILE).is_file()
-
-
-def list_checkpoints(run_dir: str | Path) -> list[tuple[int, Path]]:
-    """Complete ``step-N`` directories of ``run_dir`` as (N, path), oldest first."""
-    run_dir = Path(run_dir)
-    if not run_dir.is_dir():
-        return []
-    found = []
-    for child in run_dir.iterdir():
-        match = _STEP_DIR.match(child.name)
-        if match and is_checkpoint_dir(child):
-            found.append((int(match.group(1)), child))
-    return sorted(found)
-
-
-def latest_checkpoint(run_dir: str | Path, resumable: bool = False) -> Path | None:
-    """The newest checkpoint (with ``resumable``, the newest that holds a ``train_state.pt``)."""
-    for _, path in reversed(list_checkpoints(run_dir)):
-        if not resumable or (path / TRAIN_STATE_FILE).is_file():
-            return path
-    return None
-
-
-def read_best(run_dir: str | Path) -> dict[str, Any] | None:
-    path = Path(run_dir) / BEST_FILE
-    if not path.is_file():
-        return None
-    try:
-        best = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None
-    # A hand-edited or foreign best.json is ignored rather than trusted (the run dir still has its checkpoints).
-    if not isinstance(best, dict):
-        return None
-    step, value = best.get("step"), best.get("value")
-    if isinstance(step, bool) or not isinstance(step, int) or step < 0:
-        return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return None
-    return best
-
-
-def best_checkpoint(run_dir: str | Path) -> Path | None:
-    """The checkpoint with the best eval exact accuracy, if it still exists."""
-    best = read_best(run_dir)
-    if best is None:
-        return None
-    path = Path(run_dir) / step_dir_name(int(best["step"]))
-    return path if is_checkpoint_dir(path) else None
-
-
-def resolve_checkpoint(path: str | Path, which: str = "latest") -> Path:
-    """A ``step-N`` directory from a step directory, a run directory, ``RUN_DIR/best`` or ``RUN_DIR/latest``.
-
-    For a run directory, ``which`` picks ``latest`` (default) or ``best`` (falling back to the latest when no
-    evaluation has been recorded). Raises UserError when nothing usable is found.
-    """
-    if which not in ("latest", "best"):
-        raise ValueError(f"which must be 'latest' or 'best', got {which!r}")
-    path = Path(path)
-    if is_checkpoint_dir(path):
-        return path
-    if not path.exists() and path.name in ("best", "latest") and path.parent.is_dir():
-        path, which = path.parent, path.name
-    if not path.is_dir():
-        raise UserError(f"checkpoint {path} not found (expected a step-N directory or a run directory)")
-    found = best_checkpoint(path) if which == "best" else None
-    found = found or latest_checkpoint(path)
-    if found is None:
-        raise UserError(f"{path} holds no checkpoint (no step-N directory with {MODEL_FILE})")
-    return found
 
 
 class RunDir:

@@ -35,7 +35,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from hrm.checkpoints.format import MODEL_FILE, load_model_state, load_train_state
+from hrm.checkpoints.format import MODEL_FILE, load_model_state, load_train_state, read_model_config
+from hrm.checkpoints.locate import latest_checkpoint, list_checkpoints, resolve_checkpoint
+from hrm.data.kind import dataset_kind
 from hrm.errors import UserError
 from hrm.model import HRM, Carry, act_loss
 from hrm.runtime import distributed as dist_utils
@@ -43,13 +45,7 @@ from hrm.runtime.device import Precision, resolve_device, resolve_precision, set
 from hrm.runtime.logging import MetricsLogger
 from hrm.training.config import TrainConfig
 from hrm.training.optim import AdamATan2, PuzzleEmbeddingSignSGD, lr_at, set_lr
-from hrm.training.run_dir import (
-    BEST_ON_LABELS,
-    RunDir,
-    latest_checkpoint,
-    list_checkpoints,
-    resolve_checkpoint,
-)
+from hrm.training.run_dir import BEST_ON_LABELS, RunDir
 
 TRAIN_STATE_VERSION = 1
 
@@ -197,8 +193,6 @@ def _init_weights_from(model: HRM, path: str) -> None:
     """Copy a checkpoint's weights into ``model`` (``checkpoint.init_from``); one-line errors on any mismatch."""
     from safetensors.torch import load_file
 
-    from hrm.checkpoints.format import read_model_config
-
     step_dir = resolve_checkpoint(path, which="best")
     source = read_model_config(step_dir)
     ours = model.config
@@ -328,20 +322,6 @@ class SudokuBatchAugmenter:
             mapped = np.take_along_axis(token_maps, np.where(ignored, 0, moved), axis=1)
             out[key] = np.where(ignored, moved, mapped).astype(np.int32)
         return out
-
-
-def is_sudoku_dataset(root: Path, vocab_size: int, seq_len: int) -> bool:
-    """True for datasets our Sudoku builder wrote, or reference-style ones with the Sudoku vocabulary."""
-    build = root / "build.json"
-    if build.is_file():
-        import json
-
-        try:
-            return json.loads(build.read_text()).get("kind") == "sudoku"
-        except json.JSONDecodeError:
-            return False
-    n = math.isqrt(seq_len)
-    return n * n == seq_len and vocab_size == n + 2
 
 
 def build_optimizers(model: HRM, config: TrainConfig) -> tuple[torch.optim.Optimizer, PuzzleEmbeddingSignSGD | None]:
@@ -520,6 +500,7 @@ class _Trainer:
         root = ensure_dataset(cfg, self.ctx)
         self.data_root = root
         self.train_split = load_split(root / cfg.data.train_split)
+        self.data_kind = dataset_kind(root, self.train_split.metadata)  # recorded in every checkpoint
         eval_dir = root / cfg.data.eval_split
         self.eval_split = load_split(eval_dir) if eval_dir.is_dir() else None
         if self.eval_split is not None and cfg.eval.max_examples > 0:
@@ -542,7 +523,7 @@ class _Trainer:
         self.augment: SudokuBatchAugmenter | None = None
         if cfg.data.online_augment:
             meta = self.train_split.metadata
-            if not is_sudoku_dataset(root, meta.vocab_size, meta.seq_len):
+            if self.data_kind != "sudoku":
                 raise UserError(f"data.online_augment=true supports Sudoku datasets only; {root} is not one")
             self.augment = SudokuBatchAugmenter(
                 meta.seq_len, cfg.runtime.seed, cfg.schedule.global_batch_size, self.ctx.rank, self.ctx.world_size
@@ -616,7 +597,7 @@ class _Trainer:
                     self.step,
                     self.model,
                     train_config=self.config.to_dict(),
-                    dataset={"metadata": meta.to_dict(), "source": str(self.data_root)},
+                    dataset={"metadata": meta.to_dict(), "source": str(self.data_root), "kind": self.data_kind},
                     identifiers=self.identifiers,
                     meta={
                         "total_steps": self.total_steps,

@@ -1,0 +1,56 @@
+"""Model families by name: ``build_model("hrm", config)`` builds any registered family from its config.
+
+A family registers a :class:`FamilySpec` (its name, config dataclass and model class) with :func:`register_family`.
+Checkpoints record the family's name in ``config.json`` (absent: ``"hrm"``), so loading builds the right class.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from torch import nn
+
+from hrm.model.config import HRMConfig
+from hrm.model.hrm import HRM
+
+
+@dataclass(frozen=True)
+class FamilySpec:
+    """A model family: ``config_cls`` has ``to_dict()`` / ``from_dict()``; ``model_cls(config)`` builds the model."""
+
+    name: str
+    config_cls: type
+    model_cls: type[nn.Module]
+
+
+FAMILIES: dict[str, FamilySpec] = {}
+
+
+def register_family(spec: FamilySpec) -> FamilySpec:
+    """Add (or replace) a family; returns ``spec`` so it can be used as a module-level statement."""
+    FAMILIES[spec.name] = spec
+    return spec
+
+
+def family_spec(name: str) -> FamilySpec:
+    """The family called ``name``; ``ValueError`` naming the known ones otherwise."""
+    try:
+        return FAMILIES[name]
+    except KeyError:
+        raise ValueError(f"unknown model family {name!r}; known families: {', '.join(sorted(FAMILIES))}") from None
+
+
+def build_model(family: str, config: dict[str, Any] | Any) -> nn.Module:
+    """A freshly initialised model of ``family`` from its config (the dataclass, or its ``to_dict()`` form)."""
+    spec = family_spec(family)
+    if isinstance(config, dict):
+        config = spec.config_cls.from_dict(config)
+    elif not isinstance(config, spec.config_cls):
+        raise TypeError(
+            f"family {family!r} needs a {spec.config_cls.__name__} (or a dict), got {type(config).__name__}"
+        )
+    return spec.model_cls(config)
+
+
+register_family(FamilySpec("hrm", HRMConfig, HRM))
