@@ -144,3 +144,55 @@ def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
+
+
+class DirectoryLock:
+    """An exclusive, non-blocking lock on a folder: ``fcntl.flock`` on ``<folder>/<name>``, holding our PID.
+
+    The operating system releases it when the process ends however it ends (kill -9 included), so a stale lock
+    never blocks a later run. A second holder gets a UserError naming the first one's PID.
+    """
+
+    def __init__(self, directory: str | os.PathLike, name: str = "run.lock", what: str = "run directory"):
+        self.path = Path(directory) / name
+        self.what = what
+        self._file = None
+
+    def acquire(self) -> DirectoryLock:
+        import fcntl
+
+        handle = open(self.path, "a+", encoding="utf-8")  # noqa: SIM115 (held until release())
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "unknown"
+            handle.close()
+            raise UserError(
+                f"{self.path.parent}: this {self.what} is in use by another hrm process (PID {holder}); wait for it "
+                "to finish or stop it first"
+            ) from None
+        except OSError:
+            handle.close()  # a file system without flock (some network mounts): run unlocked, as before
+            return self
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"{os.getpid()}\n")
+        handle.flush()
+        self._file = handle
+        return self
+
+    def release(self) -> None:
+        if self._file is not None:
+            self._file.close()  # closing the descriptor drops the flock; the file itself stays (harmless)
+            self._file = None
+
+    @property
+    def held(self) -> bool:
+        return self._file is not None
+
+    def __enter__(self) -> DirectoryLock:
+        return self.acquire()
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()

@@ -150,6 +150,20 @@ class MetricsLogger:
         self.close()
 
 
+def check_trackers(tensorboard: bool, wandb: bool) -> None:
+    """Fail now, with the install command, if a requested tracker's package is missing (before any run directory
+    or dataset is made)."""
+    import importlib.util
+
+    if tensorboard and importlib.util.find_spec("tensorboard") is None:
+        raise UserError(
+            "logging.tensorboard=true needs the tensorboard package: pip install tensorboard "
+            "(or pip install 'hrm[tensorboard]')"
+        )
+    if wandb and importlib.util.find_spec("wandb") is None:
+        raise UserError("logging.wandb=true needs the wandb package: pip install wandb (or pip install 'hrm[wandb]')")
+
+
 def _open_tensorboard(run_dir: Path) -> Any:
     try:
         from torch.utils.tensorboard import SummaryWriter

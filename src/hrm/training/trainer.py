@@ -35,17 +35,17 @@ import numpy as np
 import torch
 from torch import nn
 
-from hrm.checkpoints.format import MODEL_FILE, load_model_state, load_train_state, read_model_config
+from hrm.checkpoints.format import MODEL_FILE, TRAIN_STATE_FILE, load_model_state, load_train_state, read_model_config
 from hrm.checkpoints.locate import latest_checkpoint, list_checkpoints, resolve_checkpoint
 from hrm.data.kind import dataset_kind
 from hrm.errors import UserError
 from hrm.model import HRM, Carry, act_loss
 from hrm.runtime import distributed as dist_utils
 from hrm.runtime.device import Precision, resolve_device, resolve_precision, set_deterministic, widest_float
-from hrm.runtime.logging import MetricsLogger
+from hrm.runtime.logging import MetricsLogger, check_trackers
 from hrm.training.config import TrainConfig
 from hrm.training.optim import AdamATan2, PuzzleEmbeddingSignSGD, lr_at, set_lr
-from hrm.training.run_dir import BEST_ON_LABELS, RunDir
+from hrm.training.run_dir import BEST_ON_LABELS, TRAIN_CONFIG_FILE, RunDir
 
 TRAIN_STATE_VERSION = 1
 
@@ -425,7 +425,11 @@ class _Trainer:
     # --- set-up ------------------------------------------------------------------------------------------------
 
     def setup(self) -> None:
+        """Check and load everything first, write last: a run that cannot start (a missing tracker package, bad
+        data, an override that does not fit the checkpoint, nothing to resume) leaves the run directory as it was
+        (or absent), its train_config.json and metrics untouched."""
         cfg = self.config
+        check_trackers(cfg.logging.tensorboard, cfg.logging.wandb)
         device = resolve_device(cfg.runtime.device)
         self.ctx = dist_utils.init_distributed(device.type)
         if self.ctx.enabled and device.type == "cuda":
@@ -444,7 +448,6 @@ class _Trainer:
 
         self._setup_data()
         self._setup_model()  # before the run directory exists, so that a bad checkpoint.init_from leaves nothing
-        self._setup_run_dir()
         self.step = 0
         self.elapsed_before = 0.0
         self.best: dict[str, Any] | None = None
@@ -458,10 +461,19 @@ class _Trainer:
         self.eval_every = eval_every_for(
             cfg, self.train_split.metadata.total_groups, self.train_split.metadata.mean_puzzle_examples
         )
-        if self.resume_from is not None:
-            self._load(self.resume_from)
+        self.resume_from: Path | None = None
+        if self.resume:
+            self._lock_run_dir()  # before reading: no other process may be writing its checkpoints
+            self.resume_from, weights, state = self._find_resumable()
+            self._load(self.resume_from, weights, state)
         else:
+            if list_checkpoints(self.run.path):
+                raise UserError(
+                    f"{self.run.path} already holds checkpoints; resume with `hrm train --resume {self.run.path}` "
+                    "or choose another --out"
+                )
             torch.manual_seed(cfg.runtime.seed + self.ctx.rank)
+        self._write_run_dir()  # everything above has been checked: only now is anything written
         if self.ctx.enabled:
             self.step_model = dist_utils.data_parallel(self.model, self.device)
         self.logger = None
@@ -476,20 +488,57 @@ class _Trainer:
                 config=cfg.to_dict(),
             )
 
-    def _setup_run_dir(self) -> None:
+    def _lock_run_dir(self) -> None:
+        """Rank 0 holds an exclusive lock on the run directory for the whole run (released in :meth:`close`)."""
+        if self.ctx.is_main and not self.run.locked:
+            self.run.create()
+            self.run.lock()
+
+    def _find_resumable(self) -> tuple[Path, dict[str, torch.Tensor], dict[str, Any]]:
+        """The newest checkpoint whose weights and training state both read completely, with them.
+
+        A damaged newest checkpoint (a truncated file from a full disk or a copy cut short) is skipped, with a note,
+        in favour of the previous complete one; with none, one UserError and nothing is written.
+        """
+        from safetensors import SafetensorError
+        from safetensors.torch import load_file
+
         run_path = self.run.path
-        self.resume_from: Path | None = None
-        if self.resume:
-            self.resume_from = latest_checkpoint(run_path, resumable=True)
-        elif list_checkpoints(run_path):
+        if not (run_path / TRAIN_CONFIG_FILE).is_file():
             raise UserError(
-                f"{run_path} already holds checkpoints; resume with `hrm train --resume {run_path}` "
-                "or choose another --out"
+                f"{run_path} is not a run directory (no {TRAIN_CONFIG_FILE}); pass the one `hrm train` made"
             )
+        skipped: list[str] = []
+        for _, path in reversed(list_checkpoints(run_path)):
+            if not (path / TRAIN_STATE_FILE).is_file():
+                skipped.append(f"{path.name}: no {TRAIN_STATE_FILE}")
+                continue
+            try:
+                state = load_train_state(path)
+                weights = load_file(str(path / MODEL_FILE), device="cpu")
+            except UserError as exc:
+                skipped.append(f"{path.name}: {exc}")
+                continue
+            except (SafetensorError, OSError) as exc:
+                skipped.append(f"{path.name}: {MODEL_FILE} unreadable ({exc})")
+                continue
+            for reason in skipped:
+                dist_utils.print0(f"note: skipping {reason}; resuming from {path.name}", file=sys.stderr)
+            return path, weights, state
+        why = f" ({'; '.join(skipped)})" if skipped else " (no step-N directory)"
+        raise UserError(
+            f"{run_path}: no checkpoint to resume from{why}; start a new run without --resume, "
+            "or pass a run directory with a complete checkpoint"
+        )
+
+    def _write_run_dir(self) -> None:
         if self.ctx.is_main:
             self.run.create()
+            self._lock_run_dir()
             self.run.clean_partial_writes()
             self.run.write_config(self.config)
+            if self.resume_from is not None:  # the interrupted process may have recorded a best past this checkpoint
+                self.run.set_best(self.best)
         dist_utils.barrier()
 
     def _setup_data(self) -> None:
@@ -501,8 +550,16 @@ class _Trainer:
         self.data_root = root
         self.train_split = load_split(root / cfg.data.train_split)
         self.data_kind = dataset_kind(root, self.train_split.metadata)  # recorded in every checkpoint
-        eval_dir = root / cfg.data.eval_split
-        self.eval_split = load_split(eval_dir) if eval_dir.is_dir() else None
+        self.eval_split = None
+        if cfg.data.eval_split:  # "" = no evaluation; a name that is not there is a mistake, not "no evaluation"
+            eval_dir = root / cfg.data.eval_split
+            if not eval_dir.is_dir():
+                found = sorted(p.name for p in root.iterdir() if (p / "dataset.json").is_file())
+                raise UserError(
+                    f"data.eval_split={cfg.data.eval_split!r}: {root} has no such split (it has "
+                    f"{', '.join(found) or 'none'}); use one of those, or data.eval_split='' for no evaluation"
+                )
+            self.eval_split = load_split(eval_dir)
         if self.eval_split is not None and cfg.eval.max_examples > 0:
             self.eval_split = head_of_split(self.eval_split, cfg.eval.max_examples)
         self.select_split = None
@@ -610,13 +667,11 @@ class _Trainer:
         dist_utils.barrier()
         return path
 
-    def _load(self, path: Path) -> None:
-        from safetensors.torch import load_file
-
-        state = load_train_state(path)
+    def _load(self, path: Path, weights: dict[str, torch.Tensor], state: dict[str, Any]) -> None:
+        """Restore the run from ``path``'s weights and training state (read by :meth:`_find_resumable`)."""
         if state.get("version") != TRAIN_STATE_VERSION:
             raise UserError(f"{path}: train_state version {state.get('version')} is not supported")
-        load_model_state(self.model, load_file(str(path / MODEL_FILE), device="cpu"), source=str(path))
+        load_model_state(self.model, weights, source=str(path))
         if state["live_parameters"] is not None:
             with torch.no_grad():
                 for name, param in self.model.named_parameters():
@@ -649,8 +704,6 @@ class _Trainer:
                 file=sys.stderr,
             )
             torch.manual_seed(self.config.runtime.seed + rank + self.step)
-        if self.ctx.is_main:  # the interrupted process may have recorded a best past this checkpoint
-            self.run.set_best(self.best)
 
     # --- evaluation --------------------------------------------------------------------------------------------
 
@@ -852,6 +905,7 @@ class _Trainer:
     def close(self) -> None:
         if getattr(self, "logger", None) is not None:
             self.logger.close()
+        self.run.unlock()
 
 
 def _all_gather_objects(obj: Any) -> list[Any]:
