@@ -3,7 +3,8 @@
 ::
 
     RUN_DIR/
-      train_config.json   the resolved TrainConfig (what ``hrm train`` printed), written at the start
+      train_config.json   the resolved TrainConfig (what ``hrm train`` printed), written once the run has started
+      run.lock            exclusive lock (fcntl) of the process training here; holds its PID
       metrics.jsonl       every logged record (train and eval), one JSON object per line
       metrics.csv         the same records as a table
       curves.png          training curves (``hrm plot RUN_DIR``; rewritten at each evaluation)
