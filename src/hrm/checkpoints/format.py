@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
@@ -302,3 +303,28 @@ def safe_torch_load(file: Path, what: str) -> Any:
     except Exception as exc:  # torch raises many unrelated types (UnpicklingError, RuntimeError, EOFError ...)
         kind = "refused: it asks to build objects other than tensors" if "weights_only" in str(exc) else "damaged"
         raise UserError(f"{file}: not a readable {what} ({type(exc).__name__}; {kind}); it is not loaded") from None
+
+
+def to_storable(obj: Any) -> Any:
+    """Numpy values → torch tensors / Python scalars, so ``torch.load(weights_only=True)`` can read them back
+    (what ``train_state.pt`` holds, e.g. the sampler's state)."""
+    if isinstance(obj, np.ndarray):
+        return torch.from_numpy(np.ascontiguousarray(obj).copy())
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, dict):
+        return {k: to_storable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(to_storable(v) for v in obj)
+    return obj
+
+
+def from_storable(obj: Any) -> Any:
+    """Inverse of :func:`to_storable` for states that hold no torch tensors of their own (the sampler's)."""
+    if isinstance(obj, torch.Tensor):
+        return obj.numpy()
+    if isinstance(obj, dict):
+        return {k: from_storable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(from_storable(v) for v in obj)
+    return obj

@@ -133,6 +133,22 @@ def broadcast_object(obj: Any, src: int = 0) -> Any:
     return holder[0]
 
 
+def gather_rows(tensor: torch.Tensor, ctx: DistributedContext) -> torch.Tensor:
+    """Concatenate every rank's ``tensor`` along dim 0 in rank order (to the CPU)."""
+    if not ctx.enabled:
+        return tensor.detach().cpu().clone()
+    parts = [torch.empty_like(tensor) for _ in range(ctx.world_size)]
+    dist.all_gather(parts, tensor.contiguous())
+    return torch.cat(parts).cpu()
+
+
+def all_gather_objects(obj: Any) -> list[Any]:
+    """Every rank's ``obj`` (picklable), in rank order."""
+    out: list[Any] = [None] * get_context().world_size
+    dist.all_gather_object(out, obj)
+    return out
+
+
 def barrier() -> None:
     if _CONTEXT.enabled:
         dist.barrier()
