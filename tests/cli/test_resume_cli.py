@@ -26,9 +26,9 @@ def _run(capsys, *argv) -> tuple[int, str, str]:
 
 
 def _one_line_error(code: int, err: str, *fragments: str) -> str:
-    """Exit 2 and one error line (``hrm train`` prints its run directory on the line before)."""
+    """Exit 2 and one error line (besides the progress lines ``hrm train`` prints before it)."""
     assert code == 2, err
-    lines = [line for line in err.splitlines() if not line.startswith(("run directory: ", "note: "))]
+    lines = [line for line in err.splitlines() if not line.startswith(("run directory: ", "note: ", "step "))]
     assert len(lines) == 1 and lines[0].startswith("hrm: error: "), err
     assert "Traceback" not in err
     for fragment in fragments:
@@ -182,3 +182,21 @@ def test_second_resume_of_a_locked_run_fails_naming_the_holder(capsys, run):
     # Released when the holder exits: the resume goes through.
     code, _, err = _run(capsys, "train", "--resume", run, "max_steps=12")
     assert code == 0, err
+
+
+def test_full_disk_while_saving_a_checkpoint(capsys, data, tmp_path, monkeypatch):
+    import errno
+
+    import hrm.checkpoints.format as fmt
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device", str(tmp_path / "run"))
+
+    monkeypatch.setattr(fmt, "save_file", full)
+    run = tmp_path / "run"
+    code, _, err = _run(capsys, "train", "tiny", f"data={data}", *COMMON, "--out", run)
+    _one_line_error(code, err, "No space left on device", "free some space")
+    assert list_checkpoints(run) == [] and not any(p.name.startswith(".step-") for p in run.iterdir())
+    monkeypatch.undo()
+    code, _, err = _run(capsys, "train", "--resume", run)  # nothing to resume: refused, not restarted
+    _one_line_error(code, err, "no checkpoint to resume from")
