@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from hrm.errors import UserError
+from hrm.runtime.files import atomic_write, write_text_atomic
 
 METRICS_JSONL = "metrics.jsonl"
 METRICS_CSV = "metrics.csv"
@@ -88,7 +89,8 @@ class MetricsLogger:
             self._add_columns(record)
         self._jsonl_path = self.run_dir / METRICS_JSONL
         self._csv_path = self.run_dir / METRICS_CSV
-        self._jsonl_path.write_text("".join(json.dumps(r) + "\n" for r in self.records))
+        # Rewritten atomically: a kill or a full disk here must not cost the run its earlier records.
+        write_text_atomic(self._jsonl_path, "".join(json.dumps(r) + "\n" for r in self.records))
         self._rewrite_csv()
         self._jsonl = open(self._jsonl_path, "a")  # noqa: SIM115 (closed in close())
         self._csv = open(self._csv_path, "a", newline="")  # noqa: SIM115
@@ -101,7 +103,7 @@ class MetricsLogger:
         return bool(new)
 
     def _rewrite_csv(self) -> None:
-        with open(self._csv_path, "w", newline="") as f:
+        with atomic_write(self._csv_path, newline="") as f:
             writer = csv.DictWriter(f, fieldnames=self._columns)
             writer.writeheader()
             writer.writerows(self.records)
