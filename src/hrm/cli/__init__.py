@@ -33,6 +33,20 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    code = _main(argv)
+    from hrm.runtime.distributed import created_process_group
+
+    if created_process_group():
+        # A torchrun rank whose run is over (its process group already destroyed, its files closed): leave without
+        # the interpreter's teardown, during which gloo's C++ threads can still abort the process ("terminate
+        # called without an active exception") and turn a finished run into a failed one.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    return code
+
+
+def _main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if getattr(args, "func", None) is None:

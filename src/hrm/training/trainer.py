@@ -736,6 +736,9 @@ class _Trainer:
         if getattr(self, "logger", None) is not None:
             self.logger.close()
         self.run.unlock()
+        # Drop the DDP wrapper (its reducer holds the process group) so the group can be torn down now.
+        if getattr(self, "model", None) is not None:
+            self.step_model = self.model
 
 
 def train(config: TrainConfig, run_dir: str | Path, resume: bool = False) -> TrainResult:
@@ -762,4 +765,7 @@ def train(config: TrainConfig, run_dir: str | Path, resume: bool = False) -> Tra
         torch.set_num_threads(threads)
         torch.use_deterministic_algorithms(deterministic)
         if owns_group:
+            import gc
+
+            gc.collect()  # DDP's hooks form reference cycles: free them before the group they use goes away
             dist_utils.destroy_distributed()
