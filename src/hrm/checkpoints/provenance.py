@@ -10,8 +10,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from hrm.checkpoints.format import Checkpoint
-from hrm.data.format import IDENTIFIERS_FILE, load_identifiers
-from hrm.data.kind import dataset_kind, kind_from_shape, kind_in
+
+# hrm.data is imported inside the functions: `import hrm` (which loads hrm.checkpoints) stays free of the builders.
 
 
 def recorded_paths(checkpoint: Checkpoint) -> list[str]:
@@ -48,6 +48,8 @@ def recorded_data_path(checkpoint: Checkpoint) -> Path | None:
 
 def checkpoint_identifiers(checkpoint: Checkpoint, notes: list[str]) -> list[str] | None:
     """The checkpoint's identifier map, else that of its recorded dataset when it has the right length."""
+    from hrm.data.format import IDENTIFIERS_FILE, load_identifiers
+
     if checkpoint.identifiers is not None:
         return checkpoint.identifiers
     root = recorded_data_path(checkpoint)
@@ -63,6 +65,8 @@ def checkpoint_kind(checkpoint: Checkpoint) -> str | None:
     """The kind of data (``sudoku`` | ``maze`` | ``arc`` | ``custom``) the checkpoint was trained on: recorded in
     its ``dataset.json``; for older checkpoints, the ``build.json`` of the dataset it records, else the guess from
     its vocabulary and sequence length (:func:`hrm.data.kind.kind_from_shape`); None when nothing tells."""
+    from hrm.data.kind import dataset_kind, kind_from_shape, kind_in
+
     recorded = kind_in(checkpoint.dataset)
     if recorded is not None:
         return recorded

@@ -10,7 +10,6 @@ Policy (each overridable):
 from __future__ import annotations
 
 import os
-import random
 from dataclasses import dataclass
 
 import numpy as np
@@ -70,12 +69,6 @@ def resolve_precision(device: torch.device, dtype: str = "auto") -> Precision:
 def widest_float(device: torch.device | str) -> torch.dtype:
     """float64, or float32 on MPS (which has no float64): for the stablemax loss and for summing metrics."""
     return torch.float32 if torch.device(device).type == "mps" else torch.float64
-
-
-def seed_everything(seed: int) -> None:
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)
 
 
 def set_deterministic(enabled: bool) -> None:

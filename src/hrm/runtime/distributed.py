@@ -107,10 +107,6 @@ def destroy_distributed() -> None:
     _CONTEXT = DistributedContext()
 
 
-def is_main_process() -> bool:
-    return _CONTEXT.is_main
-
-
 def print0(*args: Any, file: Any = None, **kwargs: Any) -> None:
     """``print`` on rank 0 only (stdout by default)."""
     if _CONTEXT.is_main:
