@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 import hrm.cli
-from hrm.data.build import NpyStreamWriter
+from hrm.data.build import NpyStreamWriter, host_tag
 from hrm.data.sudoku import SudokuBuildOptions, build_sudoku_dataset
 from tests.inference import helpers
 
@@ -179,16 +179,19 @@ def test_stale_partial_folder_of_a_killed_build_is_removed(capsys, tmp_path):
     # A real process that is gone: its PID names the partial folder it would have left after kill -9.
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
-    stale = tmp_path / f".ds.partial-{dead.pid}-abc123"
+    host = host_tag()
+    stale = tmp_path / f".ds.partial-{host}-{dead.pid}-abc123"
     (stale / "train").mkdir(parents=True)
     (stale / "train" / "all__inputs.npy").write_bytes(b"\0" * 1000)
-    alive = tmp_path / f".ds.partial-{os.getpid()}-live"  # a build still running (this process): left alone
+    alive = tmp_path / f".ds.partial-{host}-{os.getpid()}-live"  # a build still running (this process): left alone
     alive.mkdir()
-    other = tmp_path / f".other.partial-{dead.pid}-x"  # another dataset's: left alone
+    other = tmp_path / f".other.partial-{host}-{dead.pid}-x"  # another dataset's: left alone
     other.mkdir()
+    remote = tmp_path / f".ds.partial-00000000-{dead.pid}-x"  # another machine's build (shared disk): left alone
+    remote.mkdir()
     code, _, err = _run(capsys, *GEN4, "--out", tmp_path / "ds")
     assert code == 0, err
-    assert not stale.exists() and alive.exists() and other.exists()
+    assert not stale.exists() and alive.exists() and other.exists() and (remote.exists() or host == "00000000")
     assert (tmp_path / "ds" / "build.json").is_file()
 
 

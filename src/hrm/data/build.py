@@ -17,6 +17,7 @@ import json
 import os
 import re
 import shutil
+import socket
 import sys
 import tempfile
 from collections.abc import Iterable, Iterator
@@ -71,11 +72,18 @@ def check_output_target(target: Path | str, force: bool) -> None:
         )
 
 
-_PARTIAL = re.compile(r"^\.(?P<name>.+)\.(?:partial|old)-(?P<pid>\d+)-[^/]*$")
+_PARTIAL = re.compile(r"^\.(?P<name>.+)\.(?:partial|old)-(?P<host>[0-9a-f]{8})-(?P<pid>\d+)-[^/]*$")
+
+
+def host_tag() -> str:
+    """8 hex digits naming this machine: a PID only means something on the machine that issued it, so partial
+    folders on a shared file system are cleaned only by a build on the same machine."""
+    return hashlib.sha256(socket.gethostname().encode()).hexdigest()[:8]
 
 
 def clean_stale_partials(target: Path) -> list[Path]:
-    """Remove ``.<name>.partial-PID-*`` / ``.<name>.old-PID-*`` folders beside ``target`` whose process is gone.
+    """Remove ``.<name>.partial-HOST-PID-*`` / ``.<name>.old-HOST-PID-*`` folders beside ``target`` whose process
+    (on this machine) is gone.
 
     A build killed with SIGKILL cannot clean up after itself; the next build of the same ``--out`` does. Folders of
     a build still running (its PID is alive on this machine) are left alone.
@@ -90,6 +98,8 @@ def clean_stale_partials(target: Path) -> list[Path]:
         match = _PARTIAL.match(child.name)
         if match is None or match.group("name") != target.name or not child.is_dir():
             continue
+        if match.group("host") != host_tag():
+            continue  # another machine's build: its PID cannot be checked from here
         if _process_alive(int(match.group("pid"))):
             continue
         shutil.rmtree(child, ignore_errors=True)
@@ -116,7 +126,7 @@ def atomic_output_dir(target: Path | str, force: bool = False) -> Iterator[Path]
     If ``target`` exists the build fails up front with a UserError unless ``force`` and ``target`` is a dataset
     this tool built (its ``build.json``) or an empty folder; the old folder is replaced only after the new one is
     complete. On any exception (including Ctrl-C) the temporary folder is removed; folders left by a build that was
-    killed outright (``.<name>.partial-PID-*``) are removed by the next build of the same target.
+    killed outright (``.<name>.partial-HOST-PID-*``) are removed by the next build of the same target.
     """
     target = Path(target)
     check_output_target(target, force)
@@ -128,12 +138,12 @@ def atomic_output_dir(target: Path | str, force: bool = False) -> Iterator[Path]
     if not os.access(parent, os.W_OK | os.X_OK):
         raise UserError(f"--out {target}: the folder {parent} is not writable; choose a path you can write")
     clean_stale_partials(target)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.partial-{os.getpid()}-", dir=parent))
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.partial-{host_tag()}-{os.getpid()}-", dir=parent))
     try:
         os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes it private; the dataset should not be
         yield tmp
         if target.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{target.name}.old-{os.getpid()}-", dir=parent))
+            old = Path(tempfile.mkdtemp(prefix=f".{target.name}.old-{host_tag()}-{os.getpid()}-", dir=parent))
             os.replace(target, old / "d")
             os.replace(tmp, target)
             shutil.rmtree(old, ignore_errors=True)
