@@ -32,8 +32,8 @@ from hrm.evaluation.evaluate import (
 )
 from hrm.evaluation.metrics import format_histogram
 from hrm.runtime.device import resolve_device, resolve_precision
-from hrm.runtime.memory import keep_freed_memory
 from hrm.runtime.files import check_output_dir, write_text_atomic
+from hrm.runtime.memory import keep_freed_memory
 
 EVAL_FILE = "eval.json"
 SUBMISSION_FILE = "submission.json"
