@@ -166,3 +166,46 @@ def test_ray_engine_runs_cells_as_tasks(tmp_path, monkeypatch):
     )
     result = compare.run_compare(spec, tmp_path / "out", log=lambda _: None)
     assert not result.failed and sorted(r["family"] for r in result.records) == ["gru", "hrm"]
+
+
+def test_bad_search_spec_is_one_line(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    text = "task: tiny\nfamily: hrm\nbudget: {steps: 2}\ntrials: 2\nparams: {optim.lrr: {low: 1.0e-3, high: 1.0e-2}}\n"
+    spec = write_spec(tmp_path / "s.yaml", text)
+    assert main(["compare", "--search", str(spec), "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "optim.lrr" in err
+    assert not (tmp_path / "out").exists()
+
+
+def test_search_minimal_spec_is_valid():
+    from hrm.analysis.search import load_search_spec
+
+    spec = load_search_spec(REPO / "runs" / "compare" / "search_minimal.yaml")
+    assert spec.sampler == "grid" and len(spec.params[0].choices) == spec.trials == 7
+
+
+def test_optuna_grid_search_runs_trials_as_lab_cells(tmp_path, monkeypatch):
+    pytest.importorskip("optuna", reason="Optuna is an optional extra (pip install 'hrm[search]')")
+    from hrm.analysis.search import parse_search_spec, run_search
+
+    monkeypatch.chdir(tmp_path)
+    spec = parse_search_spec(
+        {
+            "task": "tiny",
+            "family": "hrm",
+            "budget": {"steps": 3},
+            "eval": {"max_examples": 8},
+            "trials": 2,
+            "sampler": "grid",
+            "params": {"optim.lr": {"choices": [1e-3, 3e-3]}},
+        }
+    )
+    result = run_search(spec, tmp_path / "out", parallel=1, log=lambda _: None)
+    assert sorted(t["params"]["optim.lr"] for t in result.trials) == [1e-3, 3e-3]
+    records = compare.load_records(tmp_path / "out")
+    assert sorted(r["family"] for r in records) == ["trial-000", "trial-001"]
+    assert {r["config"]["optim"]["lr"] for r in records} == {1e-3, 3e-3}
+    # rerunning continues the study: nothing left to do
+    again = run_search(spec, tmp_path / "out", parallel=1, log=lambda _: None)
+    assert len(again.trials) == 2

@@ -648,9 +648,11 @@ def read_records(out: Path) -> list[dict[str, Any]]:
 
 def write_records(out: Path, records: list[dict[str, Any]]) -> Path:
     """``records.jsonl``, rewritten atomically (so a reader never sees a torn line)."""
+    import tempfile
+
     file = out / RECORDS_FILE
-    tmp = out / f".{RECORDS_FILE}.tmp"
-    with open(tmp, "w", encoding="utf-8") as handle:
+    fd, tmp = tempfile.mkstemp(prefix=f".{RECORDS_FILE}.", suffix=".tmp", dir=out)
+    with open(fd, "w", encoding="utf-8") as handle:
         for record in records:
             handle.write(json.dumps(record, default=_json_default) + "\n")
     os.replace(tmp, file)
@@ -672,8 +674,10 @@ def run_compare(
     engine: str | None = None,
     parallel: int | None = None,
     log: Callable[[str], None] = print,
+    report: bool = True,
 ) -> CompareResult:
-    """Run every unfinished cell of ``spec`` into ``out``, then write records, table and plots."""
+    """Run every unfinished cell of ``spec`` into ``out``, then write records and (with ``report``) the table and
+    plots."""
     out = Path(out)
     engine = engine or spec.engine
     if engine not in ENGINES:
@@ -724,7 +728,7 @@ def run_compare(
         _run_local(todo, out, spec, finished)
     records = read_records(out)
     write_records(out, records)
-    if records:
+    if records and report:
         write_report(out, records)
     return CompareResult(out, records, [c.id for c in todo], skipped, failed)
 
@@ -952,6 +956,7 @@ def plot_records(out: Path, records: list[dict[str, Any]]) -> list[Path]:
             ax.scatter([sum(xs) / len(xs)], [sum(ys) / len(ys)], color=colours[family], s=70, label=family,
                        edgecolors="black")  # fmt: skip
         ax.set_xscale("log")
+        ax.set_ylim(bottom=0)
         ax.set_xlabel("training compute (FLOPs)")
         ax.set_ylabel("held-out exact accuracy (%)")
         ax.set_title(task)
@@ -976,7 +981,10 @@ def plot_records(out: Path, records: list[dict[str, Any]]) -> list[Path]:
             caps = sorted(by_cap)
             ax.plot(caps, [sum(by_cap[c]) / len(by_cap[c]) for c in caps], marker="o", color=colours[family],
                     label=family)  # fmt: skip
+        all_caps = sorted({int(p["segments"]) for r in records if r["task"] == task for p in r.get("scaling", [])})
         ax.set_xscale("log", base=2)
+        ax.set_xticks(all_caps or [1], [str(c) for c in all_caps or [1]])
+        ax.set_ylim(bottom=0)
         ax.set_xlabel("inference segments allowed")
         ax.set_ylabel("held-out exact accuracy (%)")
         ax.set_title(task)
