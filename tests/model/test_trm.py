@@ -113,7 +113,7 @@ def test_deterministic_given_seed():
 
 def test_config_validation_and_round_trip():
     cfg = tiny(puzzle_emb_len=0, puzzle_emb_ndim=40)
-    assert cfg.puzzle_emb_len_resolved == 3
+    assert cfg.puzzle_emb_len_resolved == 3 and cfg.puzzle_emb_len == 3  # stored resolved
     assert TRMConfig.from_dict(cfg.to_dict()) == cfg
     assert tiny(puzzle_emb_ndim=0).puzzle_emb_len_resolved == 0
     with pytest.raises(ValueError, match="does not fit"):

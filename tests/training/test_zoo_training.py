@@ -11,9 +11,13 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
+import hrm.cli
 from hrm.checkpoints import list_checkpoints, load_checkpoint, save_checkpoint
+from hrm.cli.info import checkpoint_info, format_info
 from hrm.data.sudoku import SudokuBuildOptions, build_sudoku_dataset
 from hrm.errors import UserError
+from hrm.inference.render import format_result, format_trace
+from hrm.inference.solve import solve
 from hrm.model.registry import family_spec
 from hrm.training.config import ConfigError, TrainConfig, apply_overrides
 from hrm.training.recipes import get_recipe
@@ -65,6 +69,20 @@ def test_tiny_recipe_learns_and_checkpoint_round_trips(family, tiny_data, tmp_pa
     pids = torch.zeros(4, dtype=torch.long)
     first, second = ckpt.model.predict(inputs, pids), again.model.predict(inputs, pids)
     torch.testing.assert_close(first["logits"], second["logits"], rtol=0, atol=0)
+    info = checkpoint_info(ckpt)
+    assert info["family"] == family and info["flops_per_segment"] == ckpt.model.flops_per_segment(1)
+    assert f"model family: {family}" in format_info(info)
+    answer = solve(ckpt, "1...2...3...4...", trace=True)  # any family solves; no halting head: no confidence
+    assert answer.segments <= ckpt.model.max_segments and len(answer.trace) == answer.segments
+    assert (answer.to_dict()["confidence"] is None) == (not ckpt.model.has_halting_head)
+    report = format_result(answer)
+    assert ("confidence:" in report) == ckpt.model.has_halting_head
+    assert format_trace(answer)
+    analyses = ("halting",) if ckpt.model.has_halting_head else ()
+    analyses += ("dimensionality",) if family == "trm" else ()
+    for analysis in {"halting", "dimensionality"} - set(analyses):  # what does not apply is a one-line error
+        argv = ["analyze", analysis, "--checkpoint", str(result.checkpoint), "--data", str(tiny_data)]
+        assert hrm.cli.main([*argv, "--num-puzzles", "4", "--plot", str(tmp_path / "p.png")]) == 2
     other = "hrm" if family != "hrm" else "trm"
     with pytest.raises(UserError, match=f"holds a '{family}' model, not '{other}'"):
         load_checkpoint(result.checkpoint, family=other)

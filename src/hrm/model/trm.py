@@ -52,7 +52,8 @@ class TRMArchitecture(FamilyConfig):
         vocab_size / seq_len / num_puzzle_identifiers: fixed by the dataset (grid tokens exclude the prefix).
         puzzle_emb_ndim: width of a puzzle-ID embedding; ``None`` means ``hidden_size``; 0 disables it.
         puzzle_emb_len: prefix tokens for the puzzle embedding (16 as in the reference; 0 means
-            ceil(puzzle_emb_ndim / hidden_size)). Without a puzzle embedding there is no prefix.
+            ceil(puzzle_emb_ndim / hidden_size)). Without a puzzle embedding there is no prefix. A
+            :class:`TRMConfig` stores the resolved count.
         hidden_size / num_heads / expansion: width, attention heads, SwiGLU expansion (before the 2/3 rule).
         num_layers: blocks in the one network (the reference's ``L_layers``; ``H_layers`` is ignored there).
         high_cycles: T, full recursions per segment (``H_cycles``).
@@ -94,6 +95,8 @@ class TRMConfig(TRMArchitecture, DatasetFields):
         if self.puzzle_emb_ndim is None:
             self.puzzle_emb_ndim = self.hidden_size
         self.validate()
+        # Stored resolved, so that generic code reading ``puzzle_emb_len`` (prefix tokens, as HRMConfig's) agrees.
+        self.puzzle_emb_len = self.puzzle_emb_len_resolved
 
     def validate(self) -> None:
         self._positive(
