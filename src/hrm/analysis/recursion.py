@@ -30,8 +30,10 @@ import torch
 
 from hrm.analysis.dimensionality import CovarianceAccumulator
 from hrm.errors import UserError
+from hrm.evaluation.test_time import recurrent_modules
 
 MAX_TRAJECTORIES = 8
+__all__ = ["RecursionReport", "StreamReport", "analyze_recursion", "recurrent_modules"]
 
 
 @dataclass
@@ -61,15 +63,6 @@ class RecursionReport:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
-
-
-def recurrent_modules(model: torch.nn.Module) -> list[torch.nn.Module]:
-    """The modules the model applies repeatedly inside a segment (see the module docstring)."""
-    for name in ("recurrent_modules", "compile_targets"):
-        method = getattr(model, name, None)
-        if callable(method):
-            return list(method())
-    return []
 
 
 class _Recorder:
