@@ -209,3 +209,11 @@ def test_optuna_grid_search_runs_trials_as_lab_cells(tmp_path, monkeypatch):
     # rerunning continues the study: nothing left to do
     again = run_search(spec, tmp_path / "out", parallel=1, log=lambda _: None)
     assert len(again.trials) == 2
+
+
+@pytest.mark.parametrize("name", ["smoke", "cpu_study_6x6", "cpu_study_depth_width"])
+def test_shipped_specs_are_valid(name):
+    spec = compare.load_spec(REPO / "runs" / "compare" / f"{name}.yaml")
+    cells = compare.plan_cells(spec)
+    assert len(cells) == len(spec.families) * len(spec.tasks) * len(spec.seeds)
+    assert len({c.id for c in cells}) == len(cells)
