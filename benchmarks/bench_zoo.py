@@ -23,6 +23,7 @@ import json
 import os
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -41,7 +42,7 @@ DATA = dict(vocab_size=8, seq_len=36, num_puzzle_identifiers=1)  # the cpu-sudok
 WIDTH = dict(hidden_size=128, num_heads=4)
 
 
-def families() -> dict[str, torch.nn.Module]:
+def families() -> dict[str, Callable[[], torch.nn.Module]]:
     return {
         "hrm": lambda: HRM(HRMConfig(**DATA, **WIDTH, high_layers=2, low_layers=2, halt_max_steps=8)),
         "trm-att": lambda: TRM(TRMConfig(**DATA, **WIDTH, high_cycles=3, low_cycles=6, halt_max_steps=8)),

@@ -11,7 +11,7 @@ import pytest
 from hrm.model import HRMConfig
 from hrm.training.config import ArchConfig, ConfigError, TrainConfig, apply_overrides, parse_value, valid_keys
 from hrm.training.recipes import RECIPES, get_recipe
-from hrm.training.trainer import eval_every_for, learning_rate, total_steps_for
+from hrm.training.schedule import eval_every_for, learning_rate, total_steps_for
 
 
 @pytest.mark.parametrize("name", sorted(RECIPES))

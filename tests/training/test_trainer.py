@@ -12,8 +12,14 @@ import torch
 
 from hrm.checkpoints import load_checkpoint, load_train_state
 from hrm.checkpoints.locate import BEST_FILE, list_checkpoints, read_best, resolve_checkpoint
-from hrm.data.format import load_split
-from hrm.data.sudoku import SudokuBuildOptions, build_sudoku_dataset, decode, is_valid_solution
+from hrm.data.format import head_of_split, load_split
+from hrm.data.sudoku import (
+    SudokuBatchAugmenter,
+    SudokuBuildOptions,
+    build_sudoku_dataset,
+    decode,
+    is_valid_solution,
+)
 from hrm.errors import UserError
 from hrm.model import HRM, act_loss
 from hrm.training.config import apply_overrides
@@ -21,8 +27,6 @@ from hrm.training.optim import AdamATan2, PuzzleEmbeddingSignSGD
 from hrm.training.recipes import get_recipe
 from hrm.training.trainer import (
     METRIC_KEYS,
-    SudokuBatchAugmenter,
-    head_of_split,
     summarise_train_metrics,
     train,
     train_step,
@@ -190,6 +194,7 @@ def test_end_to_end_tiny_run(tiny_data, tmp_path):
     checkpoint = load_checkpoint(run / "step-24")
     assert checkpoint.step == 24 and checkpoint.identifiers == ["<blank>"]
     assert checkpoint.dataset["metadata"]["seq_len"] == 16 and checkpoint.train_config == config.to_dict()
+    assert checkpoint.dataset["kind"] == "sudoku" and checkpoint.family == "hrm"  # recorded, not guessed later
     state = load_train_state(run / "step-24")
     shadow = state["ema"]["shadow"]
     for name, tensor in checkpoint.model.named_parameters():

@@ -10,13 +10,14 @@ from hrm.checkpoints.locate import (
     open_checkpoint,
     resolve_checkpoint,
 )
-from hrm.checkpoints.provenance import checkpoint_identifiers, recorded_data_path
+from hrm.checkpoints.provenance import checkpoint_identifiers, checkpoint_kind, recorded_data_path
 from hrm.checkpoints.reference import convert_reference_checkpoint, load_reference_checkpoint
 
 __all__ = [
     "Checkpoint",
     "best_checkpoint",
     "checkpoint_identifiers",
+    "checkpoint_kind",
     "convert_reference_checkpoint",
     "latest_checkpoint",
     "list_checkpoints",

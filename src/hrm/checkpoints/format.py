@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
@@ -133,11 +134,6 @@ def save_checkpoint(
     return path
 
 
-def read_family(path: str | os.PathLike) -> str:
-    """The model family a ``step-N`` directory holds (``"hrm"`` for checkpoints written before families)."""
-    return _read_config(path).get("family", DEFAULT_FAMILY)
-
-
 def _read_config(path: str | os.PathLike) -> dict[str, Any]:
     config = _read_json(Path(path) / CONFIG_FILE, "config.json")
     if not isinstance(config, dict):
@@ -230,3 +226,28 @@ def load_train_state(path: str | os.PathLike) -> dict[str, Any]:
     if not file.exists():
         raise UserError(f"{path}: no {TRAIN_STATE_FILE}; this checkpoint cannot resume training")
     return torch.load(file, map_location="cpu", weights_only=True)
+
+
+def to_storable(obj: Any) -> Any:
+    """Numpy values → torch tensors / Python scalars, so ``torch.load(weights_only=True)`` can read them back
+    (what ``train_state.pt`` holds, e.g. the sampler's state)."""
+    if isinstance(obj, np.ndarray):
+        return torch.from_numpy(np.ascontiguousarray(obj).copy())
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, dict):
+        return {k: to_storable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(to_storable(v) for v in obj)
+    return obj
+
+
+def from_storable(obj: Any) -> Any:
+    """Inverse of :func:`to_storable` for states that hold no torch tensors of their own (the sampler's)."""
+    if isinstance(obj, torch.Tensor):
+        return obj.numpy()
+    if isinstance(obj, dict):
+        return {k: from_storable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(from_storable(v) for v in obj)
+    return obj

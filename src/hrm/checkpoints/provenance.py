@@ -1,4 +1,4 @@
-"""What a checkpoint records about the data it was trained on: the dataset's path and its identifier map.
+"""What a checkpoint records about the data it was trained on: the dataset's path, its identifier map, its kind.
 
 The trainer writes ``dataset.json`` (``{"metadata", "source", "kind"}``) and ``identifiers.json`` into every
 checkpoint; a converted reference checkpoint records its ``all_config.yaml`` (whose ``data_path`` names the dataset).
@@ -10,7 +10,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from hrm.checkpoints.format import Checkpoint
-from hrm.data.format import IDENTIFIERS_FILE, load_identifiers
+
+# hrm.data is imported inside the functions: `import hrm` (which loads hrm.checkpoints) stays free of the builders.
 
 
 def recorded_paths(checkpoint: Checkpoint) -> list[str]:
@@ -47,6 +48,8 @@ def recorded_data_path(checkpoint: Checkpoint) -> Path | None:
 
 def checkpoint_identifiers(checkpoint: Checkpoint, notes: list[str]) -> list[str] | None:
     """The checkpoint's identifier map, else that of its recorded dataset when it has the right length."""
+    from hrm.data.format import IDENTIFIERS_FILE, load_identifiers
+
     if checkpoint.identifiers is not None:
         return checkpoint.identifiers
     root = recorded_data_path(checkpoint)
@@ -56,3 +59,20 @@ def checkpoint_identifiers(checkpoint: Checkpoint, notes: list[str]) -> list[str
             notes.append(f"identifier map from {root / IDENTIFIERS_FILE}")
             return identifiers
     return None
+
+
+def checkpoint_kind(checkpoint: Checkpoint) -> str | None:
+    """The kind of data (``sudoku`` | ``maze`` | ``arc`` | ``custom``) the checkpoint was trained on: recorded in
+    its ``dataset.json``; for older checkpoints, the ``build.json`` of the dataset it records, else the guess from
+    its vocabulary and sequence length (:func:`hrm.data.kind.kind_from_shape`); None when nothing tells."""
+    from hrm.data.kind import dataset_kind, kind_from_shape, kind_in
+
+    recorded = kind_in(checkpoint.dataset)
+    if recorded is not None:
+        return recorded
+    root = recorded_data_path(checkpoint)
+    from_build = dataset_kind(root) if root is not None else None
+    if from_build is not None:
+        return from_build
+    config = checkpoint.model_config
+    return kind_from_shape(config.vocab_size, config.seq_len)

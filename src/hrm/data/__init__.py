@@ -3,6 +3,8 @@
 * :mod:`hrm.data.format` — read/write ``dataset.json`` + ``<set>__<field>.npy`` + ``identifiers.json``.
 * :mod:`hrm.data.sampling` — :class:`TrainSampler` (reference §4.2 train sampling) and :func:`iter_eval_batches`.
 * :mod:`hrm.data.augment` — dihedral / colour / Sudoku shuffles and their inverses.
+* :mod:`hrm.data.kind` — what a dataset holds (``sudoku`` | ``maze`` | ``arc`` | ``custom``): recorded in
+  ``build.json``, guessed from vocab and seq_len for datasets built without one.
 * Builders: :mod:`hrm.data.sudoku`, :mod:`hrm.data.maze`, :mod:`hrm.data.arc`, :mod:`hrm.data.custom`
   (``hrm data sudoku|maze|arc|custom``).
 """

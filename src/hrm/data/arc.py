@@ -35,7 +35,7 @@ import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Literal, NamedTuple
 
 import numpy as np
 
@@ -153,19 +153,30 @@ def _scatter(flat: np.ndarray, base: np.ndarray, grids: np.ndarray, dr: np.ndarr
 # Loading and validation
 
 
+class ArcPair(NamedTuple):
+    """One (input, output) pair of grids; ``output`` is None for a test input whose answer is not given."""
+
+    input: np.ndarray
+    output: np.ndarray | None
+
+
 @dataclass
 class ArcTask:
-    """One task: demonstration ("train") pairs and test pairs, each (input, output) uint8 grids."""
+    """One task: demonstration ("train") pairs and test pairs (the one ARC task type of the library: datasets,
+    direct evaluation and ``hrm solve`` all use it).
 
-    task_id: str
-    role: Role
+    ``role`` and ``source`` say where a dataset build took it from; ``where`` is ``file:line`` for messages.
+    """
+
+    task_id: str | None
+    role: Role | None
     source: str
-    train: list[tuple[np.ndarray, np.ndarray]]
-    test: list[tuple[np.ndarray, np.ndarray]]
+    train: list[ArcPair]
+    test: list[ArcPair]
     where: str = ""
 
     @property
-    def pairs(self) -> list[tuple[np.ndarray, np.ndarray]]:
+    def pairs(self) -> list[ArcPair]:
         return self.train + self.test
 
 
@@ -191,7 +202,9 @@ def parse_grid(raw, where: str, what: str) -> np.ndarray:
     return np.array(raw, dtype=np.uint8)
 
 
-def _parse_task(task_id: str, data, role: Role, source: str, where: str) -> ArcTask:
+def _parse_task(
+    task_id: str, data, role: Role | None, source: str, where: str, need_test_output: bool = True
+) -> ArcTask:
     if not isinstance(data, dict):
         raise UserError(f"{where}: task {task_id!r} must be an object with 'train' and 'test' lists")
     parts = {}
@@ -203,15 +216,17 @@ def _parse_task(task_id: str, data, role: Role, source: str, where: str) -> ArcT
         for k, pair in enumerate(pairs):
             if not isinstance(pair, dict) or "input" not in pair:
                 raise UserError(f"{where}: task {task_id!r} {kind} pair {k + 1} needs 'input' and 'output'")
-            if "output" not in pair:
+            if pair.get("output") is None and (kind == "train" or need_test_output):
                 raise UserError(
                     f"{where}: task {task_id!r} {kind} pair {k + 1} has no 'output'; a dataset needs "
                     "the answers (hidden test sets cannot be built)"
                 )
+            what = f"task {task_id!r} {kind} pair {k + 1}"
+            output = pair.get("output")
             parsed.append(
-                (
-                    parse_grid(pair["input"], where, f"task {task_id!r} {kind} pair {k + 1} input"),
-                    parse_grid(pair["output"], where, f"task {task_id!r} {kind} pair {k + 1} output"),
+                ArcPair(
+                    parse_grid(pair["input"], where, f"{what} input"),
+                    parse_grid(output, where, f"{what} output") if output is not None else None,
                 )
             )
         parts[kind] = parsed
@@ -247,14 +262,23 @@ def _load_json(path: Path):
         raise UserError(f"{path}:{exc.lineno}: not valid JSON ({exc.msg})") from None
 
 
-def _tasks_from_file(path: Path, role: Role, source: str) -> list[ArcTask]:
+def _tasks_from_file(path: Path, role: Role | None, source: str, need_test_output: bool = True) -> list[ArcTask]:
     data, text = _load_json(path)
     if not isinstance(data, dict):
         raise UserError(f"{path}:1: expected a JSON object (one task, or task id -> task)")
     if "train" in data or "test" in data:  # one task per file (upstream layout); id = file stem
-        return [_parse_task(path.stem, data, role, source, f"{path}:1")]
+        return [_parse_task(path.stem, data, role, source, f"{path}:1", need_test_output)]
     lines = _key_lines(text, data.keys())
-    return [_parse_task(tid, task, role, source, f"{path}:{lines[tid]}") for tid, task in data.items()]
+    return [
+        _parse_task(tid, task, role, source, f"{path}:{lines[tid]}", need_test_output) for tid, task in data.items()
+    ]
+
+
+def read_task_file(path: Path | str) -> list[ArcTask]:
+    """The tasks of one JSON file (``{task id: task}``, or one task named by the file stem), in file order, for
+    evaluation: a test pair may lack its ``output`` (then ``None``: predicted, not scored)."""
+    path = Path(path)
+    return _tasks_from_file(path, None, path.name, need_test_output=False)
 
 
 def load_arc_tasks(path: Path | str, role: Role, source: str | None = None) -> list[ArcTask]:
@@ -698,6 +722,7 @@ __all__ = [
     "DIHEDRAL_INVERSE",
     "PRESETS",
     "ArcBuildOptions",
+    "ArcPair",
     "ArcTask",
     "ArcVariants",
     "build_arc_dataset",

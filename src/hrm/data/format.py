@@ -348,3 +348,24 @@ def locate_split(data: Path, split: str) -> tuple[Path, Path | None]:
         f"--data {data}: no {split}/{METADATA_FILE} and no {METADATA_FILE}; pass a dataset root built "
         "by `hrm data ...` (or the reference's builders) or one of its split folders"
     )
+
+
+def head_of_split(split: PuzzleSplit, max_examples: int) -> PuzzleSplit:
+    """The first whole puzzles of ``split`` holding at most ``max_examples`` examples (for quick evaluations)."""
+    arrays = {}
+    for name, a in split.arrays.items():
+        pidx, gidx = a["puzzle_indices"], a["group_indices"]
+        num_puzzles = max(1, int(np.searchsorted(pidx, max_examples, side="right")) - 1)
+        num_puzzles = min(num_puzzles, len(pidx) - 1)
+        num_examples = int(pidx[num_puzzles])
+        groups = gidx[gidx <= num_puzzles]
+        if groups[-1] != num_puzzles:
+            groups = np.append(groups, num_puzzles).astype(gidx.dtype)
+        arrays[name] = {
+            "inputs": a["inputs"][:num_examples],
+            "labels": a["labels"][:num_examples],
+            "puzzle_identifiers": a["puzzle_identifiers"][:num_puzzles],
+            "puzzle_indices": pidx[: num_puzzles + 1],
+            "group_indices": groups,
+        }
+    return PuzzleSplit(path=split.path, metadata=split.metadata, arrays=arrays)

@@ -56,6 +56,12 @@ def vocab_size(n: int) -> int:
     return n + 2
 
 
+def board_side(vocab: int, seq_len: int) -> int | None:
+    """n when (vocab, seq_len) is the encoding of n×n boards of a supported size (vocab n + 2, seq_len n²)."""
+    n = vocab - 2
+    return n if n in _BOX_SHAPES and n > 1 and n * n == seq_len else None
+
+
 # ----------------------------------------------------------------------------------------------------------------
 # Parsing, encoding, validation
 
@@ -327,10 +333,6 @@ def solve(
     found: list[list[int]] = []
     _search(cand, geo, found, max_solutions, rng)
     return [_to_grid(c, n) for c in found]
-
-
-def count_solutions(grid: np.ndarray, limit: int = 2) -> int:
-    return len(solve(grid, max_solutions=limit))
 
 
 def random_solution(n: int, rng: np.random.Generator) -> np.ndarray:
@@ -644,17 +646,24 @@ def _read_lines(path: Path, what: str) -> tuple[list[str], list[int]]:
 
 
 def read_puzzle_lines(
-    path: Path | str, solutions_path: Path | str | None = None, size: int | None = None, show_progress: bool = False
+    path: Path | str,
+    solutions_path: Path | str | None = None,
+    size: int | None = None,
+    show_progress: bool = False,
+    limit: int | None = None,
 ) -> SudokuRows:
     """Read a puzzle line file (n² characters per line; ``.``/``0`` blank; CRLF, blank and ``#`` lines allowed).
 
     With ``solutions_path`` (line i = solution of puzzle i) the pairs are checked; without, each puzzle is solved
-    and must have exactly one solution (UserError naming the line otherwise).
+    and must have exactly one solution (UserError naming the line otherwise). ``limit`` keeps the first puzzles
+    only (without a solutions file, only those are solved).
     """
     path = Path(path)
     strings, lines = _read_lines(path, "puzzle")
     if not strings:
         raise UserError(f"{path}: no puzzles found")
+    if limit is not None and solutions_path is None:
+        strings, lines = strings[:limit], lines[:limit]
     n = _infer_size([len(strings[0])], str(path), lines, size)
     puzzles = _digits_from_strings(strings, lines, str(path), n, "puzzle", allow_blank=True)
     bad, msgs = givens_conflict(puzzles, n)
@@ -693,7 +702,8 @@ def read_puzzle_lines(
                     "unique one (fix the puzzle or give a --*-solutions file)"
                 )
             solutions[i] = found[0].reshape(-1)
-    return SudokuRows(n=n, puzzles=puzzles, solutions=solutions, lines=np.asarray(lines, np.int64), path=str(path))
+    rows = SudokuRows(n=n, puzzles=puzzles, solutions=solutions, lines=np.asarray(lines, np.int64), path=str(path))
+    return rows.take(np.arange(min(limit, len(rows)))) if limit is not None else rows
 
 
 def _concat_rows(parts: Sequence[SudokuRows]) -> SudokuRows:
@@ -715,6 +725,46 @@ def _concat_rows(parts: Sequence[SudokuRows]) -> SudokuRows:
 
 # ----------------------------------------------------------------------------------------------------------------
 # Dataset build
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Online augmentation (training)
+
+
+class SudokuBatchAugmenter:
+    """Online Sudoku augmentation: a fresh validity-preserving shuffle for every row of every training batch.
+
+    The shuffles of step ``s`` are drawn for the whole *global* batch from a generator keyed by (seed, s), and each
+    rank applies its slice, so the result depends on neither the number of processes nor on where a run resumed.
+    Tokens follow the Sudoku encoding (0 = pad, 1 = blank, digit d = d + 1); ignored labels (-100) stay ignored.
+    """
+
+    def __init__(self, seq_len: int, seed: int, global_batch_size: int, rank: int, world_size: int):
+        n = math.isqrt(seq_len)
+        if n * n != seq_len:
+            raise UserError(f"data.online_augment needs square Sudoku boards; seq_len {seq_len} is not a square")
+        self.box = box_shape(n)
+        self.seed = seed
+        self.global_batch_size = global_batch_size
+        local = global_batch_size // world_size
+        self.rows = slice(rank * local, (rank + 1) * local)
+
+    def __call__(self, batch: dict[str, np.ndarray], step: int) -> dict[str, np.ndarray]:
+        rng = np.random.default_rng([self.seed, 0x5D0C, step])
+        transforms = sample_sudoku_transforms(rng, self.global_batch_size, self.box)
+        sources = transforms.cell_sources()[self.rows]  # [B, n*n]: output cell j reads input cell sources[:, j]
+        digit_maps = transforms.digit_maps[self.rows].astype(np.int32)  # [B, n+1], digit → digit, 0 fixed
+        B = digit_maps.shape[0]
+        token_maps = np.concatenate(
+            [np.zeros((B, 1), np.int32), np.ones((B, 1), np.int32), digit_maps[:, 1:] + 1], axis=1
+        )  # [B, n+2], token → token
+        out = dict(batch)
+        for key in ("inputs", "labels"):
+            moved = np.take_along_axis(batch[key], sources, axis=1)
+            ignored = moved < 0
+            mapped = np.take_along_axis(token_maps, np.where(ignored, 0, moved), axis=1)
+            out[key] = np.where(ignored, moved, mapped).astype(np.int32)
+        return out
 
 
 @dataclass

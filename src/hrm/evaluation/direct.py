@@ -16,7 +16,6 @@ with the fix when they differ.
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -29,8 +28,8 @@ from tqdm.auto import tqdm
 
 from hrm.errors import UserError
 from hrm.evaluation.evaluate import EvalBatch, SegmentOutputs
-from hrm.model import HRM
 from hrm.model.losses import IGNORE_LABEL_ID
+from hrm.model.protocol import ReasoningModel
 
 
 @dataclass
@@ -58,7 +57,7 @@ class DirectData:
         return int(self.inputs.shape[0])
 
 
-def check_direct(model: HRM, data: DirectData) -> None:
+def check_direct(model: ReasoningModel, data: DirectData) -> None:
     """The checkpoint must have been trained on this puzzle type: same vocabulary and sequence length."""
     cfg = model.config
     what = "Sudoku" if data.kind == "sudoku" else "ARC"
@@ -100,7 +99,7 @@ def load_sudoku_lines(
     solutions: str | Path | None = None,
     limit: int | None = None,
     progress: bool = True,
-    model: HRM | None = None,
+    model: ReasoningModel | None = None,
 ) -> DirectData:
     """A puzzle line file; solutions from ``solutions``, else ``<stem>.solutions.txt`` beside it, else solved.
 
@@ -137,47 +136,9 @@ def load_sudoku_lines(
             notes.append("no solutions file: labels are the unique solutions found by the exact solver")
     elif not Path(solutions).is_file():
         raise UserError(f"{solutions}: no such solutions file (line i must be the solution of puzzle i)")
-    if solutions is None and limit is not None:
-        rows = _solve_first(path, limit, progress)  # solve only the puzzles that will be evaluated
-    else:
-        rows = sudoku.read_puzzle_lines(path, solutions, show_progress=progress)
-    return _sudoku_data(rows, str(path), limit, notes)
-
-
-def _solve_first(path: Path, limit: int, progress: bool) -> Any:
-    """The first ``limit`` puzzles of a line file with their unique solutions (UserError naming the line)."""
-    from hrm.data import sudoku
-
-    puzzles, lines = [], []
-    with open(path, encoding="utf-8", errors="replace") as f:
-        for number, line in enumerate(f, start=1):
-            if len(puzzles) == limit:
-                break
-            if line.strip():
-                try:
-                    puzzles.append(sudoku.parse_sudoku(line))
-                except UserError as exc:
-                    raise UserError(f"{path}:{number}: {exc}") from None
-                lines.append(number)
-    if not puzzles:
-        raise UserError(f"{path}: no puzzles found")
-    n = puzzles[0].shape[0]
-    solutions = []
-    for grid, number in zip(tqdm(puzzles, desc=f"solving {path.name}", disable=not progress, leave=False), lines):
-        if grid.shape[0] != n:
-            raise UserError(f"{path}:{number}: a {grid.shape[0]}×{grid.shape[0]} puzzle among {n}×{n} ones")
-        found = sudoku.solve(grid, max_solutions=2)
-        if not found:
-            raise UserError(f"{path}:{number}: the puzzle has no solution")
-        if len(found) > 1:
-            raise UserError(
-                f"{path}:{number}: the puzzle has several solutions; give one per line with --solutions FILE"
-            )
-        solutions.append(found[0])
-    flat = lambda grids: np.stack([g.reshape(-1) for g in grids]).astype(np.uint8)  # noqa: E731
-    return sudoku.SudokuRows(
-        n=n, puzzles=flat(puzzles), solutions=flat(solutions), lines=np.asarray(lines), path=str(path)
-    )
+    # Without solutions, only the puzzles that will be evaluated are solved.
+    rows = sudoku.read_puzzle_lines(path, solutions, show_progress=progress, limit=limit)
+    return _sudoku_data(rows, str(path), None, notes)
 
 
 def _first_line_side(path: Path) -> int | None:
@@ -221,12 +182,6 @@ def _sudoku_data(rows: Any, source: str, limit: int | None, notes: list[str]) ->
         size=n,
         notes=notes,
     )
-
-
-def sudoku_side(vocab_size: int, seq_len: int) -> int | None:
-    """n when (vocab, seq_len) is the Sudoku encoding of n×n boards (vocab n + 2, seq n²), else None."""
-    n = vocab_size - 2
-    return n if n in (4, 6, 8, 9, 12, 16) and n * n == seq_len else None
 
 
 class SudokuChecker:
@@ -288,89 +243,62 @@ def load_arc_json(
 ) -> DirectData:
     """Encode every test input of every task in an ARC JSON file, once per augmented view the model knows.
 
-    The file maps task ids to tasks (or is one task, named by the file stem). Only the test pairs are used (the
-    model saw the demonstrations in training, through the task's puzzle embeddings); a test pair without an
-    ``output`` is predicted but not scored.
+    The file maps task ids to tasks (or is one task, named by the file stem), read by
+    :func:`hrm.data.arc.read_task_file`. Only the test pairs are used (the model saw the demonstrations in
+    training, through the task's puzzle embeddings); a test pair without an ``output`` is predicted but not scored.
     """
+    from hrm.data import arc
+
     path = Path(path)
     if not path.is_file():
         raise UserError(f'{path}: no such ARC JSON file; expected {{task_id: {{"train": [...], "test": [...]}}}}')
-    try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise UserError(f"{path}:{exc.lineno}: not valid JSON ({exc.msg})") from None
-    except UnicodeDecodeError:
-        raise UserError(f"{path}: not UTF-8 text") from None
-    if isinstance(raw, dict) and isinstance(raw.get("test"), list):
-        raw = {path.stem: raw}  # a single task file
-    if not isinstance(raw, dict) or not raw:
+    by_id = {task.task_id: task for task in arc.read_task_file(path)}
+    if not by_id:
         raise UserError(f"{path}: expected a JSON object mapping task ids to tasks")
     if tasks:
-        missing = [t for t in tasks if t not in raw]
+        missing = [t for t in tasks if t not in by_id]
         if missing:
             raise UserError(f"{path}: no task(s) {', '.join(missing[:5])} in the file; check --tasks")
-        raw = {t: raw[t] for t in tasks}
-    return encode_arc_tasks(raw, str(path), identifiers, num_puzzle_identifiers, progress=progress)
-
-
-def _arc_grid(value: Any, where: str) -> np.ndarray:
-    from hrm.data.arc import MAX_GRID
-
-    try:
-        grid = np.array(value)
-    except ValueError:
-        grid = None
-    if (
-        grid is None
-        or grid.ndim != 2
-        or grid.dtype.kind not in "iu"
-        or grid.size == 0
-        or grid.min() < 0
-        or grid.max() > 9
-        or max(grid.shape) > MAX_GRID
-    ):
-        raise UserError(f"{where}: not an ARC grid (a rectangular list of rows of colours 0-9, at most 30×30)")
-    return grid.astype(np.uint8)
+        by_id = {t: by_id[t] for t in tasks}
+    return encode_arc_tasks(list(by_id.values()), str(path), identifiers, num_puzzle_identifiers, progress=progress)
 
 
 def encode_arc_tasks(
-    raw: dict[str, Any],
+    tasks: Sequence[Any],
     source: str,
     identifiers: Sequence[str] | None,
     num_puzzle_identifiers: int,
     progress: bool = False,
 ) -> DirectData:
-    """Rows for ``raw`` ({task id: task}): each test input under each variant of its task in ``identifiers``."""
+    """Rows for ``tasks`` (:class:`hrm.data.arc.ArcTask`): each test input under each variant of its task in
+    ``identifiers``."""
     from hrm.data import arc
     from hrm.data.augment import arc_augment
     from hrm.evaluation.arc_vote import grid_key, make_view
 
+    wanted = {task.task_id for task in tasks}
     variants: dict[str, list[tuple[int, int, np.ndarray]]] = {}
     for pid, name in enumerate(identifiers or []):
         if pid == 0 or pid >= num_puzzle_identifiers:
             continue
-        task, tid, cmap = arc.parse_variant_name(name)
-        if task in raw:
-            variants.setdefault(task, []).append((pid, tid, cmap))
+        task_id, tid, cmap = arc.parse_variant_name(name)
+        if task_id in wanted:
+            variants.setdefault(task_id, []).append((pid, tid, cmap))
     inputs, labels, pids = [], [], []
     views: dict[int, Any] = {}
     order: dict[str, list[str]] = {}
     unknown = []
     unlabelled = 0
-    for task_id, task in tqdm(raw.items(), desc="encoding ARC tasks", unit="task", disable=not progress, leave=False):
-        if not isinstance(task, dict) or not isinstance(task.get("test"), list) or not task["test"]:
-            raise UserError(f"{source}: task {task_id!r} has no 'test' list of pairs")
+    for task in tqdm(tasks, desc="encoding ARC tasks", unit="task", disable=not progress, leave=False):
+        task_id = task.task_id
+        if not task.test:
+            raise UserError(f"{source}: task {task_id!r} has no test pairs")
         task_views = variants.get(task_id)
         if not task_views:
             unknown.append(task_id)
             task_views = [(0, 0, np.arange(10, dtype=np.uint8))]
         order[task_id] = []
-        for k, pair in enumerate(task["test"]):
-            where = f"{source}: task {task_id!r} test pair {k + 1}"
-            if not isinstance(pair, dict) or "input" not in pair:
-                raise UserError(f"{where}: needs an 'input' grid")
-            grid_in = _arc_grid(pair["input"], where + " input")
-            grid_out = _arc_grid(pair["output"], where + " output") if pair.get("output") is not None else None
+        for grid_in, grid_out in task.test:
             unlabelled += grid_out is None
             order[task_id].append(grid_key(grid_in))
             for pid, tid, cmap in task_views:

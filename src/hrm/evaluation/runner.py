@@ -16,7 +16,9 @@ from typing import Any
 
 from hrm.checkpoints import Checkpoint, checkpoint_identifiers, open_checkpoint, recorded_data_path
 from hrm.checkpoints.provenance import recorded_paths
-from hrm.data.format import IDENTIFIERS_FILE, PuzzleSplit, load_identifiers, load_split, locate_split
+from hrm.data import sudoku
+from hrm.data.format import IDENTIFIERS_FILE, load_identifiers, load_split, locate_split
+from hrm.data.kind import dataset_kind
 from hrm.errors import UserError
 from hrm.evaluation import arc_vote, direct, test_time
 from hrm.evaluation.evaluate import (
@@ -122,25 +124,6 @@ def default_split(checkpoint: Checkpoint) -> str:
     if isinstance(data, dict) and isinstance(data.get("eval_split"), str) and data["eval_split"]:
         return data["eval_split"]
     return "test"
-
-
-def data_kind(root: Path | None, split: PuzzleSplit, identifiers: list[str] | None) -> str:
-    """``arc`` | ``sudoku`` | ``maze`` | ``puzzles``: from ``build.json`` when present, else from the shapes."""
-    if root is not None and (root / "build.json").is_file():
-        try:
-            kind = json.loads((root / "build.json").read_text()).get("kind")
-        except (json.JSONDecodeError, AttributeError):
-            kind = None
-        if isinstance(kind, str) and kind:
-            return "arc" if kind.startswith("arc") else kind
-    meta = split.metadata
-    if meta.vocab_size == 12 and meta.seq_len == 900:
-        return "arc"
-    if direct.sudoku_side(meta.vocab_size, meta.seq_len) is not None:
-        return "sudoku"
-    if meta.vocab_size == 6 and meta.seq_len == 900:
-        return "maze"
-    return "puzzles"
 
 
 def _arc_voter(root: Path | None, identifiers: list[str] | None, notes: list[str]) -> arc_vote.ArcRowVoter | None:
@@ -255,11 +238,11 @@ def run_evaluation(options: EvaluateOptions) -> EvalReport:
                 "on with --data (or rebuild it with the same sources and seed)"
             )
         identifiers = identifiers or checkpoint.identifiers
-        kind = data_kind(root, split, identifiers)
+        kind = dataset_kind(root, split.metadata) or "puzzles"
         source, num_rows = str(split_dir), split.num_examples
         batches_of = lambda dev: split_batches(split, opts.batch_size, dev)  # noqa: E731
         if kind == "sudoku":
-            n = direct.sudoku_side(split.metadata.vocab_size, split.metadata.seq_len)
+            n = sudoku.board_side(split.metadata.vocab_size, split.metadata.seq_len)
             sudoku_checker = direct.SudokuChecker(n) if n is not None else None
         elif kind == "arc":
             arc_rows = _arc_voter(root, identifiers, notes)

@@ -35,6 +35,7 @@ from typing import Any, Literal
 import numpy as np
 
 from hrm.data import arc, maze, sudoku
+from hrm.data.arc import ArcPair, ArcTask
 from hrm.errors import UserError
 
 PuzzleKind = Literal["sudoku", "maze", "arc"]
@@ -43,19 +44,6 @@ MAX_INPUT_BYTES = 64 * 1024 * 1024
 
 # Per-cell status of an answer, used to colour pictures and text.
 KEPT, RIGHT, WRONG, UNKNOWN = 0, 1, 2, 3
-
-
-@dataclass
-class ArcPair:
-    input: np.ndarray  # int (h, w), colours 0..9
-    output: np.ndarray | None  # None for a test input without a known answer
-
-
-@dataclass
-class ArcTask:
-    task_id: str | None
-    train: list[ArcPair]
-    test: list[ArcPair]
 
 
 @dataclass
@@ -342,6 +330,8 @@ def arc_puzzle(
         task_id = default_id
     task = ArcTask(
         task_id=task_id,
+        role=None,
+        source=source,
         train=_arc_pairs(data, "train", source, need_output=True),
         test=_arc_pairs(data, "test", source, need_output=False),
     )

@@ -17,7 +17,6 @@ The puzzle-ID embedding decides what a puzzle may be:
 
 from __future__ import annotations
 
-import json
 import math
 import os
 from dataclasses import dataclass, field
@@ -26,9 +25,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from hrm.checkpoints import Checkpoint, checkpoint_identifiers, open_checkpoint, recorded_data_path
-from hrm.data import arc, sudoku
+from hrm.checkpoints import Checkpoint, checkpoint_identifiers, checkpoint_kind, open_checkpoint
+from hrm.data import arc
 from hrm.data.augment import arc_augment, arc_invert
+from hrm.data.kind import kind_from_shape, kind_in
 from hrm.errors import UserError
 from hrm.inference.puzzles import (
     KINDS,
@@ -153,48 +153,18 @@ def _grid_json(kind: str, grid: np.ndarray) -> list:
 # Checkpoints
 
 
-def _find_kind(data: Any, depth: int = 0) -> str | None:
-    if not isinstance(data, dict) or depth > 2:
-        return None
-    kind = data.get("kind")
-    if isinstance(kind, str) and kind in KINDS:
-        return kind
-    for value in data.values():
-        found = _find_kind(value, depth + 1)
-        if found is not None:
-            return found
-    return None
-
-
-def _recorded_build_kind(ckpt: Checkpoint | None) -> str | None:
-    """``kind`` from ``build.json`` of the dataset the checkpoint records, when that folder still exists."""
-    if ckpt is None:
-        return None
-    root = recorded_data_path(ckpt)
-    try:
-        return _find_kind(json.loads((root / "build.json").read_text())) if root is not None else None
-    except (OSError, json.JSONDecodeError):
-        return None
-
-
 def model_kind(config: HRMConfig, dataset: dict[str, Any] | None = None, ckpt: Checkpoint | None = None) -> str:
-    """The puzzle kind a model was trained on: the ``kind`` in the checkpoint's dataset provenance (or in the
-    ``build.json`` of the dataset it records), else guessed from vocab and seq_len."""
-    kind = _find_kind(dataset) or _recorded_build_kind(ckpt)
-    if kind is not None:
-        return kind
-    V, S = config.vocab_size, config.seq_len
-    n = math.isqrt(S)
-    if V == arc.VOCAB_SIZE and S == arc.SEQ_LEN:
-        return "arc"
-    if n * n == S and n in sudoku.TEXT_SIZES and V == sudoku.vocab_size(n):
-        return "sudoku"
-    if n * n == S and V == 6:
-        return "maze"
-    raise UserError(
-        f"cannot tell which puzzle type this model was trained on (vocab_size {V}, seq_len {S}); "
-        "pass kind= (--kind) explicitly"
-    )
+    """The puzzle kind to solve with a model: what its checkpoint records (:func:`hrm.checkpoints.checkpoint_kind`:
+    the dataset provenance, the recorded dataset's ``build.json``) when it is a kind :func:`solve` knows, else the
+    guess from vocab and seq_len; UserError when neither tells."""
+    recorded = checkpoint_kind(ckpt) if ckpt is not None else kind_in(dataset)
+    kind = recorded if recorded in KINDS else kind_from_shape(config.vocab_size, config.seq_len)
+    if kind is None:
+        raise UserError(
+            f"cannot tell which puzzle type this model was trained on (vocab_size {config.vocab_size}, seq_len "
+            f"{config.seq_len}); pass kind= (--kind) explicitly"
+        )
+    return kind
 
 
 def describe_model(config: HRMConfig, kind: str) -> str:

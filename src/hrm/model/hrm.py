@@ -277,15 +277,9 @@ class HRM(SegmentRunner, nn.Module):
         return self.core(state["z_H"], state["z_L"], inputs, puzzle_identifiers)
 
     def prepare_inputs(self, inputs, puzzle_identifiers) -> tuple[torch.Tensor, torch.Tensor]:
-        return self._as_model_inputs(inputs, puzzle_identifiers)
-
-    def _as_model_inputs(self, inputs, puzzle_identifiers) -> tuple[torch.Tensor, torch.Tensor]:
-        """Accept integer tensors or arrays on any device; return them on the model's device, checked."""
-        device = self.core.z_H_init.device
-        inputs = torch.as_tensor(inputs, device=device)
-        puzzle_identifiers = torch.as_tensor(puzzle_identifiers, device=device)
-        if inputs.is_floating_point() or puzzle_identifiers.is_floating_point():
-            raise ValueError("inputs and puzzle_identifiers must be integer tensors")
+        """Integer tensors or arrays on any device → on the model's device, with token and identifier ranges
+        checked."""
+        inputs, puzzle_identifiers = super().prepare_inputs(inputs, puzzle_identifiers)
         self._check_inputs(inputs, puzzle_identifiers)
         return inputs, puzzle_identifiers
 

@@ -129,7 +129,7 @@ class SegmentRunner:
 
     def prepare_inputs(self, inputs: Any, puzzle_identifiers: Any) -> tuple[Tensor, Tensor]:
         """Integer tensors (or arrays) → tensors on the model's device. Families add their own range checks."""
-        device = next(iter(self.state_dict().values())).device  # type: ignore[attr-defined]
+        device = next(self.parameters()).device  # type: ignore[attr-defined]
         inputs = torch.as_tensor(inputs, device=device)
         puzzle_identifiers = torch.as_tensor(puzzle_identifiers, device=device)
         if inputs.is_floating_point() or puzzle_identifiers.is_floating_point():

@@ -10,7 +10,6 @@ Policy (each overridable):
 from __future__ import annotations
 
 import os
-import random
 from dataclasses import dataclass
 
 import numpy as np
@@ -72,12 +71,6 @@ def widest_float(device: torch.device | str) -> torch.dtype:
     return torch.float32 if torch.device(device).type == "mps" else torch.float64
 
 
-def seed_everything(seed: int) -> None:
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)
-
-
 def set_deterministic(enabled: bool) -> None:
     """Deterministic kernels (bit-identical reruns on CPU; on CUDA needs CUBLAS_WORKSPACE_CONFIG)."""
     if enabled:
@@ -85,3 +78,31 @@ def set_deterministic(enabled: bool) -> None:
     torch.use_deterministic_algorithms(enabled, warn_only=False)
     if torch.backends.cudnn.is_available():
         torch.backends.cudnn.benchmark = not enabled
+
+
+def batch_to_device(
+    batch: dict[str, np.ndarray],
+    device: torch.device,
+    keys: tuple[str, ...] = ("inputs", "labels", "puzzle_identifiers"),
+) -> dict[str, torch.Tensor]:
+    """A sampler's numpy batch as int32 tensors on ``device`` (the model's ``batch_keys`` only)."""
+    out = {}
+    for key in keys:
+        tensor = torch.from_numpy(np.ascontiguousarray(batch[key])).to(torch.int32)
+        out[key] = tensor.to(device, non_blocking=True)
+    return out
+
+
+def rng_state(device: torch.device) -> dict[str, torch.Tensor]:
+    """torch's random state for the CPU and, on CUDA, for ``device`` (saved in checkpoints for exact resume)."""
+    state = {"cpu": torch.get_rng_state()}
+    if device.type == "cuda":
+        state["cuda"] = torch.cuda.get_rng_state(device)
+    return state
+
+
+def set_rng_state(state: dict[str, torch.Tensor], device: torch.device) -> None:
+    """Restore what :func:`rng_state` returned."""
+    torch.set_rng_state(state["cpu"])
+    if device.type == "cuda" and "cuda" in state:
+        torch.cuda.set_rng_state(state["cuda"], device)

@@ -92,10 +92,6 @@ def destroy_distributed() -> None:
     _CONTEXT = DistributedContext()
 
 
-def is_main_process() -> bool:
-    return _CONTEXT.is_main
-
-
 def print0(*args: Any, file: Any = None, **kwargs: Any) -> None:
     """``print`` on rank 0 only (stdout by default)."""
     if _CONTEXT.is_main:
@@ -126,6 +122,22 @@ def broadcast_object(obj: Any, src: int = 0) -> Any:
     holder = [obj]
     dist.broadcast_object_list(holder, src=src)
     return holder[0]
+
+
+def gather_rows(tensor: torch.Tensor, ctx: DistributedContext) -> torch.Tensor:
+    """Concatenate every rank's ``tensor`` along dim 0 in rank order (to the CPU)."""
+    if not ctx.enabled:
+        return tensor.detach().cpu().clone()
+    parts = [torch.empty_like(tensor) for _ in range(ctx.world_size)]
+    dist.all_gather(parts, tensor.contiguous())
+    return torch.cat(parts).cpu()
+
+
+def all_gather_objects(obj: Any) -> list[Any]:
+    """Every rank's ``obj`` (picklable), in rank order."""
+    out: list[Any] = [None] * get_context().world_size
+    dist.all_gather_object(out, obj)
+    return out
 
 
 def barrier() -> None:

@@ -377,7 +377,14 @@ SignSGD = PuzzleEmbeddingSignSGD
 # ---------------------------------------------------------------------------------------------------------------
 
 
-def lr_at(step: int, base_lr: float, warmup_steps: int, total_steps: int, min_ratio: float = 1.0) -> float:
+def lr_at(
+    step: int,
+    base_lr: float,
+    warmup_steps: int,
+    total_steps: int,
+    min_ratio: float = 1.0,
+    time_fraction: float = 0.0,
+) -> float:
     """Learning rate at optimiser step ``step`` (the first step is 1), as the reference computes it.
 
     - ``step < warmup_steps``: linear warmup ``base_lr · step / warmup_steps``.
@@ -389,6 +396,9 @@ def lr_at(step: int, base_lr: float, warmup_steps: int, total_steps: int, min_ra
     progress is held at 1 (the rate stays at its minimum); the reference never runs those steps, where its
     cosine would rise again. With warmup, step 0 (before the first step) gives 0, the value both optimisers
     start with.
+
+    With a time budget, ``time_fraction`` (the fraction of the budget used) makes the cosine's progress the larger
+    of the step progress and that fraction, so the rate reaches its floor when the budget runs out.
     """
     if step < 0 or warmup_steps < 0 or total_steps < 0:
         raise ValueError(f"step, warmup_steps and total_steps must be >= 0, got {step}, {warmup_steps}, {total_steps}")
@@ -397,7 +407,7 @@ def lr_at(step: int, base_lr: float, warmup_steps: int, total_steps: int, min_ra
         raise ValueError(f"min_ratio must be in [0, 1], got {min_ratio!r}")
     if step < warmup_steps:
         return base_lr * step / warmup_steps
-    progress = min(1.0, (step - warmup_steps) / max(1, total_steps - warmup_steps))
+    progress = min(1.0, max((step - warmup_steps) / max(1, total_steps - warmup_steps), time_fraction))
     return base_lr * (min_ratio + (1.0 - min_ratio) * 0.5 * (1.0 + math.cos(math.pi * progress)))
 
 

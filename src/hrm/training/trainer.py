@@ -23,7 +23,6 @@ time budget and AdamW.
 from __future__ import annotations
 
 import contextlib
-import math
 import sys
 import time
 from collections.abc import Iterator, Sequence
@@ -35,17 +34,41 @@ import numpy as np
 import torch
 from torch import nn
 
-from hrm.checkpoints.format import MODEL_FILE, load_model_state, load_train_state, read_model_config
+from hrm.checkpoints.format import (
+    MODEL_FILE,
+    from_storable,
+    load_model_state,
+    load_train_state,
+    read_model_config,
+    to_storable,
+)
 from hrm.checkpoints.locate import latest_checkpoint, list_checkpoints, resolve_checkpoint
+from hrm.data.format import head_of_split, is_dataset_root, load_identifiers, load_split
+from hrm.data.kind import dataset_kind
+from hrm.data.sampling import TrainSampler
+from hrm.data.sudoku import SudokuBatchAugmenter
+from hrm.data.synthetic import generate_dataset
 from hrm.errors import UserError
-from hrm.model import HRM, Carry, act_loss
+from hrm.evaluation.evaluate import evaluate_model
+from hrm.model import Carry, act_loss
 from hrm.model.registry import build_model
 from hrm.runtime import distributed as dist_utils
-from hrm.runtime.device import Precision, resolve_device, resolve_precision, set_deterministic, widest_float
+from hrm.runtime.device import (
+    Precision,
+    batch_to_device,
+    resolve_device,
+    resolve_precision,
+    rng_state,
+    set_deterministic,
+    set_rng_state,
+    widest_float,
+)
 from hrm.runtime.logging import MetricsLogger
 from hrm.training.config import TrainConfig
-from hrm.training.optim import AdamATan2, PuzzleEmbeddingSignSGD, lr_at, set_lr
+from hrm.training.optim import AdamATan2, PuzzleEmbeddingSignSGD, set_lr
+from hrm.training.progress import TrainProgress
 from hrm.training.run_dir import RunDir
+from hrm.training.schedule import eval_every_for, learning_rate, total_steps_for
 
 TRAIN_STATE_VERSION = 1
 
@@ -143,48 +166,6 @@ def summarise_train_metrics(sums: torch.Tensor, num_steps: int, global_batch_siz
 
 
 # ---------------------------------------------------------------------------------------------------------------
-# Schedule
-# ---------------------------------------------------------------------------------------------------------------
-
-
-def total_steps_for(config: TrainConfig, total_groups: int, mean_puzzle_examples: float) -> int:
-    """The reference's formula, or ``schedule.max_steps`` when set."""
-    if config.schedule.max_steps > 0:
-        return config.schedule.max_steps
-    steps = int(config.schedule.epochs * total_groups * mean_puzzle_examples / config.schedule.global_batch_size)
-    if steps < 1:
-        raise UserError(
-            f"the schedule gives 0 steps (epochs {config.schedule.epochs} × {total_groups} groups × "
-            f"{mean_puzzle_examples:g} examples < global_batch_size {config.schedule.global_batch_size}); "
-            "raise epochs or set schedule.max_steps"
-        )
-    return steps
-
-
-def eval_every_for(config: TrainConfig, total_groups: int, mean_puzzle_examples: float) -> int:
-    """Steps between evaluations: ``eval_every_steps``, else ``eval_interval`` epochs' worth of steps."""
-    if config.schedule.eval_every_steps > 0:
-        return config.schedule.eval_every_steps
-    steps = config.schedule.eval_interval * total_groups * mean_puzzle_examples / config.schedule.global_batch_size
-    return max(1, int(steps))
-
-
-def learning_rate(config: TrainConfig, base_lr: float, step: int, total_steps: int, time_fraction: float) -> float:
-    """The reference schedule (warmup, then cosine to ``lr_min_ratio``, constant when it is 1).
-
-    With a time budget the cosine's progress is the larger of the step progress and the fraction of the budget
-    used, so the rate reaches its floor when the budget runs out.
-    """
-    optim = config.optim
-    if time_fraction <= 0 or step < optim.warmup_steps or optim.lr_min_ratio >= 1.0:
-        return lr_at(step, base_lr, optim.warmup_steps, total_steps, optim.lr_min_ratio)
-    step_progress = (step - optim.warmup_steps) / max(1, total_steps - optim.warmup_steps)
-    progress = min(1.0, max(step_progress, time_fraction))
-    r = optim.lr_min_ratio
-    return base_lr * (r + (1.0 - r) * 0.5 * (1.0 + math.cos(math.pi * progress)))
-
-
-# ---------------------------------------------------------------------------------------------------------------
 # Set-up helpers
 # ---------------------------------------------------------------------------------------------------------------
 
@@ -207,8 +188,6 @@ def _init_weights_from(model: nn.Module, path: str) -> None:
 
 def ensure_dataset(config: TrainConfig, ctx: dist_utils.DistributedContext) -> Path:
     """The dataset root; generated first (on rank 0) when ``data.generate`` is set and it does not exist."""
-    from hrm.data.format import is_dataset_root
-
     data = config.data
     if not data.path:
         raise UserError("no dataset: set data=PATH (a folder with train/ and test/, built with `hrm data ...`)")
@@ -218,124 +197,22 @@ def ensure_dataset(config: TrainConfig, ctx: dist_utils.DistributedContext) -> P
             dist_utils.print0(
                 f"generating the {data.generate} dataset at {root} (first use of this recipe)", file=sys.stderr
             )
-            generate_dataset(config)
+            generate_dataset(
+                data.generate,
+                root,
+                size=data.gen_size,
+                num_train=data.gen_num_train,
+                num_test=data.gen_num_test,
+                num_aug=data.gen_num_aug,
+                seed=data.gen_seed,
+                givens=data.gen_givens if data.gen_givens > 0 else "minimal",
+            )
         dist_utils.barrier()
     if not (root / data.train_split).is_dir():
         raise UserError(
             f"dataset {root}: no {data.train_split}/ split folder; build it with `hrm data ...` or pass data=PATH"
         )
     return root
-
-
-def generate_dataset(config: TrainConfig) -> None:
-    """Build the synthetic dataset described by ``config.data`` at ``config.data.path``."""
-    data = config.data
-    if data.generate == "sudoku":
-        from hrm.data.sudoku import SudokuBuildOptions, build_sudoku_dataset
-
-        build_sudoku_dataset(
-            SudokuBuildOptions(
-                out=Path(data.path),
-                size=data.gen_size,
-                num_train=data.gen_num_train,
-                num_test=data.gen_num_test,
-                givens=data.gen_givens if data.gen_givens > 0 else "minimal",
-                num_aug=data.gen_num_aug,
-                seed=data.gen_seed,
-            )
-        )
-    elif data.generate == "maze":
-        from hrm.data.maze import MazeBuildOptions, build_maze_dataset
-
-        build_maze_dataset(
-            MazeBuildOptions(
-                out=Path(data.path),
-                size=data.gen_size,
-                num_train=data.gen_num_train,
-                num_test=data.gen_num_test,
-                aug=data.gen_num_aug > 0,
-                seed=data.gen_seed,
-            )
-        )
-    else:
-        raise UserError(f"unknown data.generate {data.generate!r}")
-
-
-def head_of_split(split: Any, max_examples: int) -> Any:
-    """The first whole puzzles of ``split`` holding at most ``max_examples`` examples (for quick evaluations)."""
-    from hrm.data.format import PuzzleSplit
-
-    arrays = {}
-    for name, a in split.arrays.items():
-        pidx, gidx = a["puzzle_indices"], a["group_indices"]
-        num_puzzles = max(1, int(np.searchsorted(pidx, max_examples, side="right")) - 1)
-        num_puzzles = min(num_puzzles, len(pidx) - 1)
-        num_examples = int(pidx[num_puzzles])
-        groups = gidx[gidx <= num_puzzles]
-        if groups[-1] != num_puzzles:
-            groups = np.append(groups, num_puzzles).astype(gidx.dtype)
-        arrays[name] = {
-            "inputs": a["inputs"][:num_examples],
-            "labels": a["labels"][:num_examples],
-            "puzzle_identifiers": a["puzzle_identifiers"][:num_puzzles],
-            "puzzle_indices": pidx[: num_puzzles + 1],
-            "group_indices": groups,
-        }
-    return PuzzleSplit(path=split.path, metadata=split.metadata, arrays=arrays)
-
-
-class SudokuBatchAugmenter:
-    """Online Sudoku augmentation: a fresh validity-preserving shuffle for every row of every training batch.
-
-    The shuffles of step ``s`` are drawn for the whole *global* batch from a generator keyed by (seed, s), and each
-    rank applies its slice, so the result depends on neither the number of processes nor on where a run resumed.
-    Tokens follow the Sudoku encoding (0 = pad, 1 = blank, digit d = d + 1); ignored labels (-100) stay ignored.
-    """
-
-    def __init__(self, seq_len: int, seed: int, global_batch_size: int, rank: int, world_size: int):
-        from hrm.data.sudoku import box_shape
-
-        n = math.isqrt(seq_len)
-        if n * n != seq_len:
-            raise UserError(f"data.online_augment needs square Sudoku boards; seq_len {seq_len} is not a square")
-        self.box = box_shape(n)
-        self.seed = seed
-        self.global_batch_size = global_batch_size
-        local = global_batch_size // world_size
-        self.rows = slice(rank * local, (rank + 1) * local)
-
-    def __call__(self, batch: dict[str, np.ndarray], step: int) -> dict[str, np.ndarray]:
-        from hrm.data.augment import sample_sudoku_transforms
-
-        rng = np.random.default_rng([self.seed, 0x5D0C, step])
-        transforms = sample_sudoku_transforms(rng, self.global_batch_size, self.box)
-        sources = transforms.cell_sources()[self.rows]  # [B, n*n]: output cell j reads input cell sources[:, j]
-        digit_maps = transforms.digit_maps[self.rows].astype(np.int32)  # [B, n+1], digit → digit, 0 fixed
-        B = digit_maps.shape[0]
-        token_maps = np.concatenate(
-            [np.zeros((B, 1), np.int32), np.ones((B, 1), np.int32), digit_maps[:, 1:] + 1], axis=1
-        )  # [B, n+2], token → token
-        out = dict(batch)
-        for key in ("inputs", "labels"):
-            moved = np.take_along_axis(batch[key], sources, axis=1)
-            ignored = moved < 0
-            mapped = np.take_along_axis(token_maps, np.where(ignored, 0, moved), axis=1)
-            out[key] = np.where(ignored, moved, mapped).astype(np.int32)
-        return out
-
-
-def is_sudoku_dataset(root: Path, vocab_size: int, seq_len: int) -> bool:
-    """True for datasets our Sudoku builder wrote, or reference-style ones with the Sudoku vocabulary."""
-    build = root / "build.json"
-    if build.is_file():
-        import json
-
-        try:
-            return json.loads(build.read_text()).get("kind") == "sudoku"
-        except json.JSONDecodeError:
-            return False
-    n = math.isqrt(seq_len)
-    return n * n == seq_len and vocab_size == n + 2
 
 
 def build_optimizers(
@@ -355,60 +232,6 @@ def build_optimizers(
     if model.puzzle_emb is not None:
         sparse = PuzzleEmbeddingSignSGD(model.puzzle_emb, lr=0.0, weight_decay=optim.puzzle_emb_weight_decay)
     return dense, sparse
-
-
-def batch_to_device(batch: dict[str, np.ndarray], device: torch.device) -> dict[str, torch.Tensor]:
-    out = {}
-    for key in HRM.batch_keys:
-        tensor = torch.from_numpy(np.ascontiguousarray(batch[key])).to(torch.int32)
-        out[key] = tensor.to(device, non_blocking=True)
-    return out
-
-
-def _to_storable(obj: Any) -> Any:
-    """Numpy values → torch tensors / Python scalars, so ``torch.load(weights_only=True)`` can read them back."""
-    if isinstance(obj, np.ndarray):
-        return torch.from_numpy(np.ascontiguousarray(obj).copy())
-    if isinstance(obj, np.generic):
-        return obj.item()
-    if isinstance(obj, dict):
-        return {k: _to_storable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return type(obj)(_to_storable(v) for v in obj)
-    return obj
-
-
-def _from_storable(obj: Any) -> Any:
-    """Inverse of :func:`_to_storable` for the sampler's state (which holds no torch tensors of its own)."""
-    if isinstance(obj, torch.Tensor):
-        return obj.numpy()
-    if isinstance(obj, dict):
-        return {k: _from_storable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return type(obj)(_from_storable(v) for v in obj)
-    return obj
-
-
-def _gather_rows(tensor: torch.Tensor, ctx: dist_utils.DistributedContext) -> torch.Tensor:
-    """Concatenate every rank's ``tensor`` along dim 0 in rank order (to the CPU)."""
-    if not ctx.enabled:
-        return tensor.detach().cpu().clone()
-    parts = [torch.empty_like(tensor) for _ in range(ctx.world_size)]
-    torch.distributed.all_gather(parts, tensor.contiguous())
-    return torch.cat(parts).cpu()
-
-
-def _rng_state(device: torch.device) -> dict[str, torch.Tensor]:
-    state = {"cpu": torch.get_rng_state()}
-    if device.type == "cuda":
-        state["cuda"] = torch.cuda.get_rng_state(device)
-    return state
-
-
-def _set_rng_state(state: dict[str, torch.Tensor], device: torch.device) -> None:
-    torch.set_rng_state(state["cpu"])
-    if device.type == "cuda" and "cuda" in state:
-        torch.cuda.set_rng_state(state["cuda"], device)
 
 
 class CompileError(UserError):
@@ -509,13 +332,11 @@ class _Trainer:
         dist_utils.barrier()
 
     def _setup_data(self) -> None:
-        from hrm.data.format import load_identifiers, load_split
-        from hrm.data.sampling import TrainSampler
-
         cfg = self.config
         root = ensure_dataset(cfg, self.ctx)
         self.data_root = root
         self.train_split = load_split(root / cfg.data.train_split)
+        self.data_kind = dataset_kind(root, self.train_split.metadata)  # recorded in every checkpoint
         eval_dir = root / cfg.data.eval_split
         self.eval_split = load_split(eval_dir) if eval_dir.is_dir() else None
         if self.eval_split is not None and cfg.eval.max_examples > 0:
@@ -531,7 +352,7 @@ class _Trainer:
         self.augment: SudokuBatchAugmenter | None = None
         if cfg.data.online_augment:
             meta = self.train_split.metadata
-            if not is_sudoku_dataset(root, meta.vocab_size, meta.seq_len):
+            if self.data_kind != "sudoku":
                 raise UserError(f"data.online_augment=true supports Sudoku datasets only; {root} is not one")
             self.augment = SudokuBatchAugmenter(
                 meta.seq_len, cfg.runtime.seed, cfg.schedule.global_batch_size, self.ctx.rank, self.ctx.world_size
@@ -563,9 +384,9 @@ class _Trainer:
 
     def _train_state(self) -> dict[str, Any]:
         assert self.carry is not None
-        carry = {k: _gather_rows(v, self.ctx) for k, v in self.carry.state_dict().items()}
-        rng = _rng_state(self.device)
-        rng_all = [rng] if not self.ctx.enabled else _all_gather_objects(rng)
+        carry = {k: dist_utils.gather_rows(v, self.ctx) for k, v in self.carry.state_dict().items()}
+        rng = rng_state(self.device)
+        rng_all = [rng] if not self.ctx.enabled else dist_utils.all_gather_objects(rng)
         state = {
             "version": TRAIN_STATE_VERSION,
             "step": self.step,
@@ -581,7 +402,7 @@ class _Trainer:
                 if self.ema is not None
                 else None
             ),
-            "sampler": _to_storable(self.sampler.state_dict()),
+            "sampler": to_storable(self.sampler.state_dict()),
             "carry": carry,
             "rng": rng_all,
             "metric_sums": self.metric_sums.cpu().clone(),
@@ -602,7 +423,7 @@ class _Trainer:
                     self.step,
                     self.model,
                     train_config=self.config.to_dict(),
-                    dataset={"metadata": meta.to_dict(), "source": str(self.data_root)},
+                    dataset={"metadata": meta.to_dict(), "source": str(self.data_root), "kind": self.data_kind},
                     identifiers=self.identifiers,
                     meta={
                         "total_steps": self.total_steps,
@@ -633,7 +454,7 @@ class _Trainer:
             if state["ema"] is None:
                 raise UserError(f"{path}: the run was trained without EMA; resume with ema.enabled=false")
             self.ema.load_state_dict(state["ema"])
-        self.sampler.load_state_dict(_from_storable(state["sampler"]))
+        self.sampler.load_state_dict(from_storable(state["sampler"]))
         self.batches = iter(self.sampler)
         self.step = int(state["step"])
         self.total_steps = int(state["total_steps"]) if self.config.schedule.max_steps <= 0 else self.total_steps
@@ -646,7 +467,7 @@ class _Trainer:
         carry = {k: v[rank * local : (rank + 1) * local].to(self.device) for k, v in state["carry"].items()}
         self.carry = self.model.carry_cls.from_state_dict(carry)
         if same_world:
-            _set_rng_state(state["rng"][rank], self.device)
+            set_rng_state(state["rng"][rank], self.device)
         else:
             dist_utils.print0(
                 f"note: resuming {state['world_size']}-process training on {self.ctx.world_size} "
@@ -662,8 +483,6 @@ class _Trainer:
     def evaluate(self) -> dict[str, float] | None:
         if self.eval_split is None:
             return None
-        from hrm.evaluation.evaluate import evaluate_model
-
         cfg = self.config
         batch_size = cfg.eval.batch_size or cfg.schedule.global_batch_size
         ctx = self.ema.swapped_in(self.model) if self.ema is not None else contextlib.nullcontext()
@@ -682,14 +501,13 @@ class _Trainer:
         self.last_eval = metrics
         return metrics
 
-    def evaluate_and_log(self, bar: Any) -> bool:
+    def evaluate_and_log(self, progress: TrainProgress) -> bool:
         """Evaluate, log, plot and record the best; returns whether this evaluation is the best so far."""
         metrics = self.evaluate()
         assert metrics is not None
         self.log({"step": self.step, "split": "eval", **metrics})
         if self.ctx.is_main:
-            _write_line(
-                bar,
+            progress.write(
                 f"step {self.step}: eval exact_accuracy {metrics['exact_accuracy']:.4f} "
                 f"accuracy {metrics['accuracy']:.4f} ({int(metrics['count'])} rows)",
             )
@@ -730,109 +548,38 @@ class _Trainer:
     # --- the loop ----------------------------------------------------------------------------------------------
 
     def run_loop(self) -> TrainResult:
+        """Step until the schedule (or the time budget) ends; log, evaluate and checkpoint on the way."""
         cfg = self.config
-        sched, ckpt = cfg.schedule, cfg.checkpoint
-        stablemax_dtype = self.precision.stablemax_dtype
-        bar = _progress_bar(self.total_steps, self.step, enabled=cfg.logging.progress and self.ctx.is_main)
+        progress = TrainProgress(
+            self.total_steps,
+            self.step,
+            enabled=cfg.logging.progress and self.ctx.is_main,
+            budget_s=cfg.schedule.time_budget_minutes * 60.0,
+        )
         last_saved: Path | None = None
         saved_step = -1
-        shown_exact: float | None = None  # the last train exact accuracy (steps where no row halted have none)
-        stepped = False
-        interval_start = time.perf_counter()
-        interval_steps = 0
+        self.interval_start, self.interval_steps = time.perf_counter(), 0  # for steps_per_s
+        self.stepped = False  # no optimiser step yet in this process (a compile failure shows up at the first)
         time_fraction = self.time_fraction()
-        bar_clock, step_s, first_step = time.perf_counter(), None, self.step
         try:
             while self.step < self.total_steps and time_fraction < 1.0:
-                raw = next(self.batches)
-                if self.augment is not None:
-                    raw = self.augment(raw, self.step + 1)
-                batch = batch_to_device(raw, self.device)
-                if self.carry is None:
-                    self.carry = self.model.initial_carry(batch)
-                self.step += 1
-                lr = learning_rate(cfg, cfg.optim.lr, self.step, self.total_steps, time_fraction)
-                emb_lr = learning_rate(cfg, cfg.optim.puzzle_emb_lr, self.step, self.total_steps, time_fraction)
-                optimizers = ([(self.sparse, emb_lr)] if self.sparse is not None else []) + [(self.dense, lr)]
-                try:
-                    self.carry, values = train_step(
-                        self.step_model,
-                        self.carry,
-                        batch,
-                        optimizers,
-                        global_batch_size=sched.global_batch_size,
-                        loss_type=cfg.loss_type,
-                        stablemax_dtype=stablemax_dtype,
-                        grad_clip=cfg.optim.grad_clip,
-                    )
-                except Exception as exc:
-                    if cfg.runtime.compile and not stepped:  # compilation happens (and fails) at the first call
-                        message = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-                        raise CompileError(
-                            f"runtime.compile=true failed ({type(exc).__name__}: {message}); train without it"
-                        ) from exc
-                    raise
-                stepped = True
-                if self.ema is not None:
-                    self.ema.update(self.model)
+                values, lr = self.optimizer_step(time_fraction)
                 self.metric_sums += values
                 self.metric_steps += 1
-                interval_steps += 1
+                self.interval_steps += 1
                 time_fraction = self.time_fraction()
                 last_step = self.step >= self.total_steps or time_fraction >= 1.0
-
                 if self.metric_steps >= cfg.logging.log_every or last_step:
-                    sums = dist_utils.all_reduce_sum(self.metric_sums.clone())
-                    now = time.perf_counter()
-                    rate = interval_steps / max(now - interval_start, 1e-9)
-                    record = {
-                        "step": self.step,
-                        "split": "train",
-                        "lr": lr,
-                        **summarise_train_metrics(sums, self.metric_steps, sched.global_batch_size),
-                        "steps_per_s": rate,
-                        "elapsed_s": self.elapsed(),
-                    }
-                    self.log(record)
-                    if record["exact_accuracy"] is not None:
-                        shown_exact = record["exact_accuracy"]
-                    if bar is not None:
-                        bar.set_postfix(_postfix(record, shown_exact, self.last_eval), refresh=False)
-                    self.metric_sums.zero_()
-                    self.metric_steps = 0
-                    interval_start, interval_steps = now, 0
-                if bar is not None:
-                    bar.update(1)
-                    if time_fraction > 0:
-                        # Project the steps the budget still allows from the recent step time (not the mean since
-                        # the start, which a slow first, compiling step would distort).
-                        now = time.perf_counter()
-                        if self.step - first_step > 3:  # the first steps compile and warm up
-                            interval = now - bar_clock
-                            step_s = interval if step_s is None else 0.9 * step_s + 0.1 * interval
-                        bar_clock = now
-                        if step_s is not None:
-                            left_s = (1.0 - time_fraction) * cfg.schedule.time_budget_minutes * 60.0
-                            projected = self.step + int(left_s / max(step_s, 1e-9))
-                            bar.total = max(self.step, min(self.total_steps, projected))
+                    progress.show(self.log_train_metrics(lr), self.last_eval)
+                progress.advance(self.step, self.total_steps, time_fraction)
 
                 # Once in a while: evaluate (log, plot, track the best), then checkpoint.
-                eval_now = self.step % self.eval_every == 0 or (last_step and sched.eval_at_end)
-                new_best = self.evaluate_and_log(bar) if eval_now and self.eval_split is not None else False
-                save_now = (
-                    (eval_now and ckpt.every_eval)
-                    or (new_best and ckpt.keep_best)
-                    or (ckpt.every_steps > 0 and self.step % ckpt.every_steps == 0)
-                    or (last_step and ckpt.at_end)
-                )
-                if save_now:
-                    last_saved = self.save()
-                    saved_step = self.step
+                eval_now = self.step % self.eval_every == 0 or (last_step and cfg.schedule.eval_at_end)
+                new_best = self.evaluate_and_log(progress) if eval_now and self.eval_split is not None else False
+                if self.save_due(eval_now, new_best, last_step):
+                    last_saved, saved_step = self.save(), self.step
         finally:
-            if bar is not None:
-                bar.total = self.step  # a time budget ends the run before the estimated total
-                bar.refresh()
-                bar.close()
+            progress.close(self.step)
         return TrainResult(
             run_dir=self.run.path,
             step=self.step,
@@ -843,41 +590,72 @@ class _Trainer:
             elapsed_s=self.elapsed(),
         )
 
+    def optimizer_step(self, time_fraction: float) -> tuple[torch.Tensor, float]:
+        """One optimiser step on the next batch; returns its summed metrics (:data:`METRIC_KEYS`) and the rate."""
+        cfg = self.config
+        raw = next(self.batches)
+        if self.augment is not None:
+            raw = self.augment(raw, self.step + 1)
+        batch = batch_to_device(raw, self.device, self.model.batch_keys)
+        if self.carry is None:
+            self.carry = self.model.initial_carry(batch)
+        self.step += 1
+        lr = learning_rate(cfg, cfg.optim.lr, self.step, self.total_steps, time_fraction)
+        emb_lr = learning_rate(cfg, cfg.optim.puzzle_emb_lr, self.step, self.total_steps, time_fraction)
+        optimizers = ([(self.sparse, emb_lr)] if self.sparse is not None else []) + [(self.dense, lr)]
+        try:
+            self.carry, values = train_step(
+                self.step_model,
+                self.carry,
+                batch,
+                optimizers,
+                global_batch_size=cfg.schedule.global_batch_size,
+                loss_type=cfg.loss_type,
+                stablemax_dtype=self.precision.stablemax_dtype,
+                grad_clip=cfg.optim.grad_clip,
+            )
+        except Exception as exc:
+            if cfg.runtime.compile and not self.stepped:  # compilation happens (and fails) at the first call
+                message = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+                raise CompileError(
+                    f"runtime.compile=true failed ({type(exc).__name__}: {message}); train without it"
+                ) from exc
+            raise
+        self.stepped = True
+        if self.ema is not None:
+            self.ema.update(self.model)
+        return values, lr
+
+    def log_train_metrics(self, lr: float) -> dict[str, Any]:
+        """Log the train metrics summed since the last log (all-reduced over ranks) and start a new interval."""
+        sums = dist_utils.all_reduce_sum(self.metric_sums.clone())
+        now = time.perf_counter()
+        record = {
+            "step": self.step,
+            "split": "train",
+            "lr": lr,
+            **summarise_train_metrics(sums, self.metric_steps, self.config.schedule.global_batch_size),
+            "steps_per_s": self.interval_steps / max(now - self.interval_start, 1e-9),
+            "elapsed_s": self.elapsed(),
+        }
+        self.log(record)
+        self.metric_sums.zero_()
+        self.metric_steps = 0
+        self.interval_start, self.interval_steps = now, 0
+        return record
+
+    def save_due(self, eval_now: bool, new_best: bool, last_step: bool) -> bool:
+        ckpt = self.config.checkpoint
+        return (
+            (eval_now and ckpt.every_eval)
+            or (new_best and ckpt.keep_best)
+            or (ckpt.every_steps > 0 and self.step % ckpt.every_steps == 0)
+            or (last_step and ckpt.at_end)
+        )
+
     def close(self) -> None:
         if getattr(self, "logger", None) is not None:
             self.logger.close()
-
-
-def _all_gather_objects(obj: Any) -> list[Any]:
-    ctx = dist_utils.get_context()
-    out: list[Any] = [None] * ctx.world_size
-    torch.distributed.all_gather_object(out, obj)
-    return out
-
-
-def _progress_bar(total: int, initial: int, enabled: bool) -> Any:
-    if not enabled:
-        return None
-    from tqdm.auto import tqdm
-
-    return tqdm(
-        total=total, initial=initial, unit="step", dynamic_ncols=True, file=sys.stderr, mininterval=0.5, smoothing=0.05
-    )
-
-
-def _postfix(record: dict[str, Any], exact: float | None, last_eval: dict[str, float] | None) -> dict[str, str]:
-    out = {"loss": f"{record['lm_loss']:.4f}", "exact": "-" if exact is None else f"{exact:.3f}"}
-    if last_eval is not None:
-        out["eval_exact"] = f"{last_eval['exact_accuracy']:.3f}"
-    out["lr"] = f"{record['lr']:.2e}"
-    return out
-
-
-def _write_line(bar: Any, text: str) -> None:
-    if bar is not None:
-        bar.write(text, file=sys.stderr)
-    else:
-        print(text, file=sys.stderr)
 
 
 def train(config: TrainConfig, run_dir: str | Path, resume: bool = False) -> TrainResult:

@@ -1,0 +1,52 @@
+"""Generate a synthetic dataset (Sudoku or maze) from a few numbers: what a recipe's ``data.generate`` builds on
+first use, through the same builders as ``hrm data sudoku`` / ``hrm data maze``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from hrm.errors import UserError
+
+GENERATORS = ("sudoku", "maze")
+
+
+def generate_dataset(
+    kind: str,
+    out: str | Path,
+    *,
+    size: int,
+    num_train: int,
+    num_test: int,
+    num_aug: int,
+    seed: int,
+    givens: int | str = "minimal",
+) -> Path:
+    """Build a ``kind`` dataset (``sudoku`` or ``maze``) at ``out`` and return it.
+
+    Sudoku: ``size``×``size`` boards with ``givens`` clues (or ``"minimal"``), ``num_aug`` shuffled copies of each
+    training puzzle. Maze: ``size``×``size`` mazes, dihedral augmentation when ``num_aug`` > 0.
+    """
+    if kind == "sudoku":
+        from hrm.data.sudoku import SudokuBuildOptions, build_sudoku_dataset
+
+        options = SudokuBuildOptions(
+            out=Path(out),
+            size=size,
+            num_train=num_train,
+            num_test=num_test,
+            givens=givens,
+            num_aug=num_aug,
+            seed=seed,
+        )
+        build_sudoku_dataset(options)
+    elif kind == "maze":
+        from hrm.data.maze import MazeBuildOptions, build_maze_dataset
+
+        build_maze_dataset(
+            MazeBuildOptions(
+                out=Path(out), size=size, num_train=num_train, num_test=num_test, aug=num_aug > 0, seed=seed
+            )
+        )
+    else:
+        raise UserError(f"unknown data.generate {kind!r}; choose one of {', '.join(GENERATORS)}")
+    return Path(out)
