@@ -934,17 +934,19 @@ def plot_records(out: Path, records: list[dict[str, Any]]) -> list[Path]:
     inference segment cap (mean over seeds), one colour per family, one panel per task."""
     import matplotlib
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    matplotlib.use("Agg", force=False)
+    from matplotlib import colormaps
+    from matplotlib.figure import Figure  # no pyplot: no global state (searches run trials in threads)
 
     plots = out / PLOTS_DIR
     plots.mkdir(exist_ok=True)
     tasks = list(dict.fromkeys(r["task"] for r in records))
     families = list(dict.fromkeys(r["family"] for r in records))
-    colours = {f: plt.get_cmap("tab10" if len(families) <= 10 else "tab20")(i) for i, f in enumerate(families)}
+    colours = {f: colormaps["tab10" if len(families) <= 10 else "tab20"](i) for i, f in enumerate(families)}
     written = []
 
-    fig, axes = plt.subplots(1, len(tasks), figsize=(5.5 * len(tasks), 4.2), squeeze=False)
+    fig = Figure(figsize=(5.5 * len(tasks), 4.2))
+    axes = fig.subplots(1, len(tasks), squeeze=False)
     for ax, task in zip(axes[0], tasks):
         for family in families:
             group = [r for r in records if r["task"] == task and r["family"] == family]
@@ -965,10 +967,10 @@ def plot_records(out: Path, records: list[dict[str, Any]]) -> list[Path]:
     fig.tight_layout()
     path = plots / COMPUTE_PLOT
     fig.savefig(path, dpi=110)
-    plt.close(fig)
     written.append(path)
 
-    fig, axes = plt.subplots(1, len(tasks), figsize=(5.5 * len(tasks), 4.2), squeeze=False)
+    fig = Figure(figsize=(5.5 * len(tasks), 4.2))
+    axes = fig.subplots(1, len(tasks), squeeze=False)
     for ax, task in zip(axes[0], tasks):
         for family in families:
             group = [r for r in records if r["task"] == task and r["family"] == family]
@@ -993,7 +995,6 @@ def plot_records(out: Path, records: list[dict[str, Any]]) -> list[Path]:
     fig.tight_layout()
     path = plots / SEGMENTS_PLOT
     fig.savefig(path, dpi=110)
-    plt.close(fig)
     written.append(path)
     return written
 
