@@ -272,8 +272,7 @@ def run_evaluation(options: EvaluateOptions) -> EvalReport:
     tt_rows = None
     if opts.test_time is not None:
         if kind == "sudoku":
-            meta = data if direct_sources else split.metadata
-            side = data.size if direct_sources else direct.sudoku_side(meta.vocab_size, meta.seq_len)
+            side = data.size if direct_sources else sudoku.board_side(split.metadata.vocab_size, split.metadata.seq_len)
         else:
             side = None
         tt_options = dataclasses.replace(opts.test_time, max_segments=caps[-1], early_exit=opts.early_exit)
