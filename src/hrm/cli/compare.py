@@ -24,7 +24,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "compare",
         help="run a grid of families x tasks x seeds under one budget; tables and plots over seeds",
         description="The comparison lab: every (family, task, seed) cell of SPEC is trained under one budget and "
-        "evaluated on held-out data; one JSON record per cell, a summary table with mean, sd and a 95%% "
+        "evaluated on held-out data; one JSON record per cell, a summary table with mean, sd and a 95% "
         "t-interval over seeds, and plots. Resumable: rerun the same command to finish an interrupted grid.",
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
