@@ -116,6 +116,12 @@ def test_smoke_spec_runs_then_skips_finished_cells(tmp_path, monkeypatch, capsys
     assert main(["compare", "--report", str(out)]) == 0
     assert (out / compare.SUMMARY_MD).read_text().count("| tiny |") == 2
     assert (out / compare.PLOTS_DIR / compare.COMPUTE_PLOT).is_file()
+    # ... also from records.jsonl alone (e.g. the copy committed under runs/results/)
+    copied = tmp_path / "copied"
+    copied.mkdir()
+    shutil.copy(out / compare.RECORDS_FILE, copied / compare.RECORDS_FILE)
+    assert main(["compare", "--report", str(copied)]) == 0
+    assert (copied / compare.SUMMARY_CSV).read_text() == (out / compare.SUMMARY_CSV).read_text()
 
     # the same directory with a changed spec is refused before anything runs
     changed = write_spec(tmp_path / "changed.yaml", SMOKE.read_text().replace("{steps: 30}", "{steps: 31}"))
@@ -217,3 +223,11 @@ def test_shipped_specs_are_valid(name):
     cells = compare.plan_cells(spec)
     assert len(cells) == len(spec.families) * len(spec.tasks) * len(spec.seeds)
     assert len({c.id for c in cells}) == len(cells)
+
+
+def test_minutes_budget_is_a_wall_clock_limit():
+    spec = compare.parse_spec({"tasks": ["tiny"], "families": ["lstm"], "budget": {"minutes": 1.5}})
+    (cell,) = compare.plan_cells(spec)
+    assert cell.config.schedule.time_budget_minutes == 1.5
+    assert cell.config.schedule.max_steps == compare.MINUTES_MAX_STEPS
+    assert compare.Budget("minutes", 1.5).describe() == "1.5 wall minutes"
