@@ -1,5 +1,8 @@
 """Read checkpoints written by the reference code (sapientinc/HRM): ``step_N`` + ``all_config.yaml``.
 
+TRM reference checkpoints (TinyRecursiveModels, ``arch.name`` ``recursive_reasoning.trm@...``) load through the same
+functions as a :class:`~hrm.model.trm.TRM` (see :mod:`hrm.checkpoints.reference_trm`).
+
 A reference checkpoint is a bare ``torch.save(state_dict)`` (keys possibly prefixed ``_orig_mod.`` by
 ``torch.compile``, and ``model.`` by the loss wrapper) with the training config in ``all_config.yaml`` beside it.
 The yaml's ``arch`` section gives the architecture; vocab size, puzzle-ID count and width, and (for learned
@@ -150,7 +153,8 @@ def reference_config(
 def load_reference_checkpoint(
     path: str | os.PathLike, seq_len: int | None = None, device: str | torch.device = "cpu"
 ) -> HRM:
-    """Load a reference ``step_N`` file (with ``all_config.yaml`` beside it) as an :class:`HRM` in eval mode.
+    """Load a reference ``step_N`` file (with ``all_config.yaml`` beside it) as an :class:`HRM` (or, for a TRM
+    checkpoint, a :class:`~hrm.model.trm.TRM`) in eval mode.
 
     ``seq_len`` only matters for rope models (learned-position models carry it in their table); when not given,
     it is read from the yaml's ``data_path`` dataset if present, else 900. Rope models accept any input length.
