@@ -127,7 +127,11 @@ def _check_args(args: argparse.Namespace) -> None:
         raise UserError(f"--num-puzzles {args.num_puzzles}: must be >= 0 (0 = all)")
     for option in ("segments", "max_segments"):
         value = getattr(args, option, None)
-        if value is not None and value < 1:
+        if isinstance(value, str):  # `analyze scaling`'s list of caps: checked by the parser it goes through
+            from hrm.evaluation.evaluate import parse_segments
+
+            parse_segments(value)
+        elif value is not None and value < 1:
             raise UserError(f"--{option.replace('_', '-')} {value}: must be >= 1 (omit it for the model's M_max)")
     check_output_file(args.plot, "--plot")
     if args.json is not None:
