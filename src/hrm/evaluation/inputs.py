@@ -51,6 +51,7 @@ class EvalInputs:
     sudoku_checker: SudokuChecker | None = None
     arc_rows: arc_vote.ArcRowVoter | None = None
     arc_order: dict[str, list[str]] | None = None
+    sudoku_side: int | None = None  # n of an n×n Sudoku (test-time scaling's symmetry views need it)
 
     @property
     def consumers(self) -> list[RowConsumer]:
@@ -101,6 +102,7 @@ def _puzzle_file(opts: EvaluateOptions, checkpoint: Checkpoint, keep_cap: int, n
     )
     if data.kind == "sudoku":
         inputs.sudoku_checker = SudokuChecker(data.size, keep=keep_cap)
+        inputs.sudoku_side = data.size
     else:
         inputs.arc_rows = arc_vote.ArcRowVoter(data.arc_views)
         inputs.arc_order = data.arc_order
@@ -138,6 +140,7 @@ def _dataset_split(opts: EvaluateOptions, checkpoint: Checkpoint, notes: list[st
     if inputs.kind == "sudoku":
         n = sudoku.board_side(meta.vocab_size, meta.seq_len)
         inputs.sudoku_checker = SudokuChecker(n) if n is not None else None
+        inputs.sudoku_side = n
     elif inputs.kind == "arc":
         inputs.arc_rows = _arc_voter(root, identifiers, notes)
     return inputs

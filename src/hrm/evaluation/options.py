@@ -11,6 +11,7 @@ from pathlib import Path
 
 from hrm.errors import UserError
 from hrm.evaluation.arc_vote import DEFAULT_KS
+from hrm.evaluation.test_time import TestTimeOptions
 
 
 @dataclass
@@ -28,6 +29,8 @@ class EvaluateOptions:
         tasks: ARC JSON only: evaluate just these task ids.
         limit: evaluate only the first N puzzles of a direct file.
         pass_k: ARC pass@K values to report.
+        test_time: also measure test-time scaling (augmentation voting, noisy trajectories, Sudoku rule check)
+            at the last segment cap, on the same rows (:mod:`hrm.evaluation.test_time`).
     """
 
     checkpoint: Path
@@ -48,6 +51,7 @@ class EvaluateOptions:
     pass_k: tuple[int, ...] = DEFAULT_KS
     progress: bool = True
     save_predictions: int = 0  # with out: per-segment predictions of the first N rows (segment_trace.py)
+    test_time: TestTimeOptions | None = None
 
     @property
     def direct(self) -> bool:

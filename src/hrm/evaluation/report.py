@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from hrm.errors import UserError
-from hrm.evaluation import arc_vote
+from hrm.evaluation import arc_vote, test_time
 from hrm.evaluation.evaluate import EvalResult
 from hrm.evaluation.metrics import format_histogram
 from hrm.evaluation.sudoku_check import SudokuChecker
@@ -39,6 +39,7 @@ class EvalReport:
     notes: list[str] = field(default_factory=list)
     files: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    test_time: list[dict[str, Any]] | None = None  # hrm.evaluation.test_time rows, when asked for
 
     @property
     def primary(self) -> EvalResult:
@@ -53,6 +54,7 @@ class EvalReport:
             "seconds": self.seconds,
             "notes": self.notes,
             "results": [r.as_dict() for r in self.results],
+            **({"test_time": self.test_time} if self.test_time is not None else {}),
         }
 
     def format(self) -> str:
@@ -149,6 +151,8 @@ def format_report(report: EvalReport) -> str:
         )
     lines.append(f"\nhalting histogram (M={primary.max_segments}; rows per number of segments run):")
     lines.append(format_histogram(primary.metrics.halting_histogram))
+    if report.test_time is not None:
+        lines.append("\n" + test_time.format_test_time(report.test_time))
     lines.append(f"\n{report.seconds:.1f} s")
     lines += [f"wrote {f}" for f in report.files]
     return "\n".join(lines)

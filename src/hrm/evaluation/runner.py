@@ -17,9 +17,11 @@ The CLI (:mod:`hrm.cli.evaluate`) only parses arguments into :class:`EvaluateOpt
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 from hrm.checkpoints import open_checkpoint
+from hrm.evaluation import test_time
 from hrm.evaluation.evaluate import apply_precision, evaluate_batches, model_device, parse_segments
 from hrm.evaluation.inputs import ARC_SEQ_LEN_HINT, resolve_inputs
 from hrm.evaluation.options import EvaluateOptions
@@ -51,6 +53,8 @@ def run_evaluation(options: EvaluateOptions) -> EvalReport:
     notes: list[str] = []
     inputs = resolve_inputs(opts, checkpoint, keep_cap=caps[-1], notes=notes)
 
+    if opts.test_time is not None:
+        opts.test_time.check(inputs.kind, model)  # before the main pass: a bad flag costs nothing
     apply_precision(model, precision)
     by_cap = evaluate_batches(
         model,
@@ -68,8 +72,15 @@ def run_evaluation(options: EvaluateOptions) -> EvalReport:
             r.extra["valid_solution_rate"] = inputs.sudoku_checker.rate(r.max_segments)
         if inputs.arc_rows is not None:
             r.arc = inputs.arc_rows.voter(r.max_segments).score(opts.pass_k)
+    tt_rows = None
+    if opts.test_time is not None:  # on the same rows, at the last cap, beside the plain answer
+        tt_options = dataclasses.replace(opts.test_time, max_segments=caps[-1], early_exit=opts.early_exit)
+        tt_rows = test_time.evaluate_test_time(
+            model, inputs.batches(model_device(model)), inputs.kind, inputs.sudoku_side, tt_options
+        )
 
     report = EvalReport(
+        test_time=tt_rows,
         checkpoint=str(checkpoint.path),
         data=inputs.source,
         kind=inputs.kind,
