@@ -36,7 +36,8 @@ def worker(args: argparse.Namespace) -> dict:
 
     from hrm.checkpoints.locate import open_checkpoint
     from hrm.data.format import load_split
-    from hrm.evaluation.evaluate import evaluate_batches, split_batches
+    from hrm.evaluation.batches import split_batches
+    from hrm.evaluation.evaluate import evaluate_batches
     from hrm.model.layers import swiglu_width
     from hrm.runtime.memory import keep_freed_memory
 

@@ -11,7 +11,8 @@ from hrm.data.augment import arc_augment, random_colour_maps
 from hrm.data.format import load_identifiers, load_split
 from hrm.data.sampling import iter_eval_batches
 from hrm.evaluation.arc_vote import ArcRowVoter, make_view, views_from_identifiers, views_from_records
-from hrm.evaluation.evaluate import SegmentOutputs, _to_eval_batch
+from hrm.evaluation.batches import _to_eval_batch
+from hrm.evaluation.evaluate import SegmentOutputs
 from tests.evaluation.helpers import ARC_TASKS, build_arc
 
 

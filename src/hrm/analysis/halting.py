@@ -24,7 +24,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from hrm.evaluation.evaluate import EvalBatch, SegmentOutputs, evaluate_batches, model_device
+from hrm.evaluation.batches import EvalBatch
+from hrm.evaluation.evaluate import SegmentOutputs, evaluate_batches, model_device
 from hrm.evaluation.metrics import format_histogram, row_metrics
 from hrm.model import HRM
 from hrm.runtime.files import atomic_path, check_output_file

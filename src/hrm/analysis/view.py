@@ -47,7 +47,7 @@ TITLE_MARK = "__HRM_VIEW_TITLE__"
 
 # A run directory's config (the name hrm.training.run_dir writes; analysis does not import training).
 TRAIN_CONFIG_FILE = "train_config.json"
-# Files of an evaluation output (hrm.evaluation.runner / segment_trace).
+# Files of an evaluation output (hrm.evaluation.report / segment_trace).
 EVAL_FILE = "eval.json"
 ARC_DETAILS_FILE = "arc_candidates.json"
 SCALING_PLOT = "scaling.png"

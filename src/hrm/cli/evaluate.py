@@ -1,4 +1,8 @@
-"""``hrm evaluate --checkpoint PATH [--data DIR | --sudoku FILE | --csv FILE | --arc-json FILE] ...``."""
+"""``hrm evaluate --checkpoint PATH [--data DIR | --sudoku FILE | --csv FILE | --arc-json FILE] ...``.
+
+Parses the command line into one :class:`hrm.evaluation.options.EvaluateOptions`, runs
+:func:`hrm.evaluation.runner.run_evaluation` and prints its report; nothing else.
+"""
 
 from __future__ import annotations
 
@@ -151,7 +155,8 @@ def _ints(text: str, option: str) -> tuple[int, ...]:
 
 def run(args: argparse.Namespace) -> int:
     from hrm.errors import UserError
-    from hrm.evaluation.runner import EvaluateOptions, run_evaluation
+    from hrm.evaluation.options import EvaluateOptions
+    from hrm.evaluation.runner import run_evaluation
 
     if args.limit is not None and args.limit < 1:
         raise UserError(f"--limit {args.limit}: must be >= 1")

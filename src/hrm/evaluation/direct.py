@@ -1,4 +1,4 @@
-"""Evaluate directly on puzzle files, without building a dataset first.
+"""Read puzzle files into rows to evaluate (:class:`DirectData`), without building a dataset first.
 
 * Sudoku: a line file (one puzzle per line; solutions from ``--solutions`` or ``<stem>.solutions.txt`` beside it,
   else solved exactly) or a Sudoku-Extreme CSV (``source,question,answer,rating``). Encoded with
@@ -11,26 +11,24 @@
   identifier (its puzzle embedding is untrained; see docs/evaluation.md).
 
 Both check the puzzle's vocabulary and sequence length against the checkpoint and raise a one-line UserError
-with the fix when they differ.
+with the fix when they differ. Reading and encoding are :mod:`hrm.data`'s (``sudoku.read_puzzle_lines``,
+``read_sudoku_csv``, ``arc.read_task_file``); batches of the rows come from
+:func:`hrm.evaluation.batches.direct_batches`, Sudoku validity from :mod:`hrm.evaluation.sudoku_check`.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 from tqdm.auto import tqdm
 
 from hrm.errors import UserError
-from hrm.evaluation.evaluate import EvalBatch, SegmentOutputs
-from hrm.model.losses import IGNORE_LABEL_ID
 from hrm.model.protocol import ReasoningModel
-from hrm.runtime.files import check_output_file, write_text_atomic
 
 
 @dataclass
@@ -68,26 +66,6 @@ def check_direct(model: ReasoningModel, data: DirectData) -> None:
             f"{data.source}: {what}{shape} puzzles need vocab_size {data.vocab_size} and seq_len {data.seq_len}, "
             f"but the checkpoint's model has vocab_size {cfg.vocab_size} and seq_len {cfg.seq_len}; use a "
             f"checkpoint trained on {what}{shape} puzzles (or --data with the model's own dataset)"
-        )
-
-
-def direct_batches(data: DirectData, batch_size: int, device: torch.device) -> Iterator[EvalBatch]:
-    n = len(data)
-    for start in range(0, n, batch_size):
-        stop = min(start + batch_size, n)
-        labels = None
-        if data.labels is not None:
-            labels = torch.as_tensor(np.asarray(data.labels[start:stop], dtype=np.int64), device=device)
-            if data.ignore_label_id is not None:
-                labels[labels == data.ignore_label_id] = IGNORE_LABEL_ID
-        yield EvalBatch(
-            inputs=torch.as_tensor(np.asarray(data.inputs[start:stop], dtype=np.int64), device=device),
-            puzzle_identifiers=torch.as_tensor(
-                np.asarray(data.puzzle_identifiers[start:stop], dtype=np.int64), device=device
-            ),
-            labels=labels,
-            valid=torch.ones(stop - start, dtype=torch.bool, device=device),
-            index=torch.arange(start, stop, device=device),
         )
 
 
@@ -183,51 +161,6 @@ def _sudoku_data(rows: Any, source: str, limit: int | None, notes: list[str]) ->
         size=n,
         notes=notes,
     )
-
-
-class SudokuChecker:
-    """Row consumer: counts predictions that are valid complete grids agreeing with the givens (per cap).
-
-    The givens come from the inputs (token 1 = blank), so it works on datasets and on direct files alike. With
-    ``keep`` it also stores every row's predicted grid for that cap (by row index) to write a predictions file.
-    """
-
-    def __init__(self, n: int, keep: int | None = None):
-        self.n = n
-        self.keep = keep
-        self.valid: dict[int, int] = {}
-        self.rows: dict[int, int] = {}
-        self.predictions: dict[int, np.ndarray] = {}
-
-    def __call__(self, cap: int, batch: EvalBatch, outputs: SegmentOutputs) -> None:
-        from hrm.data import sudoku
-
-        n = self.n
-        mask = batch.valid.cpu().numpy() if batch.valid is not None else np.ones(batch.size, dtype=bool)
-        givens = batch.inputs.cpu().numpy()[mask].astype(np.int64) - 1
-        givens[(givens < 0) | (givens > n)] = 0
-        pred = outputs.predictions.cpu().numpy()[mask].astype(np.int64) - 1
-        pred[(pred < 0) | (pred > n)] = 0
-        ok = sudoku.solutions_valid(pred, n) & sudoku.consistent_with_givens(givens, pred, n)
-        self.valid[cap] = self.valid.get(cap, 0) + int(ok.sum())
-        self.rows[cap] = self.rows.get(cap, 0) + int(mask.sum())
-        if cap == self.keep:
-            index = batch.index.cpu().numpy()[mask] if batch.index is not None else None
-            if index is not None:
-                for i, row in zip(index.tolist(), pred):
-                    self.predictions[i] = row.astype(np.uint8)
-
-    def rate(self, cap: int) -> float:
-        return self.valid.get(cap, 0) / max(self.rows.get(cap, 0), 1)
-
-    def write(self, path: str | Path) -> Path:
-        """One line per puzzle (file order): the predicted grid, n² digits ('.' where the model gave no digit)."""
-        from hrm.data import sudoku
-
-        path = check_output_file(path, "predictions")
-        lines = [sudoku.format_sudoku(self.predictions[i]) for i in sorted(self.predictions)]
-        write_text_atomic(path, "\n".join(lines) + ("\n" if lines else ""))
-        return path
 
 
 # ---------------------------------------------------------------------------------------------------------------

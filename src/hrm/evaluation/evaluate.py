@@ -1,51 +1,41 @@
-"""Evaluate an HRM on a dataset split: reference metrics, inference-time scaling, per-sample early exit.
+"""The evaluation: every segment cap from one pass over the model's segment loop, and the trainer's evaluation.
 
-Two entry points:
-
+* :func:`outputs_by_cap` / :func:`evaluate_batches` — the one evaluation behind ``hrm evaluate``: one pass over
+  the batches runs ``max(segment caps)`` segments of :meth:`~hrm.model.protocol.SegmentRunner.run_segments` and
+  records, for every cap M, each row's output at segment M (or at its first ``q_halt > q_continue`` with
+  ``early_exit``), so a sweep over ``1,2,4,...,32`` costs 32 segments per row, not 63. Rows that have halted for
+  every cap are dropped from the batch (early exit saves compute). Metrics per cap come from
+  :mod:`hrm.evaluation.metrics`; row consumers (ARC voting, the Sudoku checker) see every cap's outputs.
+* :func:`evaluate_split` / :func:`scaling_sweep` — the same on a :class:`~hrm.data.format.PuzzleSplit`, as library
+  calls.
 * :func:`evaluate_model` — what the trainer's periodic evaluation calls. It is the reference's evaluation
   (spec §2.2 step 5, §2.4): the ACT wrapper in eval mode, every row runs ``halt_max_steps`` segments, metrics are
   taken from the last segment, summed over batches (and ranks) and divided by the count.
-* :func:`evaluate_split` / :func:`scaling_sweep` — the ``hrm evaluate`` command's engine. One pass over the
-  data runs ``max(segment caps)`` segments and records, for every cap M, each row's output at segment M (or at
-  its first ``q_halt > q_continue`` with ``early_exit``), so a sweep over ``1,2,4,...,32`` costs 32 segments per
-  row, not 63. Rows that have halted for every cap are dropped from the batch (early exit saves compute).
+
+It takes batches (:mod:`hrm.evaluation.batches`) and returns one :class:`EvalResult` per cap; it reads no files and
+writes none.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
 import torch
 from tqdm.auto import tqdm
 
 from hrm.data.format import PuzzleSplit
-from hrm.data.sampling import iter_eval_batches, num_eval_batches
+from hrm.data.sampling import num_eval_batches
 from hrm.errors import UserError
+from hrm.evaluation.batches import EvalBatch, split_batches, split_rows
 from hrm.evaluation.metrics import MetricAccumulator, MetricSummary
 from hrm.model.losses import IGNORE_LABEL_ID, act_loss
 from hrm.model.protocol import ReasoningModel
 from hrm.runtime.device import Precision, widest_float
 
 DEFAULT_SWEEP = (1, 2, 4, 8, 16, 32)
-
-
-@dataclass
-class EvalBatch:
-    """One batch of rows on the model's device. ``valid`` marks real rows (False for padding)."""
-
-    inputs: torch.Tensor  # int [B, S]
-    puzzle_identifiers: torch.Tensor  # int [B]
-    labels: torch.Tensor | None = None  # int [B, S], IGNORE_LABEL_ID where unsupervised
-    valid: torch.Tensor | None = None  # bool [B]
-    index: torch.Tensor | None = None  # long [B], each row's position in the evaluated data (when known)
-
-    @property
-    def size(self) -> int:
-        return int(self.inputs.shape[0])
 
 
 @dataclass
@@ -227,45 +217,6 @@ def evaluate_batches(
         m: EvalResult(max_segments=m, early_exit=early_exit, metrics=accumulators[m].summary(), seconds=seconds)
         for m in caps
     }
-
-
-def split_batches(
-    split: PuzzleSplit, batch_size: int, device: torch.device, rank: int = 0, world_size: int = 1
-) -> Iterator[EvalBatch]:
-    """The data package's evaluation batches (padded last batch) as :class:`EvalBatch` on ``device``."""
-    for raw in iter_eval_batches(split, batch_size, rank, world_size):
-        yield _to_eval_batch(raw, device)
-
-
-def _to_eval_batch(raw: dict[str, np.ndarray], device: torch.device) -> EvalBatch:
-    """A batch of :func:`hrm.data.sampling.iter_eval_batches` (numpy, labels already -100) as tensors.
-
-    Padding rows (``valid`` False) are dropped here: they carry no data, and the last batch of a small split
-    would otherwise cost a full batch of compute.
-    """
-    valid = np.asarray(raw["valid"], dtype=bool) if "valid" in raw else np.ones(len(raw["inputs"]), dtype=bool)
-    keep = None if valid.all() else np.flatnonzero(valid)
-
-    def tensor(name: str, dtype: torch.dtype) -> torch.Tensor:
-        value = np.asarray(raw[name])
-        if keep is not None:
-            value = value[keep]
-        return torch.as_tensor(value, device=device).to(dtype)
-
-    inputs = tensor("inputs", torch.long)
-    return EvalBatch(
-        inputs=inputs,
-        puzzle_identifiers=tensor("puzzle_identifiers", torch.long),
-        labels=tensor("labels", torch.long) if raw.get("labels") is not None else None,
-        valid=torch.ones(inputs.shape[0], dtype=torch.bool, device=device),
-        index=tensor("example_index", torch.long) if "example_index" in raw else None,
-    )
-
-
-def split_rows(split: PuzzleSplit, rank: int = 0, world_size: int = 1) -> int:
-    """Number of real examples this rank evaluates (for progress bars)."""
-    n = split.num_examples
-    return n if world_size == 1 else -(-n // world_size)
 
 
 def check_split(model: ReasoningModel, split: PuzzleSplit) -> None:

@@ -28,7 +28,7 @@ import numpy as np
 import torch
 
 from hrm.errors import UserError
-from hrm.evaluation.evaluate import EvalBatch
+from hrm.evaluation.batches import EvalBatch
 from hrm.model import HRM
 from hrm.model.losses import IGNORE_LABEL_ID
 

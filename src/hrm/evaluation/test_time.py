@@ -39,7 +39,7 @@ from hrm.data.augment import (
 )
 from hrm.data.sudoku import box_shape, consistent_with_givens, solutions_valid
 from hrm.errors import UserError
-from hrm.evaluation.evaluate import EvalBatch
+from hrm.evaluation.batches import EvalBatch
 from hrm.evaluation.metrics import row_metrics
 
 AUGMENT_KINDS = ("sudoku", "maze")
