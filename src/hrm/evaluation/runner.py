@@ -189,6 +189,7 @@ def run_evaluation(options: EvaluateOptions) -> EvalReport:
         elif opts.csv is not None:
             data = direct.load_sudoku_csv(opts.csv, limit=opts.limit)
         else:
+            assert opts.sudoku is not None  # the one direct source left
             data = direct.load_sudoku_lines(
                 opts.sudoku,
                 opts.solutions,

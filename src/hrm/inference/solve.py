@@ -42,7 +42,7 @@ from hrm.inference.puzzles import (
     seq_len_for,
     vocab_size_for,
 )
-from hrm.model import HRM, HRMConfig
+from hrm.model import HRM, HRMConfig, ReasoningModel
 from hrm.runtime.device import resolve_device
 
 
@@ -228,7 +228,7 @@ def arc_views(identifiers: list[str] | None, task_id: str | None, limit: int) ->
 # Solving
 
 
-def _as_model(model_or_checkpoint: Any, device: str | torch.device | None) -> tuple[HRM, Checkpoint | None]:
+def _as_model(model_or_checkpoint: Any, device: str | torch.device | None) -> tuple[ReasoningModel, Checkpoint | None]:
     if isinstance(model_or_checkpoint, HRM):
         return model_or_checkpoint.eval(), None
     if isinstance(model_or_checkpoint, Checkpoint):
@@ -330,9 +330,12 @@ def solve(
     pids = torch.tensor([pid for pid, _, _ in chosen], dtype=torch.long, device=dev)
     # One pass of the segment loop; the first row's steps are the trace (it is the answer's own run).
     traced: list[tuple[torch.Tensor, float, float]] = []
+    # HRM has a halting head, so every step carries both Q logits.
     for step in model.run_segments(rows, pids, max_segments=cap, early_exit=early_exit):
         if trace and bool(step.active[0]):
+            assert step.q_halt_logits is not None and step.q_continue_logits is not None
             traced.append((step.logits[0], float(step.q_halt_logits[0]), float(step.q_continue_logits[0])))
+    assert step.q_halt_logits is not None and step.q_continue_logits is not None
     tokens = step.logits.argmax(-1).cpu().numpy()
     q_halt = step.q_halt_logits.float().cpu().numpy()
     q_cont = step.q_continue_logits.float().cpu().numpy()

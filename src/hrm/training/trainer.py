@@ -339,7 +339,7 @@ class _Trainer:
         if self.eval_split is not None and cfg.eval.max_examples > 0:
             self.eval_split = head_of_split(self.eval_split, cfg.eval.max_examples)
         try:
-            self.identifiers = load_identifiers(root)
+            self.identifiers: list[str] | None = load_identifiers(root)
         except UserError:
             self.identifiers = None
         self.sampler = TrainSampler(
@@ -375,7 +375,7 @@ class _Trainer:
             from hrm.training.ema import EMA
 
             self.ema = EMA(model, cfg.ema.decay)
-        self.step_model: nn.Module = model
+        self.step_model = model
 
     # --- checkpoints -------------------------------------------------------------------------------------------
 
@@ -651,8 +651,9 @@ class _Trainer:
         )
 
     def close(self) -> None:
-        if getattr(self, "logger", None) is not None:
-            self.logger.close()
+        logger = getattr(self, "logger", None)  # absent when __init__ failed before creating it
+        if logger is not None:
+            logger.close()
 
 
 def train(config: TrainConfig, run_dir: str | Path, resume: bool = False) -> TrainResult:
