@@ -32,7 +32,7 @@ from safetensors.torch import load_file, save_file
 
 from hrm._version import __version__
 from hrm.errors import UserError
-from hrm.model.protocol import ReasoningModel
+from hrm.model.protocol import FamilyModule, ReasoningModel
 from hrm.model.registry import build_model, family_spec
 
 FORMAT_NAME = "hrm-checkpoint"
@@ -51,7 +51,7 @@ class Checkpoint:
     """A loaded checkpoint. ``model`` is in eval mode on the requested device, fp32 activations."""
 
     path: Path
-    model: ReasoningModel  # a model family's nn.Module
+    model: FamilyModule  # a model family's nn.Module
     model_config: Any  # the family's config dataclass
     train_config: dict[str, Any] | None = None
     dataset: dict[str, Any] | None = None

@@ -49,7 +49,7 @@ from hrm.model.layers import (
     transformer_block_flops,
     trunc_normal_,
 )
-from hrm.model.protocol import SegmentOutput, SegmentRunner
+from hrm.model.protocol import FamilyModule, SegmentOutput, SegmentRunner
 from hrm.model.puzzle_embedding import PuzzleEmbedding
 
 LEARNED_POS_SCALE = 0.707106781  # the reference's literal for 1/√2, applied before the √D scale
@@ -188,7 +188,7 @@ class HRMCore(nn.Module):
         )
 
 
-class HRM(SegmentRunner, nn.Module):
+class HRM(SegmentRunner, FamilyModule):
     """HRM with adaptive computation time (ACT) and deep supervision via a persistent carry.
 
     Each call runs **one segment** for every row. Rows whose previous call halted are reset to the initial

@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any, ClassVar, Protocol, TypedDict, runtime_checkable
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, TypedDict, runtime_checkable
 
 import torch
 from torch import Tensor, nn
@@ -150,6 +150,17 @@ class ReasoningModel(Protocol):
     def num_parameters(self) -> dict[str, int]: ...
 
     def flops_per_segment(self, batch_size: int, seq_len: int | None = None) -> int: ...
+
+
+if TYPE_CHECKING:
+
+    class FamilyModule(nn.Module, ReasoningModel):
+        """The base of a family's model class: an ``nn.Module`` implementing :class:`ReasoningModel`, so type
+        checkers see both the protocol and the full module API (what :func:`hrm.model.build_model` and checkpoint
+        loading return)."""
+
+else:
+    FamilyModule = nn.Module  # at run time simply the module class: there is nothing to check
 
 
 class SegmentRunner:

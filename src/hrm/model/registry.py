@@ -6,13 +6,12 @@ Checkpoints record the family's name in ``config.json`` (absent: ``"hrm"``), so 
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import Field, dataclass
 from typing import Any, ClassVar, Protocol
 
 from hrm.model.config import HRMConfig
 from hrm.model.hrm import HRM
-from hrm.model.protocol import ReasoningModel
+from hrm.model.protocol import FamilyModule
 
 
 class ModelConfig(Protocol):
@@ -32,7 +31,7 @@ class FamilySpec:
 
     name: str
     config_cls: type[ModelConfig]
-    model_cls: Callable[[Any], ReasoningModel]  # the family's nn.Module class
+    model_cls: type[FamilyModule]
 
 
 FAMILIES: dict[str, FamilySpec] = {}
@@ -52,7 +51,7 @@ def family_spec(name: str) -> FamilySpec:
         raise ValueError(f"unknown model family {name!r}; known families: {', '.join(sorted(FAMILIES))}") from None
 
 
-def build_model(family: str, config: dict[str, Any] | Any) -> ReasoningModel:
+def build_model(family: str, config: dict[str, Any] | Any) -> FamilyModule:
     """A freshly initialised model of ``family`` from its config (the dataclass, or its ``to_dict()`` form)."""
     spec = family_spec(family)
     if isinstance(config, dict):
