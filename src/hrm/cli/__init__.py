@@ -16,7 +16,7 @@ from hrm._version import __version__
 from hrm.errors import UserError
 
 # Order is the order in `hrm --help`.
-COMMAND_MODULES = ("data", "train", "demo", "plot", "convert", "evaluate", "solve", "analyze", "info")
+COMMAND_MODULES = ("data", "train", "demo", "plot", "convert", "evaluate", "solve", "analyze", "view", "info")
 
 
 def build_parser() -> argparse.ArgumentParser:

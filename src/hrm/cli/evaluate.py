@@ -96,6 +96,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         metavar="K[,K...]",
         help="ARC pass@K values (default 1,2,10; the reference also reports 100,1000)",
     )
+    parser.add_argument(
+        "--save-predictions",
+        type=int,
+        default=0,
+        metavar="N",
+        help="with --out: also write segment_predictions.npz, the prediction and Q logits after every segment "
+        "for the first N rows, to look at with `hrm view OUT`",
+    )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.set_defaults(func=run)
 
@@ -118,6 +126,8 @@ def run(args: argparse.Namespace) -> int:
 
     if args.limit is not None and args.limit < 1:
         raise UserError(f"--limit {args.limit}: must be >= 1")
+    if args.save_predictions < 0:
+        raise UserError(f"--save-predictions {args.save_predictions}: must be >= 0 (rows to trace)")
     options = EvaluateOptions(
         checkpoint=args.checkpoint,
         data=args.data,
@@ -136,6 +146,7 @@ def run(args: argparse.Namespace) -> int:
         limit=args.limit,
         pass_k=_ints(args.pass_k, "--pass-k"),
         progress=not args.no_progress,
+        save_predictions=args.save_predictions,
     )
     report = run_evaluation(options)
     print(report.format())

@@ -69,6 +69,20 @@ COLOUR_OFFSET = 2
 VOCAB_SIZE = 12
 AUG_DIR = "augmentations"
 IDENTITY_COLOURS = np.arange(10, dtype=np.uint8)
+# The standard ARC colours of 0..9 (black, blue, red, green, yellow, grey, magenta, orange, azure, maroon), as
+# drawn by the ARC testing interface; used by every picture and page that shows ARC grids.
+ARC_PALETTE = (
+    "#000000",
+    "#0074D9",
+    "#FF4136",
+    "#2ECC40",
+    "#FFDC00",
+    "#AAAAAA",
+    "#F012BE",
+    "#FF851B",
+    "#7FDBFF",
+    "#870C25",
+)
 
 Role = Literal["training", "evaluation"]
 Protocol = Literal["transductive", "strict"]
@@ -732,6 +746,7 @@ def parse_variant_name(name: str) -> tuple[str, int, np.ndarray]:
 
 
 __all__ = [
+    "ARC_PALETTE",
     "DIHEDRAL_INVERSE",
     "PRESETS",
     "ArcBuildOptions",

@@ -74,6 +74,7 @@ class EvaluateOptions:
     limit: int | None = None
     pass_k: tuple[int, ...] = arc_vote.DEFAULT_KS
     progress: bool = True
+    save_predictions: int = 0  # with out: per-segment predictions of the first N rows (segment_trace.py)
 
 
 @dataclass
@@ -164,6 +165,8 @@ def run_evaluation(options: EvaluateOptions) -> EvalReport:
         raise UserError("--tasks goes with --arc-json FILE")
     if opts.batch_size < 1:
         raise UserError(f"--batch-size {opts.batch_size}: must be >= 1")
+    if opts.save_predictions and opts.out is None:
+        raise UserError("--save-predictions N writes into the --out folder; give --out DIR too")
     device = resolve_device(opts.device)
     precision = resolve_precision(device, opts.dtype)
     hint = 900 if opts.arc_json is not None else None
@@ -271,6 +274,23 @@ def run_evaluation(options: EvaluateOptions) -> EvalReport:
         notes=notes,
         seconds=results[0].seconds if results else 0.0,
     )
+    if opts.save_predictions > 0 and opts.out is not None:
+        from hrm.evaluation.segment_trace import save_segment_predictions
+
+        names = identifiers if (not direct_sources or opts.arc_json is not None) else None
+        path = save_segment_predictions(
+            model,
+            batches_of(model_device(model)),
+            Path(opts.out),
+            opts.save_predictions,
+            caps[-1],
+            kind=kind,
+            source=source,
+            checkpoint=str(checkpoint.path),
+            early_exit=opts.early_exit,
+            identifiers=names,
+        )
+        report.files.append(str(path))
     if opts.out is not None:
         _write_outputs(report, Path(opts.out), sudoku_checker if direct_sources else None, arc_rows, arc_order)
     return report

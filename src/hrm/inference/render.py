@@ -25,21 +25,10 @@ from pathlib import Path
 import numpy as np
 
 from hrm.data import maze, sudoku
+from hrm.data.arc import ARC_PALETTE
 from hrm.inference.puzzles import KEPT, RIGHT, UNKNOWN, WRONG, Puzzle, cell_status, maze_text
 from hrm.inference.solve import SolveResult
 
-ARC_PALETTE = (
-    "#000000",
-    "#0074D9",
-    "#FF4136",
-    "#2ECC40",
-    "#FFDC00",
-    "#AAAAAA",
-    "#F012BE",
-    "#FF851B",
-    "#7FDBFF",
-    "#870C25",
-)
 SUDOKU_COLOURS = {KEPT: "#000000", RIGHT: "#1f5fbf", WRONG: "#d62728", UNKNOWN: "#6f6f6f"}
 MAZE_COLOURS = {
     "wall": "#2b2b2b",
