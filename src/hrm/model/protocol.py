@@ -85,9 +85,12 @@ class ReasoningModel(Protocol):
     family: ClassVar[str]  # "hrm", "trm", "transformer", ...
     config: Any  # the family's config dataclass (to_dict / from_dict)
     forward_dtype: torch.dtype  # settable; hrm.runtime sets bf16 on CUDA
-    has_halting_head: bool  # False: no early exit and no halting analysis for this family
 
     # Read-only: families define them as class constants or properties.
+    @property
+    def has_halting_head(self) -> bool:  # False: no early exit and no halting analysis for this family
+        ...
+
     @property
     def batch_keys(self) -> tuple[str, ...]:  # ("inputs", "labels", "puzzle_identifiers")
         ...
@@ -170,7 +173,10 @@ class SegmentRunner:
     A family may override :meth:`halts` (the early-exit rule) and :meth:`prepare_inputs` (input checks).
     """
 
-    has_halting_head: bool = True
+    @property
+    def has_halting_head(self) -> bool:
+        """Default True; a family overrides it with a class attribute or (when its config decides) a property."""
+        return True
 
     def halts(self, q_halt: Tensor, q_continue: Tensor) -> Tensor:
         """Early-exit rule: a row stops after the first segment where this is True (HRM: q_halt > q_continue)."""
