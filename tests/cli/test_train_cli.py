@@ -163,13 +163,18 @@ SMALL_DEMO = (
 
 
 def test_demo_falls_back_to_eager_when_compile_fails(capsys, tmp_path, monkeypatch):
+    import torch
+
     from hrm.errors import UserError
+    from hrm.runtime import compile as compile_mod
     from hrm.training import trainer
 
-    def no_compiler(model):
-        raise trainer.CompileError("runtime.compile=true failed (InvalidCxxCompiler: no working C++ compiler found)")
+    def no_compiler(*args, **kwargs):
+        raise RuntimeError("InvalidCxxCompiler: no working C++ compiler found")
 
-    monkeypatch.setattr(trainer, "compile_model", no_compiler)
+    monkeypatch.setattr(torch, "compile", no_compiler)
+    monkeypatch.setattr(compile_mod, "_PROBED", {})
+    monkeypatch.setattr(trainer, "AUTO_COMPILE_MIN_STEPS", 0)  # this 3-step demo would otherwise stay eager
     assert demo("--out", str(tmp_path / "auto"), "--minutes", "5", *SMALL_DEMO) == 0
     captured = capsys.readouterr()
     assert "torch.compile is not usable here" in captured.err and "after 3 training steps" in captured.out

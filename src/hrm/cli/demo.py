@@ -12,7 +12,6 @@ and trains without it.
 from __future__ import annotations
 
 import argparse
-import shutil
 import sys
 import time
 from pathlib import Path
@@ -38,8 +37,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--compile",
         choices=("auto", "on", "off"),
         default="auto",
-        help="torch.compile the recurrent modules: auto (default) = on for cpu and cuda, falling "
-        "back to eager when compilation fails; on = fail instead; off = never",
+        help="torch.compile the recurrent modules: auto (default) = runtime.compile=auto, on for cpu and cuda, "
+        "falling back to eager when compilation fails; on = fail instead; off = never",
     )
     parser.add_argument("overrides", nargs="*", metavar="key=value", help="overrides of the demo recipe")
     parser.set_defaults(func=run)
@@ -55,11 +54,10 @@ def run(args: argparse.Namespace) -> int:
     from hrm.errors import UserError
     from hrm.evaluation.evaluate import evaluate_model
     from hrm.inference.render import grid_lines, side_by_side
-    from hrm.runtime.device import resolve_device
     from hrm.runtime.distributed import DistributedContext
     from hrm.training.config import apply_overrides
     from hrm.training.recipes import get_recipe
-    from hrm.training.trainer import CompileError, ensure_dataset, train
+    from hrm.training.trainer import ensure_dataset, train
 
     start = time.perf_counter()
     if args.minutes <= 1:
@@ -82,30 +80,19 @@ def run(args: argparse.Namespace) -> int:
         return budget
 
     budget_s = training_budget_s("after generating the data")
-    compile_mode = args.compile
-    if compile_mode == "auto":
-        compile_mode = "on" if resolve_device(args.device).type in ("cpu", "cuda") else "off"
+    # runtime.compile=auto compiles where a compiler works and otherwise trains eagerly, saying so in one line.
+    compile_setting = {"auto": "auto", "on": "true", "off": "false"}[args.compile]
     config = apply_overrides(
-        config, [f"schedule.time_budget_minutes={budget_s / 60.0}", f"runtime.compile={compile_mode == 'on'}"]
+        config, [f"schedule.time_budget_minutes={budget_s / 60.0}", f"runtime.compile={compile_setting}"]
     )
     print(
         f"training a {config.arch.high_layers}+{config.arch.low_layers}-layer HRM (width {config.arch.hidden_size}, "
         f"N={config.arch.high_cycles}, T={config.arch.low_cycles}, M_max={config.arch.halt_max_steps}) "
         f"for {f'{config.schedule.max_steps} steps' if config.schedule.max_steps > 0 else 'its schedule'} "
-        f"(at most {budget_s / 60:.1f} minutes"
-        f"{', compiled' if config.runtime.compile else ''})",
+        f"(at most {budget_s / 60:.1f} minutes)",
         file=sys.stderr,
     )
-    try:
-        result = train(config, out / "run")
-    except CompileError as exc:
-        if args.compile != "auto":
-            raise
-        print(f"torch.compile is not usable here ({exc}); training without it", file=sys.stderr)
-        shutil.rmtree(out / "run", ignore_errors=True)
-        budget_s = training_budget_s("without torch.compile")
-        config = apply_overrides(config, [f"schedule.time_budget_minutes={budget_s / 60.0}", "runtime.compile=false"])
-        result = train(config, out / "run")
+    result = train(config, out / "run")
     if result.checkpoint is None:
         raise UserError(f"training wrote no checkpoint in {out / 'run'}")
 

@@ -32,6 +32,7 @@ from hrm.evaluation.evaluate import (
 )
 from hrm.evaluation.metrics import format_histogram
 from hrm.runtime.device import resolve_device, resolve_precision
+from hrm.runtime.memory import keep_freed_memory
 
 EVAL_FILE = "eval.json"
 SUBMISSION_FILE = "submission.json"
@@ -169,6 +170,8 @@ def run_evaluation(options: EvaluateOptions) -> EvalReport:
         raise UserError("--save-predictions N writes into the --out folder; give --out DIR too")
     device = resolve_device(opts.device)
     precision = resolve_precision(device, opts.dtype)
+    if device.type == "cpu":
+        keep_freed_memory()  # at ARC scale, per-op mmap/munmap of activations cost as much as the arithmetic
     hint = 900 if opts.arc_json is not None else None
     checkpoint = open_checkpoint(opts.checkpoint, device="cpu", seq_len=hint)
     model = checkpoint.model

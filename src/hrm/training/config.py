@@ -168,7 +168,10 @@ class RuntimeConfig:
     Attributes:
         device: ``auto`` (cuda, else mps, else cpu), ``cpu``, ``cuda``, ``cuda:N`` or ``mps``.
         dtype: activation dtype: ``auto`` (bf16 on CUDA, fp32 elsewhere), ``float32``, ``bfloat16``, ``float16``.
-        compile: ``torch.compile`` the recurrent modules (needs a working inductor backend).
+        compile: ``torch.compile`` the recurrent modules: ``auto`` (default) compiles on CPU and CUDA when a
+            compiler works here and the run is long enough to pay for the compilation (``schedule.max_steps`` 0
+            or >= 200 and no time budget under 2 minutes), and falls back to eager with one printed line when no
+            compiler works; ``true`` compiles or fails; ``false`` never compiles.
         deterministic: deterministic kernels; on CPU, runs and resumed runs repeat bit for bit.
         seed: torch seed (each rank uses seed + rank, as the reference) and the data sampler's seed.
         num_threads: CPU threads for torch; 0 = torch's default.
@@ -176,7 +179,7 @@ class RuntimeConfig:
 
     device: str = "auto"
     dtype: str = "auto"
-    compile: bool = False
+    compile: bool | Literal["auto"] = "auto"
     deterministic: bool = False
     seed: int = 0
     num_threads: int = 0
@@ -373,8 +376,13 @@ def parse_value(text: str, hint: Any) -> Any:
     if origin in (typing.Union, types.UnionType):
         if type(None) in args and text.lower() in ("none", "null"):
             return None
+        errors = []
         for option in (a for a in args if a is not type(None)):
-            return parse_value(text, option)
+            try:
+                return parse_value(text, option)
+            except ValueError as exc:  # e.g. bool | Literal["auto"]: the next option may accept it
+                errors.append(str(exc))
+        raise ValueError(" or ".join(errors))
     if origin is Literal:
         if text not in args:
             raise ValueError(f"expected one of {', '.join(repr(a) for a in args)}")
@@ -488,5 +496,7 @@ def _check_types(obj: Any, prefix: str) -> None:
                 raise ConfigError(f"{prefix}{f.name} must be a {hint.__name__}, got {type(value).__name__}")
             _check_types(value, f"{prefix}{f.name}.")
         elif not _matches(value, hint):
-            expected = getattr(hint, "__name__", None) or str(hint).replace("typing.", "")
+            expected = str(hint).replace("typing.", "")
+            if typing.get_origin(hint) not in (typing.Union, types.UnionType, Literal):
+                expected = getattr(hint, "__name__", None) or expected
             raise ConfigError(f"{prefix}{f.name}={value!r} is not a valid {expected}")

@@ -1,0 +1,196 @@
+"""Training-step speed against the reference code (sapientinc/HRM) on the CPU, side by side in one process.
+
+Not part of the test suite: it needs the reference's source, which is not shipped. Get it and run::
+
+    git clone https://github.com/sapientinc/HRM /tmp/hrm-ref       # or any checkout of its models/ folder
+    pip install pydantic                                            # the reference's config classes need it
+    python benchmarks/bench_vs_reference.py --reference /tmp/hrm-ref --configs d128-9x9,demo-6x6 --steps 6
+
+The reference imports flash-attn; this harness registers a stand-in ``flash_attn`` module whose
+``flash_attn_func`` is ``torch.nn.functional.scaled_dot_product_attention`` (the same math), so its model runs on
+the CPU in fp32 unchanged. Both models get the same configuration (timing only: weights are not copied), the same
+batch and the same work per step: one ACT call (the segment with the 1-step gradient and the extra no-grad
+segment for the Q-continue target), the loss, and backward; no optimiser step (see ``bench_optim.py``).
+Steps alternate (reference, ours, reference, ours, ...) so that load changes hit both; the ratio of the medians
+is reported with the load average. ``--compile`` also times our step with ``runtime.compile`` on.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+import types
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+REPO = Path(__file__).resolve().parents[1]
+
+CONFIGS = {
+    # name: (hidden, heads, H_layers, L_layers, N, T, seq_len, vocab, batch)
+    "full-27M": (512, 8, 4, 4, 2, 2, 81, 11, 16),
+    "d128-9x9": (128, 4, 2, 2, 2, 2, 81, 11, 64),
+    "demo-6x6": (64, 4, 2, 2, 2, 2, 36, 8, 128),
+}
+
+
+def install_flash_attn_stand_in() -> None:
+    def flash_attn_func(q, k, v, causal=False, **kwargs):
+        # flash-attn takes [B, L, H, D]; SDPA takes [B, H, L, D].
+        out = F.scaled_dot_product_attention(q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2), is_causal=causal)
+        return out.transpose(1, 2)
+
+    for name in ("flash_attn_interface", "flash_attn"):
+        module = types.ModuleType(name)
+        module.flash_attn_func = flash_attn_func
+        sys.modules[name] = module
+
+
+def build_pair(name: str, reference: Path, compile_ours: bool = False):
+    hidden, heads, h_layers, l_layers, n, t, seq_len, vocab, batch = CONFIGS[name]
+    sys.path.insert(0, str(reference))
+    install_flash_attn_stand_in()
+    from models.hrm.hrm_act_v1 import HierarchicalReasoningModel_ACTV1  # the reference's model
+    from models.losses import ACTLossHead
+
+    from hrm.model import HRM, HRMConfig, act_loss
+
+    common = dict(hidden_size=hidden, num_heads=heads, expansion=4.0, halt_max_steps=16, halt_exploration_prob=0.1)
+    torch.manual_seed(0)
+    ref = ACTLossHead(
+        HierarchicalReasoningModel_ACTV1(
+            dict(
+                batch_size=batch,
+                seq_len=seq_len,
+                puzzle_emb_ndim=hidden,
+                num_puzzle_identifiers=1,
+                vocab_size=vocab,
+                H_cycles=n,
+                L_cycles=t,
+                H_layers=h_layers,
+                L_layers=l_layers,
+                pos_encodings="rope",
+                forward_dtype="float32",
+                **common,
+            )
+        ),
+        loss_type="stablemax_cross_entropy",
+    ).train()
+    torch.manual_seed(0)
+    ours = HRM(
+        HRMConfig(
+            vocab_size=vocab,
+            seq_len=seq_len,
+            num_puzzle_identifiers=1,
+            puzzle_emb_ndim=hidden,
+            high_layers=h_layers,
+            low_layers=l_layers,
+            high_cycles=n,
+            low_cycles=t,
+            **common,
+        )
+    ).train()
+    if compile_ours:
+        from hrm.training.trainer import compile_model
+
+        compile_model(ours)
+    g = torch.Generator().manual_seed(0)
+    batch_data = {
+        "inputs": torch.randint(1, vocab, (batch, seq_len), generator=g, dtype=torch.int32),
+        "labels": torch.randint(1, vocab, (batch, seq_len), generator=g, dtype=torch.int32),
+        "puzzle_identifiers": torch.zeros(batch, dtype=torch.int32),
+    }
+    state = {"ref": ref.initial_carry(batch_data), "ours": ours.initial_carry(batch_data)}
+
+    def ref_step():
+        state["ref"], loss, _, _, _ = ref(return_keys=[], carry=state["ref"], batch=batch_data)
+        (loss / batch).backward()
+        ref.zero_grad(set_to_none=True)
+
+    def our_step():
+        state["ours"], outputs = ours(state["ours"], batch_data)
+        carry = state["ours"]
+        loss, _ = act_loss(outputs, carry.current_data["labels"], carry.halted, carry.steps, "stablemax")
+        (loss / batch).backward()
+        ours.zero_grad(set_to_none=True)
+
+    return ours, ref_step, our_step, batch
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--reference", type=Path, required=True, help="a checkout of sapientinc/HRM (with models/)")
+    parser.add_argument("--configs", default="full-27M,d128-9x9,demo-6x6", help=f"comma list of {', '.join(CONFIGS)}")
+    parser.add_argument("--steps", type=int, default=8, help="timed steps per side (default 8)")
+    parser.add_argument("--warmup", type=int, default=2)
+    parser.add_argument("--compile", action="store_true", help="also time our step compiled (runtime.compile=true)")
+    parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "vs_reference_cpu.json")
+    args = parser.parse_args()
+    if not (args.reference / "models" / "hrm" / "hrm_act_v1.py").is_file():
+        print(
+            f"--reference {args.reference}: no models/hrm/hrm_act_v1.py there (clone sapientinc/HRM)", file=sys.stderr
+        )
+        return 2
+    results = []
+    for name in [c.strip() for c in args.configs.split(",") if c.strip()]:
+        ours, ref_step, our_step, batch = build_pair(name, args.reference)
+        sides = {"reference": ref_step, "ours_eager": our_step}
+        if args.compile:
+            _, _, compiled_step, _ = build_pair(name, args.reference, compile_ours=True)  # only its step is used
+            sides["ours_compiled"] = compiled_step
+        for fn in sides.values():
+            for _ in range(args.warmup):
+                fn()
+        times: dict[str, list[float]] = {k: [] for k in sides}
+        load_start = os.getloadavg()
+        for _ in range(args.steps):
+            for key, fn in sides.items():  # alternate: every side sees the same load
+                start = time.perf_counter()
+                fn()
+                times[key].append(time.perf_counter() - start)
+        medians = {k: sorted(v)[len(v) // 2] for k, v in times.items()}
+        record = {
+            "config": name,
+            "batch_size": batch,
+            "median_step_seconds": medians,
+            "speed_ratio_ours_eager_vs_reference": medians["reference"] / medians["ours_eager"],
+            "load_average_start": list(load_start),
+            "load_average_end": list(os.getloadavg()),
+            "step_seconds_all": times,
+        }
+        if "ours_compiled" in medians:
+            record["speed_ratio_ours_compiled_vs_reference"] = medians["reference"] / medians["ours_compiled"]
+        results.append(record)
+        print(
+            f"{name}: reference {medians['reference'] * 1000:.0f} ms, ours {medians['ours_eager'] * 1000:.0f} ms "
+            f"({record['speed_ratio_ours_eager_vs_reference']:.3f}x)"
+            + (
+                f", compiled {medians['ours_compiled'] * 1000:.0f} ms "
+                f"({record['speed_ratio_ours_compiled_vs_reference']:.3f}x)"
+                if "ours_compiled" in medians
+                else ""
+            )
+            + f"; load {load_start[0]:.1f}",
+            file=sys.stderr,
+            flush=True,
+        )
+    report = {
+        "benchmark": "train_step_vs_reference_cpu",
+        "date": time.strftime("%Y-%m-%dT%H:%M:%S"),
+        "machine": {"platform": platform.platform(), "torch": torch.__version__, "threads": torch.get_num_threads()},
+        "work_per_step": "one ACT call (grad segment + target segment), loss, backward; no optimiser step",
+        "results": results,
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(report, indent=2) + "\n")
+    print(f"wrote {args.out}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
