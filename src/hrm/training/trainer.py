@@ -615,6 +615,7 @@ class _Trainer:
         optimizers = ([(self.sparse, emb_lr)] if self.sparse is not None else []) + [(self.dense, lr)]
 
         def step() -> tuple[Carry, torch.Tensor]:
+            assert self.carry is not None  # created above
             return train_step(
                 self.step_model,
                 self.carry,
