@@ -93,3 +93,26 @@ def test_two_gloo_ranks_match_one_process_and_resume(tiny_data: Path, tmp_path: 
     for key in b:
         assert c[key].equal(b[key]), key
     assert [r["lm_loss"] for r in records(resumed)] == [r["lm_loss"] for r in rb]
+
+
+@pytest.mark.parametrize(
+    "family",
+    [
+        "trm",
+        "gru",
+        pytest.param("transformer", marks=pytest.mark.slow),
+        pytest.param("looped", marks=pytest.mark.slow),
+        pytest.param("lstm", marks=pytest.mark.slow),
+    ],
+)
+def test_zoo_family_two_gloo_ranks_match_one_process(family: str, tiny_data: Path, tmp_path: Path):
+    """Every model family trains data-parallel through the same trainer (the carry is split by rank)."""
+    one, two = tmp_path / "one", tmp_path / "two"
+    extra = [f"model={family}"] + ([f"{family}.halt_exploration_prob=0"] if family in ("trm", "looped") else [])
+    single("train", "tiny", *overrides(tiny_data), *extra, "--out", str(one))
+    torchrun("train", "tiny", *overrides(tiny_data), *extra, "--out", str(two))
+    a, b = weights(one, STEPS), weights(two, STEPS)
+    assert a.keys() == b.keys()
+    for key in a:
+        torch.testing.assert_close(b[key], a[key], rtol=1e-5, atol=1e-6, msg=key)
+    assert [r["lm_loss"] for r in records(two)] == pytest.approx([r["lm_loss"] for r in records(one)], rel=1e-5)

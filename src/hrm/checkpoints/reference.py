@@ -1,5 +1,8 @@
 """Read checkpoints written by the reference code (sapientinc/HRM): ``step_N`` + ``all_config.yaml``.
 
+TRM reference checkpoints (TinyRecursiveModels, ``arch.name`` ``recursive_reasoning.trm@...``) load through the same
+functions as a :class:`~hrm.model.trm.TRM` (see :mod:`hrm.checkpoints.reference_trm`).
+
 A reference checkpoint is a bare ``torch.save(state_dict)`` (keys possibly prefixed ``_orig_mod.`` by
 ``torch.compile``, and ``model.`` by the loss wrapper) with the training config in ``all_config.yaml`` beside it.
 The yaml's ``arch`` section gives the architecture; vocab size, puzzle-ID count and width, and (for learned
@@ -17,6 +20,7 @@ import torch
 import yaml
 
 from hrm.checkpoints.format import Checkpoint, load_model_state, save_checkpoint
+from hrm.checkpoints.reference_trm import build_trm_from_reference, is_trm_config
 from hrm.errors import UserError
 from hrm.model import HRM, HRMConfig
 from hrm.model.config import LossType, PosEncoding
@@ -150,7 +154,8 @@ def reference_config(
 def load_reference_checkpoint(
     path: str | os.PathLike, seq_len: int | None = None, device: str | torch.device = "cpu"
 ) -> HRM:
-    """Load a reference ``step_N`` file (with ``all_config.yaml`` beside it) as an :class:`HRM` in eval mode.
+    """Load a reference ``step_N`` file (with ``all_config.yaml`` beside it) as an :class:`HRM` (or, for a TRM
+    checkpoint, a :class:`~hrm.model.trm.TRM`) in eval mode.
 
     ``seq_len`` only matters for rope models (learned-position models carry it in their table); when not given,
     it is read from the yaml's ``data_path`` dataset if present, else 900. Rope models accept any input length.
@@ -169,6 +174,9 @@ def _load(path: Path, seq_len: int | None) -> tuple[HRM, dict[str, Any]]:
         raise UserError(f"{path}: not a readable torch state_dict ({type(exc).__name__}: {exc})") from exc
     if not isinstance(raw, dict):
         raise UserError(f"{path}: expected a state_dict, found {type(raw).__name__}")
+    if is_trm_config(config):  # TinyRecursiveModels' TRM (arch.name recursive_reasoning.trm@...)
+        model = build_trm_from_reference(raw, config, path, seq_len, lambda: _dataset_seq_len(config, path.parent))
+        return model, config
     state = {_rename(k): v for k, v in raw.items()}
     model = HRM(reference_config(state, config, str(path), seq_len, base=path.parent))
     load_model_state(model, state, source=str(path))

@@ -105,8 +105,18 @@ def _write_json(path: Path | None, data: dict) -> None:
 
 def run_dimensionality(args: argparse.Namespace) -> int:
     from hrm.analysis.dimensionality import compare_trained_untrained, format_report, plot_report
+    from hrm.errors import UserError
 
     ckpt, examples = _load(args)
+    import torch
+
+    first = torch.as_tensor(examples.inputs[:1]), torch.as_tensor(examples.puzzle_identifiers[:1])
+    state = ckpt.model.initial_state(*ckpt.model.prepare_inputs(*first))
+    if not {"z_H", "z_L"} <= set(state):
+        raise UserError(
+            f"{ckpt.path} holds a {ckpt.family!r} model without high- and low-level states (z_H, z_L); "
+            "the dimensionality analysis needs an hrm or trm checkpoint"
+        )
     report = compare_trained_untrained(
         ckpt.model,
         examples.inputs,
@@ -127,8 +137,14 @@ def run_dimensionality(args: argparse.Namespace) -> int:
 
 def run_halting(args: argparse.Namespace) -> int:
     from hrm.analysis.halting import analyze_halting, format_halting, plot_halting
+    from hrm.errors import UserError
 
     ckpt, examples = _load(args)
+    if not ckpt.model.has_halting_head:
+        raise UserError(
+            f"{ckpt.path} holds a {ckpt.family!r} model without a halting head; the halting analysis needs "
+            "a family with one (hrm, trm, or transformer/looped with halt_max_steps > 1)"
+        )
     report = analyze_halting(
         ckpt.model,
         examples.inputs,

@@ -64,6 +64,9 @@ def checkpoint_info(ckpt) -> dict[str, Any]:
         "recipe": ckpt.meta.get("recipe"),
         "kind": kind,
         "task": task,
+        "family": ckpt.family,
+        "flops_per_segment": int(ckpt.model.flops_per_segment(1)),  # one sample's forward through one segment
+        "max_segments": int(ckpt.model.max_segments),
         "model_config": config.to_dict(),
         "parameters": {
             "trunk": counts["trunk"],
@@ -106,11 +109,14 @@ def format_info(info: dict[str, Any]) -> str:
         + (f", written by hrm {info['hrm_version']}" if info.get("hrm_version") else "")
     )
     lines.append(f"trained on:   {info['task']}")
-    lines += ["", "parameters"]
+    family = info.get("family", "hrm")
     lines.append(
-        f"  trunk            {p['trunk']:>13,}  trainable weights: the paper's count (27,275,266 for "
-        "the 27M Sudoku model)"
+        f"model family: {family}; {info['flops_per_segment']:,} forward FLOPs per sample per segment, "
+        f"at most {info['max_segments']} segments"
     )
+    lines += ["", "parameters"]
+    paper = {"hrm": " (27,275,266 for the 27M Sudoku model)", "trm": " (6,828,034 / 5,028,866 for TRM-Att / TRM-MLP)"}
+    lines.append(f"  trunk            {p['trunk']:>13,}  trainable weights: the paper's count" + paper.get(family, ""))
     rows, ndim = p["puzzle_embedding_shape"]
     lines.append(
         f"  puzzle-ID table  {p['puzzle_embedding']:>13,}  {rows:,} ids × {ndim}: a buffer trained by "

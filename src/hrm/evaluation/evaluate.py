@@ -382,7 +382,8 @@ def evaluate_model(
                 model.config.loss_type,
                 stablemax_dtype,
             )
-            sums += torch.stack([metrics[k].to(sum_dtype) for k in keys])
+            zero = torch.zeros((), device=device)  # a family without a halting head has no q_halt metrics
+            sums += torch.stack([metrics.get(k, zero).to(sum_dtype) for k in keys])
         if torch.distributed.is_available() and torch.distributed.is_initialized():
             torch.distributed.all_reduce(sums, op=torch.distributed.ReduceOp.SUM)
     finally:
@@ -391,4 +392,7 @@ def evaluate_model(
     count = values.pop("count")
     out = {k: v / max(count, 1.0) for k, v in values.items()}
     out["count"] = count
+    if not getattr(model, "has_halting_head", True):
+        out.pop("q_halt_accuracy")
+        out.pop("q_halt_loss")
     return out

@@ -135,17 +135,21 @@ def format_result(result: SolveResult, color: bool = False) -> str:
             else "the rules"
         )
         lines.append(f"correct:    {_yes_no(result.correct)} (against {against})")
-    if result.early_exit and result.halted_early:
+    no_head = math.isnan(result.q_halt_logit)  # a model family without a halting head
+    if no_head:
+        how = "this model family has no halting head: a fixed number of segments"
+    elif result.early_exit and result.halted_early:
         how = f"early exit: the Q-head halted (q_halt > q_continue) at segment {result.segments}"
     elif result.early_exit:
         how = "the Q-head never halted; stopped at the cap"
     else:
         how = "early exit off: ran every segment"
     lines.append(f"segments:   {result.segments} of at most {result.max_segments} ({how})")
-    lines.append(
-        f"confidence: {result.confidence:.3f} (sigmoid of q_halt = {result.q_halt_logit:+.2f}; "
-        f"q_continue = {result.q_continue_logit:+.2f})"
-    )
+    if not no_head:
+        lines.append(
+            f"confidence: {result.confidence:.3f} (sigmoid of q_halt = {result.q_halt_logit:+.2f}; "
+            f"q_continue = {result.q_continue_logit:+.2f})"
+        )
     if result.kind == "arc":
         lines.append(
             f"puzzle id:  {result.puzzle_identifier}"

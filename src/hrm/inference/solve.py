@@ -108,9 +108,9 @@ class SolveResult:
             "max_segments": self.max_segments,
             "early_exit": self.early_exit,
             "halted_early": self.halted_early,
-            "confidence": self.confidence,
-            "q_halt_logit": self.q_halt_logit,
-            "q_continue_logit": self.q_continue_logit,
+            "confidence": _finite_or_none(self.confidence),  # null: the family has no halting head
+            "q_halt_logit": _finite_or_none(self.q_halt_logit),
+            "q_continue_logit": _finite_or_none(self.q_continue_logit),
             "puzzle_identifier": self.puzzle_identifier,
             "checkpoint": self.checkpoint,
             "notes": list(self.notes),
@@ -127,13 +127,17 @@ class SolveResult:
                 {
                     "segment": s.segment,
                     "answer": _grid_json(self.kind, s.answer),
-                    "confidence": s.confidence,
+                    "confidence": _finite_or_none(s.confidence),
                     "halt": s.halt,
                     "changed": s.changed,
                 }
                 for s in self.trace
             ]
         return out
+
+
+def _finite_or_none(x: float) -> float | None:
+    return None if math.isnan(x) else x
 
 
 def _grid_json(kind: str, grid: np.ndarray) -> list:
@@ -330,15 +334,15 @@ def solve(
     pids = torch.tensor([pid for pid, _, _ in chosen], dtype=torch.long, device=dev)
     # One pass of the segment loop; the first row's steps are the trace (it is the answer's own run).
     traced: list[tuple[torch.Tensor, float, float]] = []
-    # HRM has a halting head, so every step carries both Q logits.
+    nan = torch.full((rows.shape[0],), float("nan"), device=dev)  # a family without a halting head: no Q values
     for step in model.run_segments(rows, pids, max_segments=cap, early_exit=early_exit):
+        step_q_halt = nan if step.q_halt_logits is None else step.q_halt_logits
+        step_q_cont = nan if step.q_continue_logits is None else step.q_continue_logits
         if trace and bool(step.active[0]):
-            assert step.q_halt_logits is not None and step.q_continue_logits is not None
-            traced.append((step.logits[0], float(step.q_halt_logits[0]), float(step.q_continue_logits[0])))
-    assert step.q_halt_logits is not None and step.q_continue_logits is not None
+            traced.append((step.logits[0], float(step_q_halt[0]), float(step_q_cont[0])))
     tokens = step.logits.argmax(-1).cpu().numpy()
-    q_halt = step.q_halt_logits.float().cpu().numpy()
-    q_cont = step.q_continue_logits.float().cpu().numpy()
+    q_halt = step_q_halt.float().cpu().numpy()
+    q_cont = step_q_cont.float().cpu().numpy()
     segments = step.segments.cpu().numpy()
 
     def decode(view: int, predicted: np.ndarray) -> np.ndarray:

@@ -31,6 +31,9 @@ class HRMArchitecture:
     halt_max_steps: int = 16
     halt_exploration_prob: float = 0.1
     loss_type: LossType = "stablemax"
+    act: bool = True
+    grad_window: int = 2
+    flat: bool = False
 
 
 @dataclass(kw_only=True)
@@ -57,6 +60,18 @@ class HRMConfig(HRMArchitecture):
         halt_max_steps: M_max, the most segments per sample.
         halt_exploration_prob: ε, probability of forcing a random minimum of segments in training.
         loss_type: ``stablemax`` (the reference default, small-data runs) or ``softmax`` cross-entropy.
+
+    Ablations (ours; the defaults are HRM as published). With ``halt_max_steps=1`` there is no deep supervision
+    (one segment per sample) and with ``puzzle_emb_ndim=0`` no puzzle embedding; besides those:
+
+    Attributes:
+        act: adaptive halting in training; ``False`` = every sample runs ``halt_max_steps`` segments (the ARC
+            Prize analysis's fixed-loop runs; the Q-head still learns its halt target, no Q-continue segment).
+        grad_window: how many of a segment's last f_L/f_H calls are in the autograd graph. 2 = the paper's
+            1-step gradient (the last f_L and f_H call); ``low_cycles + 1`` = the whole last high-level cycle;
+            ``high_cycles * (low_cycles + 1)`` = full backpropagation through the segment.
+        flat: remove the hierarchy at equal parameters and compute: one state z (stored as z_H) updated by f_L and
+            f_H in HRM's call order, every call seeing the input (z ← f(z + x̃)); z_L stays at its initial value.
     """
 
     vocab_size: int
@@ -104,6 +119,16 @@ class HRMConfig(HRMArchitecture):
             raise ValueError(f"HRMConfig.rope_theta must be > 0, got {self.rope_theta!r}")
         if not self.rms_norm_eps > 0:
             raise ValueError(f"HRMConfig.rms_norm_eps must be > 0, got {self.rms_norm_eps!r}")
+        calls = self.high_cycles * (self.low_cycles + 1)
+        if (
+            isinstance(self.grad_window, bool)
+            or not isinstance(self.grad_window, int)
+            or not 1 <= self.grad_window <= calls
+        ):
+            raise ValueError(
+                f"HRMConfig.grad_window must be an integer in [1, high_cycles*(low_cycles+1)={calls}], "
+                f"got {self.grad_window!r}"
+            )
         if not 0.0 <= self.halt_exploration_prob <= 1.0:
             raise ValueError(f"HRMConfig.halt_exploration_prob must be in [0, 1], got {self.halt_exploration_prob!r}")
 

@@ -167,17 +167,21 @@ class HRMCore(nn.Module):
         rotary = self.rotary(z_H.shape[1]) if self.rotary is not None else None
         # Outside no_grad: the embeddings get their gradient through the final f_L call's injection.
         x_tilde = self.input_embeddings(inputs, puzzle_identifiers)
-        with torch.no_grad():
-            for cycle in range(cfg.high_cycles):
-                last_cycle = cycle == cfg.high_cycles - 1
-                for step in range(cfg.low_cycles):
-                    if not (last_cycle and step == cfg.low_cycles - 1):
-                        z_L = self.low_level(z_L, z_H + x_tilde, rotary)
-                if not last_cycle:
+        # The call sequence of a segment: N cycles of (T × f_L, f_H). Only the last ``grad_window`` calls are in the
+        # autograd graph (default 2: the 1-step gradient through the last f_L and f_H call), so memory does not
+        # grow with N·T.
+        calls = ("L",) * cfg.low_cycles + ("H",)
+        calls = calls * cfg.high_cycles
+        first_with_grad = len(calls) - cfg.grad_window
+        for i, level in enumerate(calls):
+            with torch.set_grad_enabled(torch.is_grad_enabled() and i >= first_with_grad):
+                module = self.low_level if level == "L" else self.high_level
+                if cfg.flat:  # ablation: one state, every call sees the input
+                    z_H = module(z_H, x_tilde, rotary)
+                elif level == "L":
+                    z_L = self.low_level(z_L, z_H + x_tilde, rotary)
+                else:
                     z_H = self.high_level(z_H, z_L, rotary)
-        # The 1-step gradient: only these two calls are in the autograd graph.
-        z_L = self.low_level(z_L, z_H + x_tilde, rotary)
-        z_H = self.high_level(z_H, z_L, rotary)
         logits = self.lm_head(z_H)[:, cfg.puzzle_emb_len :]
         q = self.q_head(z_H[:, 0]).to(torch.float32)
         return SegmentOutput(
@@ -199,6 +203,7 @@ class HRM(SegmentRunner, FamilyModule):
     """
 
     family: ClassVar[str] = "hrm"
+    carry_cls = Carry  # what the trainer rebuilds a saved carry with
     batch_keys = ("inputs", "labels", "puzzle_identifiers")
     has_halting_head = True
 
@@ -252,7 +257,7 @@ class HRM(SegmentRunner, FamilyModule):
             steps = steps + 1
             is_last = steps >= cfg.halt_max_steps
             halted = is_last
-            if self.training and cfg.halt_max_steps > 1:
+            if self.training and cfg.halt_max_steps > 1 and cfg.act:
                 halted = halted | (q_halt > q_continue)
                 explore = torch.rand_like(q_halt) < cfg.halt_exploration_prob
                 min_steps = explore * torch.randint_like(steps, low=2, high=cfg.halt_max_steps + 1)
@@ -321,3 +326,7 @@ class HRM(SegmentRunner, FamilyModule):
         trunk = sum(p.numel() for p in self.parameters())
         table = self.core.puzzle_emb.weight.numel() if self.core.puzzle_emb is not None else 0
         return {"trunk": trunk, "puzzle_embedding": table, "total": trunk + table}
+
+    def compile_targets(self) -> list[nn.Module]:
+        """The modules ``runtime.compile`` compiles: the recurrent ones."""
+        return [self.core.low_level, self.core.high_level]

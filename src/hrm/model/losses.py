@@ -80,15 +80,19 @@ def act_loss(
             "count": valid.sum(),
             "accuracy": torch.where(valid, (is_correct.to(torch.float32) / divisor).sum(-1), zero).sum(),
             "exact_accuracy": (valid & seq_correct).sum(),
-            "q_halt_accuracy": (valid & ((outputs["q_halt_logits"] >= 0) == seq_correct)).sum(),
             "steps": torch.where(valid, steps, 0).sum(),
         }
+        if "q_halt_logits" in outputs:
+            metrics["q_halt_accuracy"] = (valid & ((outputs["q_halt_logits"] >= 0) == seq_correct)).sum()
     lm_loss = (token_cross_entropy(logits, labels, loss_type, stablemax_dtype) / divisor).sum()
+    metrics["lm_loss"] = lm_loss.detach()
+    total = lm_loss
+    if "q_halt_logits" not in outputs:  # a family without a halting head (single-pass baselines)
+        return total, metrics
     q_halt = outputs["q_halt_logits"]
     q_halt_loss = F.binary_cross_entropy_with_logits(q_halt, seq_correct.to(q_halt.dtype), reduction="sum")
-    metrics["lm_loss"] = lm_loss.detach()
     metrics["q_halt_loss"] = q_halt_loss.detach()
-    total = lm_loss + 0.5 * q_halt_loss
+    total = total + 0.5 * q_halt_loss
     if "target_q_continue" in outputs:
         q_continue_loss = F.binary_cross_entropy_with_logits(
             outputs["q_continue_logits"], outputs["target_q_continue"], reduction="sum"

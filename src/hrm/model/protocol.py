@@ -103,6 +103,10 @@ class ReasoningModel(Protocol):
     def max_segments(self) -> int:  # M_max for training and evaluation (1 for single-pass families)
         ...
 
+    @property
+    def carry_cls(self) -> type[Any]:  # the carry's class: carry_cls.from_state_dict(state) rebuilds a saved carry
+        ...
+
     # The nn.Module surface callers use (every family is an nn.Module).
     training: bool
 
@@ -153,6 +157,9 @@ class ReasoningModel(Protocol):
     def num_parameters(self) -> dict[str, int]: ...
 
     def flops_per_segment(self, batch_size: int, seq_len: int | None = None) -> int: ...
+
+    # training speed
+    def compile_targets(self) -> list[nn.Module]: ...  # the modules runtime.compile compiles (parameter names kept)
 
 
 if TYPE_CHECKING:

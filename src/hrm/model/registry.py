@@ -64,3 +64,23 @@ def build_model(family: str, config: dict[str, Any] | Any) -> FamilyModule:
 
 
 register_family(FamilySpec("hrm", HRMConfig, HRM))
+
+
+def _register_zoo() -> None:
+    # Imported here, not at the top: the zoo's modules import hrm.model pieces that import this module's users.
+    from hrm.model.looped import Looped, LoopedConfig
+    from hrm.model.recurrent import GRUBaseline, GRUConfig, LSTMBaseline, LSTMConfig
+    from hrm.model.transformer import Transformer, TransformerConfig
+    from hrm.model.trm import TRM, TRMConfig
+
+    for spec in (
+        FamilySpec("trm", TRMConfig, TRM),
+        FamilySpec("transformer", TransformerConfig, Transformer),
+        FamilySpec("looped", LoopedConfig, Looped),
+        FamilySpec("gru", GRUConfig, GRUBaseline),
+        FamilySpec("lstm", LSTMConfig, LSTMBaseline),
+    ):
+        register_family(spec)
+
+
+_register_zoo()

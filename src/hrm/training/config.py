@@ -21,6 +21,11 @@ from typing import Any, Literal
 
 from hrm.errors import UserError
 from hrm.model import HRMArchitecture, HRMConfig
+from hrm.model.looped import LoopedArchitecture
+from hrm.model.recurrent import RecurrentArchitecture
+from hrm.model.registry import FAMILIES, family_spec
+from hrm.model.transformer import TransformerArchitecture
+from hrm.model.trm import TRMArchitecture
 
 
 class ConfigError(UserError, ValueError):
@@ -216,11 +221,22 @@ class EMAConfig:
 
 @dataclass(kw_only=True)
 class TrainConfig:
-    """A complete training run. Build one with a recipe, change it with :func:`apply_overrides`."""
+    """A complete training run. Build one with a recipe, change it with :func:`apply_overrides`.
+
+    ``model`` names the model family (``hrm``, ``trm``, ``transformer``, ``looped``, ``gru``, ``lstm``); its
+    architecture is the section of the same name (``arch`` for ``hrm``), documented on the family's
+    ``...Architecture`` dataclass in :mod:`hrm.model`. The other families' sections are kept but unused.
+    """
 
     name: str = "custom"
+    model: str = "hrm"
     data: DataConfig = field(default_factory=DataConfig)
     arch: ArchConfig = field(default_factory=ArchConfig)
+    trm: TRMArchitecture = field(default_factory=TRMArchitecture)
+    transformer: TransformerArchitecture = field(default_factory=TransformerArchitecture)
+    looped: LoopedArchitecture = field(default_factory=LoopedArchitecture)
+    gru: RecurrentArchitecture = field(default_factory=RecurrentArchitecture)
+    lstm: RecurrentArchitecture = field(default_factory=RecurrentArchitecture)
     optim: OptimConfig = field(default_factory=OptimConfig)
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
@@ -290,11 +306,44 @@ class TrainConfig:
                 self.data.gen_num_train >= 1 and self.data.gen_num_test >= 1,
                 "data.gen_num_train and data.gen_num_test must be >= 1",
             )
+        need(
+            self.model in FAMILIES and (self.model == "hrm" or hasattr(self, self.model)),
+            f"model must be one of {', '.join(sorted(f for f in FAMILIES if f == 'hrm' or hasattr(self, f)))}, "
+            f"got {self.model!r}",
+        )
         try:  # the architecture, with placeholder dataset sizes
-            self.arch.model_config(vocab_size=2, seq_len=1, num_puzzle_identifiers=1)
+            self.model_config(vocab_size=2, seq_len=1, num_puzzle_identifiers=1)
         except ValueError as exc:
-            raise ConfigError(str(exc).replace("HRMConfig.", "arch.").replace("HRMConfig:", "arch:")) from exc
+            section = self.architecture_section
+            name = self.model_config_class().__name__
+            raise ConfigError(str(exc).replace(f"{name}.", f"{section}.").replace(f"{name}:", f"{section}:")) from exc
         return self
+
+    @property
+    def architecture_section(self) -> str:
+        """The config section holding the selected family's architecture (``arch`` for HRM)."""
+        return "arch" if self.model == "hrm" else self.model
+
+    @property
+    def architecture(self) -> Any:
+        return getattr(self, self.architecture_section)
+
+    @property
+    def loss_type(self) -> str:
+        return self.architecture.loss_type
+
+    def model_config_class(self) -> type:
+        return family_spec(self.model).config_cls
+
+    def model_config(self, vocab_size: int, seq_len: int, num_puzzle_identifiers: int) -> Any:
+        """The selected family's model config for a dataset of these sizes."""
+        if self.model == "hrm":
+            return self.arch.model_config(vocab_size, seq_len, num_puzzle_identifiers)
+        section = self.architecture
+        values = {f.name: getattr(section, f.name) for f in dataclasses.fields(section)}
+        return self.model_config_class()(
+            vocab_size=vocab_size, seq_len=seq_len, num_puzzle_identifiers=num_puzzle_identifiers, **values
+        )
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready nested dict (tuples become lists)."""

@@ -19,7 +19,15 @@ cpu-sudoku-6x6-minimal     the same model on minimal 6×6 puzzles (about 10 give
 demo                       cpu-sudoku-6x6 for 1,000 steps, 9 minutes at most (``hrm demo``)
 cpu-maze-small             7×7 mazes with dihedral augmentation, M_max 8, the same small model
 tiny                       4×4 Sudoku, width 32, 1+1 layers, a few seconds: for tests and smoke runs
+trm-sudoku-mlp             TRM README: TRM-MLP on Sudoku-Extreme 1k (T=3, n=6, EMA, 50k epochs, wd 1.0)
+trm-sudoku-att             the same with attention blocks and rope
+trm-maze                   TRM README: TRM-Att on Maze-Hard 1k (T=3, n=4)
+trm-arc-agi-1 / -2         TRM README: TRM-Att on ARC (T=3, n=4, puzzle lr 1e-2, wd 0.1, 100k epochs)
 =========================  =====================================================================================
+
+Every recipe trains HRM unless it says otherwise; ``model=NAME`` selects another family (``trm``, ``transformer``,
+``looped``, ``gru``, ``lstm``) whose architecture is the section of that name. The CPU recipes size those sections
+from their HRM (:func:`match_zoo_sections`); the reference recipes leave the families' own (full-size) defaults.
 """
 
 from __future__ import annotations
@@ -106,6 +114,115 @@ def sudoku_extreme_full() -> TrainConfig:
 
 
 # ---------------------------------------------------------------------------------------------------------------
+# TRM recipes (TinyRecursiveModels README @ e7b6871; `model=trm` selects the family)
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def _trm_base(config: TrainConfig) -> TrainConfig:
+    """What every TRM README command shares: the TRM family, EMA 0.999, 16 supervision steps."""
+    config.model = "trm"
+    config.ema.enabled = True
+    config.ema.decay = 0.999
+    return config
+
+
+def trm_sudoku_mlp() -> TrainConfig:
+    """TRM-MLP on Sudoku-Extreme 1k (the paper's 87.4%): mlp_t, T=3, n=6, 2 layers, lr 1e-4, wd 1.0, EMA."""
+    config = _trm_base(sudoku_extreme_1k())
+    config.name = "trm-sudoku-mlp"
+    config.schedule.epochs = 50000
+    config.schedule.eval_interval = 5000
+    config.trm.mlp_t = True
+    config.trm.pos_encodings = "none"
+    config.trm.high_cycles = 3
+    config.trm.low_cycles = 6
+    return config
+
+
+def trm_sudoku_att() -> TrainConfig:
+    """TRM-Att on Sudoku-Extreme 1k (the paper's 74.7%): the MLP recipe with attention and rope."""
+    config = trm_sudoku_mlp()
+    config.name = "trm-sudoku-att"
+    config.trm.mlp_t = False
+    config.trm.pos_encodings = "rope"
+    return config
+
+
+def trm_maze() -> TrainConfig:
+    """TRM-Att on Maze-Hard 30x30 1k (the paper's 85.3%): T=3, n=4, lr 1e-4, puzzle lr 1e-4, wd 1.0, EMA."""
+    config = _trm_base(maze_hard_1k())
+    config.name = "trm-maze"
+    config.schedule.epochs = 50000
+    config.schedule.eval_interval = 5000
+    config.trm.high_cycles = 3
+    config.trm.low_cycles = 4
+    return config
+
+
+def trm_arc_agi_1() -> TrainConfig:
+    """TRM-Att on ARC-AGI-1 (the paper's 44.6%): T=3, n=4, lr 1e-4, puzzle lr 1e-2, wd 0.1, 100k epochs, EMA."""
+    config = _trm_base(arc_agi_1())
+    config.name = "trm-arc-agi-1"
+    config.schedule.epochs = 100000
+    config.schedule.eval_interval = 10000
+    config.trm.high_cycles = 3
+    config.trm.low_cycles = 4
+    return config
+
+
+def trm_arc_agi_2() -> TrainConfig:
+    """TRM-Att on ARC-AGI-2 (the paper's 7.8%): the ARC-1 recipe on the ARC-2 data."""
+    config = trm_arc_agi_1()
+    config.name = "trm-arc-agi-2"
+    config.data.path = "data/arc-2-aug-1000"
+    return config
+
+
+def match_zoo_sections(config: TrainConfig) -> TrainConfig:
+    """Size every other family's section from the HRM ``arch`` of a small recipe, so ``model=NAME`` works on it.
+
+    Same width, heads, expansion, positions, loss, puzzle embedding and M_max as HRM everywhere; then
+    trm: one stack of ``low_layers`` blocks, T = high_cycles, n = low_cycles, ceil(ndim / D) prefix tokens (not 16:
+    small grids would be mostly prefix); transformer: high_layers + low_layers blocks, one pass (HRM's parameter
+    count); looped: ``low_layers`` blocks looped to HRM's block applications per segment, the gradient window as
+    deep as HRM's 1-step gradient, HRM's M_max; gru/lstm: 2 bidirectional layers at HRM's width.
+    """
+    arch = config.arch
+    common = dict(
+        hidden_size=arch.hidden_size,
+        num_heads=arch.num_heads,
+        expansion=arch.expansion,
+        puzzle_emb_ndim=arch.puzzle_emb_ndim,
+        rope_theta=arch.rope_theta,
+        rms_norm_eps=arch.rms_norm_eps,
+        loss_type=arch.loss_type,
+        pos_encodings=arch.pos_encodings,
+    )
+    halting = dict(halt_max_steps=arch.halt_max_steps, halt_exploration_prob=arch.halt_exploration_prob)
+    for key, value in {**common, **halting}.items():
+        setattr(config.trm, key, value)
+    config.trm.num_layers = arch.low_layers
+    config.trm.high_cycles = arch.high_cycles
+    config.trm.low_cycles = arch.low_cycles
+    config.trm.puzzle_emb_len = 0
+    for key, value in common.items():
+        setattr(config.transformer, key, value)
+    config.transformer.num_layers = arch.high_layers + arch.low_layers
+    for key, value in {**common, **halting}.items():
+        setattr(config.looped, key, value)
+    blocks = arch.high_cycles * (arch.low_cycles * arch.low_layers + arch.high_layers)
+    config.looped.num_layers = arch.low_layers
+    config.looped.loops = max(1, round(blocks / arch.low_layers))
+    config.looped.grad_window = min(config.looped.loops, -(-(arch.low_layers + arch.high_layers) // arch.low_layers))
+    for section in (config.gru, config.lstm):
+        section.hidden_size = arch.hidden_size
+        section.num_layers = 2
+        section.puzzle_emb_ndim = arch.puzzle_emb_ndim
+        section.loss_type = arch.loss_type
+    return config
+
+
+# ---------------------------------------------------------------------------------------------------------------
 # CPU recipes (ours)
 # ---------------------------------------------------------------------------------------------------------------
 
@@ -144,7 +261,7 @@ def cpu_sudoku_6x6() -> TrainConfig:
     config.schedule.epochs = 1000
     config.schedule.eval_interval = 100
     config.schedule.time_budget_minutes = 20.0
-    return config
+    return match_zoo_sections(config)
 
 
 def cpu_sudoku_6x6_minimal() -> TrainConfig:
@@ -183,7 +300,7 @@ def cpu_maze_small() -> TrainConfig:
     config.schedule.epochs = 1000
     config.schedule.eval_interval = 100
     config.schedule.time_budget_minutes = 20.0
-    return config
+    return match_zoo_sections(config)
 
 
 def tiny() -> TrainConfig:
@@ -209,7 +326,7 @@ def tiny() -> TrainConfig:
     config.schedule.eval_interval = 2
     config.logging.progress = False
     config.logging.plot = False
-    return config
+    return match_zoo_sections(config)
 
 
 RECIPES: dict[str, Callable[[], TrainConfig]] = {
@@ -224,6 +341,11 @@ RECIPES: dict[str, Callable[[], TrainConfig]] = {
     "cpu-maze-small": cpu_maze_small,
     "demo": demo,
     "tiny": tiny,
+    "trm-sudoku-mlp": trm_sudoku_mlp,
+    "trm-sudoku-att": trm_sudoku_att,
+    "trm-maze": trm_maze,
+    "trm-arc-agi-1": trm_arc_agi_1,
+    "trm-arc-agi-2": trm_arc_agi_2,
 }
 
 

@@ -51,7 +51,8 @@ from hrm.data.sudoku import SudokuBatchAugmenter
 from hrm.data.synthetic import generate_dataset
 from hrm.errors import UserError
 from hrm.evaluation.evaluate import evaluate_model
-from hrm.model import HRM, Carry, act_loss
+from hrm.model import Carry, ReasoningModel, act_loss
+from hrm.model.registry import build_model
 from hrm.runtime import distributed as dist_utils
 from hrm.runtime.compile import CompileError, CompileSetting, compile_modules, uncompile_modules
 from hrm.runtime.device import (
@@ -171,12 +172,12 @@ def summarise_train_metrics(sums: torch.Tensor, num_steps: int, global_batch_siz
 # ---------------------------------------------------------------------------------------------------------------
 
 
-def _init_weights_from(model: HRM, path: str) -> None:
+def _init_weights_from(model: ReasoningModel, path: str) -> None:
     """Copy a checkpoint's weights into ``model`` (``checkpoint.init_from``); one-line errors on any mismatch."""
     from safetensors.torch import load_file
 
     step_dir = resolve_checkpoint(path, which="best")
-    source = read_model_config(step_dir)
+    source = read_model_config(step_dir, family=type(model).family)
     ours = model.config
     for name in ("vocab_size", "seq_len", "num_puzzle_identifiers"):
         if getattr(source, name) != getattr(ours, name):
@@ -216,7 +217,9 @@ def ensure_dataset(config: TrainConfig, ctx: dist_utils.DistributedContext) -> P
     return root
 
 
-def build_optimizers(model: HRM, config: TrainConfig) -> tuple[torch.optim.Optimizer, PuzzleEmbeddingSignSGD | None]:
+def build_optimizers(
+    model: ReasoningModel, config: TrainConfig
+) -> tuple[torch.optim.Optimizer, PuzzleEmbeddingSignSGD | None]:
     """The dense optimiser over every parameter and the sign-SGD over the puzzle-ID table (if there is one)."""
     optim = config.optim
     if optim.optimizer == "adam_atan2":
@@ -239,12 +242,15 @@ AUTO_COMPILE_MIN_STEPS = 200
 AUTO_COMPILE_MIN_MINUTES = 2.0
 
 
-def _compiled_modules(model: HRM) -> list[nn.Module]:
-    return [model.core.low_level, model.core.high_level]  # the recurrent modules: where the step's time goes
+def _compiled_modules(model: ReasoningModel) -> list[nn.Module]:
+    return list(model.compile_targets())  # each family names its recurrent modules: where the step's time goes
 
 
-def compile_model(model: HRM, setting: CompileSetting = True, device: torch.device | None = None) -> bool:
-    """Compile the recurrent modules in place per ``setting`` (see :mod:`hrm.runtime.compile`); True if compiled."""
+def compile_model(model: ReasoningModel, setting: CompileSetting = True, device: torch.device | None = None) -> bool:
+    """Compile the family's recurrent modules in place per ``setting`` (see :mod:`hrm.runtime.compile`).
+
+    Parameter names, hence checkpoints, are unchanged. Returns True if compiled.
+    """
     device = device if device is not None else next(model.parameters()).device
     return compile_modules(_compiled_modules(model), setting, device)
 
@@ -373,9 +379,9 @@ class _Trainer:
     def _setup_model(self) -> None:
         cfg = self.config
         meta = self.train_split.metadata
-        model_config = cfg.arch.model_config(meta.vocab_size, meta.seq_len, meta.num_puzzle_identifiers)
+        model_config = cfg.model_config(meta.vocab_size, meta.seq_len, meta.num_puzzle_identifiers)
         torch.manual_seed(cfg.runtime.seed)  # the same initial weights on every rank
-        model = HRM(model_config)
+        model = build_model(cfg.model, model_config)
         if cfg.checkpoint.init_from and not self.resume:
             _init_weights_from(model, cfg.checkpoint.init_from)
         model.to(self.device)
@@ -475,7 +481,7 @@ class _Trainer:
         same_world = int(state["world_size"]) == self.ctx.world_size
         rank, local = self.ctx.rank, self.local_batch_size
         carry = {k: v[rank * local : (rank + 1) * local].to(self.device) for k, v in state["carry"].items()}
-        self.carry = Carry.from_state_dict(carry)
+        self.carry = self.model.carry_cls.from_state_dict(carry)
         if same_world:
             set_rng_state(state["rng"][rank], self.device)
         else:
@@ -622,7 +628,7 @@ class _Trainer:
                 batch,
                 optimizers,
                 global_batch_size=cfg.schedule.global_batch_size,
-                loss_type=cfg.arch.loss_type,
+                loss_type=cfg.loss_type,
                 stablemax_dtype=self.precision.stablemax_dtype,
                 grad_clip=cfg.optim.grad_clip,
             )

@@ -1,0 +1,416 @@
+"""Pieces shared by the model-zoo families (TRM, Transformer, looped Transformer, GRU/LSTM).
+
+- :class:`FamilyConfig`: the ``to_dict`` / ``from_dict`` / validation helpers of every family's config dataclass.
+- :class:`InputEmbedding`: f_I as HRM builds it (token table, puzzle-ID prefix tokens, optional learned positions,
+  scaled by √D), so that every family sees the same input.
+- :class:`StateCarry` and :class:`OuterLoop`: deep supervision + ACT over segments with a persistent carry
+  (rows that halted are reset and refilled), written once for every family whose segment maps a state dict to a
+  new state dict. A family with ``halt_max_steps == 1`` and no state is a plain single-pass model under it.
+- FLOP counting helpers for :meth:`flops_per_segment`.
+
+Pure torch; no devices, files or logging.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from hrm.model.layers import CastedEmbedding, swiglu_width
+from hrm.model.protocol import FamilyModule, SegmentOutput, SegmentRunner
+from hrm.model.puzzle_embedding import PuzzleEmbedding
+
+LEARNED_POS_SCALE = 0.707106781  # the reference's literal for 1/√2, applied before the √D scale
+
+
+class FamilyConfig:
+    """Helpers of the zoo's config dataclasses (``to_dict`` / ``from_dict`` / validation).
+
+    Each family has an ``XArchitecture`` dataclass (the choices a training config exposes, like
+    :class:`~hrm.model.config.HRMArchitecture`) and an ``XConfig(XArchitecture, DatasetFields)`` that adds what the
+    dataset fixes and validates everything.
+    """
+
+    family: ClassVar[str] = ""
+    __dataclass_fields__: ClassVar[dict[str, dataclasses.Field[Any]]]  # set by @dataclass on each config class
+
+    def to_dict(self) -> dict[str, Any]:
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.init}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]):
+        names = {f.name for f in dataclasses.fields(cls) if f.init}
+        unknown = sorted(set(data) - names)
+        if unknown:
+            raise ValueError(f"unknown {cls.__name__} keys {unknown}; valid keys: {sorted(names)}")
+        data = dict(data)
+        for f in dataclasses.fields(cls):
+            # JSON turns tuples into lists; every tuple field here is a plain tuple of numbers.
+            if f.name in data and isinstance(data[f.name], list):
+                data[f.name] = tuple(data[f.name])
+        return cls(**data)
+
+    def _name(self, field_name: str) -> str:
+        return f"{type(self).__name__}.{field_name}"
+
+    def _positive(self, *names: str) -> None:
+        for name in names:
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{self._name(name)} must be a positive integer, got {value!r}")
+
+    def _non_negative(self, *names: str) -> None:
+        for name in names:
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise ValueError(f"{self._name(name)} must be an integer >= 0, got {value!r}")
+
+    def _choice(self, name: str, choices: tuple[str, ...]) -> None:
+        if getattr(self, name) not in choices:
+            raise ValueError(f"{self._name(name)} must be one of {list(choices)}, got {getattr(self, name)!r}")
+
+    def _probability(self, name: str) -> None:
+        value = getattr(self, name)
+        if not 0.0 <= value <= 1.0:
+            raise ValueError(f"{self._name(name)} must be in [0, 1], got {value!r}")
+
+    def _greater_than_zero(self, *names: str) -> None:
+        for name in names:
+            value = getattr(self, name)
+            if not value > 0:
+                raise ValueError(f"{self._name(name)} must be > 0, got {value!r}")
+
+
+@dataclass(kw_only=True)
+class DatasetFields:
+    """What the dataset fixes: vocabulary, grid tokens per example (prefix excluded), puzzle-ID table rows."""
+
+    vocab_size: int
+    seq_len: int
+    num_puzzle_identifiers: int = 1
+
+
+class InputEmbedding(nn.Module):
+    """f_I: token embedding, ``prefix_len`` puzzle-ID prefix tokens (zero-padded), learned positions if asked, ×√D.
+
+    ``pos_encodings`` is ``"learned"`` (an added table over prefix + grid, scaled by 1/√2 as in the reference),
+    or anything else (``"rope"`` / ``"none"``: nothing is added here).
+    """
+
+    def __init__(
+        self,
+        vocab_size: int,
+        hidden_size: int,
+        num_puzzle_identifiers: int,
+        puzzle_emb_ndim: int,
+        prefix_len: int,
+        pos_encodings: str,
+        total_len: int,
+    ):
+        super().__init__()
+        if puzzle_emb_ndim > prefix_len * hidden_size:
+            raise ValueError(
+                f"puzzle_emb_ndim={puzzle_emb_ndim} does not fit in {prefix_len} prefix tokens of width {hidden_size}"
+            )
+        self.hidden_size = hidden_size
+        self.prefix_len = prefix_len
+        self.embed_scale = math.sqrt(hidden_size)
+        self.embed_tokens = CastedEmbedding(vocab_size, hidden_size, init_std=1.0 / self.embed_scale)
+        self.puzzle_emb = PuzzleEmbedding(num_puzzle_identifiers, puzzle_emb_ndim) if puzzle_emb_ndim > 0 else None
+        self.embed_pos = (
+            CastedEmbedding(total_len, hidden_size, init_std=1.0 / self.embed_scale)
+            if pos_encodings == "learned"
+            else None
+        )
+
+    def forward(self, inputs: torch.Tensor, puzzle_identifiers: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+        x = self.embed_tokens(inputs, dtype)
+        if self.puzzle_emb is not None:
+            prefix = self.puzzle_emb(puzzle_identifiers, dtype)
+            pad = self.prefix_len * self.hidden_size - prefix.shape[-1]
+            if pad > 0:
+                prefix = F.pad(prefix, (0, pad))
+            x = torch.cat((prefix.view(-1, self.prefix_len, self.hidden_size), x), dim=-2)
+        if self.embed_pos is not None:
+            x = LEARNED_POS_SCALE * (x + self.embed_pos.weight.to(dtype))
+        return self.embed_scale * x
+
+
+@dataclass
+class StateCarry:
+    """The training carry of the zoo families: the family's recurrent state plus HRM's bookkeeping.
+
+    ``state`` maps names (``z_H``, ``z_L``, ...) to batch-first tensors; a stateless family has ``{}``.
+    """
+
+    state: dict[str, torch.Tensor]
+    steps: torch.Tensor  # int32 [B], segments run on the current sample
+    halted: torch.Tensor  # bool [B]; a halted row is reset and refilled on the next call
+    current_data: dict[str, torch.Tensor]
+
+    def to(self, device: torch.device | str) -> StateCarry:
+        return StateCarry(
+            state={k: v.to(device) for k, v in self.state.items()},
+            steps=self.steps.to(device),
+            halted=self.halted.to(device),
+            current_data={k: v.to(device) for k, v in self.current_data.items()},
+        )
+
+    def state_dict(self) -> dict[str, torch.Tensor]:
+        out = {"steps": self.steps, "halted": self.halted}
+        out.update({f"state.{k}": v for k, v in self.state.items()})
+        out.update({f"current_data.{k}": v for k, v in self.current_data.items()})
+        return out
+
+    @classmethod
+    def from_state_dict(cls, state: dict[str, torch.Tensor]) -> StateCarry:
+        def section(prefix: str) -> dict[str, torch.Tensor]:
+            return {k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)}
+
+        return cls(
+            state=section("state."),
+            steps=state["steps"],
+            halted=state["halted"],
+            current_data=section("current_data."),
+        )
+
+
+class OuterLoop:
+    """Deep supervision + ACT with a persistent carry, for families built on :class:`StateCarry`.
+
+    The family provides ``config`` (with ``halt_max_steps``, ``halt_exploration_prob``), ``has_halting_head``,
+    ``initial_state(inputs, puzzle_identifiers)``, ``_segment(state, inputs, puzzle_identifiers)`` returning
+    ``(state, logits, q_halt, q_continue)`` with the state detached, ``halts(q_halt, q_continue)`` and
+    ``trains_q_continue`` (whether a second no-grad segment gives the Q-continue target, as in HRM) and
+    ``max_segments`` (M_max; 1 for a single-pass family).
+
+    Each call runs one segment for every row. Rows whose previous call halted are reset and take the sample at
+    their index of ``batch``. In training a row halts when ``halts(...)`` says so (after the ε-exploration
+    minimum) or at M_max; in eval mode every row runs exactly M_max segments (the reference's rule).
+    """
+
+    batch_keys = ("inputs", "labels", "puzzle_identifiers")
+
+    if TYPE_CHECKING:  # provided by the family class (see above)
+        config: Any
+        training: bool
+
+        @property
+        def has_halting_head(self) -> bool: ...
+
+        def initial_state(self, inputs: torch.Tensor, puzzle_identifiers: torch.Tensor) -> dict[str, torch.Tensor]: ...
+
+        def _segment(
+            self, state: dict[str, torch.Tensor], inputs: torch.Tensor, puzzle_identifiers: torch.Tensor
+        ) -> tuple[dict[str, torch.Tensor], torch.Tensor, torch.Tensor | None, torch.Tensor | None]: ...
+
+    def initial_carry(self, batch: dict[str, torch.Tensor]) -> StateCarry:
+        """A carry with every row halted, so the first call loads the whole batch."""
+        inputs = batch["inputs"]
+        batch_size, device = inputs.shape[0], inputs.device
+        pids = batch.get("puzzle_identifiers", torch.zeros(batch_size, dtype=torch.int32, device=device))
+        return StateCarry(
+            state=self.initial_state(inputs, pids),
+            steps=torch.zeros(batch_size, dtype=torch.int32, device=device),
+            halted=torch.ones(batch_size, dtype=torch.bool, device=device),
+            current_data={k: torch.zeros_like(v) for k, v in batch.items()},
+        )
+
+    def forward(self, carry: StateCarry, batch: dict[str, torch.Tensor]) -> tuple[StateCarry, dict[str, torch.Tensor]]:
+        cfg = self.config
+        halted = carry.halted
+        data = {
+            k: torch.where(halted.view((-1,) + (1,) * (batch[k].ndim - 1)), batch[k], v)
+            for k, v in carry.current_data.items()
+        }
+        state = carry.state
+        if state:
+            fresh = self.initial_state(data["inputs"], data["puzzle_identifiers"])
+            state = {
+                k: torch.where(halted.view((-1,) + (1,) * (v.ndim - 1)), fresh[k].to(v.dtype), v)
+                for k, v in state.items()
+            }
+        steps = torch.where(halted, 0, carry.steps)
+        state, logits, q_halt, q_continue = self._segment(state, data["inputs"], data["puzzle_identifiers"])
+        outputs = {"logits": logits}
+        if self.has_halting_head:
+            assert q_halt is not None and q_continue is not None  # a halting head gives both
+            outputs["q_halt_logits"] = q_halt
+            outputs["q_continue_logits"] = q_continue
+        with torch.no_grad():
+            max_steps = self.max_segments
+            steps = steps + 1
+            is_last = steps >= max_steps
+            new_halted = is_last
+            adaptive = getattr(cfg, "act", True)  # act=False: a fixed number of segments (ARC Prize's ablation)
+            if self.training and self.has_halting_head and adaptive and max_steps > 1:
+                assert q_halt is not None  # a halting head
+                new_halted = new_halted | self.halts(q_halt, q_continue)
+                explore = torch.rand_like(q_halt) < cfg.halt_exploration_prob
+                min_steps = explore * torch.randint_like(steps, low=2, high=max_steps + 1)
+                new_halted = new_halted & (steps >= min_steps)
+                if self.trains_q_continue:
+                    # Q-continue target from one more segment on the updated state (γ = 1, no target network).
+                    _, _, next_halt, next_continue = self._segment(state, data["inputs"], data["puzzle_identifiers"])
+                    assert next_halt is not None and next_continue is not None
+                    outputs["target_q_continue"] = torch.sigmoid(
+                        torch.where(is_last, next_halt, torch.maximum(next_halt, next_continue))
+                    )
+        return StateCarry(state=state, steps=steps, halted=new_halted, current_data=data), outputs
+
+    def halts(self, q_halt: torch.Tensor, q_continue: torch.Tensor | None) -> torch.Tensor:
+        """HRM's rule: halt when q_halt > q_continue. TRM overrides it (q_halt > 0)."""
+        assert q_continue is not None  # a family with this rule has a Q-continue head
+        return q_halt > q_continue
+
+    @property
+    def max_segments(self) -> int:
+        return self.config.halt_max_steps
+
+    @property
+    def trains_q_continue(self) -> bool:
+        return self.has_halting_head
+
+
+def check_model_inputs(config: Any, inputs: torch.Tensor, puzzle_identifiers: torch.Tensor, fixed_len: bool) -> None:
+    """ValueErrors for inputs a family cannot run (shape, token range, puzzle IDs)."""
+    if inputs.ndim != 2:
+        raise ValueError(f"inputs must be [batch, seq_len], got shape {tuple(inputs.shape)}")
+    if inputs.is_floating_point() or puzzle_identifiers.is_floating_point():
+        raise ValueError("inputs and puzzle_identifiers must be integer tensors")
+    if fixed_len and inputs.shape[1] != config.seq_len:
+        raise ValueError(f"inputs have {inputs.shape[1]} tokens but the model expects seq_len={config.seq_len}")
+    if inputs.numel() and (int(inputs.min()) < 0 or int(inputs.max()) >= config.vocab_size):
+        raise ValueError(
+            f"input tokens must be in [0, {config.vocab_size}), got [{int(inputs.min())}, {int(inputs.max())}]"
+        )
+    if puzzle_identifiers.shape != inputs.shape[:1]:
+        raise ValueError(
+            f"puzzle_identifiers must be [batch]={inputs.shape[0]}, got shape {tuple(puzzle_identifiers.shape)}"
+        )
+    if puzzle_identifiers.numel() and (
+        int(puzzle_identifiers.min()) < 0 or int(puzzle_identifiers.max()) >= config.num_puzzle_identifiers
+    ):
+        raise ValueError(f"puzzle_identifiers must be in [0, {config.num_puzzle_identifiers})")
+
+
+def count_parameters(model: nn.Module, puzzle_emb: PuzzleEmbedding | None) -> dict[str, int]:
+    """Trainable parameters (the papers' count) and the puzzle-ID table's size, reported separately."""
+    trunk = sum(p.numel() for p in model.parameters())
+    table = puzzle_emb.weight.numel() if puzzle_emb is not None else 0
+    return {"trunk": trunk, "puzzle_embedding": table, "total": trunk + table}
+
+
+# --- forward FLOPs (2 per multiply-add; matmuls only, which dominate: norms and activations are ignored) ---
+
+
+def linear_flops(rows: int, in_features: int, out_features: int) -> int:
+    return 2 * rows * in_features * out_features
+
+
+def swiglu_flops(rows: int, hidden_size: int, expansion: float) -> int:
+    width = swiglu_width(hidden_size, expansion)
+    return linear_flops(rows, hidden_size, 2 * width) + linear_flops(rows, width, hidden_size)
+
+
+def attention_flops(batch: int, length: int, hidden_size: int) -> int:
+    rows = batch * length
+    projections = linear_flops(rows, hidden_size, 3 * hidden_size) + linear_flops(rows, hidden_size, hidden_size)
+    scores = 2 * 2 * batch * length * length * hidden_size  # QKᵀ and attention·V over all heads
+    return projections + scores
+
+
+def block_flops(batch: int, length: int, hidden_size: int, expansion: float, mixer: bool = False) -> int:
+    """One post-norm block: attention (or the sequence-axis SwiGLU of TRM's ``mlp_t``) plus the channel SwiGLU."""
+    token_mixing = (
+        swiglu_flops(batch * hidden_size, length, expansion) if mixer else attention_flops(batch, length, hidden_size)
+    )
+    return token_mixing + swiglu_flops(batch * length, hidden_size, expansion)
+
+
+class BlockStack(nn.Module):
+    """A stack of blocks applied to ``state + injection`` (HRM's ReasoningModule, for any block type)."""
+
+    def __init__(self, layers: list[nn.Module]):
+        super().__init__()
+        self.layers = nn.ModuleList(layers)
+
+    def forward(
+        self, state: torch.Tensor, injection: torch.Tensor | None, rotary: tuple[torch.Tensor, torch.Tensor] | None
+    ) -> torch.Tensor:
+        h = state if injection is None else state + injection
+        for layer in self.layers:
+            h = layer(h, rotary)
+        return h
+
+
+class ZooCore(Protocol):
+    """What :class:`ZooModel` needs of a family's ``core`` module."""
+
+    forward_dtype: torch.dtype
+    embed: InputEmbedding
+
+    def children(self) -> Iterator[nn.Module]: ...
+
+
+class ZooModel(OuterLoop, SegmentRunner, FamilyModule):
+    """Base of the zoo's model classes (the :class:`~hrm.model.protocol.ReasoningModel` protocol).
+
+    ``self.core`` holds ``forward_dtype`` and ``embed`` (an InputEmbedding). Subclasses set ``family``,
+    ``has_halting_head`` and implement ``initial_state``, ``_segment`` and ``flops_per_segment``;
+    ``fixed_length`` says whether inputs must have exactly ``config.seq_len`` tokens. Training runs
+    :meth:`OuterLoop.forward`, inference :class:`SegmentRunner`'s loop over :meth:`segment`: both call ``_segment``.
+    """
+
+    family: ClassVar[str] = ""
+    carry_cls = StateCarry  # what the trainer rebuilds a saved carry with
+    core: ZooCore  # each family declares its own core class
+
+    @property
+    def has_halting_head(self) -> bool:
+        """Default False; TRM sets it, Transformer and Looped derive it from the config."""
+        return False
+
+    def compile_targets(self) -> list[nn.Module]:
+        """The modules ``runtime.compile`` compiles: the block stacks (none for the RNN baselines)."""
+        return [m for m in self.core.children() if isinstance(m, BlockStack)]
+
+    @property
+    def forward_dtype(self) -> torch.dtype:
+        return self.core.forward_dtype
+
+    @forward_dtype.setter
+    def forward_dtype(self, dtype: torch.dtype) -> None:
+        self.core.forward_dtype = dtype
+
+    @property
+    def puzzle_emb(self) -> PuzzleEmbedding | None:
+        return self.core.embed.puzzle_emb
+
+    @property
+    def fixed_length(self) -> bool:
+        return getattr(self.config, "pos_encodings", "rope") == "learned"
+
+    def check_inputs(self, inputs: torch.Tensor, puzzle_identifiers: torch.Tensor) -> None:
+        check_model_inputs(self.config, inputs, puzzle_identifiers, fixed_len=self.fixed_length)
+
+    def prepare_inputs(self, inputs: Any, puzzle_identifiers: Any) -> tuple[torch.Tensor, torch.Tensor]:
+        inputs, puzzle_identifiers = super().prepare_inputs(inputs, puzzle_identifiers)
+        self.check_inputs(inputs, puzzle_identifiers)
+        return inputs, puzzle_identifiers
+
+    def segment(
+        self, state: dict[str, torch.Tensor], inputs: torch.Tensor, puzzle_identifiers: torch.Tensor
+    ) -> SegmentOutput:
+        new_state, logits, q_halt, q_continue = self._segment(state, inputs, puzzle_identifiers)
+        return SegmentOutput(state=new_state, logits=logits, q_halt_logits=q_halt, q_continue_logits=q_continue)
+
+    def num_parameters(self) -> dict[str, int]:
+        return count_parameters(self, self.puzzle_emb)

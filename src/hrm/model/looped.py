@@ -1,0 +1,203 @@
+"""A looped (Universal-Transformer-style) model: one block stack applied K times with input injection.
+
+Each segment runs z ← blocks(z + x̃) ``loops`` (K) times from the carried state z. The last ``grad_window`` calls
+are in the autograd graph (0 = all K: full backpropagation through the loop); the earlier ones run under
+``no_grad``, so activation memory grows with ``grad_window``, not with K. With ``halt_max_steps > 1`` the model
+is trained with deep supervision over segments and HRM's ACT (Q-head at position 0, halt when q_halt > q_continue,
+bootstrapped Q-continue target); ``act=False`` runs a fixed number of segments.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar, Literal
+
+import torch
+from torch import nn
+
+from hrm.model.common import (
+    BlockStack,
+    DatasetFields,
+    FamilyConfig,
+    InputEmbedding,
+    ZooModel,
+    block_flops,
+    linear_flops,
+)
+from hrm.model.layers import CastedLinear, RotaryEmbedding, TransformerBlock, trunc_normal_
+
+
+@dataclass(kw_only=True)
+class LoopedArchitecture(FamilyConfig):
+    """A block stack looped K times per segment.
+
+    Attributes:
+        vocab_size / seq_len / num_puzzle_identifiers: fixed by the dataset.
+        puzzle_emb_ndim: puzzle-ID embedding width (``None`` = hidden_size, 0 = off); ceil(ndim / D) prefix tokens.
+        hidden_size / num_heads / expansion: as HRM.
+        num_layers: blocks in the stack.
+        loops: K, applications of the stack per segment. The default 6 × 4 blocks = 24 block applications per
+            segment, HRM's default (2·2 f_L calls + 2 f_H calls of 4 blocks), with half of HRM's parameters.
+        grad_window: the last this many applications carry gradient; 0 = all of them (full backprop). The
+            default 2 (8 blocks) is as deep as HRM's 1-step gradient (the last f_L and f_H call).
+        pos_encodings: ``rope`` or ``learned``.
+        halt_max_steps: segments with deep supervision and ACT; 1 = a single supervised pass.
+        halt_exploration_prob / act: as :class:`~hrm.model.transformer.TransformerConfig`.
+        loss_type: ``stablemax`` or ``softmax`` cross-entropy.
+    """
+
+    puzzle_emb_ndim: int | None = None
+    hidden_size: int = 512
+    num_heads: int = 8
+    expansion: float = 4.0
+    num_layers: int = 4
+    loops: int = 6
+    grad_window: int = 2
+    pos_encodings: Literal["rope", "learned"] = "rope"
+    rope_theta: float = 10000.0
+    rms_norm_eps: float = 1e-5
+    halt_max_steps: int = 16
+    halt_exploration_prob: float = 0.1
+    act: bool = True
+    loss_type: Literal["stablemax", "softmax"] = "stablemax"
+
+
+@dataclass(kw_only=True)
+class LoopedConfig(LoopedArchitecture, DatasetFields):
+    """A looped Transformer: :class:`LoopedArchitecture` plus the dataset's sizes, validated."""
+
+    family: ClassVar[str] = "looped"
+
+    def __post_init__(self) -> None:
+        if self.puzzle_emb_ndim is None:
+            self.puzzle_emb_ndim = self.hidden_size
+        self.validate()
+
+    def validate(self) -> None:
+        self._positive(
+            "vocab_size",
+            "seq_len",
+            "num_puzzle_identifiers",
+            "hidden_size",
+            "num_heads",
+            "num_layers",
+            "loops",
+            "halt_max_steps",
+        )
+        self._non_negative("puzzle_emb_ndim", "grad_window")
+        self._choice("pos_encodings", ("rope", "learned"))
+        self._choice("loss_type", ("stablemax", "softmax"))
+        self._greater_than_zero("expansion", "rope_theta", "rms_norm_eps")
+        self._probability("halt_exploration_prob")
+        if self.grad_window > self.loops:
+            raise ValueError(f"LoopedConfig.grad_window ({self.grad_window}) must be <= loops ({self.loops}); 0 = all")
+        if self.hidden_size % self.num_heads != 0:
+            raise ValueError(f"LoopedConfig.hidden_size ({self.hidden_size}) must be divisible by num_heads")
+        if self.pos_encodings == "rope" and (self.hidden_size // self.num_heads) % 2 != 0:
+            raise ValueError("LoopedConfig: rope needs an even head_dim (hidden_size / num_heads)")
+
+    @property
+    def head_dim(self) -> int:
+        return self.hidden_size // self.num_heads
+
+    @property
+    def puzzle_emb_len(self) -> int:
+        assert self.puzzle_emb_ndim is not None  # __post_init__ resolves None to hidden_size
+        return -(-self.puzzle_emb_ndim // self.hidden_size)
+
+    @property
+    def total_len(self) -> int:
+        return self.seq_len + self.puzzle_emb_len
+
+    @property
+    def calls_with_grad(self) -> int:
+        return self.loops if self.grad_window == 0 else self.grad_window
+
+
+class LoopedCore(nn.Module):
+    z_init: torch.Tensor  # buffer, [hidden_size]
+
+    def __init__(self, config: LoopedConfig):
+        super().__init__()
+        self.config = config
+        self.forward_dtype = torch.float32
+        D = config.hidden_size
+        puzzle_emb_ndim = config.puzzle_emb_ndim
+        assert puzzle_emb_ndim is not None  # LoopedConfig.__post_init__ resolves None to hidden_size
+        self.embed = InputEmbedding(
+            config.vocab_size,
+            D,
+            config.num_puzzle_identifiers,
+            puzzle_emb_ndim,
+            config.puzzle_emb_len,
+            config.pos_encodings,
+            config.total_len,
+        )
+        self.rotary = (
+            RotaryEmbedding(config.head_dim, config.total_len, config.rope_theta)
+            if config.pos_encodings == "rope"
+            else None
+        )
+        self.blocks = BlockStack(
+            [
+                TransformerBlock(D, config.num_heads, config.expansion, config.rms_norm_eps)
+                for _ in range(config.num_layers)
+            ]
+        )
+        self.lm_head = CastedLinear(D, config.vocab_size)
+        self.q_head = CastedLinear(D, 2, bias=True) if config.halt_max_steps > 1 else None
+        if self.q_head is not None:
+            with torch.no_grad():
+                self.q_head.weight.zero_()
+                assert self.q_head.bias is not None  # built with bias=True
+                self.q_head.bias.fill_(-5.0)
+        self.register_buffer("z_init", trunc_normal_(torch.empty(D), std=1.0))
+
+    def forward(self, z: torch.Tensor, inputs: torch.Tensor, puzzle_identifiers: torch.Tensor):
+        cfg = self.config
+        x = self.embed(inputs, puzzle_identifiers, self.forward_dtype)
+        rotary = self.rotary(z.shape[1]) if self.rotary is not None else None
+        with torch.no_grad():
+            for _ in range(cfg.loops - cfg.calls_with_grad):
+                z = self.blocks(z, x, rotary)
+        for _ in range(cfg.calls_with_grad):
+            z = self.blocks(z, x, rotary)
+        logits = self.lm_head(z)[:, cfg.puzzle_emb_len :]
+        if self.q_head is None:
+            return z.detach(), logits, None, None
+        q = self.q_head(z[:, 0]).to(torch.float32)
+        return z.detach(), logits, q[..., 0], q[..., 1]
+
+
+class Looped(ZooModel):
+    """The looped Transformer under the family protocol."""
+
+    family: ClassVar[str] = "looped"
+
+    core: LoopedCore
+
+    def __init__(self, config: LoopedConfig):
+        super().__init__()
+        self.config = config
+        self.core = LoopedCore(config)
+
+    @property
+    def has_halting_head(self) -> bool:
+        return self.config.halt_max_steps > 1
+
+    def initial_state(self, inputs: torch.Tensor, puzzle_identifiers: torch.Tensor) -> dict[str, torch.Tensor]:
+        shape = (inputs.shape[0], inputs.shape[1] + self.config.puzzle_emb_len, self.config.hidden_size)
+        return {"z": self.core.z_init.to(self.forward_dtype).expand(shape).to(inputs.device).clone()}
+
+    def _segment(self, state: dict[str, torch.Tensor], inputs: torch.Tensor, puzzle_identifiers: torch.Tensor):
+        z, logits, q_halt, q_continue = self.core(state["z"], inputs, puzzle_identifiers)
+        return {"z": z}, logits, q_halt, q_continue
+
+    def flops_per_segment(self, batch_size: int, seq_len: int | None = None) -> int:
+        cfg = self.config
+        length = (cfg.seq_len if seq_len is None else seq_len) + cfg.puzzle_emb_len
+        per_call = cfg.num_layers * block_flops(batch_size, length, cfg.hidden_size, cfg.expansion)
+        heads = linear_flops(batch_size * length, cfg.hidden_size, cfg.vocab_size)
+        if cfg.halt_max_steps > 1:
+            heads += linear_flops(batch_size, cfg.hidden_size, 2)
+        return cfg.loops * per_call + heads

@@ -1,0 +1,203 @@
+"""Transformer baselines built from HRM's blocks.
+
+Two modes, chosen by ``halt_max_steps``:
+
+- ``halt_max_steps == 1`` (default): a plain non-recurrent encoder. One pass, one loss, no carry, no halting head:
+  logits = lm_head(blocks(f_I(x))). The default depth (8 blocks at width 512) matches HRM's 27M trunk.
+- ``halt_max_steps > 1``: HRM's outer loop (deep supervision + ACT) around the same encoder, the ARC Prize
+  "transformer in place of the hierarchy" baseline (public reference: TinyRecursiveModels'
+  ``transformers_baseline.py``): each segment runs z_H ← blocks(z_H + x̃) once, with gradient, and the Q-head reads
+  position 0; halting and the Q-continue target follow HRM. ``act=False`` runs a fixed number of segments.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar, Literal
+
+import torch
+from torch import nn
+
+from hrm.model.common import (
+    BlockStack,
+    DatasetFields,
+    FamilyConfig,
+    InputEmbedding,
+    ZooModel,
+    block_flops,
+    linear_flops,
+)
+from hrm.model.layers import CastedLinear, RotaryEmbedding, TransformerBlock, trunc_normal_
+
+
+@dataclass(kw_only=True)
+class TransformerArchitecture(FamilyConfig):
+    """A Transformer encoder of HRM's post-norm blocks.
+
+    Attributes:
+        vocab_size / seq_len / num_puzzle_identifiers: fixed by the dataset.
+        puzzle_emb_ndim: puzzle-ID embedding width; ``None`` means ``hidden_size``; 0 disables it. It takes
+            ceil(puzzle_emb_ndim / hidden_size) prefix tokens, as in HRM.
+        hidden_size / num_heads / expansion: as HRM.
+        num_layers: blocks. 8 at width 512 has HRM's parameter count (HRM: 4 + 4 blocks).
+        pos_encodings: ``rope`` or ``learned``.
+        halt_max_steps: 1 = plain single-pass encoder; > 1 = HRM's outer loop with at most this many segments.
+        halt_exploration_prob: ε of the exploration minimum (outer loop only).
+        act: adaptive halting in training (outer loop only); ``False`` = every sample runs halt_max_steps.
+        loss_type: ``stablemax`` or ``softmax`` cross-entropy.
+    """
+
+    puzzle_emb_ndim: int | None = None
+    hidden_size: int = 512
+    num_heads: int = 8
+    expansion: float = 4.0
+    num_layers: int = 8
+    pos_encodings: Literal["rope", "learned"] = "rope"
+    rope_theta: float = 10000.0
+    rms_norm_eps: float = 1e-5
+    halt_max_steps: int = 1
+    halt_exploration_prob: float = 0.1
+    act: bool = True
+    loss_type: Literal["stablemax", "softmax"] = "stablemax"
+
+
+@dataclass(kw_only=True)
+class TransformerConfig(TransformerArchitecture, DatasetFields):
+    """A Transformer baseline: :class:`TransformerArchitecture` plus the dataset's sizes, validated."""
+
+    family: ClassVar[str] = "transformer"
+
+    def __post_init__(self) -> None:
+        if self.puzzle_emb_ndim is None:
+            self.puzzle_emb_ndim = self.hidden_size
+        self.validate()
+
+    def validate(self) -> None:
+        self._positive(
+            "vocab_size",
+            "seq_len",
+            "num_puzzle_identifiers",
+            "hidden_size",
+            "num_heads",
+            "num_layers",
+            "halt_max_steps",
+        )
+        self._non_negative("puzzle_emb_ndim")
+        self._choice("pos_encodings", ("rope", "learned"))
+        self._choice("loss_type", ("stablemax", "softmax"))
+        self._greater_than_zero("expansion", "rope_theta", "rms_norm_eps")
+        self._probability("halt_exploration_prob")
+        if self.hidden_size % self.num_heads != 0:
+            raise ValueError(f"{self._name('hidden_size')} ({self.hidden_size}) must be divisible by num_heads")
+        if self.pos_encodings == "rope" and (self.hidden_size // self.num_heads) % 2 != 0:
+            raise ValueError(f"{type(self).__name__}: rope needs an even head_dim (hidden_size / num_heads)")
+
+    @property
+    def head_dim(self) -> int:
+        return self.hidden_size // self.num_heads
+
+    @property
+    def puzzle_emb_len(self) -> int:
+        assert self.puzzle_emb_ndim is not None  # __post_init__ resolves None to hidden_size
+        return -(-self.puzzle_emb_ndim // self.hidden_size)
+
+    @property
+    def total_len(self) -> int:
+        return self.seq_len + self.puzzle_emb_len
+
+    @property
+    def outer_loop(self) -> bool:
+        return self.halt_max_steps > 1
+
+
+class TransformerCore(nn.Module):
+    """f_I, the block stack, f_O, and (with the outer loop) the Q-head and the fixed initial state."""
+
+    q_head: CastedLinear | None
+    z_H_init: torch.Tensor  # buffer, [hidden_size] (with the outer loop only)
+
+    def __init__(self, config: TransformerConfig):
+        super().__init__()
+        self.config = config
+        self.forward_dtype = torch.float32
+        D = config.hidden_size
+        puzzle_emb_ndim = config.puzzle_emb_ndim
+        assert puzzle_emb_ndim is not None  # TransformerConfig.__post_init__ resolves None to hidden_size
+        self.embed = InputEmbedding(
+            config.vocab_size,
+            D,
+            config.num_puzzle_identifiers,
+            puzzle_emb_ndim,
+            config.puzzle_emb_len,
+            config.pos_encodings,
+            config.total_len,
+        )
+        self.rotary = (
+            RotaryEmbedding(config.head_dim, config.total_len, config.rope_theta)
+            if config.pos_encodings == "rope"
+            else None
+        )
+        self.blocks = BlockStack(
+            [
+                TransformerBlock(D, config.num_heads, config.expansion, config.rms_norm_eps)
+                for _ in range(config.num_layers)
+            ]
+        )
+        self.lm_head = CastedLinear(D, config.vocab_size)
+        if config.outer_loop:
+            self.q_head = CastedLinear(D, 2, bias=True)
+            with torch.no_grad():
+                self.q_head.weight.zero_()
+                assert self.q_head.bias is not None  # built with bias=True
+                self.q_head.bias.fill_(-5.0)
+            self.register_buffer("z_H_init", trunc_normal_(torch.empty(D), std=1.0))
+        else:
+            self.q_head = None
+
+    def forward(self, z_H: torch.Tensor | None, inputs: torch.Tensor, puzzle_identifiers: torch.Tensor):
+        """One pass (z_H None) or one outer-loop segment. Returns (z_H detached or None, logits, q_halt, q_cont)."""
+        x = self.embed(inputs, puzzle_identifiers, self.forward_dtype)
+        rotary = self.rotary(x.shape[1]) if self.rotary is not None else None
+        h = self.blocks(x if z_H is None else z_H, None if z_H is None else x, rotary)
+        logits = self.lm_head(h)[:, self.config.puzzle_emb_len :]
+        if self.q_head is None:
+            return None, logits, None, None
+        q = self.q_head(h[:, 0]).to(torch.float32)
+        return h.detach(), logits, q[..., 0], q[..., 1]
+
+
+class Transformer(ZooModel):
+    """The Transformer baseline under the family protocol (single pass, or HRM's outer loop)."""
+
+    family: ClassVar[str] = "transformer"
+
+    core: TransformerCore
+
+    def __init__(self, config: TransformerConfig):
+        super().__init__()
+        self.config = config
+        self.core = TransformerCore(config)
+
+    @property
+    def has_halting_head(self) -> bool:
+        return self.config.outer_loop
+
+    def initial_state(self, inputs: torch.Tensor, puzzle_identifiers: torch.Tensor) -> dict[str, torch.Tensor]:
+        if not self.config.outer_loop:
+            return {}
+        shape = (inputs.shape[0], inputs.shape[1] + self.config.puzzle_emb_len, self.config.hidden_size)
+        z_H = self.core.z_H_init.to(self.forward_dtype).expand(shape).to(inputs.device).clone()
+        return {"z_H": z_H}
+
+    def _segment(self, state: dict[str, torch.Tensor], inputs: torch.Tensor, puzzle_identifiers: torch.Tensor):
+        z_H, logits, q_halt, q_continue = self.core(state.get("z_H"), inputs, puzzle_identifiers)
+        return ({} if z_H is None else {"z_H": z_H}), logits, q_halt, q_continue
+
+    def flops_per_segment(self, batch_size: int, seq_len: int | None = None) -> int:
+        cfg = self.config
+        length = (cfg.seq_len if seq_len is None else seq_len) + cfg.puzzle_emb_len
+        blocks = cfg.num_layers * block_flops(batch_size, length, cfg.hidden_size, cfg.expansion)
+        heads = linear_flops(batch_size * length, cfg.hidden_size, cfg.vocab_size)
+        if cfg.outer_loop:
+            heads += linear_flops(batch_size, cfg.hidden_size, 2)
+        return blocks + heads

@@ -1,0 +1,121 @@
+"""Every model family trains with the same trainer: ``model=NAME`` on the tiny recipe learns, its checkpoint
+records the family and round-trips, loading it as another family is a one-line error, and resume is exact."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+import hrm.cli
+from hrm.checkpoints import list_checkpoints, load_checkpoint, save_checkpoint
+from hrm.cli.info import checkpoint_info, format_info
+from hrm.data.sudoku import SudokuBuildOptions, build_sudoku_dataset
+from hrm.errors import UserError
+from hrm.inference.render import format_result, format_trace
+from hrm.inference.solve import solve
+from hrm.model.registry import family_spec
+from hrm.training.config import ConfigError, TrainConfig, apply_overrides
+from hrm.training.recipes import get_recipe
+from hrm.training.trainer import train
+
+FAMILIES = ("trm", "transformer", "looped", "gru", "lstm")
+
+
+@pytest.fixture(scope="module")
+def tiny_data(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("data") / "sudoku-4x4"
+    build_sudoku_dataset(
+        SudokuBuildOptions(out=root, size=4, num_train=64, num_test=32, givens=8, seed=0, show_progress=False)
+    )
+    return root
+
+
+def _config(family: str, data: Path, steps: int, *extra: str) -> TrainConfig:
+    return apply_overrides(
+        get_recipe("tiny"),
+        [
+            f"model={family}",
+            f"data={data}",
+            f"max_steps={steps}",
+            "logging.log_every=5",
+            "runtime.num_threads=1",
+            "schedule.eval_every_steps=0",
+            "checkpoint.every_eval=false",
+            *extra,
+        ],
+    )
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_tiny_recipe_learns_and_checkpoint_round_trips(family, tiny_data, tmp_path):
+    config = _config(family, tiny_data, 40, "optim.lr=1e-2")
+    result = train(config, tmp_path / "run")
+    records = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    losses = [r["lm_loss"] for r in records if r["split"] == "train"]
+    assert losses[-1] < 0.9 * losses[0], losses  # the loss falls
+
+    ckpt = load_checkpoint(result.checkpoint)
+    assert type(ckpt.model) is family_spec(family).model_cls and ckpt.family == family
+    assert ckpt.model_config == config.model_config(6, 16, 1)
+    assert json.loads((result.checkpoint / "config.json").read_text())["family"] == family
+    copy = save_checkpoint(tmp_path / "copy" / "step-1", ckpt.model)
+    again = load_checkpoint(copy)
+    inputs = torch.randint(0, 6, (4, 16))
+    pids = torch.zeros(4, dtype=torch.long)
+    first, second = ckpt.model.predict(inputs, pids), again.model.predict(inputs, pids)
+    torch.testing.assert_close(first["logits"], second["logits"], rtol=0, atol=0)
+    info = checkpoint_info(ckpt)
+    assert info["family"] == family and info["flops_per_segment"] == ckpt.model.flops_per_segment(1)
+    assert f"model family: {family}" in format_info(info)
+    answer = solve(ckpt, "1...2...3...4...", trace=True)  # any family solves; no halting head: no confidence
+    assert answer.segments <= ckpt.model.max_segments and len(answer.trace) == answer.segments
+    assert (answer.to_dict()["confidence"] is None) == (not ckpt.model.has_halting_head)
+    report = format_result(answer)
+    assert ("confidence:" in report) == ckpt.model.has_halting_head
+    assert format_trace(answer)
+    analyses = ("halting",) if ckpt.model.has_halting_head else ()
+    analyses += ("dimensionality",) if family == "trm" else ()
+    for analysis in {"halting", "dimensionality"} - set(analyses):  # what does not apply is a one-line error
+        argv = ["analyze", analysis, "--checkpoint", str(result.checkpoint), "--data", str(tiny_data)]
+        assert hrm.cli.main([*argv, "--num-puzzles", "4", "--plot", str(tmp_path / "p.png")]) == 2
+    other = "hrm" if family != "hrm" else "trm"
+    with pytest.raises(UserError, match=f"holds a '{family}' model, not '{other}'"):
+        load_checkpoint(result.checkpoint, family=other)
+
+
+@pytest.mark.parametrize("family", ["trm", "gru"])
+def test_resume_is_exact(family, tiny_data, tmp_path):
+    """Resuming from a mid-run checkpoint (a carry with state, and one without) ends with identical weights."""
+    extra = ("runtime.deterministic=true", "checkpoint.every_steps=4", "checkpoint.keep_last=10")
+    config = _config(family, tiny_data, 12, *extra)
+    full = tmp_path / "full"
+    train(config, full)
+    partial = tmp_path / "partial"
+    shutil.copytree(full, partial)
+    for step, path in list_checkpoints(partial):
+        if step > 4:
+            shutil.rmtree(path)
+    lines = (partial / "metrics.jsonl").read_text().splitlines()
+    (partial / "metrics.jsonl").write_text("".join(f"{x}\n" for x in lines if json.loads(x)["step"] <= 4))
+    train(config, partial, resume=True)
+    a = load_file(str(full / "step-12" / "model.safetensors"))
+    b = load_file(str(partial / "step-12" / "model.safetensors"))
+    assert a.keys() == b.keys()
+    for key in a:
+        assert a[key].equal(b[key]), key
+
+
+def test_model_selection_errors_name_the_choices():
+    with pytest.raises(ConfigError, match="model must be one of gru, hrm, looped, lstm, transformer, trm"):
+        apply_overrides(get_recipe("tiny"), ["model=rnn"])
+    with pytest.raises(ConfigError, match="trm.low_cycles must be a positive integer"):
+        apply_overrides(get_recipe("tiny"), ["model=trm", "trm.low_cycles=0"])
+    config = get_recipe("trm-sudoku-mlp")
+    assert config.model == "trm" and config.trm.mlp_t and config.ema.enabled
+    assert config.model_config(11, 81, 1).total_len == 97
+    assert TrainConfig.from_dict({k: v for k, v in config.to_dict().items() if k != "model"}).model == "hrm"
