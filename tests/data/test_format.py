@@ -223,6 +223,7 @@ def test_atomic_output_dir(tmp_path):
     assert list(tmp_path.iterdir()) == []  # nothing left, not even the partial folder
     with atomic_output_dir(target) as tmp:
         (tmp / "x").write_text("v1")
+        (tmp / "build.json").write_text('{"format_version": 1, "kind": "test"}')
     assert (target / "x").read_text() == "v1"
     with pytest.raises(UserError, match="already exists; pass --force"):
         with atomic_output_dir(target):
@@ -236,6 +237,10 @@ def test_atomic_output_dir(tmp_path):
         (tmp / "x").write_text("v2")
     assert (target / "x").read_text() == "v2"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ds"]
+    with pytest.raises(UserError, match="replaces only a dataset built by `hrm data`"):
+        with atomic_output_dir(target, force=True):  # v2 has no build.json: not ours to delete
+            pass
+    assert (target / "x").read_text() == "v2"
     mask = os.umask(0)
     os.umask(mask)
     assert Path(target).stat().st_mode & 0o777 == 0o777 & ~mask  # not mkdtemp's private 0700

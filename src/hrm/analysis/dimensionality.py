@@ -43,6 +43,7 @@ import numpy as np
 import torch
 
 from hrm.model import HRM
+from hrm.runtime.files import atomic_path, check_output_file
 
 SampleUnit = Literal["token", "sequence"]
 SAMPLE_UNITS: tuple[str, ...] = ("token", "sequence")
@@ -294,8 +295,6 @@ def plot_report(report: DimensionalityReport, path: str | Path) -> Path:
     """Bar plot of PR(z_H), PR(z_L) for the trained and untrained models, and PR against trajectories."""
     from matplotlib.figure import Figure  # no pyplot: no global backend state
 
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     fig = Figure(figsize=(10, 4))
     ax_bar, ax_curve = fig.subplots(1, 2)
     labels = ["trained", "untrained"]
@@ -329,5 +328,7 @@ def plot_report(report: DimensionalityReport, path: str | Path) -> Path:
     ax_curve.set_title("PR against trajectories")
     ax_curve.legend(fontsize=7)
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    path = check_output_file(path, "--plot")
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=100)
     return path

@@ -27,6 +27,7 @@ import torch
 from hrm.evaluation.evaluate import EvalBatch, SegmentOutputs, evaluate_batches, model_device
 from hrm.evaluation.metrics import format_histogram, row_metrics
 from hrm.model import HRM
+from hrm.runtime.files import atomic_path, check_output_file
 
 
 @dataclass
@@ -150,8 +151,6 @@ def plot_halting(report: HaltingReport, path: str | Path) -> Path:
     """Histogram of segments used (early exit) and exact accuracy against segments."""
     from matplotlib.figure import Figure  # no pyplot: no global backend state
 
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     fig = Figure(figsize=(10, 4))
     ax_hist, ax_acc = fig.subplots(1, 2)
     segs = np.arange(1, report.max_segments + 1)
@@ -171,5 +170,7 @@ def plot_halting(report: HaltingReport, path: str | Path) -> Path:
     for ax in (ax_hist, ax_acc):
         ax.set_xticks(segs)
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    path = check_output_file(path, "--plot")
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=100)
     return path

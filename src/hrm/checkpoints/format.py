@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from safetensors import SafetensorError
+from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 
 from hrm._version import __version__
@@ -71,13 +71,23 @@ def _write_json(path: Path, data: Any) -> None:
     path.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
 
 
-def _read_json(path: Path, what: str) -> Any:
+def _read_json(path: Path, what: str, expect: type | tuple[type, ...] | None = None) -> Any:
     try:
-        return json.loads(path.read_text())
+        data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError as exc:
         raise UserError(f"{path}: missing {what}; is this an hrm checkpoint directory (step-N/)?") from exc
     except json.JSONDecodeError as exc:
         raise UserError(f"{path}: invalid JSON in {what} (line {exc.lineno}): {exc.msg}") from exc
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UserError(f"{path}: cannot read {what} ({getattr(exc, 'strerror', None) or exc})") from exc
+    if expect is not None and not isinstance(data, expect):
+        wanted = "a JSON object" if expect is dict else "a JSON list" if expect is list else "JSON of another type"
+        raise UserError(f"{path}: {what} holds {type(data).__name__}, expected {wanted}; rewrite or remove the file")
+    return data
+
+
+def _read_optional_json(path: Path, what: str, expect: type) -> Any:
+    return _read_json(path, what, expect) if path.exists() else None
 
 
 def model_state_for_saving(model: ReasoningModel) -> dict[str, torch.Tensor]:
@@ -134,16 +144,28 @@ def save_checkpoint(
     return path
 
 
+def _read_family(path: str | os.PathLike) -> str:
+    """The model family a ``step-N`` directory holds (``"hrm"`` for checkpoints written before families)."""
+    family = _read_config(path).get("family", DEFAULT_FAMILY)
+    if not isinstance(family, str):
+        raise UserError(f"{path}/config.json: 'family' is {family!r}, expected a family name")
+    return family
+
+
 def _read_config(path: str | os.PathLike) -> dict[str, Any]:
-    config = _read_json(Path(path) / CONFIG_FILE, "config.json")
-    if not isinstance(config, dict):
-        raise UserError(f"{path}/config.json is not an hrm checkpoint config (expected a JSON object)")
+    """``config.json`` of a checkpoint directory, checked for shape (a JSON object of our format and version)."""
+    config = _read_json(Path(path) / CONFIG_FILE, "config.json", dict)
     if config.get("format") != FORMAT_NAME:
         raise UserError(f"{path}/config.json is not an hrm checkpoint config (format={config.get('format')!r})")
-    if config.get("format_version", 0) > FORMAT_VERSION:
-        raise UserError(
-            f"{path} was written by a newer hrm (format {config['format_version']}); upgrade hrm to read it"
-        )
+    version = config.get("format_version", 0)
+    if isinstance(version, bool) or not isinstance(version, int):
+        raise UserError(f"{path}/config.json: format_version is {version!r}, expected an integer")
+    if version > FORMAT_VERSION:
+        raise UserError(f"{path} was written by a newer hrm (format {version}); upgrade hrm to read it")
+    if not isinstance(config.get("model"), dict):
+        raise UserError(f"{path}/config.json: 'model' must be a JSON object with the model config")
+    if config.get("train") is not None and not isinstance(config["train"], dict):
+        raise UserError(f"{path}/config.json: 'train' must be a JSON object or null")
     return config
 
 
@@ -153,7 +175,7 @@ def read_model_config(path: str | os.PathLike, family: str | None = None) -> Any
     With ``family``, a checkpoint of another family is a UserError (the caller needs that family).
     """
     config = _read_config(path)
-    recorded = config.get("family", DEFAULT_FAMILY)
+    recorded = _read_family(path)
     if family is not None and recorded != family:
         raise UserError(f"{path} holds a {recorded!r} model, not {family!r}; pass a checkpoint of a {family} model")
     try:
@@ -162,8 +184,41 @@ def read_model_config(path: str | os.PathLike, family: str | None = None) -> Any
         raise UserError(f"{path}/config.json: {exc}; was it written by a newer hrm?") from None
     try:
         return spec.config_cls.from_dict(config["model"])
-    except (KeyError, TypeError, ValueError) as exc:
+    except (KeyError, TypeError, ValueError, OverflowError) as exc:
         raise UserError(f"{path}/config.json: invalid model config: {exc}") from exc
+
+
+def expected_shapes(family: str, config: Any) -> dict[str, tuple[int, ...]]:
+    """Every state-dict entry's shape for ``config``, without allocating (the model is built on the meta device)."""
+    with torch.device("meta"):
+        model = build_model(family, config)
+    return {k: tuple(v.shape) for k, v in model.state_dict().items()}
+
+
+def check_weights_file(file: Path, family: str, config: Any) -> None:
+    """Compare the tensor names and shapes in a safetensors header with ``config`` before any weight is read.
+
+    A config.json that does not belong to its weights (or a hostile one) is refused here, before the model is
+    built, so it cannot make us allocate what the weights do not back.
+    """
+    try:
+        with safe_open(str(file), framework="pt", device="cpu") as f:
+            found = {key: tuple(f.get_slice(key).get_shape()) for key in f.keys()}  # noqa: SIM118 (not a dict)
+    except FileNotFoundError as exc:
+        raise UserError(f"{file.parent}: missing {MODEL_FILE}") from exc
+    except (SafetensorError, OSError) as exc:
+        raise UserError(f"{file}: unreadable weights ({exc})") from exc
+    expected = expected_shapes(family, config)
+    missing = sorted(set(expected) - set(found))
+    unexpected = sorted(set(found) - set(expected))
+    if missing or unexpected:
+        raise UserError(
+            f"{file}: weights do not match config.json (missing {missing[:3]}, unexpected {unexpected[:3]}); "
+            "was it written by another hrm version or another model?"
+        )
+    for key, shape in expected.items():
+        if found[key] != shape:
+            raise UserError(f"{file}: {key} has shape {found[key]}, config.json expects {shape}")
 
 
 def read_checkpoint(
@@ -172,14 +227,16 @@ def read_checkpoint(
     """Read one ``step-N`` directory written by :func:`save_checkpoint` (not the training state).
 
     Callers pass what a user typed through :func:`hrm.checkpoints.load_checkpoint`, which also accepts run
-    directories and ``RUN/best``.
+    directories and ``RUN/best``. The weights' header is checked against config.json before the model is built.
     """
     path = Path(path)
     if not path.is_dir():
         raise UserError(f"checkpoint {path} not found (expected a step-N directory or a run directory)")
     model_config = read_model_config(path, family)
     config = _read_config(path)
-    model = build_model(config.get("family", DEFAULT_FAMILY), model_config)
+    recorded = _read_family(path)
+    check_weights_file(path / MODEL_FILE, recorded, model_config)
+    model = build_model(recorded, model_config)
     try:
         state = load_file(str(path / MODEL_FILE), device="cpu")
     except FileNotFoundError as exc:
@@ -188,9 +245,11 @@ def read_checkpoint(
         raise UserError(f"{path}/{MODEL_FILE}: unreadable weights ({exc})") from exc
     load_model_state(model, state, source=str(path / MODEL_FILE))
     model.to(device).eval()
-    dataset = _read_json(path / DATASET_FILE, DATASET_FILE) if (path / DATASET_FILE).exists() else None
-    identifiers = _read_json(path / IDENTIFIERS_FILE, IDENTIFIERS_FILE) if (path / IDENTIFIERS_FILE).exists() else None
-    meta = _read_json(path / META_FILE, META_FILE) if (path / META_FILE).exists() else {}
+    dataset = _read_optional_json(path / DATASET_FILE, DATASET_FILE, dict)
+    identifiers = _read_optional_json(path / IDENTIFIERS_FILE, IDENTIFIERS_FILE, list)
+    if identifiers is not None and not all(isinstance(name, str) for name in identifiers):
+        raise UserError(f"{path / IDENTIFIERS_FILE}: expected a JSON list of puzzle names (strings)")
+    meta = _read_optional_json(path / META_FILE, META_FILE, dict) or {}
     return Checkpoint(
         path=path,
         model=model,
@@ -225,7 +284,25 @@ def load_train_state(path: str | os.PathLike) -> dict[str, Any]:
     file = Path(path) / TRAIN_STATE_FILE
     if not file.exists():
         raise UserError(f"{path}: no {TRAIN_STATE_FILE}; this checkpoint cannot resume training")
-    return torch.load(file, map_location="cpu", weights_only=True)
+    state = safe_torch_load(file, "training state")
+    if not isinstance(state, dict):
+        raise UserError(f"{file}: holds {type(state).__name__}, not a training state")
+    return state
+
+
+def safe_torch_load(file: Path, what: str) -> Any:
+    """``torch.load`` that cannot run code: only tensors and plain containers are unpickled (``weights_only``).
+
+    Any failure (a damaged file, or a pickle that asks for other objects) is one UserError; torch's own message is
+    not passed on, because it suggests turning the protection off.
+    """
+    try:
+        return torch.load(file, map_location="cpu", weights_only=True)
+    except FileNotFoundError as exc:
+        raise UserError(f"{file}: not found") from exc
+    except Exception as exc:  # torch raises many unrelated types (UnpicklingError, RuntimeError, EOFError ...)
+        kind = "refused: it asks to build objects other than tensors" if "weights_only" in str(exc) else "damaged"
+        raise UserError(f"{file}: not a readable {what} ({type(exc).__name__}; {kind}); it is not loaded") from None
 
 
 def to_storable(obj: Any) -> Any:

@@ -23,10 +23,9 @@ from pathlib import Path
 from typing import Any
 
 import torch
-import yaml
 
 from hrm.checkpoints.format import CONFIG_FILE, MODEL_FILE, TRAIN_STATE_FILE, Checkpoint, read_checkpoint
-from hrm.checkpoints.reference import load_reference_checkpoint
+from hrm.checkpoints.reference import load_config_yaml, load_reference_checkpoint
 from hrm.errors import UserError
 
 BEST_FILE = "best.json"  # {"step", "metric", "value"} of a run's best evaluation (written by the trainer)
@@ -67,14 +66,23 @@ def latest_checkpoint(run_dir: str | os.PathLike, resumable: bool = False) -> Pa
 
 
 def read_best(run_dir: str | os.PathLike) -> dict[str, Any] | None:
-    """The run's ``best.json`` record, or None when there is none (or it is unreadable)."""
+    """The run's ``best.json`` record, or None when there is none (or it is unreadable or of the wrong shape)."""
     path = Path(run_dir) / BEST_FILE
     if not path.is_file():
         return None
     try:
-        return json.loads(path.read_text())
-    except json.JSONDecodeError:
+        best = json.loads(path.read_text())
+    except (OSError, ValueError):
         return None
+    # A hand-edited or foreign best.json is ignored rather than trusted (the run dir still has its checkpoints).
+    if not isinstance(best, dict):
+        return None
+    step, value = best.get("step"), best.get("value")
+    if isinstance(step, bool) or not isinstance(step, int) or step < 0:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return best
 
 
 def best_checkpoint(run_dir: str | os.PathLike) -> Path | None:
@@ -157,7 +165,7 @@ def open_checkpoint(
         if family not in (None, "hrm"):
             raise UserError(f"{path} is a reference HRM checkpoint, not a {family!r} model")
         model = load_reference_checkpoint(path, seq_len=seq_len, device=device)
-        config = yaml.safe_load((path.parent / "all_config.yaml").read_text())
+        config = load_config_yaml((path.parent / "all_config.yaml").read_text())  # checked by the load above
         return Checkpoint(
             path=path,
             model=model,

@@ -19,7 +19,7 @@ from typing import Any, cast
 import torch
 import yaml
 
-from hrm.checkpoints.format import Checkpoint, load_model_state, save_checkpoint
+from hrm.checkpoints.format import Checkpoint, load_model_state, safe_torch_load, save_checkpoint
 from hrm.checkpoints.reference_trm import build_trm_from_reference, is_trm_config
 from hrm.errors import UserError
 from hrm.model import HRM, HRMConfig
@@ -61,16 +61,34 @@ def _rename(key: str) -> str:
     return key
 
 
+class _NoAliasLoader(yaml.SafeLoader):
+    """``yaml.SafeLoader`` that refuses aliases (``*name``): a few hundred bytes of nested aliases expand to
+    gigabytes (an "alias bomb"), and the reference writes its configs without any."""
+
+    def compose_node(self, parent, index):  # type: ignore[override]
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()
+            raise yaml.composer.ComposerError(
+                None, None, "aliases (*name) are not accepted in a reference config", event.start_mark
+            )
+        return super().compose_node(parent, index)
+
+
+def load_config_yaml(text: str) -> Any:
+    """Parse a reference ``all_config.yaml`` safely: no Python objects, no aliases."""
+    return yaml.load(text, Loader=_NoAliasLoader)  # noqa: S506 (a SafeLoader subclass)
+
+
 def _load_yaml(path: Path) -> dict[str, Any]:
     try:
-        data = yaml.safe_load(path.read_text())
+        data = load_config_yaml(path.read_text())
     except FileNotFoundError as exc:
         raise UserError(
             f"{path} not found: a reference checkpoint needs the all_config.yaml written beside it "
             "(copy it from the run's checkpoint directory)"
         ) from exc
     except yaml.YAMLError as exc:
-        raise UserError(f"{path}: invalid YAML ({exc})") from exc
+        raise UserError(f"{path}: invalid YAML ({' '.join(str(exc).split())})") from None
     if not isinstance(data, dict) or not isinstance(data.get("arch"), dict):
         raise UserError(f"{path}: no 'arch' section; is this a reference all_config.yaml?")
     return data
@@ -96,6 +114,22 @@ def reference_config(
     source: str,
     seq_len: int | None = None,
     base: Path | None = None,
+) -> HRMConfig:
+    """The HRMConfig of a reference checkpoint: its yaml's ``arch`` section checked against the tensors."""
+    try:
+        return _reference_config(state, config, source, seq_len, base)
+    except (TypeError, ValueError, AttributeError, OverflowError) as exc:
+        raise UserError(
+            f"{source}: all_config.yaml or the tensors hold a value of the wrong type or shape ({exc})"
+        ) from None
+
+
+def _reference_config(
+    state: dict[str, torch.Tensor],
+    config: dict[str, Any],
+    source: str,
+    seq_len: int | None,
+    base: Path | None,
 ) -> HRMConfig:
     arch = config["arch"]
     try:
@@ -168,12 +202,12 @@ def _load(path: Path, seq_len: int | None) -> tuple[HRM, dict[str, Any]]:
     if not path.is_file():
         raise UserError(f"reference checkpoint {path} not found (expected the step_N file)")
     config = _load_yaml(path.parent / "all_config.yaml")
-    try:
-        raw = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch raises several unrelated types for corrupt or non-torch files
-        raise UserError(f"{path}: not a readable torch state_dict ({type(exc).__name__}: {exc})") from exc
+    raw = safe_torch_load(path, "torch state_dict")
     if not isinstance(raw, dict):
         raise UserError(f"{path}: expected a state_dict, found {type(raw).__name__}")
+    bad = [k for k, v in raw.items() if not isinstance(k, str) or not isinstance(v, torch.Tensor)]
+    if bad:
+        raise UserError(f"{path}: entry {bad[0]!r} is not a named tensor; is this a reference model state_dict?")
     if is_trm_config(config):  # TinyRecursiveModels' TRM (arch.name recursive_reasoning.trm@...)
         model = build_trm_from_reference(raw, config, path, seq_len, lambda: _dataset_seq_len(config, path.parent))
         return model, config

@@ -84,12 +84,33 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     halt.set_defaults(func=run_halting)
 
 
+def _check_args(args: argparse.Namespace) -> None:
+    """Every option and output path, before a checkpoint or dataset is opened."""
+    from hrm.errors import UserError
+    from hrm.runtime.files import check_output_file
+
+    if args.batch_size < 1:
+        raise UserError(f"--batch-size {args.batch_size}: must be >= 1")
+    if args.num_puzzles < 0:
+        raise UserError(f"--num-puzzles {args.num_puzzles}: must be >= 0 (0 = all)")
+    for option in ("segments", "max_segments"):
+        value = getattr(args, option, None)
+        if value is not None and value < 1:
+            raise UserError(f"--{option.replace('_', '-')} {value}: must be >= 1 (omit it for the model's M_max)")
+    check_output_file(args.plot, "--plot")
+    if args.json is not None:
+        check_output_file(args.json, "--json")
+        if args.json.resolve() == args.plot.resolve():
+            raise UserError(f"--json {args.json}: the same file as --plot; give two different files")
+
+
 def _load(args: argparse.Namespace):
     from hrm.analysis.examples import load_examples
     from hrm.checkpoints import open_checkpoint
     from hrm.evaluation.evaluate import check_split
     from hrm.runtime.device import resolve_device
 
+    _check_args(args)
     ckpt = open_checkpoint(args.checkpoint, resolve_device(args.device))
     examples = load_examples(args.data, args.split, args.num_puzzles or None, args.seed)
     check_split(ckpt.model, examples.split)
@@ -97,9 +118,10 @@ def _load(args: argparse.Namespace):
 
 
 def _write_json(path: Path | None, data: dict) -> None:
+    from hrm.runtime.files import write_text_atomic
+
     if path is not None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(data, indent=1) + "\n")
+        write_text_atomic(path, json.dumps(data, indent=1) + "\n")
         print(f"wrote {path}")
 
 

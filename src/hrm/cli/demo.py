@@ -12,6 +12,7 @@ and trains without it.
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 import time
 from pathlib import Path
@@ -54,18 +55,25 @@ def run(args: argparse.Namespace) -> int:
     from hrm.errors import UserError
     from hrm.evaluation.evaluate import evaluate_model
     from hrm.inference.render import grid_lines, side_by_side
+    from hrm.runtime.device import resolve_device
     from hrm.runtime.distributed import DistributedContext
+    from hrm.runtime.files import check_output_dir
+    from hrm.runtime.logging import check_trackers
     from hrm.training.config import apply_overrides
     from hrm.training.recipes import get_recipe
     from hrm.training.trainer import ensure_dataset, train
 
     start = time.perf_counter()
-    if args.minutes <= 1:
-        raise UserError(f"--minutes {args.minutes}: the demo needs more than 1 minute")
+    # Every argument is checked before anything is generated or written.
+    if not math.isfinite(args.minutes) or args.minutes <= 1:
+        raise UserError(f"--minutes {args.minutes}: the demo needs a number of minutes greater than 1, e.g. 10")
+    resolve_device(args.device)
     out = args.out if args.out is not None else Path("runs_out") / f"demo-{time.strftime('%Y%m%d-%H%M%S')}"
+    check_output_dir(out, "--out")
     config = apply_overrides(
         get_recipe("demo"), [f"data.path={out / 'data'}", f"runtime.device={args.device}", *args.overrides]
     )
+    check_trackers(config.logging.tensorboard, config.logging.wandb)
     print(
         f"hrm demo: 6x6 Sudoku, {config.data.gen_num_train} training and {config.data.gen_num_test} held-out "
         f"puzzles with {config.data.gen_givens} givens; about {args.minutes:g} minutes in all",

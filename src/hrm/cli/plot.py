@@ -19,7 +19,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from hrm.runtime.files import check_output_file
     from hrm.training.plots import plot_run
 
+    if args.out is not None:
+        check_output_file(args.out, "--out")
     print(plot_run(args.run_dir, args.out))
     return 0

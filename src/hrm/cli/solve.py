@@ -86,7 +86,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from hrm.inference.render import format_result, format_trace, save_gif, save_pngs
     from hrm.inference.solve import solve
+    from hrm.runtime.files import check_output_dir, check_output_file
 
+    # Output paths are checked before the model runs, so a typo costs nothing.
+    if args.save_gif is not None:
+        check_output_file(args.save_gif, "--save-gif")
+    if args.save_png is not None:
+        check_output_dir(args.save_png, "--save-png")
     want_trace = args.trace or args.save_gif is not None or args.save_png is not None
     result = solve(
         str(args.checkpoint) if args.checkpoint is not None else None,

@@ -118,7 +118,10 @@ def run(args: argparse.Namespace) -> int:
     print0(json.dumps(config.to_dict(), indent=2))
     if args.print_config:
         return 0
+    from hrm.runtime.files import check_output_dir
     from hrm.training.trainer import train
+
+    check_output_dir(run_dir, "--resume" if args.resume is not None else "--out")
 
     print0(f"run directory: {run_dir}" + (" (resuming)" if args.resume is not None else ""), file=sys.stderr)
     result = train(config, run_dir, resume=args.resume is not None)
@@ -126,7 +129,8 @@ def run(args: argparse.Namespace) -> int:
     if result.last_eval is not None:
         summary += f"; eval exact_accuracy {result.last_eval['exact_accuracy']:.4f}"
     if result.best is not None:
-        summary += f" (best {result.best['value']:.4f} at step {result.best['step']})"
+        on = f", chosen on the {result.best['on']}" if result.best.get("on") else ""
+        summary += f" (best {result.best['value']:.4f} at step {result.best['step']}{on})"
     print0(summary, file=sys.stderr)
     if result.checkpoint is not None:
         print0(f"checkpoint: {result.checkpoint}", file=sys.stderr)

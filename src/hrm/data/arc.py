@@ -54,6 +54,7 @@ from hrm.data.build import (
     SplitSummary,
     SplitWriter,
     atomic_output_dir,
+    check_output_target,
     finish_root,
     progress,
     source_record,
@@ -569,8 +570,7 @@ def build_arc_dataset(options: ArcBuildOptions) -> Path:
     if not opts.sources:
         raise UserError("no ARC sources: give --preset with --data-root, or --training/--evaluation files")
     out = Path(opts.out)
-    if out.exists() and not opts.force:
-        raise UserError(f"{out}: already exists; pass --force to replace it or choose another --out")
+    check_output_target(out, opts.force)
     tasks = load_sources(opts.sources)
     per_source = [sum(1 for t in tasks if t.source == _source_name(Path(p))) for p, _ in opts.sources]
     if not any(t.role == "evaluation" for t in tasks):

@@ -15,7 +15,9 @@ import contextlib
 import hashlib
 import json
 import os
+import re
 import shutil
+import socket
 import sys
 import tempfile
 from collections.abc import Iterable, Iterator
@@ -34,35 +36,114 @@ from hrm.data.format import (
     write_metadata,
 )
 from hrm.errors import UserError
+from hrm.runtime.files import atomic_write
 
 BUILD_FILE = "build.json"
 FORMAT_VERSION = 1
+
+
+def is_built_dataset(path: Path | str) -> bool:
+    """Whether ``path`` is a dataset folder this tool wrote (it holds our ``build.json``)."""
+    try:
+        data = json.loads((Path(path) / BUILD_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(data, dict) and isinstance(data.get("format_version"), int) and isinstance(data.get("kind"), str)
+
+
+def check_output_target(target: Path | str, force: bool) -> None:
+    """Refuse to build over anything but a dataset we wrote (with ``force``) or nothing; called up front by the
+    builders (before the long work) and again by :func:`atomic_output_dir`."""
+    target = Path(target)
+    cwd = Path.cwd().resolve()
+    resolved = target.resolve()
+    if resolved == cwd or resolved in cwd.parents:
+        raise UserError(f"--out {target}: is the current folder (or holds it); give a new folder, e.g. {target}/data")
+    if not target.exists() and not target.is_symlink():
+        return
+    if not target.is_dir() or target.is_symlink():
+        raise UserError(f"--out {target}: exists and is not a folder; remove it or choose another --out")
+    if not force:
+        raise UserError(f"--out {target}: already exists; pass --force to replace it or choose another --out")
+    if any(target.iterdir()) and not is_built_dataset(target):
+        raise UserError(
+            f"--out {target}: --force replaces only a dataset built by `hrm data` (with {BUILD_FILE}), and this "
+            "folder is not one; remove it yourself or choose another --out"
+        )
+
+
+_PARTIAL = re.compile(r"^\.(?P<name>.+)\.(?:partial|old)-(?P<host>[0-9a-f]{8})-(?P<pid>\d+)-[^/]*$")
+
+
+def host_tag() -> str:
+    """8 hex digits naming this machine: a PID only means something on the machine that issued it, so partial
+    folders on a shared file system are cleaned only by a build on the same machine."""
+    return hashlib.sha256(socket.gethostname().encode()).hexdigest()[:8]
+
+
+def clean_stale_partials(target: Path) -> list[Path]:
+    """Remove ``.<name>.partial-HOST-PID-*`` / ``.<name>.old-HOST-PID-*`` folders beside ``target`` whose process
+    (on this machine) is gone.
+
+    A build killed with SIGKILL cannot clean up after itself; the next build of the same ``--out`` does. Folders of
+    a build still running (its PID is alive on this machine) are left alone.
+    """
+    parent = target.parent if str(target.parent) else Path(".")
+    removed: list[Path] = []
+    try:
+        children = list(parent.iterdir())
+    except OSError:
+        return removed
+    for child in children:
+        match = _PARTIAL.match(child.name)
+        if match is None or match.group("name") != target.name or not child.is_dir():
+            continue
+        if match.group("host") != host_tag():
+            continue  # another machine's build: its PID cannot be checked from here
+        if _process_alive(int(match.group("pid"))):
+            continue
+        shutil.rmtree(child, ignore_errors=True)
+        removed.append(child)
+    return removed
+
+
+def _process_alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError):
+        return True  # someone else's live process (or a PID we cannot ask about): keep its folder
+    return True
 
 
 @contextlib.contextmanager
 def atomic_output_dir(target: Path | str, force: bool = False) -> Iterator[Path]:
     """Yield a fresh temporary folder beside ``target``; on success rename it to ``target``.
 
-    If ``target`` exists the build fails up front with a UserError unless ``force``, in which case the old folder
-    is replaced only after the new one is complete. On any exception (including Ctrl-C) the temporary folder is
-    removed.
+    If ``target`` exists the build fails up front with a UserError unless ``force`` and ``target`` is a dataset
+    this tool built (its ``build.json``) or an empty folder; the old folder is replaced only after the new one is
+    complete. On any exception (including Ctrl-C) the temporary folder is removed; folders left by a build that was
+    killed outright (``.<name>.partial-HOST-PID-*``) are removed by the next build of the same target.
     """
     target = Path(target)
-    if target.exists() and not force:
-        raise UserError(f"{target}: already exists; pass --force to replace it or choose another --out")
-    if target.exists() and not target.is_dir():
-        raise UserError(f"{target}: exists and is not a folder; remove it or choose another --out")
+    check_output_target(target, force)
     parent = target.parent if str(target.parent) else Path(".")
     try:
         parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise UserError(f"{parent}: cannot create the output's parent folder ({exc.strerror})") from None
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.partial-", dir=parent))
+        raise UserError(f"--out {target}: cannot create the folder {parent} ({exc.strerror})") from None
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise UserError(f"--out {target}: the folder {parent} is not writable; choose a path you can write")
+    clean_stale_partials(target)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.partial-{host_tag()}-{os.getpid()}-", dir=parent))
     try:
         os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes it private; the dataset should not be
         yield tmp
         if target.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{target.name}.old-", dir=parent))
+            old = Path(tempfile.mkdtemp(prefix=f".{target.name}.old-{host_tag()}-{os.getpid()}-", dir=parent))
             os.replace(target, old / "d")
             os.replace(tmp, target)
             shutil.rmtree(old, ignore_errors=True)
@@ -303,7 +384,7 @@ class BuildSummary:
         }
 
     def write(self, root: Path) -> None:
-        with open(Path(root) / BUILD_FILE, "w", encoding="utf-8") as f:
+        with atomic_write(Path(root) / BUILD_FILE) as f:
             json.dump(self.to_dict(), f, indent=1)  # insertion order: deterministic and readable
             f.write("\n")
 

@@ -34,10 +34,16 @@ from hrm.data.build import (
     SplitSummary,
     SplitWriter,
     atomic_output_dir,
+    check_output_target,
     finish_root,
     source_record,
 )
 from hrm.errors import UserError
+
+# Stored tokens are user tokens + 1 (0 is PAD) in int32 when the vocabulary exceeds uint8.
+MAX_USER_TOKEN = int(np.iinfo(np.int32).max) - 1
+# Longest sequence accepted: 2^20 tokens (the model's attention is quadratic in it; Maze/ARC use 900).
+MAX_SEQ_LEN = 1 << 20
 
 PAD_ID = 0
 CODEC_FILE = "custom.json"
@@ -173,6 +179,11 @@ def _read_jsonl(path: Path, opts: CustomBuildOptions) -> list[_Record]:
                     raise UserError(f"{path}:{i}: '{key}' is a token list but --alphabet was given; use strings")
                 if not all(type(t) is int and t >= 0 for t in v):
                     raise UserError(f"{path}:{i}: '{key}' must be a list of non-negative integer tokens")
+                if any(t > MAX_USER_TOKEN for t in v):
+                    raise UserError(
+                        f"{path}:{i}: '{key}' has token {max(v)}; tokens must lie in 0..{MAX_USER_TOKEN} "
+                        "(the dataset stores token + 1 as int32)"
+                    )
                 if opts.vocab_size is not None and any(t >= opts.vocab_size for t in v):
                     raise UserError(
                         f"{path}:{i}: '{key}' has token {max(v)}, outside 0..{opts.vocab_size - 1} (--vocab-size)"
@@ -218,16 +229,19 @@ def build_custom_dataset(options: CustomBuildOptions) -> Path:
     opts = options
     if opts.puzzle_ids not in ("shared", "per-puzzle"):
         raise UserError(f"--puzzle-ids {opts.puzzle_ids!r}: choose 'shared' or 'per-puzzle'")
-    if opts.seq_len is not None and opts.seq_len <= 0:
-        raise UserError("--seq-len must be positive")
+    if opts.seq_len is not None and not 1 <= opts.seq_len <= MAX_SEQ_LEN:
+        raise UserError(f"--seq-len {opts.seq_len}: must lie in 1..{MAX_SEQ_LEN}")
+    if opts.vocab_size is not None and not 1 <= opts.vocab_size <= MAX_USER_TOKEN + 1:
+        raise UserError(f"--vocab-size {opts.vocab_size}: must lie in 1..{MAX_USER_TOKEN + 1} (user tokens 0..V-1)")
     if opts.alphabet is not None and len(set(opts.alphabet)) != len(opts.alphabet):
         raise UserError(f"--alphabet {opts.alphabet!r} repeats a character")
     out = Path(opts.out)
-    if out.exists() and not opts.force:
-        raise UserError(f"{out}: already exists; pass --force to replace it or choose another --out")
+    check_output_target(out, opts.force)
     splits = {"train": _read_jsonl(Path(opts.train), opts), "test": _read_jsonl(Path(opts.test), opts)}
     longest = max(max(len(r.inp), len(r.out)) for recs in splits.values() for r in recs)
     seq_len = opts.seq_len if opts.seq_len is not None else longest
+    if seq_len > MAX_SEQ_LEN:
+        raise UserError(f"the longest sequence has {seq_len} tokens, more than the {MAX_SEQ_LEN} a dataset may hold")
     if opts.alphabet is not None:
         user_vocab = len(opts.alphabet)
     else:

@@ -208,6 +208,56 @@ def validate_arrays(
             raise UserError(f"{where}: tokens span [{lo}, {hi}], outside the vocabulary [0, {metadata.vocab_size})")
 
 
+def first_puzzle_per_group(split: PuzzleSplit, max_groups: int) -> PuzzleSplit:
+    """A small split of the first puzzle of each of (at most) ``max_groups`` groups, evenly spaced over the split.
+
+    With augmented datasets a group is one original puzzle with its variants, so this picks originals (Sudoku-1k:
+    the 1,000 training puzzles themselves) rather than the variants of the first few, which the head of the split
+    would hold. The rows are copied into memory.
+    """
+    arrays = {}
+    for name, a in split.arrays.items():
+        pidx, gidx = np.asarray(a["puzzle_indices"]), np.asarray(a["group_indices"])
+        num_groups = int(gidx.shape[0]) - 1
+        chosen = np.unique(np.linspace(0, num_groups - 1, num=min(max_groups, num_groups)).round().astype(np.int64))
+        puzzles = gidx[chosen]
+        starts, stops = pidx[puzzles], pidx[puzzles + 1]
+        rows = np.concatenate([np.arange(s, e) for s, e in zip(starts, stops)]) if chosen.size else np.zeros(0, int)
+        sizes = (stops - starts).astype(np.int64)
+        arrays[name] = {
+            "inputs": np.asarray(a["inputs"][rows]),
+            "labels": np.asarray(a["labels"][rows]),
+            "puzzle_identifiers": np.asarray(a["puzzle_identifiers"])[puzzles].astype(np.int32),
+            "puzzle_indices": np.concatenate([[0], np.cumsum(sizes)]).astype(np.int32),
+            "group_indices": np.arange(chosen.size + 1, dtype=np.int32),
+        }
+    return PuzzleSplit(path=split.path, metadata=split.metadata, arrays=arrays)
+
+
+def check_token_range(split: PuzzleSplit, rows_per_chunk: int = 1 << 16) -> None:
+    """Scan every set's inputs and labels (memory-mapped, in chunks) for tokens outside ``[0, vocab_size)``.
+
+    :func:`load_split` skips this scan to stay cheap; training and evaluation run it once, so a corrupt or
+    hand-made dataset is one error naming the split instead of an index error deep inside the embedding.
+    """
+    vocab = split.metadata.vocab_size
+    for set_name, arrays in split.arrays.items():
+        for name in SEQUENCE_FIELDS:
+            data = arrays[name]
+            for start in range(0, int(data.shape[0]), rows_per_chunk):
+                chunk = np.asarray(data[start : start + rows_per_chunk])
+                if chunk.size == 0:
+                    continue
+                lo, hi = int(chunk.min()), int(chunk.max())
+                if lo < 0 or hi >= vocab:
+                    bad = lo if lo < 0 else hi
+                    row = start + int(np.argwhere((chunk < 0) | (chunk >= vocab))[0][0])
+                    raise UserError(
+                        f"{split.path} set '{set_name}': {name} row {row} holds token {bad}, outside the vocabulary "
+                        f"[0, {vocab}) of its dataset.json; rebuild the dataset or fix vocab_size"
+                    )
+
+
 def save_npy(path: Path | str, array: np.ndarray) -> None:
     """``np.save`` without pickles (the exact bytes of ``np.save``)."""
     with open(path, "wb") as f:

@@ -29,6 +29,7 @@ from hrm.data.build import (
     SplitSummary,
     SplitWriter,
     atomic_output_dir,
+    check_output_target,
     finish_root,
     progress,
     source_record,
@@ -482,9 +483,13 @@ def build_maze_dataset(options: MazeBuildOptions) -> Path:
         raise UserError(f"--seed {opts.seed}: must be ≥ 0")
     if not 0 <= opts.loop_prob <= 1:
         raise UserError(f"--loop-prob {opts.loop_prob}: must lie in [0, 1]")
+    if opts.min_path_length is not None and not 0 <= opts.min_path_length < opts.size * opts.size:
+        raise UserError(
+            f"--min-path-length {opts.min_path_length}: a shortest path length, must lie in 0..{opts.size**2 - 1} "
+            f"for {opts.size}×{opts.size} mazes (default {hard_min_path_length(opts.size)})"
+        )
     out = Path(opts.out)
-    if out.exists() and not opts.force:
-        raise UserError(f"{out}: already exists; pass --force to replace it or choose another --out")
+    check_output_target(out, opts.force)
     sources = []
     seen: set[bytes] = set()
     if opts.train_file is not None:

@@ -29,6 +29,7 @@ from hrm.data.build import (
     SplitSummary,
     SplitWriter,
     atomic_output_dir,
+    check_output_target,
     finish_root,
     progress,
     source_record,
@@ -853,6 +854,11 @@ def _check_options(opts: SudokuBuildOptions) -> None:
         raise UserError(f"--subsample-size {opts.subsample_size}: must be positive")
     if opts.num_train < 0 or opts.num_test < 0:
         raise UserError("--num-train/--num-test must be ≥ 0")
+    if (opts.num_train or opts.num_test) and opts.size not in TEXT_SIZES:
+        raise UserError(
+            f"--size {opts.size}: the generator makes {', '.join(map(str, TEXT_SIZES))}-wide boards only "
+            "(a 16×16 board did not finish in 10 minutes); read bigger puzzles from files instead"
+        )
 
 
 def build_sudoku_dataset(options: SudokuBuildOptions) -> Path:
@@ -860,8 +866,7 @@ def build_sudoku_dataset(options: SudokuBuildOptions) -> Path:
     opts = options
     _check_options(opts)
     out = Path(opts.out)
-    if out.exists() and not opts.force:
-        raise UserError(f"{out}: already exists; pass --force to replace it or choose another --out")
+    check_output_target(out, opts.force)
 
     train, train_src = _load_split_rows("train", opts.train_csv, opts.train_puzzles, opts.train_solutions, opts)
     test, test_src = _load_split_rows("test", opts.test_csv, opts.test_puzzles, opts.test_solutions, opts)

@@ -27,6 +27,8 @@ from typing import Any
 
 import numpy as np
 
+from hrm.runtime.files import check_output_file, write_text_atomic
+
 DEFAULT_KS = (1, 2, 10)
 ALL_KS = (1, 2, 10, 100, 1000)
 
@@ -208,9 +210,8 @@ def _as_list(grid: Grid) -> list[list[int]]:
 
 
 def write_submission(path: str | os.PathLike, submission: dict[str, list[dict]]) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(submission, separators=(",", ":")) + "\n")
+    path = check_output_file(path, "submission")
+    write_text_atomic(path, json.dumps(submission, separators=(",", ":")) + "\n")
     return path
 
 

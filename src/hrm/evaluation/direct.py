@@ -30,6 +30,7 @@ from hrm.errors import UserError
 from hrm.evaluation.evaluate import EvalBatch, SegmentOutputs
 from hrm.model.losses import IGNORE_LABEL_ID
 from hrm.model.protocol import ReasoningModel
+from hrm.runtime.files import check_output_file, write_text_atomic
 
 
 @dataclass
@@ -223,10 +224,9 @@ class SudokuChecker:
         """One line per puzzle (file order): the predicted grid, n² digits ('.' where the model gave no digit)."""
         from hrm.data import sudoku
 
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
+        path = check_output_file(path, "predictions")
         lines = [sudoku.format_sudoku(self.predictions[i]) for i in sorted(self.predictions)]
-        path.write_text("\n".join(lines) + ("\n" if lines else ""))
+        write_text_atomic(path, "\n".join(lines) + ("\n" if lines else ""))
         return path
 
 

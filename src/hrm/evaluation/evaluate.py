@@ -272,8 +272,11 @@ def split_rows(split: PuzzleSplit, rank: int = 0, world_size: int = 1) -> int:
 
 
 def check_split(model: ReasoningModel, split: PuzzleSplit) -> None:
+    from hrm.data.format import check_token_range
+
     meta = split.metadata
     check_compatible(model, meta.vocab_size, meta.seq_len, meta.num_puzzle_identifiers, f"dataset {split.path}")
+    check_token_range(split)
 
 
 def evaluate_split(

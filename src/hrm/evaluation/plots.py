@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from hrm.evaluation.evaluate import EvalResult
+from hrm.runtime.files import atomic_path, check_output_file
 
 
 def plot_scaling_sweep(results: Sequence[EvalResult], path: str | os.PathLike, title: str | None = None) -> Path:
@@ -55,7 +56,7 @@ def plot_scaling_sweep(results: Sequence[EvalResult], path: str | os.PathLike, t
     mode = "early exit" if results and results[0].early_exit else "all rows run M segments"
     ax.set_title(title or f"Inference-time scaling ({mode})")
     fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
+    path = check_output_file(path, "plot")
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp)
     return path

@@ -16,7 +16,7 @@ from typing import Any
 from hrm.checkpoints import Checkpoint, checkpoint_identifiers, open_checkpoint, recorded_data_path
 from hrm.checkpoints.provenance import recorded_paths
 from hrm.data import sudoku
-from hrm.data.format import IDENTIFIERS_FILE, load_identifiers, load_split, locate_split
+from hrm.data.format import IDENTIFIERS_FILE, check_token_range, load_identifiers, load_split, locate_split
 from hrm.data.kind import dataset_kind
 from hrm.errors import UserError
 from hrm.evaluation import arc_vote, direct
@@ -32,6 +32,7 @@ from hrm.evaluation.evaluate import (
 )
 from hrm.evaluation.metrics import format_histogram
 from hrm.runtime.device import resolve_device, resolve_precision
+from hrm.runtime.files import check_output_dir, write_text_atomic
 from hrm.runtime.memory import keep_freed_memory
 
 EVAL_FILE = "eval.json"
@@ -168,6 +169,8 @@ def run_evaluation(options: EvaluateOptions) -> EvalReport:
         raise UserError(f"--batch-size {opts.batch_size}: must be >= 1")
     if opts.save_predictions and opts.out is None:
         raise UserError("--save-predictions N writes into the --out folder; give --out DIR too")
+    if opts.out is not None:
+        check_output_dir(opts.out, "--out")  # before the evaluation, so a bad --out costs nothing
     device = resolve_device(opts.device)
     precision = resolve_precision(device, opts.dtype)
     if device.type == "cpu":
@@ -231,6 +234,7 @@ def run_evaluation(options: EvaluateOptions) -> EvalReport:
             split.metadata.num_puzzle_identifiers,
             f"dataset {split_dir}",
         )
+        check_token_range(split)
         identifiers = load_identifiers(root) if root is not None and (root / IDENTIFIERS_FILE).is_file() else None
         if identifiers is not None and checkpoint.identifiers is not None and identifiers != checkpoint.identifiers:
             raise UserError(
@@ -315,7 +319,7 @@ def _write_outputs(
         voter = arc_rows.voter(top)
         report.files.append(str(arc_vote.write_submission(out / SUBMISSION_FILE, voter.submission(arc_order))))
         details = out / ARC_DETAILS_FILE
-        details.write_text(json.dumps(voter.details(), separators=(",", ":")) + "\n")
+        write_text_atomic(details, json.dumps(voter.details(), separators=(",", ":")) + "\n")
         report.files.append(str(details))
     if sudoku_checker is not None and sudoku_checker.predictions:
         report.files.append(str(sudoku_checker.write(out / SUDOKU_PREDICTIONS_FILE)))
@@ -325,7 +329,9 @@ def _write_outputs(
         report.files.append(str(plot_scaling_sweep(report.results, out / PLOT_FILE)))
     path = out / EVAL_FILE
     report.files.insert(0, str(path))
-    path.write_text(json.dumps({**report.as_dict(), "files": report.files}, indent=2, default=_json_default) + "\n")
+    write_text_atomic(
+        path, json.dumps({**report.as_dict(), "files": report.files}, indent=2, default=_json_default) + "\n"
+    )
 
 
 def _json_default(value: Any) -> Any:

@@ -108,6 +108,8 @@ def read_source(puzzle: str | os.PathLike) -> tuple[str, str, str | None]:
         and not stripped.startswith(("{", "["))
         and "\n" not in stripped
     ):
+        if os.path.isdir(stripped):
+            raise UserError(f"{stripped}: is a directory; pass a puzzle file or a Sudoku string")
         raise UserError(f"{stripped}: no such file")
     return puzzle, "<string>", None
 

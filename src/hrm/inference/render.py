@@ -28,6 +28,7 @@ from hrm.data import maze, sudoku
 from hrm.data.arc import ARC_PALETTE
 from hrm.inference.puzzles import KEPT, RIGHT, UNKNOWN, WRONG, Puzzle, cell_status, maze_text
 from hrm.inference.solve import SolveResult
+from hrm.runtime.files import atomic_path, check_output_dir, check_output_file
 
 SUDOKU_COLOURS = {KEPT: "#000000", RIGHT: "#1f5fbf", WRONG: "#d62728", UNKNOWN: "#6f6f6f"}
 MAZE_COLOURS = {
@@ -388,26 +389,28 @@ def render_overview(result: SolveResult, dpi: int = 100, columns: int = 8):
 
 def save_gif(result: SolveResult, path: str | Path, frame_ms: int = 700, last_ms: int = 2000) -> Path:
     """An animated GIF with one frame per segment; the last frame stays longer."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path = check_output_file(path, "--save-gif")
     frames = render_frames(result)
     durations = [frame_ms] * (len(frames) - 1) + [last_ms]
-    frames[0].save(path, format="GIF", save_all=True, append_images=frames[1:], duration=durations, loop=0)
+    with atomic_path(path) as tmp:
+        frames[0].save(tmp, format="GIF", save_all=True, append_images=frames[1:], duration=durations, loop=0)
     return path
 
 
 def save_pngs(result: SolveResult, directory: str | Path) -> list[Path]:
     """``segment-NN.png`` per segment and ``overview.png`` (all segments) into ``directory``."""
-    directory = Path(directory)
+    directory = check_output_dir(directory, "--save-png")
     directory.mkdir(parents=True, exist_ok=True)
     written = []
     segments = _segments(result)
     digits = max(2, len(str(segments[-1][0])))
     for (segment, *_), frame in zip(segments, render_frames(result)):
         path = directory / f"segment-{segment:0{digits}d}.png"
-        frame.save(path, format="PNG")
+        with atomic_path(path) as tmp:
+            frame.save(tmp, format="PNG")
         written.append(path)
     overview = directory / "overview.png"
-    render_overview(result).save(overview, format="PNG")
+    with atomic_path(overview) as tmp:
+        render_overview(result).save(tmp, format="PNG")
     written.append(overview)
     return written

@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
 from typing import Any, Literal
 
 PosEncoding = Literal["rope", "learned"]
 LossType = Literal["stablemax", "softmax"]
+
+# Sanity bound on a model's size (about 32 GiB of fp32 weights; the paper's model has 2.7e7 values, the ARC
+# puzzle-ID table about 5e8).
+MAX_MODEL_VALUES = 2**33
 
 
 @dataclass(kw_only=True)
@@ -131,6 +136,30 @@ class HRMConfig(HRMArchitecture):
             )
         if not 0.0 <= self.halt_exploration_prob <= 1.0:
             raise ValueError(f"HRMConfig.halt_exploration_prob must be in [0, 1], got {self.halt_exploration_prob!r}")
+        if not math.isfinite(self.expansion):
+            raise ValueError(f"HRMConfig.expansion must be finite, got {self.expansion!r}")
+        size = self.approx_num_values()
+        if size > MAX_MODEL_VALUES:
+            # Checked before any tensor exists: a hostile or mistyped config (vocab_size=1e11) must not allocate
+            # terabytes before anything else can complain.
+            raise ValueError(
+                f"HRMConfig describes about {size:.3g} values (vocab_size={self.vocab_size}, seq_len="
+                f"{self.seq_len}, hidden_size={self.hidden_size}, num_puzzle_identifiers="
+                f"{self.num_puzzle_identifiers}), more than the {MAX_MODEL_VALUES:.3g} this library builds"
+            )
+
+    def approx_num_values(self) -> float:
+        """About how many values the weights and the per-example activations of one row take (no allocation).
+
+        An upper estimate used only for the sanity bound in :meth:`validate`: token embedding and output head,
+        the puzzle-ID table, position tables, the transformer blocks, and one row's states.
+        """
+        assert self.puzzle_emb_ndim is not None  # __post_init__ resolves None to hidden_size
+        h = float(self.hidden_size)
+        total_len = float(self.seq_len) + math.ceil(self.puzzle_emb_ndim / self.hidden_size)
+        blocks = (self.high_layers + self.low_layers) * (4 * h * h + 3 * h * math.ceil(self.expansion * h))
+        tables = 2 * float(self.vocab_size) * h + float(self.num_puzzle_identifiers) * self.puzzle_emb_ndim
+        return blocks + tables + 4 * total_len * h
 
     @property
     def head_dim(self) -> int:

@@ -75,6 +75,8 @@ def init_distributed(device_type: str) -> DistributedContext:
     else:
         backend = "gloo"
     dist.init_process_group(backend=backend)
+    global _CREATED_GROUP
+    _CREATED_GROUP = True
     _CONTEXT = DistributedContext(
         rank=dist.get_rank(), local_rank=local_rank, world_size=dist.get_world_size(), backend=backend
     )
@@ -83,6 +85,19 @@ def init_distributed(device_type: str) -> DistributedContext:
 
 def get_context() -> DistributedContext:
     return _CONTEXT
+
+
+_CREATED_GROUP = False  # whether this process ever created a process group (see exit_after_distributed_run)
+
+
+def created_process_group() -> bool:
+    """Whether :func:`init_distributed` created a process group in this process (a torchrun rank)."""
+    return _CREATED_GROUP
+
+
+def is_initialized() -> bool:
+    """Whether a process group exists (set up by us or by the caller)."""
+    return dist.is_available() and dist.is_initialized()
 
 
 def destroy_distributed() -> None:

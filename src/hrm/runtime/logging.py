@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from hrm.errors import UserError
+from hrm.runtime.files import atomic_write, write_text_atomic
 
 METRICS_JSONL = "metrics.jsonl"
 METRICS_CSV = "metrics.csv"
@@ -22,18 +23,29 @@ WANDB_ID_FILE = "wandb_id.txt"
 
 
 def read_metrics(run_dir: str | Path) -> list[dict[str, Any]]:
-    """All records of ``run_dir/metrics.jsonl`` (a torn last line from a killed process is skipped)."""
+    """All records of ``run_dir/metrics.jsonl``.
+
+    A torn last line from a killed process, and any line that is not a JSON object with an integer ``step``
+    (hand-edited or foreign lines), is skipped.
+    """
     path = Path(run_dir) / METRICS_JSONL
     if not path.is_file():
         return []
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except OSError as exc:
+        raise UserError(f"{path}: cannot read ({exc.strerror})") from None
     records = []
-    for line in path.read_text().splitlines():
+    for line in text.splitlines():
         if not line.strip():
             continue
         try:
-            records.append(json.loads(line))
+            record = json.loads(line)
         except json.JSONDecodeError:
             continue
+        step = record.get("step") if isinstance(record, dict) else None
+        if isinstance(step, int) and not isinstance(step, bool):
+            records.append(record)
     return records
 
 
@@ -77,7 +89,8 @@ class MetricsLogger:
             self._add_columns(record)
         self._jsonl_path = self.run_dir / METRICS_JSONL
         self._csv_path = self.run_dir / METRICS_CSV
-        self._jsonl_path.write_text("".join(json.dumps(r) + "\n" for r in self.records))
+        # Rewritten atomically: a kill or a full disk here must not cost the run its earlier records.
+        write_text_atomic(self._jsonl_path, "".join(json.dumps(r) + "\n" for r in self.records))
         self._rewrite_csv()
         self._jsonl = open(self._jsonl_path, "a")  # noqa: SIM115 (closed in close())
         self._csv = open(self._csv_path, "a", newline="")  # noqa: SIM115
@@ -90,7 +103,7 @@ class MetricsLogger:
         return bool(new)
 
     def _rewrite_csv(self) -> None:
-        with open(self._csv_path, "w", newline="") as f:
+        with atomic_write(self._csv_path, newline="") as f:
             writer = csv.DictWriter(f, fieldnames=self._columns)
             writer.writeheader()
             writer.writerows(self.records)
@@ -137,6 +150,20 @@ class MetricsLogger:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def check_trackers(tensorboard: bool, wandb: bool) -> None:
+    """Fail now, with the install command, if a requested tracker's package is missing (before any run directory
+    or dataset is made)."""
+    import importlib.util
+
+    if tensorboard and importlib.util.find_spec("tensorboard") is None:
+        raise UserError(
+            "logging.tensorboard=true needs the tensorboard package: pip install tensorboard "
+            "(or pip install 'hrm[tensorboard]')"
+        )
+    if wandb and importlib.util.find_spec("wandb") is None:
+        raise UserError("logging.wandb=true needs the wandb package: pip install wandb (or pip install 'hrm[wandb]')")
 
 
 def _open_tensorboard(run_dir: Path) -> Any:

@@ -72,6 +72,7 @@ class ArchConfig(HRMArchitecture):
     """
 
     def model_config(self, vocab_size: int, seq_len: int, num_puzzle_identifiers: int) -> HRMConfig:
+        """The model for a dataset of this vocab, length and puzzle-ID count (ValueError if it is impossible)."""
         return HRMConfig(
             vocab_size=vocab_size,
             seq_len=seq_len,
@@ -150,8 +151,15 @@ class CheckpointConfig:
     Attributes:
         every_eval: save after every evaluation (the reference's ``checkpoint_every_eval``).
         every_steps: ours: also save every this many steps; 0 = off.
-        keep_last: ours: keep only the newest this many step directories (besides the best); 0 = keep all.
-        keep_best: ours: never delete the checkpoint with the best eval exact accuracy.
+        keep_last: ours: keep only the newest this many step directories (besides the best); 0 = keep all (the
+            reference keeps every evaluation checkpoint, and the paper recipes do too).
+        keep_best: ours: never delete the best checkpoint (see ``best_on``).
+        best_on: ours: what "best" (``RUN_DIR/best``, ``best.json``) is chosen on, at every evaluation, by exact
+            accuracy. ``train``: the first puzzle of up to ``best_groups`` groups of the training split (training
+            metrics: the paper recipes, so no model is chosen on the test split it is reported on); ``eval``: the
+            evaluation split (``data.eval_split``, the test split: selection on test, labelled as such; the quick
+            CPU recipes); ``none``: no best is tracked. ``best.json`` records which.
+        best_groups: ours: groups of the training split used by ``best_on=train``.
         at_end: save after the last step.
         init_from: ours: start from the weights of this checkpoint (a ``step-N`` or run directory, whose best
             checkpoint is taken); the optimisers, the step count and the schedule start fresh. For fine-tuning and
@@ -162,6 +170,8 @@ class CheckpointConfig:
     every_steps: int = 0
     keep_last: int = 3
     keep_best: bool = True
+    best_on: Literal["train", "eval", "none"] = "eval"
+    best_groups: int = 1000
     at_end: bool = True
     init_from: str = ""
 
@@ -273,6 +283,7 @@ class TrainConfig:
             ("eval.max_examples", self.eval.max_examples),
             ("checkpoint.every_steps", self.checkpoint.every_steps),
             ("checkpoint.keep_last", self.checkpoint.keep_last),
+            ("checkpoint.best_groups", self.checkpoint.best_groups),
             ("optim.warmup_steps", o.warmup_steps),
             ("runtime.num_threads", self.runtime.num_threads),
         ):

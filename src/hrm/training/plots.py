@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from hrm.errors import UserError
+from hrm.runtime.files import atomic_path, check_output_file
 from hrm.runtime.logging import read_metrics
 
 CURVES_FILE = "curves.png"
@@ -90,8 +91,9 @@ def plot_run(run_dir: str | Path, out: str | Path | None = None) -> Path:
         if ax.get_lines():
             ax.legend(fontsize=8)
     fig.suptitle(f"{run_dir.name}" + (f" (smoothed over {window} logs)" if window > 1 else ""))
-    tmp = out.with_name(f".{out.name}.tmp.png")
-    fig.savefig(tmp, dpi=90)
-    plt.close(fig)
-    tmp.replace(out)
+    try:
+        with atomic_path(check_output_file(out, "--out")) as tmp:
+            fig.savefig(tmp, dpi=90, format="png")
+    finally:
+        plt.close(fig)
     return out

@@ -3,7 +3,8 @@
 ::
 
     RUN_DIR/
-      train_config.json   the resolved TrainConfig (what ``hrm train`` printed), written at the start
+      train_config.json   the resolved TrainConfig (what ``hrm train`` printed), written once the run has started
+      run.lock            exclusive lock (fcntl) of the process training here; holds its PID
       metrics.jsonl       every logged record (train and eval), one JSON object per line
       metrics.csv         the same records as a table
       curves.png          training curves (``hrm plot RUN_DIR``; rewritten at each evaluation)
@@ -17,7 +18,6 @@ checkpoint is the latest or the best, what ``RUN_DIR/best`` means) is :mod:`hrm.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 from pathlib import Path
 from typing import Any
@@ -26,10 +26,17 @@ from hrm.checkpoints.format import save_checkpoint
 from hrm.checkpoints.locate import BEST_FILE, BEST_METRIC, best_checkpoint, list_checkpoints, read_best, step_dir_name
 from hrm.errors import UserError
 from hrm.model import ReasoningModel
+from hrm.runtime.files import DirectoryLock, write_text_atomic
 from hrm.training.config import TrainConfig
 
 TRAIN_CONFIG_FILE = "train_config.json"
+LOCK_FILE = "run.lock"  # holds the PID of the process training in this directory
 CURVES_FILE = "curves.png"
+# What best.json's "on" says the best checkpoint was chosen on (checkpoint.best_on).
+BEST_ON_LABELS = {
+    "train": "training split (first puzzle of each group)",
+    "eval": "evaluation split (data.eval_split: selection on the split that is reported)",
+}
 
 
 class RunDir:
@@ -39,9 +46,24 @@ class RunDir:
         self.path = Path(path)
         self.keep_last = keep_last
         self.keep_best = keep_best
+        self._lock: DirectoryLock | None = None
 
     def create(self) -> None:
         self.path.mkdir(parents=True, exist_ok=True)
+
+    def lock(self) -> None:
+        """Take the run directory's exclusive lock (``run.lock``); UserError naming the holder's PID if taken."""
+        if self._lock is None:
+            self._lock = DirectoryLock(self.path, LOCK_FILE, "run directory").acquire()
+
+    def unlock(self) -> None:
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None
+
+    @property
+    def locked(self) -> bool:
+        return self._lock is not None
 
     def clean_partial_writes(self) -> None:
         """Remove temporary directories left by a save that was killed half-way."""
@@ -52,11 +74,7 @@ class RunDir:
     # --- config ------------------------------------------------------------------------------------------------
 
     def write_config(self, config: TrainConfig) -> Path:
-        file = self.path / TRAIN_CONFIG_FILE
-        tmp = file.with_suffix(".json.tmp")
-        tmp.write_text(json.dumps(config.to_dict(), indent=2) + "\n")
-        os.replace(tmp, file)
-        return file
+        return write_text_atomic(self.path / TRAIN_CONFIG_FILE, json.dumps(config.to_dict(), indent=2) + "\n")
 
     def read_config(self) -> TrainConfig:
         file = self.path / TRAIN_CONFIG_FILE
@@ -111,11 +129,10 @@ class RunDir:
         if best is None:
             file.unlink(missing_ok=True)
             return
-        tmp = file.with_suffix(".json.tmp")
-        tmp.write_text(
-            json.dumps({"step": int(best["step"]), "metric": BEST_METRIC, "value": float(best["value"])}) + "\n"
-        )
-        os.replace(tmp, file)
+        record = {"step": int(best["step"]), "metric": BEST_METRIC, "value": float(best["value"])}
+        if best.get("on"):
+            record["on"] = str(best["on"])
+        write_text_atomic(file, json.dumps(record) + "\n")
 
     def prune(self) -> None:
         if self.keep_last <= 0:

@@ -37,6 +37,7 @@ from tqdm.auto import tqdm
 
 from hrm.checkpoints.format import (
     MODEL_FILE,
+    TRAIN_STATE_FILE,
     from_storable,
     load_model_state,
     load_train_state,
@@ -44,7 +45,14 @@ from hrm.checkpoints.format import (
     to_storable,
 )
 from hrm.checkpoints.locate import latest_checkpoint, list_checkpoints, resolve_checkpoint
-from hrm.data.format import head_of_split, is_dataset_root, load_identifiers, load_split
+from hrm.data.format import (
+    check_token_range,
+    first_puzzle_per_group,
+    head_of_split,
+    is_dataset_root,
+    load_identifiers,
+    load_split,
+)
 from hrm.data.kind import dataset_kind
 from hrm.data.sampling import TrainSampler
 from hrm.data.sudoku import SudokuBatchAugmenter
@@ -65,11 +73,11 @@ from hrm.runtime.device import (
     set_rng_state,
     widest_float,
 )
-from hrm.runtime.logging import MetricsLogger
+from hrm.runtime.logging import MetricsLogger, check_trackers
 from hrm.training.config import TrainConfig
 from hrm.training.optim import AdamATan2, PuzzleEmbeddingSignSGD, set_lr
 from hrm.training.progress import TrainProgress
-from hrm.training.run_dir import RunDir
+from hrm.training.run_dir import BEST_ON_LABELS, TRAIN_CONFIG_FILE, RunDir
 from hrm.training.schedule import eval_every_for, learning_rate, total_steps_for
 
 TRAIN_STATE_VERSION = 1
@@ -278,7 +286,11 @@ class _Trainer:
     # --- set-up ------------------------------------------------------------------------------------------------
 
     def setup(self) -> None:
+        """Check and load everything first, write last: a run that cannot start (a missing tracker package, bad
+        data, an override that does not fit the checkpoint, nothing to resume) leaves the run directory as it was
+        (or absent), its train_config.json and metrics untouched."""
         cfg = self.config
+        check_trackers(cfg.logging.tensorboard, cfg.logging.wandb)
         device = resolve_device(cfg.runtime.device)
         self.ctx = dist_utils.init_distributed(device.type)
         if self.ctx.enabled and device.type == "cuda":
@@ -297,7 +309,6 @@ class _Trainer:
 
         self._setup_data()
         self._setup_model()  # before the run directory exists, so that a bad checkpoint.init_from leaves nothing
-        self._setup_run_dir()
         self.step = 0
         self.elapsed_before = 0.0
         self.best: dict[str, Any] | None = None
@@ -315,10 +326,19 @@ class _Trainer:
         if compile_setting == "auto" and not compile_pays(cfg, self.total_steps):
             compile_setting = False
         self.compiled = compile_model(self.model, compile_setting, self.device)
-        if self.resume_from is not None:
-            self._load(self.resume_from)
+        self.resume_from: Path | None = None
+        if self.resume:
+            self._lock_run_dir()  # before reading: no other process may be writing its checkpoints
+            self.resume_from, weights, state = self._find_resumable()
+            self._load(self.resume_from, weights, state)
         else:
+            if list_checkpoints(self.run.path):
+                raise UserError(
+                    f"{self.run.path} already holds checkpoints; resume with `hrm train --resume {self.run.path}` "
+                    "or choose another --out"
+                )
             torch.manual_seed(cfg.runtime.seed + self.ctx.rank)
+        self._write_run_dir()  # everything above has been checked: only now is anything written
         if self.ctx.enabled:
             self.step_model = dist_utils.data_parallel(self.model, self.device)
         self.logger = None
@@ -333,20 +353,57 @@ class _Trainer:
                 config=cfg.to_dict(),
             )
 
-    def _setup_run_dir(self) -> None:
+    def _lock_run_dir(self) -> None:
+        """Rank 0 holds an exclusive lock on the run directory for the whole run (released in :meth:`close`)."""
+        if self.ctx.is_main and not self.run.locked:
+            self.run.create()
+            self.run.lock()
+
+    def _find_resumable(self) -> tuple[Path, dict[str, torch.Tensor], dict[str, Any]]:
+        """The newest checkpoint whose weights and training state both read completely, with them.
+
+        A damaged newest checkpoint (a truncated file from a full disk or a copy cut short) is skipped, with a note,
+        in favour of the previous complete one; with none, one UserError and nothing is written.
+        """
+        from safetensors import SafetensorError
+        from safetensors.torch import load_file
+
         run_path = self.run.path
-        self.resume_from: Path | None = None
-        if self.resume:
-            self.resume_from = latest_checkpoint(run_path, resumable=True)
-        elif list_checkpoints(run_path):
+        if not (run_path / TRAIN_CONFIG_FILE).is_file():
             raise UserError(
-                f"{run_path} already holds checkpoints; resume with `hrm train --resume {run_path}` "
-                "or choose another --out"
+                f"{run_path} is not a run directory (no {TRAIN_CONFIG_FILE}); pass the one `hrm train` made"
             )
+        skipped: list[str] = []
+        for _, path in reversed(list_checkpoints(run_path)):
+            if not (path / TRAIN_STATE_FILE).is_file():
+                skipped.append(f"{path.name}: no {TRAIN_STATE_FILE}")
+                continue
+            try:
+                state = load_train_state(path)
+                weights = load_file(str(path / MODEL_FILE), device="cpu")
+            except UserError as exc:
+                skipped.append(f"{path.name}: {exc}")
+                continue
+            except (SafetensorError, OSError) as exc:
+                skipped.append(f"{path.name}: {MODEL_FILE} unreadable ({exc})")
+                continue
+            for reason in skipped:
+                dist_utils.print0(f"note: skipping {reason}; resuming from {path.name}", file=sys.stderr)
+            return path, weights, state
+        why = f" ({'; '.join(skipped)})" if skipped else " (no step-N directory)"
+        raise UserError(
+            f"{run_path}: no checkpoint to resume from{why}; start a new run without --resume, "
+            "or pass a run directory with a complete checkpoint"
+        )
+
+    def _write_run_dir(self) -> None:
         if self.ctx.is_main:
             self.run.create()
+            self._lock_run_dir()
             self.run.clean_partial_writes()
             self.run.write_config(self.config)
+            if self.resume_from is not None:  # the interrupted process may have recorded a best past this checkpoint
+                self.run.set_best(self.best)
         dist_utils.barrier()
 
     def _setup_data(self) -> None:
@@ -355,10 +412,25 @@ class _Trainer:
         self.data_root = root
         self.train_split = load_split(root / cfg.data.train_split)
         self.data_kind = dataset_kind(root, self.train_split.metadata)  # recorded in every checkpoint
-        eval_dir = root / cfg.data.eval_split
-        self.eval_split = load_split(eval_dir) if eval_dir.is_dir() else None
+        self.eval_split = None
+        if cfg.data.eval_split:  # "" = no evaluation; a name that is not there is a mistake, not "no evaluation"
+            eval_dir = root / cfg.data.eval_split
+            if not eval_dir.is_dir():
+                found = sorted(p.name for p in root.iterdir() if (p / "dataset.json").is_file())
+                raise UserError(
+                    f"data.eval_split={cfg.data.eval_split!r}: {root} has no such split (it has "
+                    f"{', '.join(found) or 'none'}); use one of those, or data.eval_split='' for no evaluation"
+                )
+            self.eval_split = load_split(eval_dir)
         if self.eval_split is not None and cfg.eval.max_examples > 0:
             self.eval_split = head_of_split(self.eval_split, cfg.eval.max_examples)
+        self.select_split = None
+        if cfg.checkpoint.best_on == "train":
+            self.select_split = first_puzzle_per_group(self.train_split, cfg.checkpoint.best_groups)
+        # Before the run directory exists: out-of-vocabulary tokens would otherwise fail deep in the embedding.
+        for split in (self.train_split, self.eval_split):
+            if split is not None:
+                check_token_range(split)
         try:
             self.identifiers: list[str] | None = load_identifiers(root)
         except UserError:
@@ -379,7 +451,10 @@ class _Trainer:
     def _setup_model(self) -> None:
         cfg = self.config
         meta = self.train_split.metadata
-        model_config = cfg.model_config(meta.vocab_size, meta.seq_len, meta.num_puzzle_identifiers)
+        try:  # a dataset.json with an absurd vocab_size is refused here, before anything is allocated
+            model_config = cfg.model_config(meta.vocab_size, meta.seq_len, meta.num_puzzle_identifiers)
+        except ValueError as exc:
+            raise UserError(f"{self.data_root}: the model for this dataset is impossible: {exc}") from None
         torch.manual_seed(cfg.runtime.seed)  # the same initial weights on every rank
         model = build_model(cfg.model, model_config)
         if cfg.checkpoint.init_from and not self.resume:
@@ -452,13 +527,11 @@ class _Trainer:
         dist_utils.barrier()
         return path
 
-    def _load(self, path: Path) -> None:
-        from safetensors.torch import load_file
-
-        state = load_train_state(path)
+    def _load(self, path: Path, weights: dict[str, torch.Tensor], state: dict[str, Any]) -> None:
+        """Restore the run from ``path``'s weights and training state (read by :meth:`_find_resumable`)."""
         if state.get("version") != TRAIN_STATE_VERSION:
             raise UserError(f"{path}: train_state version {state.get('version')} is not supported")
-        load_model_state(self.model, load_file(str(path / MODEL_FILE), device="cpu"), source=str(path))
+        load_model_state(self.model, weights, source=str(path))
         if state["live_parameters"] is not None:
             with torch.no_grad():
                 for name, param in self.model.named_parameters():
@@ -491,14 +564,17 @@ class _Trainer:
                 file=sys.stderr,
             )
             torch.manual_seed(self.config.runtime.seed + rank + self.step)
-        if self.ctx.is_main:  # the interrupted process may have recorded a best past this checkpoint
-            self.run.set_best(self.best)
 
     # --- evaluation --------------------------------------------------------------------------------------------
 
     def evaluate(self) -> dict[str, float] | None:
         if self.eval_split is None:
             return None
+        metrics = self._evaluate_split(self.eval_split)
+        self.last_eval = metrics
+        return metrics
+
+    def _evaluate_split(self, split: Any) -> dict[str, float]:
         cfg = self.config
         batch_size = cfg.eval.batch_size or cfg.schedule.global_batch_size
         ctx = self.ema.swapped_in(self.model) if self.ema is not None else contextlib.nullcontext()
@@ -506,7 +582,7 @@ class _Trainer:
         with ctx:
             metrics = evaluate_model(
                 self.model,
-                self.eval_split,
+                split,
                 batch_size,
                 self.ctx.rank,
                 self.ctx.world_size,
@@ -514,7 +590,6 @@ class _Trainer:
                 progress=cfg.logging.progress and self.ctx.is_main,
             )
         metrics["eval_seconds"] = time.perf_counter() - start
-        self.last_eval = metrics
         return metrics
 
     def evaluate_and_log(self, progress: TrainProgress) -> bool:
@@ -527,13 +602,20 @@ class _Trainer:
                 f"step {self.step}: eval exact_accuracy {metrics['exact_accuracy']:.4f} "
                 f"accuracy {metrics['accuracy']:.4f} ({int(metrics['count'])} rows)",
             )
+        best_on = self.config.checkpoint.best_on
+        if best_on == "train":
+            # Chosen on training puzzles, never on the test split the results are reported on.
+            selection = self._evaluate_split(self.select_split)
+            self.log({"step": self.step, "split": "select", **selection})
+            value = float(selection["exact_accuracy"])
+        else:
+            value = float(metrics["exact_accuracy"])
         self.plot()
-        value = float(metrics["exact_accuracy"])
-        if self.best is not None and value <= float(self.best["value"]):
+        if best_on == "none" or (self.best is not None and value <= float(self.best["value"])):
             return False
-        self.best = {"step": self.step, "metric": "exact_accuracy", "value": value}
+        self.best = {"step": self.step, "metric": "exact_accuracy", "value": value, "on": BEST_ON_LABELS[best_on]}
         if self.ctx.is_main:
-            self.run.update_best(self.step, value)
+            self.run.set_best(self.best)
         return True
 
     # --- helpers -----------------------------------------------------------------------------------------------
@@ -685,6 +767,10 @@ class _Trainer:
         logger = getattr(self, "logger", None)  # absent when __init__ failed before creating it
         if logger is not None:
             logger.close()
+        self.run.unlock()
+        # Drop the DDP wrapper (its reducer holds the process group) so the group can be torn down now.
+        if getattr(self, "model", None) is not None:
+            self.step_model = self.model
 
 
 def train(config: TrainConfig, run_dir: str | Path, resume: bool = False) -> TrainResult:
@@ -698,10 +784,20 @@ def train(config: TrainConfig, run_dir: str | Path, resume: bool = False) -> Tra
     trainer = _Trainer(config, Path(run_dir), resume)
     # The run may change process-wide torch settings (threads, deterministic kernels): restore them afterwards.
     threads, deterministic = torch.get_num_threads(), torch.are_deterministic_algorithms_enabled()
+    # A process group this call creates is destroyed on every way out: left to the interpreter's exit, gloo's
+    # threads can abort the process ("terminate called without an active exception") after a finished run.
+    owns_group = not dist_utils.is_initialized()
     try:
         trainer.setup()
-        return trainer.run_loop()
+        result = trainer.run_loop()
+        dist_utils.barrier()  # every rank is past its last collective before the group goes away
+        return result
     finally:
         trainer.close()
         torch.set_num_threads(threads)
         torch.use_deterministic_algorithms(deterministic)
+        if owns_group:
+            import gc
+
+            gc.collect()  # DDP's hooks form reference cycles: free them before the group they use goes away
+            dist_utils.destroy_distributed()
