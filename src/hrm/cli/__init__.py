@@ -17,7 +17,19 @@ from hrm._version import __version__
 from hrm.errors import UserError
 
 # Order is the order in `hrm --help`.
-COMMAND_MODULES = ("data", "train", "demo", "plot", "convert", "evaluate", "solve", "analyze", "view", "info")
+COMMAND_MODULES = (
+    "data",
+    "train",
+    "demo",
+    "plot",
+    "convert",
+    "evaluate",
+    "solve",
+    "analyze",
+    "compare",
+    "view",
+    "info",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -37,9 +37,10 @@ def _common(parser: argparse.ArgumentParser, num_puzzles: int) -> None:
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "analyze",
-        help="analyses of a trained model (dimensionality, halting)",
-        description="Analyses of a trained HRM: the participation ratio of its high- and "
-        "low-level states (paper Fig. 8) and its halting behaviour.",
+        help="analyses of a trained model (dimensionality, halting, recursion, scaling)",
+        description="Analyses of a trained model: the participation ratio of its high- and "
+        "low-level states (paper Fig. 8), its halting behaviour, what happens inside the recursion "
+        "(hierarchical convergence, PCA trajectories, PR per module) and inference-time scaling.",
     )
     sub = parser.add_subparsers(dest="analysis", metavar="ANALYSIS", required=True)
 
@@ -82,6 +83,37 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--plot", type=Path, default=Path("halting.png"), metavar="FILE", help="plot to write (default halting.png)"
     )
     halt.set_defaults(func=run_halting)
+
+    rec = sub.add_parser(
+        "recursion",
+        help="hierarchical convergence (forward residual per module), PCA trajectories, PR per module",
+        description="Run the examples for M segments and observe every recurrent call of the model: the forward "
+        "residual ||z_t - z_(t-1)|| of each state (z_H, z_L; z for the looped stack) at every recursion step "
+        "(the paper's hierarchical-convergence figure), the states' PCA trajectories, and each state's "
+        "participation ratio. Any family that iterates a state (hrm, trm, looped, transformer with the outer "
+        "loop). See docs/solve-and-analyze.md.",
+    )
+    _common(rec, 64)
+    rec.add_argument("--segments", type=int, metavar="M", help="segments per example (default the model's M_max)")
+    rec.add_argument(
+        "--plot", type=Path, default=Path("recursion.png"), metavar="FILE", help="plot (default recursion.png)"
+    )
+    rec.set_defaults(func=run_recursion)
+
+    scale = sub.add_parser(
+        "scaling",
+        help="inference-time scaling: accuracy against the segments allowed, with and without early exit",
+        description="Exact and token accuracy against the segment cap (one pass over the examples for every cap), "
+        "for every row running the cap and, with a halting head, with per-sample early exit; mean segments used.",
+    )
+    _common(scale, 256)
+    scale.add_argument(
+        "--max-segments", default="1,2,4,8,16", metavar="M[,M...]", help="segment caps (default 1,2,4,8,16)"
+    )
+    scale.add_argument(
+        "--plot", type=Path, default=Path("scaling.png"), metavar="FILE", help="plot (default scaling.png)"
+    )
+    scale.set_defaults(func=run_scaling)
 
 
 def _check_args(args: argparse.Namespace) -> None:
@@ -180,4 +212,35 @@ def run_halting(args: argparse.Namespace) -> int:
     _write_json(
         args.json, {"checkpoint": str(ckpt.path), "data": str(args.data), "split": args.split, **report.to_dict()}
     )
+    return 0
+
+
+def run_recursion(args: argparse.Namespace) -> int:
+    from hrm.analysis.recursion import analyze_recursion, format_recursion, plot_recursion
+
+    ckpt, examples = _load(args)
+    report = analyze_recursion(
+        ckpt.model,
+        examples.inputs,
+        examples.puzzle_identifiers,
+        segments=args.segments,
+        batch_size=args.batch_size,
+        checkpoint=str(ckpt.path),
+        data=str(args.data),
+    )
+    print(format_recursion(report))
+    print(f"wrote {plot_recursion(report, args.plot)}")
+    _write_json(args.json, {"split": args.split, **report.to_dict()})
+    return 0
+
+
+def run_scaling(args: argparse.Namespace) -> int:
+    from hrm.analysis.scaling import analyze_scaling, format_scaling, plot_scaling
+    from hrm.evaluation.evaluate import parse_segments
+
+    ckpt, examples = _load(args)
+    report = analyze_scaling(ckpt.model, examples, parse_segments(args.max_segments), batch_size=args.batch_size)
+    print(format_scaling(report))
+    print(f"wrote {plot_scaling(report, args.plot)}")
+    _write_json(args.json, {"checkpoint": str(ckpt.path), "data": str(args.data), "split": args.split, **report})
     return 0

@@ -79,6 +79,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default="auto",
         help="ANSI colours in the text output (default: when printing to a terminal)",
     )
+    tts = parser.add_argument_group("test-time scaling (Sudoku, maze; one method at a time)")
+    tts.add_argument("--augment-votes", type=int, default=0, metavar="K", help="vote over K symmetric views")
+    tts.add_argument(
+        "--noise-samples",
+        type=int,
+        default=0,
+        metavar="K",
+        help="K trajectories (1 clean, K-1 with latent noise), the most confident halting head's answer",
+    )
+    tts.add_argument("--noise-std", type=float, default=0.1, metavar="S", help="noise std relative to the state RMS")
+    tts.add_argument(
+        "--rule-check", action="store_true", help="Sudoku: prefer rule-valid candidates (domain knowledge)"
+    )
+    tts.add_argument("--test-time-seed", type=int, default=0, metavar="S", help="seed of the views and noise")
     parser.add_argument("--json", action="store_true", help="print the result as JSON instead of text")
     parser.set_defaults(func=run)
 
@@ -106,6 +120,7 @@ def run(args: argparse.Namespace) -> int:
         views=args.views,
         puzzle_id=args.puzzle_id,
         device=args.device,
+        test_time=_test_time_options(args),
     )
     written = []
     if args.save_gif is not None:
@@ -123,6 +138,32 @@ def run(args: argparse.Namespace) -> int:
         print(format_trace(result, color=color))
         print()
     print(format_result(result, color=color))
+    if result.test_time is not None:
+        t = result.test_time
+        print(
+            f"test-time: {t['method']}{' [domain knowledge]' if t['domain_knowledge'] else ''}: "
+            f"{t['agreeing']} of {t['candidates']} candidates gave this answer; {t['segments_run']} segments run "
+            f"({t['compute_x']:.1f}x the plain answer); "
+            + ("answer changed" if t["changed_answer"] else "same answer as plain")
+            + f" (plain answer valid: {t['plain_valid']}, correct: {t['plain_correct']})"
+        )
     for path in written:
         print(f"wrote {path}")
     return 0 if result.valid else 1
+
+
+def _test_time_options(args: argparse.Namespace):
+    from hrm.errors import UserError
+    from hrm.evaluation.test_time import TestTimeOptions
+
+    if not (args.augment_votes or args.noise_samples):
+        if args.rule_check:
+            raise UserError("--rule-check picks among test-time candidates: add --augment-votes K or --noise-samples K")
+        return None
+    return TestTimeOptions(
+        augment=args.augment_votes,
+        noise=args.noise_samples,
+        noise_std=args.noise_std,
+        rules=args.rule_check,
+        seed=args.test_time_seed,
+    )

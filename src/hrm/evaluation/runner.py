@@ -7,6 +7,7 @@ recorded in the checkpoint) or a puzzle file read directly (Sudoku line file or 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from dataclasses import dataclass, field
@@ -19,7 +20,7 @@ from hrm.data import sudoku
 from hrm.data.format import IDENTIFIERS_FILE, check_token_range, load_identifiers, load_split, locate_split
 from hrm.data.kind import dataset_kind
 from hrm.errors import UserError
-from hrm.evaluation import arc_vote, direct
+from hrm.evaluation import arc_vote, direct, test_time
 from hrm.evaluation.evaluate import (
     EvalResult,
     RowConsumer,
@@ -55,6 +56,8 @@ class EvaluateOptions:
         early_exit: per-sample early exit (a row stops once q_halt > q_continue).
         sudoku / solutions / csv / arc_json: evaluate directly on a file instead of a dataset.
         tasks: ARC JSON only: evaluate just these task ids.
+        test_time: also measure test-time scaling (augmentation voting, noisy trajectories, Sudoku rule check)
+            at the last segment cap, on the same rows (:mod:`hrm.evaluation.test_time`).
         limit: evaluate only the first N puzzles of a direct file.
         pass_k: ARC pass@K values to report.
     """
@@ -77,6 +80,7 @@ class EvaluateOptions:
     pass_k: tuple[int, ...] = arc_vote.DEFAULT_KS
     progress: bool = True
     save_predictions: int = 0  # with out: per-segment predictions of the first N rows (segment_trace.py)
+    test_time: test_time.TestTimeOptions | None = None
 
 
 @dataclass
@@ -91,6 +95,7 @@ class EvalReport:
     notes: list[str] = field(default_factory=list)
     files: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    test_time: list[dict[str, Any]] | None = None
 
     @property
     def primary(self) -> EvalResult:
@@ -105,6 +110,7 @@ class EvalReport:
             "seconds": self.seconds,
             "notes": self.notes,
             "results": [r.as_dict() for r in self.results],
+            **({"test_time": self.test_time} if self.test_time is not None else {}),
         }
 
     def format(self) -> str:
@@ -256,6 +262,8 @@ def run_evaluation(options: EvaluateOptions) -> EvalReport:
     if arc_rows is not None:
         consumers.append(arc_rows)
 
+    if opts.test_time is not None:
+        opts.test_time.check(kind, model)  # before the main pass: a bad flag costs nothing
     apply_precision(model, precision)
     results_by_cap = evaluate_batches(
         model,
@@ -272,7 +280,16 @@ def run_evaluation(options: EvaluateOptions) -> EvalReport:
             r.extra["valid_solution_rate"] = sudoku_checker.rate(r.max_segments)
         if arc_rows is not None:
             r.arc = arc_rows.voter(r.max_segments).score(opts.pass_k)
+    tt_rows = None
+    if opts.test_time is not None:
+        if kind == "sudoku":
+            side = data.size if direct_sources else sudoku.board_side(split.metadata.vocab_size, split.metadata.seq_len)
+        else:
+            side = None
+        tt_options = dataclasses.replace(opts.test_time, max_segments=caps[-1], early_exit=opts.early_exit)
+        tt_rows = test_time.evaluate_test_time(model, batches_of(model_device(model)), kind, side, tt_options)
     report = EvalReport(
+        test_time=tt_rows,
         checkpoint=str(checkpoint.path),
         data=source,
         kind=kind,
@@ -393,6 +410,8 @@ def format_report(report: EvalReport) -> str:
         )
     lines.append(f"\nhalting histogram (M={primary.max_segments}; rows per number of segments run):")
     lines.append(format_histogram(primary.metrics.halting_histogram))
+    if report.test_time is not None:
+        lines.append("\n" + test_time.format_test_time(report.test_time))
     lines.append(f"\n{report.seconds:.1f} s")
     lines += [f"wrote {f}" for f in report.files]
     return "\n".join(lines)

@@ -84,6 +84,7 @@ class SolveResult:
     votes: int = 1  # ARC: views that gave this answer
     notes: list[str] = field(default_factory=list)
     trace: list[SegmentPrediction] | None = None
+    test_time: dict[str, Any] | None = None  # what test-time scaling did (solve(test_time=...))
 
     @property
     def input(self) -> np.ndarray:
@@ -122,6 +123,8 @@ class SolveResult:
                 views=self.views,
                 votes=self.votes,
             )
+        if self.test_time is not None:
+            out["test_time"] = self.test_time
         if self.trace is not None:
             out["trace"] = [
                 {
@@ -268,6 +271,7 @@ def solve(
     views: int = 1,
     puzzle_id: int | None = None,
     device: str | torch.device | None = None,
+    test_time: Any = None,
 ) -> SolveResult:
     """Solve one puzzle with a model.
 
@@ -287,6 +291,10 @@ def solve(
             on), map the answers back and vote.
         puzzle_id: force the puzzle identifier (advanced; skips the ARC lookup).
         device: where to load a checkpoint given by path (default ``auto``).
+        test_time: a :class:`hrm.evaluation.test_time.TestTimeOptions` with ONE method (augmentation voting or
+            noisy trajectories, optionally the Sudoku rule check): the answer is the one it picks among its
+            candidates; ``SolveResult.test_time`` reports the candidates, agreement and compute beside the plain
+            answer.
 
     Raises UserError (one line) for a bad puzzle, a checkpoint trained on another puzzle type or size, or an ARC
     task the checkpoint was not trained on (:class:`UnseenTaskError`).
@@ -365,6 +373,11 @@ def solve(
         answer, votes, confidence = best.grid.astype(np.int64), best.votes, best.mean_q
         notes.append(f"{len(chosen)} views voted: {votes} gave this answer; mean segments {float(segments.mean()):.1f}")
 
+    tt_report = None
+    if test_time is not None:
+        answer, tt_report = _test_time_answer(
+            model, parsed, rows, pids, test_time, cap, early_exit, (tokens, q_halt, segments), decode, reference, side
+        )
     check = check_answer(parsed, answer, reference)
     trace_out = None
     if trace:
@@ -398,4 +411,52 @@ def solve(
         votes=votes,
         notes=check.notes + notes,
         trace=trace_out,
+        test_time=tt_report,
     )
+
+
+def _test_time_answer(model, parsed, rows, pids, options, cap, early_exit, plain, decode, reference, side):
+    """The answer test-time scaling picks for one Sudoku or maze, and a report of its candidates and cost."""
+    import dataclasses
+
+    from hrm.evaluation import test_time as tt
+    from hrm.evaluation.evaluate import EvalBatch
+
+    if parsed.kind == "arc":
+        raise UserError("test-time options are for Sudoku and mazes; ARC votes over its own views (--views)")
+    if options.augment and options.noise:
+        raise UserError("hrm solve runs one test-time method at a time: --augment-votes K or --noise-samples K")
+    options = dataclasses.replace(options, max_segments=cap, early_exit=early_exit)
+    options.check(parsed.kind, model)
+    tokens, q_halt, segments = plain
+    has_q = bool(np.isfinite(q_halt).all())
+    plain_run = (tokens.astype(np.int64), q_halt if has_q else None, segments.astype(np.int64))
+    batch = EvalBatch(inputs=rows, puzzle_identifiers=pids)
+    rng = np.random.default_rng(options.seed)
+    if options.augment:
+        views = tt.SudokuViews(side, options.augment, rng) if parsed.kind == "sudoku" else None
+        if views is None:
+            views = tt.MazeViews(int(round(rows.shape[1] ** 0.5)), options.augment)
+        cands = tt.augment_candidates(model, batch, views, options, plain_run)
+        method, rule = f"augment-vote x{len(views)}", "vote"
+    else:
+        generator = torch.Generator().manual_seed(options.seed)
+        cands = tt.noise_candidates(model, batch, options, plain_run, generator)
+        method, rule = f"noise-{'halt' if cands.q_halt is not None else 'vote'} x{options.noise}", "halt"
+    allowed = tt.sudoku_valid(cands, rows.cpu().numpy(), side) if options.rules else None
+    picked = tt.pick(cands, rule, allowed)[0]
+    agree = int(sum(np.array_equal(c[0], picked) for c in cands.predictions))
+    plain_answer = decode(0, tokens[0])
+    plain_check = check_answer(parsed, plain_answer, reference)
+    report = {
+        "method": method + (" + rule check" if options.rules else ""),
+        "domain_knowledge": bool(options.rules),
+        "candidates": int(cands.predictions.shape[0]),
+        "agreeing": agree,
+        "segments_run": int(cands.segments.sum()),
+        "compute_x": float(cands.segments.sum() / max(int(segments[0]), 1)),
+        "changed_answer": not np.array_equal(picked, tokens[0]),
+        "plain_valid": plain_check.valid,
+        "plain_correct": plain_check.correct,
+    }
+    return decode(0, picked), report

@@ -1,0 +1,80 @@
+"""``hrm compare SPEC.yaml --out DIR`` (a grid of runs under one budget) and ``hrm compare --report DIR``."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+EPILOG = """\
+examples:
+  hrm compare runs/compare/smoke.yaml --out runs_out/smoke      # 2 families x 2 seeds on the tiny recipe
+  hrm compare runs/compare/smoke.yaml --out runs_out/smoke      # again: finished cells are skipped
+  hrm compare runs/compare/smoke.yaml --check                   # validate the spec only (nothing written)
+  hrm compare --report runs_out/smoke                           # rebuild summary.md/.csv and plots/
+  hrm compare SPEC.yaml --out DIR --engine ray                  # cells as Ray tasks (pip install 'hrm[ray]')
+  hrm compare --search SEARCH.yaml --out DIR                    # an Optuna search (pip install 'hrm[search]')
+
+A spec names tasks (recipes), families (model + overrides) and seeds, and one budget (steps, minutes or flops).
+See docs/compare.md.
+"""
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "compare",
+        help="run a grid of families x tasks x seeds under one budget; tables and plots over seeds",
+        description="The comparison lab: every (family, task, seed) cell of SPEC is trained under one budget and "
+        "evaluated on held-out data; one JSON record per cell, a summary table with mean, sd and a 95% "
+        "t-interval over seeds, and plots. Resumable: rerun the same command to finish an interrupted grid.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("spec", nargs="?", type=Path, help="the spec (YAML)")
+    parser.add_argument("--out", type=Path, metavar="DIR", help="output directory (default: runs_out/compare-NAME)")
+    parser.add_argument("--report", type=Path, metavar="DIR", help="rebuild the table and plots of DIR and exit")
+    parser.add_argument("--search", type=Path, metavar="SEARCH.yaml", help="run an Optuna search spec instead")
+    parser.add_argument("--check", action="store_true", help="validate the spec, list its cells and exit")
+    parser.add_argument("--engine", choices=("local", "ray"), help="override the spec's engine")
+    parser.add_argument("--parallel", type=int, metavar="N", help="override the spec's cells at a time")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from hrm.analysis import compare
+    from hrm.errors import UserError
+
+    if args.report is not None:
+        if args.spec is not None or args.search is not None:
+            raise UserError("--report DIR takes no spec; use `hrm compare --report DIR` alone")
+        for path in compare.write_report(args.report):
+            print(path)
+        return 0
+    if args.search is not None:
+        from hrm.analysis import search
+
+        if args.spec is not None:
+            raise UserError("give either SPEC or --search SEARCH.yaml, not both")
+        spec = search.load_search_spec(args.search)
+        out = args.out or Path("runs_out") / f"search-{spec.name}"
+        result = search.run_search(spec, out, parallel=args.parallel)
+        print(search.format_trials(result))
+        return 0
+    if args.spec is None:
+        raise UserError("give a spec (e.g. runs/compare/smoke.yaml), --report DIR or --search SEARCH.yaml")
+    spec = compare.load_spec(args.spec)
+    if args.check:
+        cells = compare.plan_cells(spec)
+        print(f"{spec.name}: {len(cells)} cells under a budget of {spec.budget.describe()}")
+        for cell in cells:
+            print(f"  {cell.id}")
+        return 0
+    out = args.out or Path("runs_out") / f"compare-{spec.name}"
+    result = compare.run_compare(spec, out, engine=args.engine, parallel=args.parallel)
+    print(compare.format_markdown(compare.summarise(result.records)) if result.records else "no finished cells")
+    print(f"records: {out / compare.RECORDS_FILE}")
+    if result.failed:
+        raise UserError(
+            f"{len(result.failed)} cell(s) failed ({', '.join(result.failed)}); see {out}/cells/ID/log.txt, "
+            "then rerun the same command to retry them"
+        )
+    return 0

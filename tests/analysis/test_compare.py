@@ -1,0 +1,233 @@
+"""The comparison lab: spec validation, statistics, a resumable grid (runs/compare/smoke.yaml), reports, Ray."""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+from pathlib import Path
+
+import pytest
+
+from hrm.analysis import compare
+from hrm.cli import main
+from hrm.training.config import TrainConfig
+from hrm.training.recipes import get_recipe
+from hrm.training.trainer import train
+
+REPO = Path(__file__).resolve().parents[2]
+SMOKE = REPO / "runs" / "compare" / "smoke.yaml"
+
+
+def write_spec(path: Path, text: str) -> Path:
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+GOOD = "tasks: [tiny]\nfamilies: [hrm]\nseeds: [0]\nbudget: {steps: 4}\n"
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (GOOD.replace("[hrm]", "[hrm, resnet]"), "unknown model family 'resnet'"),
+        (GOOD.replace("[tiny]", "[tiniest]"), "unknown recipe 'tiniest'"),
+        (GOOD + "colour: red\n", "unknown key(s) colour"),
+        (GOOD.replace("[hrm]", "[{name: wide, model: hrm, overrides: {arch.widht: 64}}]"), "arch.widht"),
+        (GOOD.replace("{steps: 4}", "{hours: 1}"), "unknown budget 'hours'"),
+        (GOOD.replace("{steps: 4}", "{steps: -1}"), "budget steps must be a number > 0"),
+        (GOOD.replace("seeds: [0]", "seeds: [0, 0]"), "repeat a seed"),
+        (GOOD.replace("[hrm]", "[hrm, hrm]"), "used twice"),
+        ("tasks: [tiny\n", "not valid YAML"),
+    ],
+)
+def test_bad_spec_is_one_line_and_writes_nothing(tmp_path, monkeypatch, capsys, text, message):
+    monkeypatch.chdir(tmp_path)
+    spec = write_spec(tmp_path / "bad.yaml", text)
+    assert main(["compare", str(spec), "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and message in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.yaml"]  # no out dir, no dataset
+
+
+def test_plan_applies_overrides_in_order_and_flops_budget_sets_steps(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    spec = compare.parse_spec(
+        {
+            "tasks": [{"name": "t", "recipe": "tiny", "overrides": ["lr=1e-3"]}],
+            "families": ["hrm", {"name": "flat", "model": "hrm", "overrides": {"arch.flat": True}}, "gru"],
+            "seeds": 2,
+            "budget": {"flops": "2e10"},
+            "overrides": {"lr": 2e-3},
+        }
+    )
+    cells = compare.plan_cells(spec)
+    assert [c.id for c in cells][:3] == ["hrm__t__s0", "hrm__t__s1", "flat__t__s0"]
+    assert cells[0].config.optim.lr == 2e-3  # the spec's overrides come after the task's
+    assert cells[2].config.arch.flat is True and cells[2].config.runtime.seed == 0
+    compare.prepare_cells(cells, spec.budget, log=lambda _: None)
+    for cell in cells:
+        assert cell.flops_per_step > 0 and cell.parameters["trunk"] > 0
+        assert cell.config.schedule.max_steps == int(2e10 // cell.flops_per_step)
+    # equal FLOPs budget: the cheaper family gets more steps
+    gru, hrm = cells[4], cells[0]
+    assert (gru.flops_per_step < hrm.flops_per_step) == (gru.config.schedule.max_steps > hrm.config.schedule.max_steps)
+
+
+def test_t_quantiles_and_interval():
+    # two-sided 95% critical values of Student's t (any statistics table)
+    for df, expected in ((1, 12.706), (2, 4.303), (3, 3.182), (4, 2.776), (10, 2.228), (30, 2.042)):
+        assert compare.t_quantile(0.975, df) == pytest.approx(expected, abs=1e-3)
+    mean, sd, half = compare.mean_sd_ci([0.5, 0.7, 0.6])
+    assert mean == pytest.approx(0.6) and sd == pytest.approx(0.1)
+    assert half == pytest.approx(4.303 * 0.1 / math.sqrt(3), rel=1e-3)
+    assert compare.mean_sd_ci([0.3]) == (0.3, None, None)
+
+
+def test_smoke_spec_runs_then_skips_finished_cells(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    out = tmp_path / "smoke"
+    assert main(["compare", str(SMOKE), "--out", str(out)]) == 0
+    records = [json.loads(line) for line in (out / compare.RECORDS_FILE).read_text().splitlines()]
+    assert sorted((r["family"], r["seed"]) for r in records) == [("hrm", 0), ("hrm", 1), ("trm", 0), ("trm", 1)]
+    for r in records:
+        assert r["steps"] == 30 and r["train_flops"] == 30 * r["flops_per_step"] > 0
+        assert 0 <= r["exact_accuracy"] <= 1 and 0 < r["token_accuracy"] <= 1
+        assert 1 <= r["mean_segments"] <= r["max_segments"]
+        assert [p["segments"] for p in r["scaling"]] == [1, 2, 3, 4]  # the spec's caps and M_max = 3
+        assert r["machine"]["threads"] == 1 and r["parameters"]["trunk"] > 0
+        assert TrainConfig.from_dict(r["config"]).model == r["model"]
+    rows = list(csvrows(out / compare.SUMMARY_CSV))
+    assert [(row["family"], row["seeds"]) for row in rows] == [("hrm", "2"), ("trm", "2")]
+    assert "| hrm | tiny | 2 |" in (out / compare.SUMMARY_MD).read_text()
+    for name in (compare.COMPUTE_PLOT, compare.SEGMENTS_PLOT):
+        assert (out / compare.PLOTS_DIR / name).stat().st_size > 1000
+    before = (out / compare.RECORDS_FILE).read_text()
+
+    spec = compare.load_spec(SMOKE)
+    result = compare.run_compare(spec, out, log=lambda _: None)
+    assert result.ran == [] and len(result.skipped) == 4
+    assert (out / compare.RECORDS_FILE).read_text() == before
+
+    # --report rebuilds the table and the plots from the records alone
+    (out / compare.SUMMARY_MD).unlink()
+    shutil.rmtree(out / compare.PLOTS_DIR)
+    capsys.readouterr()
+    assert main(["compare", "--report", str(out)]) == 0
+    assert (out / compare.SUMMARY_MD).read_text().count("| tiny |") == 2
+    assert (out / compare.PLOTS_DIR / compare.COMPUTE_PLOT).is_file()
+    # ... also from records.jsonl alone (e.g. the copy committed under runs/results/)
+    copied = tmp_path / "copied"
+    copied.mkdir()
+    shutil.copy(out / compare.RECORDS_FILE, copied / compare.RECORDS_FILE)
+    assert main(["compare", "--report", str(copied)]) == 0
+    assert (copied / compare.SUMMARY_CSV).read_text() == (out / compare.SUMMARY_CSV).read_text()
+
+    # the same directory with a changed spec is refused before anything runs
+    changed = write_spec(tmp_path / "changed.yaml", SMOKE.read_text().replace("{steps: 30}", "{steps: 31}"))
+    assert main(["compare", str(changed), "--out", str(out)]) == 2
+    assert "different config" in capsys.readouterr().err
+
+
+def csvrows(path: Path):
+    import csv
+
+    with open(path, newline="") as handle:
+        yield from csv.DictReader(handle)
+
+
+def test_interrupted_cell_resumes_from_its_checkpoint(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    spec = compare.parse_spec(
+        {"tasks": ["tiny"], "families": ["hrm"], "budget": {"steps": 6}, "eval": {"max_examples": 8}}
+    )
+    (cell,) = compare.plan_cells(spec)
+    compare.prepare_cells([cell], spec.budget, log=lambda _: None)
+    cell_dir = tmp_path / "cell"
+    cell_dir.mkdir()
+    (cell_dir / compare.CELL_FILE).write_text(json.dumps(compare._cell_plan(cell, spec)))
+    # "interrupted": the same run stopped after 3 steps with a checkpoint
+    partial = TrainConfig.from_dict(cell.config.to_dict())
+    partial.schedule.max_steps = 3
+    train(partial, cell_dir / compare.RUN_SUBDIR)
+    record = compare.run_cell_here(cell_dir)
+    assert record["resumed"] is True and record["steps"] == 6
+    steps = [json.loads(line)["step"] for line in (cell_dir / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert min(steps) <= 3 and max(steps) == 6
+    assert get_recipe("tiny").model == "hrm"
+
+
+def test_ray_engine_runs_cells_as_tasks(tmp_path, monkeypatch):
+    pytest.importorskip("ray", reason="Ray is an optional extra (pip install 'hrm[ray]')")
+    monkeypatch.chdir(tmp_path)
+    spec = compare.parse_spec(
+        {
+            "tasks": ["tiny"],
+            "families": ["hrm", "gru"],
+            "budget": {"steps": 3},
+            "eval": {"max_examples": 8},
+            "parallel": 2,
+            "engine": "ray",
+        }
+    )
+    result = compare.run_compare(spec, tmp_path / "out", log=lambda _: None)
+    assert not result.failed and sorted(r["family"] for r in result.records) == ["gru", "hrm"]
+
+
+def test_bad_search_spec_is_one_line(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    text = "task: tiny\nfamily: hrm\nbudget: {steps: 2}\ntrials: 2\nparams: {optim.lrr: {low: 1.0e-3, high: 1.0e-2}}\n"
+    spec = write_spec(tmp_path / "s.yaml", text)
+    assert main(["compare", "--search", str(spec), "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "optim.lrr" in err
+    assert not (tmp_path / "out").exists()
+
+
+def test_search_minimal_spec_is_valid():
+    from hrm.analysis.search import load_search_spec
+
+    spec = load_search_spec(REPO / "runs" / "compare" / "search_minimal.yaml")
+    assert spec.sampler == "grid" and len(spec.params[0].choices) == spec.trials == 7
+
+
+def test_optuna_grid_search_runs_trials_as_lab_cells(tmp_path, monkeypatch):
+    pytest.importorskip("optuna", reason="Optuna is an optional extra (pip install 'hrm[search]')")
+    from hrm.analysis.search import parse_search_spec, run_search
+
+    monkeypatch.chdir(tmp_path)
+    spec = parse_search_spec(
+        {
+            "task": "tiny",
+            "family": "hrm",
+            "budget": {"steps": 3},
+            "eval": {"max_examples": 8},
+            "trials": 2,
+            "sampler": "grid",
+            "params": {"optim.lr": {"choices": [1e-3, 3e-3]}},
+        }
+    )
+    result = run_search(spec, tmp_path / "out", parallel=1, log=lambda _: None)
+    assert sorted(t["params"]["optim.lr"] for t in result.trials) == [1e-3, 3e-3]
+    records = compare.load_records(tmp_path / "out")
+    assert sorted(r["family"] for r in records) == ["trial-000", "trial-001"]
+    assert {r["config"]["optim"]["lr"] for r in records} == {1e-3, 3e-3}
+    # rerunning continues the study: nothing left to do
+    again = run_search(spec, tmp_path / "out", parallel=1, log=lambda _: None)
+    assert len(again.trials) == 2
+
+
+@pytest.mark.parametrize("name", ["smoke", "cpu_study_6x6", "cpu_study_depth_width"])
+def test_shipped_specs_are_valid(name):
+    spec = compare.load_spec(REPO / "runs" / "compare" / f"{name}.yaml")
+    cells = compare.plan_cells(spec)
+    assert len(cells) == len(spec.families) * len(spec.tasks) * len(spec.seeds)
+    assert len({c.id for c in cells}) == len(cells)
+
+
+def test_minutes_budget_is_a_wall_clock_limit():
+    spec = compare.parse_spec({"tasks": ["tiny"], "families": ["lstm"], "budget": {"minutes": 1.5}})
+    (cell,) = compare.plan_cells(spec)
+    assert cell.config.schedule.time_budget_minutes == 1.5
+    assert cell.config.schedule.max_steps == compare.MINUTES_MAX_STEPS
+    assert compare.Budget("minutes", 1.5).describe() == "1.5 wall minutes"
