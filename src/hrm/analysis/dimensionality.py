@@ -154,6 +154,13 @@ def _chunks(num_puzzles: int, batch_size: int, points: Iterable[int]) -> list[tu
     return out
 
 
+def _state(segment: dict[str, torch.Tensor | None], key: str) -> torch.Tensor:
+    """A state entry of one segment of ``trace(..., return_states=True)`` (a tensor, unlike absent Q logits)."""
+    state = segment[key]
+    assert state is not None
+    return state
+
+
 @torch.no_grad()
 def measure_dimensionality(
     model: HRM,
@@ -192,7 +199,7 @@ def measure_dimensionality(
             return_states=True,
         )
         for key in ("z_H", "z_L"):
-            states = torch.stack([seg[key][:, prefix:].float().cpu() for seg in segments], 1)  # [b, M, S, D]
+            states = torch.stack([_state(seg, key)[:, prefix:].float().cpu() for seg in segments], 1)  # [b, M, S, D]
             if sample == "token":
                 acc[key].add(states)
             else:
@@ -243,10 +250,23 @@ def compare_trained_untrained(
     data: str = "",
 ) -> DimensionalityReport:
     """PR of the trained ``model`` and of an untrained model of the same config on the same trajectories."""
-    kwargs = dict(num_segments=num_segments, sample=sample, batch_size=batch_size)
-    trained = measure_dimensionality(model, inputs, puzzle_identifiers, label="trained", **kwargs)
+    trained = measure_dimensionality(
+        model,
+        inputs,
+        puzzle_identifiers,
+        num_segments=num_segments,
+        sample=sample,
+        batch_size=batch_size,
+        label="trained",
+    )
     untrained = measure_dimensionality(
-        untrained_like(model, seed), inputs, puzzle_identifiers, label="untrained", **kwargs
+        untrained_like(model, seed),
+        inputs,
+        puzzle_identifiers,
+        num_segments=num_segments,
+        sample=sample,
+        batch_size=batch_size,
+        label="untrained",
     )
     return DimensionalityReport(
         trained=trained, untrained=untrained, sample=sample, split=split, seed=seed, checkpoint=checkpoint, data=data

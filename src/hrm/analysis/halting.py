@@ -54,6 +54,7 @@ class _Collector:
         self.halt: dict[int, list[np.ndarray]] = {}
 
     def __call__(self, cap: int, batch: EvalBatch, outputs: SegmentOutputs) -> None:
+        assert batch.labels is not None  # analyze_halting's batches all carry labels
         rows = row_metrics(outputs.predictions, batch.labels, valid=batch.valid)
         keep = rows.counted
         self.exact.setdefault(cap, []).append(rows.exact[keep].cpu().numpy())

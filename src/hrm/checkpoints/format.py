@@ -29,10 +29,10 @@ import numpy as np
 import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
-from torch import nn
 
 from hrm._version import __version__
 from hrm.errors import UserError
+from hrm.model.protocol import FamilyModule, ReasoningModel
 from hrm.model.registry import build_model, family_spec
 
 FORMAT_NAME = "hrm-checkpoint"
@@ -51,7 +51,7 @@ class Checkpoint:
     """A loaded checkpoint. ``model`` is in eval mode on the requested device, fp32 activations."""
 
     path: Path
-    model: nn.Module  # a model family implementing hrm.model.protocol.ReasoningModel
+    model: FamilyModule  # a model family's nn.Module
     model_config: Any  # the family's config dataclass
     train_config: dict[str, Any] | None = None
     dataset: dict[str, Any] | None = None
@@ -90,14 +90,14 @@ def _read_optional_json(path: Path, what: str, expect: type) -> Any:
     return _read_json(path, what, expect) if path.exists() else None
 
 
-def model_state_for_saving(model: nn.Module) -> dict[str, torch.Tensor]:
+def model_state_for_saving(model: ReasoningModel) -> dict[str, torch.Tensor]:
     """Plain fp32/bool/int tensors, contiguous, on CPU (safetensors refuses shared or strided storage)."""
     return {k: v.detach().to("cpu").contiguous().clone() for k, v in model.state_dict().items()}
 
 
 def save_checkpoint(
     path: str | os.PathLike,
-    model: nn.Module,
+    model: ReasoningModel,
     *,
     train_config: dict[str, Any] | None = None,
     dataset: dict[str, Any] | None = None,
@@ -261,7 +261,7 @@ def read_checkpoint(
     )
 
 
-def load_model_state(model: nn.Module, state: dict[str, torch.Tensor], source: str) -> None:
+def load_model_state(model: ReasoningModel, state: dict[str, torch.Tensor], source: str) -> None:
     """Strictly load ``state`` into ``model``; shape or key mismatches become one-line UserErrors."""
     expected = model.state_dict()
     missing = sorted(set(expected) - set(state))

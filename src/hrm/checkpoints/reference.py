@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import torch
 import yaml
@@ -23,6 +23,7 @@ from hrm.checkpoints.format import Checkpoint, load_model_state, safe_torch_load
 from hrm.checkpoints.reference_trm import build_trm_from_reference, is_trm_config
 from hrm.errors import UserError
 from hrm.model import HRM, HRMConfig
+from hrm.model.config import LossType, PosEncoding
 
 # Reference key fragment → ours (applied after the prefixes are stripped).
 _RENAMES = (
@@ -173,12 +174,12 @@ def _reference_config(
             low_layers=layers["L_layers"],
             high_cycles=int(arch.get("H_cycles", _ARCH_DEFAULTS["H_cycles"])),
             low_cycles=int(arch.get("L_cycles", _ARCH_DEFAULTS["L_cycles"])),
-            pos_encodings=pos,
+            pos_encodings=cast(PosEncoding, pos),  # any other string: HRMConfig.validate's ValueError below
             rope_theta=float(arch.get("rope_theta", 10000.0)),
             rms_norm_eps=float(arch.get("rms_norm_eps", 1e-5)),
             halt_max_steps=int(arch.get("halt_max_steps", _ARCH_DEFAULTS["halt_max_steps"])),
             halt_exploration_prob=float(arch.get("halt_exploration_prob", _ARCH_DEFAULTS["halt_exploration_prob"])),
-            loss_type=loss_type,
+            loss_type=cast(LossType, loss_type),  # likewise validated by HRMConfig
         )
     except ValueError as exc:
         raise UserError(f"{source}: {exc}") from exc

@@ -11,11 +11,12 @@ by ``data_path``, else 900 (rope accepts any length).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, cast
 
 import torch
 
 from hrm.errors import UserError
+from hrm.model.config import LossType
 from hrm.model.trm import TRMConfig
 
 TRM_ARCH_NAME = "recursive_reasoning.trm@TinyRecursiveReasoningModel_ACTV1"
@@ -118,14 +119,14 @@ def trm_reference_config(
             num_layers=len(layer_ids),
             high_cycles=int(get("H_cycles")),
             low_cycles=int(get("L_cycles")),
-            pos_encodings=pos,
+            pos_encodings=cast(Literal["rope", "learned", "none"], pos),  # other strings: TRMConfig's ValueError
             mlp_t=mlp_t,
             rope_theta=float(arch.get("rope_theta", 10000.0)),
             rms_norm_eps=float(arch.get("rms_norm_eps", 1e-5)),
             halt_max_steps=int(get("halt_max_steps")),
             halt_exploration_prob=float(get("halt_exploration_prob")),
             train_q_continue=not bool(get("no_ACT_continue")),
-            loss_type=loss_type,
+            loss_type=cast(LossType, loss_type),  # likewise validated by TRMConfig
         )
     except ValueError as exc:
         raise UserError(f"{source}: {exc}") from exc

@@ -54,10 +54,10 @@ def run(args: argparse.Namespace) -> int:
 
         if args.spec is not None:
             raise UserError("give either SPEC or --search SEARCH.yaml, not both")
-        spec = search.load_search_spec(args.search)
-        out = args.out or Path("runs_out") / f"search-{spec.name}"
-        result = search.run_search(spec, out, parallel=args.parallel)
-        print(search.format_trials(result))
+        search_spec = search.load_search_spec(args.search)
+        out = args.out or Path("runs_out") / f"search-{search_spec.name}"
+        search_result = search.run_search(search_spec, out, parallel=args.parallel)
+        print(search.format_trials(search_result))
         return 0
     if args.spec is None:
         raise UserError("give a spec (e.g. runs/compare/smoke.yaml), --report DIR or --search SEARCH.yaml")

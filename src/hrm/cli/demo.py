@@ -118,8 +118,9 @@ def run(args: argparse.Namespace) -> int:
     arrays = test.set()
     inputs = torch.from_numpy(np.asarray(arrays["inputs"][:64], dtype=np.int64))
     labels = np.asarray(arrays["labels"][:64], dtype=np.int64)
-    logits = model.trace(inputs, torch.zeros(inputs.shape[0], dtype=torch.long))[-1]  # on the model's device
-    predictions = logits["logits"].argmax(-1).cpu().numpy()
+    logits = model.trace(inputs, torch.zeros(inputs.shape[0], dtype=torch.long))[-1]["logits"]  # on the model's device
+    assert logits is not None  # every segment has logits (only the Q logits may be None)
+    predictions = logits.argmax(-1).cpu().numpy()
     solved = np.flatnonzero((predictions == labels).all(-1))
     index = int(solved[0]) if solved.size else 0
     n = int(round(inputs.shape[1] ** 0.5))

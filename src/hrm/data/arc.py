@@ -207,6 +207,7 @@ def parse_grid(raw, where: str, what: str) -> np.ndarray:
             width = len(row)
         elif len(row) != width:
             raise UserError(f"{where}: {what} is ragged: row {r + 1} has {len(row)} cells, row 1 has {width}")
+    assert width is not None  # raw is a non-empty list
     if len(raw) > MAX_GRID or width > MAX_GRID:
         raise UserError(f"{where}: {what} is {len(raw)}×{width}; ARC grids are at most 30×30")
     # Check cell types before numpy sees them: np.array would turn True into 1 and fail on nested lists.
@@ -313,10 +314,17 @@ def load_arc_tasks(path: Path | str, role: Role, source: str | None = None) -> l
         raise UserError(f"{path}: no such ARC file or folder")
     seen: dict[str, str] = {}
     for t in tasks:
-        if t.task_id in seen:
-            raise UserError(f"{t.where}: task id {t.task_id!r} occurs twice in {source} (also {seen[t.task_id]})")
-        seen[t.task_id] = t.where
-    return sorted(tasks, key=lambda t: t.task_id)
+        task_id = _file_task_id(t)
+        if task_id in seen:
+            raise UserError(f"{t.where}: task id {task_id!r} occurs twice in {source} (also {seen[task_id]})")
+        seen[task_id] = t.where
+    return sorted(tasks, key=_file_task_id)
+
+
+def _file_task_id(task: ArcTask) -> str:
+    """The id of a task read from a file (its file name or JSON key: never None, unlike a pasted task's)."""
+    assert task.task_id is not None
+    return task.task_id
 
 
 def dataset_dir_sources(path: Path | str) -> list[tuple[Path, Role]]:
@@ -415,7 +423,11 @@ class _TaskHasher:
 
 def choose_variants(task: ArcTask, num_aug: int, rng: np.random.Generator, retries_factor: int = 5) -> TaskVariants:
     """The original plus up to ``num_aug`` distinct random (dihedral, colour map) variants, in draw order."""
-    hasher = _TaskHasher(task.pairs)
+    labelled = []
+    for pair in task.pairs:
+        assert pair.output is not None  # dataset tasks have every output (read with need_test_output)
+        labelled.append((pair.input, pair.output))
+    hasher = _TaskHasher(labelled)
     tids = [0]
     maps = [IDENTITY_COLOURS]
     seen = set(hasher.keys(np.zeros(1, np.int64), IDENTITY_COLOURS[None]))
@@ -535,12 +547,13 @@ def load_sources(sources: list[tuple[Path, Role]]) -> list[ArcTask]:
         if role not in ("training", "evaluation"):
             raise UserError(f"{path}: role must be 'training' or 'evaluation', got {role!r}")
         for t in load_arc_tasks(path, role, _source_name(Path(path))):
-            if t.task_id in where:
+            task_id = _file_task_id(t)
+            if task_id in where:
                 raise UserError(
-                    f"{t.where}: task id {t.task_id!r} is also in {where[t.task_id]}; task ids must be "
+                    f"{t.where}: task id {task_id!r} is also in {where[task_id]}; task ids must be "
                     "unique across sources (do not mix ARC-AGI-1 with ARC-AGI-2)"
                 )
-            where[t.task_id] = t.where
+            where[task_id] = t.where
             tasks.append(t)
     return tasks
 

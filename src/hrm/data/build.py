@@ -89,7 +89,7 @@ def clean_stale_partials(target: Path) -> list[Path]:
     a build still running (its PID is alive on this machine) are left alone.
     """
     parent = target.parent if str(target.parent) else Path(".")
-    removed = []
+    removed: list[Path] = []
     try:
         children = list(parent.iterdir())
     except OSError:

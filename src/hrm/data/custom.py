@@ -263,6 +263,7 @@ def build_custom_dataset(options: CustomBuildOptions) -> Path:
             for group in structured[name]:
                 for puzzle in group:
                     key = puzzle[0].puzzle
+                    assert key is not None  # checked above: per-puzzle IDs need the key on every record
                     if key not in id_of:
                         id_of[key] = len(identifiers)
                         identifiers.append(key)
@@ -278,7 +279,11 @@ def build_custom_dataset(options: CustomBuildOptions) -> Path:
                     for j, r in enumerate(puzzle):
                         inputs[j, : len(r.inp)] = r.inp
                         labels[j, : len(r.out)] = r.out
-                    pid = id_of[puzzle[0].puzzle] if opts.puzzle_ids == "per-puzzle" else 0
+                    pid = 0
+                    if opts.puzzle_ids == "per-puzzle":
+                        key = puzzle[0].puzzle
+                        assert key is not None  # as above
+                        pid = id_of[key]
                     w.add_puzzles(inputs, labels, [n], [pid])
                 w.end_group()
             w.finish(

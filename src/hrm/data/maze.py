@@ -457,7 +457,8 @@ class MazeBuildOptions:
 def _generate_rows(
     count: int, opts: MazeBuildOptions, rng: np.random.Generator, exclude: set[bytes], desc: str
 ) -> MazeRows:
-    inputs, labels = [], []
+    inputs: list[np.ndarray] = []
+    labels: list[np.ndarray] = []
     misses = 0
     with progress(total=count, desc=desc, enabled=opts.show_progress, unit="maze") as bar:
         while len(inputs) < count:

@@ -491,6 +491,7 @@ class SudokuRows:
         return int(self.puzzles.shape[0])
 
     def take(self, index: np.ndarray) -> SudokuRows:
+        assert self.file_ids is not None  # set in __post_init__
         return SudokuRows(
             self.n,
             self.puzzles[index],
@@ -588,6 +589,7 @@ def read_sudoku_csv(path: Path | str, min_difficulty: int | None = None) -> Sudo
                 if len(row) != width:
                     raise UserError(f"{name}:{line}: {len(row)} columns, expected {width} ({','.join(header)})")
                 if min_difficulty is not None:
+                    assert ri is not None  # checked above: --min-difficulty needs a rating column
                     try:
                         rating = float(row[ri])
                     except ValueError:
@@ -921,6 +923,7 @@ def build_sudoku_dataset(options: SudokuBuildOptions) -> Path:
     if opts.subsample_size is not None and opts.subsample_size < len(train):
         idx = _rng(opts.seed, _STREAM_SUBSAMPLE).choice(len(train), size=opts.subsample_size, replace=False)
         train = train.take(np.sort(idx))
+        assert train.file_ids is not None  # set in SudokuRows.__post_init__
         picked = {
             "seed": opts.seed,
             "pool_size": pool_size,

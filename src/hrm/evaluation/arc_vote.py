@@ -292,9 +292,12 @@ def make_view(task_id: str, tid: int, colour_map: np.ndarray) -> ViewInfo:
     colour_map = np.asarray(colour_map, dtype=np.uint8)
     if int(tid) == 0 and bool(np.all(colour_map == np.arange(10))):
         return ViewInfo(task_id=task_id, invert=_identity, identity=True)
-    return ViewInfo(
-        task_id=task_id, invert=lambda g, t=int(tid), c=colour_map: arc_invert(np.asarray(g), t, c), identity=False
-    )
+    transform = int(tid)
+
+    def invert(grid: Grid) -> Grid:
+        return arc_invert(np.asarray(grid), transform, colour_map)
+
+    return ViewInfo(task_id=task_id, invert=invert, identity=False)
 
 
 def _identity(grid: Grid) -> Grid:

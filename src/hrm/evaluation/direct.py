@@ -218,7 +218,7 @@ def encode_arc_tasks(
         if task_id in wanted:
             variants.setdefault(task_id, []).append((pid, tid, cmap))
     inputs, labels, pids = [], [], []
-    views: dict[int, Any] = {}
+    views: dict[tuple[int, str], Any] = {}
     order: dict[str, list[str]] = {}
     unknown = []
     unlabelled = 0
@@ -243,7 +243,7 @@ def encode_arc_tasks(
                 pids.append(pid)
                 views[(pid, task_id)] = make_view(task_id, tid, cmap)
     # Unknown tasks all share identifier 0, so the lookup is by (identifier, row's task): keep a row -> task list.
-    row_task = np.repeat(list(order), [len(order[t]) * len(variants.get(t) or [None]) for t in order])
+    row_task = np.repeat(list(order), [len(order[t]) * max(1, len(variants.get(t, []))) for t in order])
     notes = []
     if unknown:
         notes.append(

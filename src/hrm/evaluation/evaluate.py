@@ -131,8 +131,10 @@ def outputs_by_cap(
     early_exit = early_exit and model.has_halting_head
     for step in model.run_segments(inputs, puzzle_identifiers, caps[-1], early_exit=early_exit):
         seg = step.segment
+        q_halt, q_continue = step.q_halt_logits, step.q_continue_logits
         if early_exit:
-            halted = step.active & model.halts(step.q_halt_logits, step.q_continue_logits)
+            assert q_halt is not None and q_continue is not None  # early exit implies a halting head
+            halted = step.active & model.halts(q_halt, q_continue)
         else:
             halted = torch.zeros_like(step.active)
         for m in caps:
@@ -144,9 +146,10 @@ def outputs_by_cap(
             rows = final.nonzero().squeeze(1)
             res = out[m]
             res.predictions[rows] = step.logits[rows].argmax(-1)
-            if step.q_halt_logits is not None:
-                res.q_halt_logits[rows] = step.q_halt_logits[rows]
-                res.q_continue_logits[rows] = step.q_continue_logits[rows]
+            if q_halt is not None:
+                assert q_continue is not None  # a halting head gives both
+                res.q_halt_logits[rows] = q_halt[rows]
+                res.q_continue_logits[rows] = q_continue[rows]
             res.segments[rows] = seg
     return out
 
@@ -178,7 +181,7 @@ def apply_precision(model: ReasoningModel, precision: Precision | None) -> Reaso
     return model.eval()
 
 
-def model_device(model: torch.nn.Module) -> torch.device:
+def model_device(model: ReasoningModel | torch.nn.Module) -> torch.device:
     return next(model.parameters()).device
 
 

@@ -83,6 +83,7 @@ def _puzzle_file(opts: EvaluateOptions, checkpoint: Checkpoint, keep_cap: int, n
     elif opts.csv is not None:
         data = direct.load_sudoku_csv(opts.csv, limit=opts.limit)
     else:
+        assert opts.sudoku is not None  # opts.direct, and neither --arc-json nor --csv: a --sudoku file
         data = direct.load_sudoku_lines(
             opts.sudoku,
             opts.solutions,

@@ -29,7 +29,7 @@ import torch
 
 from hrm.errors import UserError
 from hrm.evaluation.batches import EvalBatch
-from hrm.model import HRM
+from hrm.model import ReasoningModel
 from hrm.model.losses import IGNORE_LABEL_ID
 
 SEGMENTS_FILE = "segment_predictions.npz"
@@ -39,7 +39,7 @@ ARRAYS = ("inputs", "labels", "puzzle_identifiers", "index", "predictions", "q_h
 
 @torch.no_grad()
 def collect_segment_predictions(
-    model: HRM, batches: Iterable[EvalBatch], limit: int, num_segments: int
+    model: ReasoningModel, batches: Iterable[EvalBatch], limit: int, num_segments: int
 ) -> dict[str, np.ndarray]:
     """Trace the first ``limit`` rows of ``batches`` for ``num_segments`` segments; numpy arrays as in the file."""
     if limit < 1 or num_segments < 1:
@@ -54,7 +54,7 @@ def collect_segment_predictions(
             continue
         inputs, pids = batch.inputs[:take], batch.puzzle_identifiers[:take]
         steps = model.trace(inputs, pids, num_segments)
-        parts["predictions"].append(torch.stack([s["logits"].argmax(-1) for s in steps], dim=1).cpu().numpy())
+        parts["predictions"].append(torch.stack([_logits(s).argmax(-1) for s in steps], dim=1).cpu().numpy())
         for key in ("q_halt_logits", "q_continue_logits"):
             parts[key].append(torch.stack([_q_values(s.get(key), take) for s in steps], dim=1).cpu().numpy())
         labels = batch.labels[:take] if batch.labels is not None else torch.full_like(inputs, IGNORE_LABEL_ID)
@@ -79,13 +79,19 @@ def collect_segment_predictions(
     return {name: np.concatenate(parts[name]).astype(dtypes[name]) for name in ARRAYS}
 
 
+def _logits(segment: dict[str, torch.Tensor | None]) -> torch.Tensor:
+    logits = segment["logits"]
+    assert logits is not None  # every segment has logits (only the Q logits may be None)
+    return logits
+
+
 def _q_values(q: torch.Tensor | None, rows: int) -> torch.Tensor:
     """A segment's Q logits as float32 [rows]; NaN for a model without a halting head."""
     return torch.full((rows,), float("nan")) if q is None else q.float().cpu()
 
 
 def save_segment_predictions(
-    model: HRM,
+    model: ReasoningModel,
     batches: Iterable[EvalBatch],
     out_dir: str | os.PathLike,
     limit: int,
@@ -124,7 +130,18 @@ def save_segment_predictions(
     fd, tmp = tempfile.mkstemp(prefix=f".{SEGMENTS_FILE}.", suffix=".tmp", dir=out_dir)
     try:
         with os.fdopen(fd, "wb") as f:
-            np.savez_compressed(f, meta=np.array(json.dumps(meta)), **arrays)
+            # Named one by one (in ARRAYS order): numpy's stub would let a ``**dict`` fill ``allow_pickle``.
+            np.savez_compressed(
+                f,
+                meta=np.array(json.dumps(meta)),
+                inputs=arrays["inputs"],
+                labels=arrays["labels"],
+                puzzle_identifiers=arrays["puzzle_identifiers"],
+                index=arrays["index"],
+                predictions=arrays["predictions"],
+                q_halt_logits=arrays["q_halt_logits"],
+                q_continue_logits=arrays["q_continue_logits"],
+            )
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

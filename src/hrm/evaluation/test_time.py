@@ -251,6 +251,7 @@ def pick(candidates: Candidates, rule: str, allowed: np.ndarray | None = None) -
         if allowed is not None and allowed[:, b].any():
             pool = [k for k in pool if allowed[k, b]]
         if rule == "halt":
+            assert q is not None  # "halt" became "vote" above when there are no Q values
             best = max(pool, key=lambda k: (q[k, b], -k))
         else:
             groups: dict[bytes, list[int]] = {}
@@ -328,7 +329,10 @@ def evaluate_test_time(
             meta[name] = {"candidates": candidates, "domain_knowledge": domain}
         return tallies[name]
 
-    views: Any = SudokuViews(side, options.augment, rng) if options.augment and kind == "sudoku" else None
+    views: Any = None
+    if options.augment and kind == "sudoku":
+        assert side is not None  # checked above
+        views = SudokuViews(side, options.augment, rng)
     seen = 0
     for batch in batches:
         if options.limit and seen >= options.limit:
@@ -367,6 +371,7 @@ def evaluate_test_time(
             t.add(pick(cands, rule), labels, valid, cost)
             t.seconds += seconds
             if options.rules:
+                assert side is not None  # rules are for Sudoku only (options.check), whose side is checked above
                 allowed = sudoku_valid(cands, inputs, side)
                 t = tally(f"{name} + rule check", cands.predictions.shape[0], True)
                 t.add(pick(cands, rule, allowed), labels, valid, cost)
@@ -401,7 +406,7 @@ def _head(batch: EvalBatch, rows: int) -> EvalBatch:
         return None if t is None else t[:rows]
 
     return EvalBatch(
-        cut(batch.inputs), cut(batch.puzzle_identifiers), cut(batch.labels), cut(batch.valid), cut(batch.index)
+        batch.inputs[:rows], batch.puzzle_identifiers[:rows], cut(batch.labels), cut(batch.valid), cut(batch.index)
     )
 
 

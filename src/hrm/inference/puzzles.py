@@ -378,6 +378,7 @@ def task_colours(puzzle: Puzzle) -> set[int]:
     assert puzzle.task is not None
     colours = {int(c) for c in np.unique(puzzle.grid)}
     for pair in puzzle.task.train:
+        assert pair.output is not None  # demonstration pairs always have an output (checked on parse)
         colours.update(int(c) for c in np.unique(pair.output))
     return colours
 

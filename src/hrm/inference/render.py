@@ -197,7 +197,8 @@ def format_trace(result: SolveResult, color: bool = False, width: int = 120) -> 
 
 def _hex_rgb(colour: str) -> tuple[float, float, float]:
     colour = colour.lstrip("#")
-    return tuple(int(colour[i : i + 2], 16) / 255.0 for i in (0, 2, 4))
+    red, green, blue = (int(colour[i : i + 2], 16) / 255.0 for i in (0, 2, 4))
+    return red, green, blue
 
 
 def _draw_sudoku(ax, puzzle: Puzzle, grid: np.ndarray, status: np.ndarray | None, changed: np.ndarray | None):
@@ -341,6 +342,7 @@ def render_frames(result: SolveResult, dpi: int = 100) -> list:
         status = cell_status(p, answer, result.reference)
         draw_grid(axes[1], p, answer, status, _changed_mask(previous, answer), title=f"segment {segment}")
         if show_reference:
+            assert result.reference is not None
             draw_grid(axes[2], p, result.reference, title="expected" if result.kind != "sudoku" else "solution")
         verdict = "halt" if halt else "continue"
         fig.suptitle(

@@ -42,7 +42,7 @@ from hrm.inference.puzzles import (
     seq_len_for,
     vocab_size_for,
 )
-from hrm.model import HRM, HRMConfig
+from hrm.model import HRM, HRMConfig, ReasoningModel
 from hrm.runtime.device import resolve_device
 
 
@@ -235,7 +235,7 @@ def arc_views(identifiers: list[str] | None, task_id: str | None, limit: int) ->
 # Solving
 
 
-def _as_model(model_or_checkpoint: Any, device: str | torch.device | None) -> tuple[HRM, Checkpoint | None]:
+def _as_model(model_or_checkpoint: Any, device: str | torch.device | None) -> tuple[ReasoningModel, Checkpoint | None]:
     if isinstance(model_or_checkpoint, HRM):
         return model_or_checkpoint.eval(), None
     if isinstance(model_or_checkpoint, Checkpoint):

@@ -15,15 +15,16 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from hrm.model.layers import CastedEmbedding, swiglu_width
-from hrm.model.protocol import SegmentOutput, SegmentRunner
+from hrm.model.protocol import FamilyModule, SegmentOutput, SegmentRunner
 from hrm.model.puzzle_embedding import PuzzleEmbedding
 
 LEARNED_POS_SCALE = 0.707106781  # the reference's literal for 1/√2, applied before the √D scale
@@ -38,6 +39,7 @@ class FamilyConfig:
     """
 
     family: ClassVar[str] = ""
+    __dataclass_fields__: ClassVar[dict[str, dataclasses.Field[Any]]]  # set by @dataclass on each config class
 
     def to_dict(self) -> dict[str, Any]:
         return {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.init}
@@ -196,6 +198,19 @@ class OuterLoop:
 
     batch_keys = ("inputs", "labels", "puzzle_identifiers")
 
+    if TYPE_CHECKING:  # provided by the family class (see above)
+        config: Any
+        training: bool
+
+        @property
+        def has_halting_head(self) -> bool: ...
+
+        def initial_state(self, inputs: torch.Tensor, puzzle_identifiers: torch.Tensor) -> dict[str, torch.Tensor]: ...
+
+        def _segment(
+            self, state: dict[str, torch.Tensor], inputs: torch.Tensor, puzzle_identifiers: torch.Tensor
+        ) -> tuple[dict[str, torch.Tensor], torch.Tensor, torch.Tensor | None, torch.Tensor | None]: ...
+
     def initial_carry(self, batch: dict[str, torch.Tensor]) -> StateCarry:
         """A carry with every row halted, so the first call loads the whole batch."""
         inputs = batch["inputs"]
@@ -226,6 +241,7 @@ class OuterLoop:
         state, logits, q_halt, q_continue = self._segment(state, data["inputs"], data["puzzle_identifiers"])
         outputs = {"logits": logits}
         if self.has_halting_head:
+            assert q_halt is not None and q_continue is not None  # a halting head gives both
             outputs["q_halt_logits"] = q_halt
             outputs["q_continue_logits"] = q_continue
         with torch.no_grad():
@@ -235,6 +251,7 @@ class OuterLoop:
             new_halted = is_last
             adaptive = getattr(cfg, "act", True)  # act=False: a fixed number of segments (ARC Prize's ablation)
             if self.training and self.has_halting_head and adaptive and max_steps > 1:
+                assert q_halt is not None  # a halting head
                 new_halted = new_halted | self.halts(q_halt, q_continue)
                 explore = torch.rand_like(q_halt) < cfg.halt_exploration_prob
                 min_steps = explore * torch.randint_like(steps, low=2, high=max_steps + 1)
@@ -242,6 +259,7 @@ class OuterLoop:
                 if self.trains_q_continue:
                     # Q-continue target from one more segment on the updated state (γ = 1, no target network).
                     _, _, next_halt, next_continue = self._segment(state, data["inputs"], data["puzzle_identifiers"])
+                    assert next_halt is not None and next_continue is not None
                     outputs["target_q_continue"] = torch.sigmoid(
                         torch.where(is_last, next_halt, torch.maximum(next_halt, next_continue))
                     )
@@ -249,6 +267,7 @@ class OuterLoop:
 
     def halts(self, q_halt: torch.Tensor, q_continue: torch.Tensor | None) -> torch.Tensor:
         """HRM's rule: halt when q_halt > q_continue. TRM overrides it (q_halt > 0)."""
+        assert q_continue is not None  # a family with this rule has a Q-continue head
         return q_halt > q_continue
 
     @property
@@ -332,7 +351,16 @@ class BlockStack(nn.Module):
         return h
 
 
-class ZooModel(OuterLoop, SegmentRunner, nn.Module):
+class ZooCore(Protocol):
+    """What :class:`ZooModel` needs of a family's ``core`` module."""
+
+    forward_dtype: torch.dtype
+    embed: InputEmbedding
+
+    def children(self) -> Iterator[nn.Module]: ...
+
+
+class ZooModel(OuterLoop, SegmentRunner, FamilyModule):
     """Base of the zoo's model classes (the :class:`~hrm.model.protocol.ReasoningModel` protocol).
 
     ``self.core`` holds ``forward_dtype`` and ``embed`` (an InputEmbedding). Subclasses set ``family``,
@@ -342,9 +370,13 @@ class ZooModel(OuterLoop, SegmentRunner, nn.Module):
     """
 
     family: ClassVar[str] = ""
-    has_halting_head: bool = False
     carry_cls = StateCarry  # what the trainer rebuilds a saved carry with
-    core: nn.Module
+    core: ZooCore  # each family declares its own core class
+
+    @property
+    def has_halting_head(self) -> bool:
+        """Default False; TRM sets it, Transformer and Looped derive it from the config."""
+        return False
 
     def compile_targets(self) -> list[nn.Module]:
         """The modules ``runtime.compile`` compiles: the block stacks (none for the RNN baselines)."""

@@ -154,6 +154,7 @@ class HRMConfig(HRMArchitecture):
         An upper estimate used only for the sanity bound in :meth:`validate`: token embedding and output head,
         the puzzle-ID table, position tables, the transformer blocks, and one row's states.
         """
+        assert self.puzzle_emb_ndim is not None  # __post_init__ resolves None to hidden_size
         h = float(self.hidden_size)
         total_len = float(self.seq_len) + math.ceil(self.puzzle_emb_ndim / self.hidden_size)
         blocks = (self.high_layers + self.low_layers) * (4 * h * h + 3 * h * math.ceil(self.expansion * h))
@@ -167,6 +168,7 @@ class HRMConfig(HRMArchitecture):
     @property
     def puzzle_emb_len(self) -> int:
         """Prefix tokens taken by the puzzle-ID embedding: ceil(puzzle_emb_ndim / hidden_size)."""
+        assert self.puzzle_emb_ndim is not None  # __post_init__ resolves None to hidden_size
         return -(-self.puzzle_emb_ndim // self.hidden_size)
 
     @property

@@ -49,7 +49,7 @@ from hrm.model.layers import (
     transformer_block_flops,
     trunc_normal_,
 )
-from hrm.model.protocol import SegmentOutput, SegmentRunner
+from hrm.model.protocol import FamilyModule, SegmentOutput, SegmentRunner
 from hrm.model.puzzle_embedding import PuzzleEmbedding
 
 LEARNED_POS_SCALE = 0.707106781  # the reference's literal for 1/√2, applied before the √D scale
@@ -91,6 +91,11 @@ class Carry:
 class HRMCore(nn.Module):
     """One segment of HRM: f_I, then N cycles of (T × f_L, f_H), then f_O and the Q-head."""
 
+    z_H_init: torch.Tensor  # buffers, [hidden_size]
+    z_L_init: torch.Tensor
+    rotary: RotaryEmbedding | None
+    embed_pos: CastedEmbedding | None
+
     def __init__(self, config: HRMConfig):
         super().__init__()
         self.config = config
@@ -98,10 +103,10 @@ class HRMCore(nn.Module):
         D = config.hidden_size
         self.embed_scale = math.sqrt(D)
         self.embed_tokens = CastedEmbedding(config.vocab_size, D, init_std=1.0 / self.embed_scale)
+        puzzle_emb_ndim = config.puzzle_emb_ndim
+        assert puzzle_emb_ndim is not None  # HRMConfig.__post_init__ resolves None to hidden_size
         self.puzzle_emb = (
-            PuzzleEmbedding(config.num_puzzle_identifiers, config.puzzle_emb_ndim)
-            if config.puzzle_emb_ndim > 0
-            else None
+            PuzzleEmbedding(config.num_puzzle_identifiers, puzzle_emb_ndim) if puzzle_emb_ndim > 0 else None
         )
         if config.pos_encodings == "rope":
             self.rotary = RotaryEmbedding(config.head_dim, config.total_len, config.rope_theta)
@@ -117,6 +122,7 @@ class HRMCore(nn.Module):
         with torch.no_grad():
             # Both Q values start at sigmoid(-5) ≈ 0.007: the model begins by never halting early.
             self.q_head.weight.zero_()
+            assert self.q_head.bias is not None  # built with bias=True
             self.q_head.bias.fill_(-5.0)
         # Fixed (untrained) initial states, one vector broadcast over every position.
         self.register_buffer("z_H_init", trunc_normal_(torch.empty(D), std=1.0))
@@ -186,7 +192,7 @@ class HRMCore(nn.Module):
         )
 
 
-class HRM(SegmentRunner, nn.Module):
+class HRM(SegmentRunner, FamilyModule):
     """HRM with adaptive computation time (ACT) and deep supervision via a persistent carry.
 
     Each call runs **one segment** for every row. Rows whose previous call halted are reset to the initial

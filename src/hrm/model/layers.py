@@ -77,6 +77,9 @@ class RotaryEmbedding(nn.Module):
     angles do not depend on the table's length), so a rope model accepts any sequence length.
     """
 
+    cos: torch.Tensor  # buffers, [max_len, head_dim]
+    sin: torch.Tensor
+
     def __init__(self, head_dim: int, max_len: int, theta: float):
         super().__init__()
         self.head_dim = head_dim

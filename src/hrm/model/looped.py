@@ -102,6 +102,7 @@ class LoopedConfig(LoopedArchitecture, DatasetFields):
 
     @property
     def puzzle_emb_len(self) -> int:
+        assert self.puzzle_emb_ndim is not None  # __post_init__ resolves None to hidden_size
         return -(-self.puzzle_emb_ndim // self.hidden_size)
 
     @property
@@ -114,16 +115,20 @@ class LoopedConfig(LoopedArchitecture, DatasetFields):
 
 
 class LoopedCore(nn.Module):
+    z_init: torch.Tensor  # buffer, [hidden_size]
+
     def __init__(self, config: LoopedConfig):
         super().__init__()
         self.config = config
         self.forward_dtype = torch.float32
         D = config.hidden_size
+        puzzle_emb_ndim = config.puzzle_emb_ndim
+        assert puzzle_emb_ndim is not None  # LoopedConfig.__post_init__ resolves None to hidden_size
         self.embed = InputEmbedding(
             config.vocab_size,
             D,
             config.num_puzzle_identifiers,
-            config.puzzle_emb_ndim,
+            puzzle_emb_ndim,
             config.puzzle_emb_len,
             config.pos_encodings,
             config.total_len,
@@ -144,6 +149,7 @@ class LoopedCore(nn.Module):
         if self.q_head is not None:
             with torch.no_grad():
                 self.q_head.weight.zero_()
+                assert self.q_head.bias is not None  # built with bias=True
                 self.q_head.bias.fill_(-5.0)
         self.register_buffer("z_init", trunc_normal_(torch.empty(D), std=1.0))
 
@@ -167,6 +173,8 @@ class Looped(ZooModel):
     """The looped Transformer under the family protocol."""
 
     family: ClassVar[str] = "looped"
+
+    core: LoopedCore
 
     def __init__(self, config: LoopedConfig):
         super().__init__()

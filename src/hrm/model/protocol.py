@@ -14,12 +14,12 @@ Pure torch: no devices chosen, no files, no logging.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any, ClassVar, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, TypedDict, runtime_checkable
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
 from hrm.model.puzzle_embedding import PuzzleEmbedding
 
@@ -64,6 +64,15 @@ class SegmentStep:
     state: dict[str, Tensor] | None = None  # [B, ...] tensors, only with return_states
 
 
+class Prediction(TypedDict):
+    """What :meth:`SegmentRunner.predict` returns (a plain dict)."""
+
+    logits: Tensor  # [B, seq_len, V] fp32
+    q_halt_logits: Tensor | None  # [B] fp32, None without a halting head
+    q_continue_logits: Tensor | None
+    segments: Tensor  # int64 [B]
+
+
 @runtime_checkable
 class ReasoningModel(Protocol):
     """The contract of a model family (see docs/architecture.md for the full text).
@@ -75,11 +84,45 @@ class ReasoningModel(Protocol):
 
     family: ClassVar[str]  # "hrm", "trm", "transformer", ...
     config: Any  # the family's config dataclass (to_dict / from_dict)
-    batch_keys: tuple[str, ...]  # ("inputs", "labels", "puzzle_identifiers")
     forward_dtype: torch.dtype  # settable; hrm.runtime sets bf16 on CUDA
-    puzzle_emb: PuzzleEmbedding | None  # the sparse table (for the sign-SGD optimiser), or None
-    max_segments: int  # M_max for training and evaluation (1 for single-pass families)
-    has_halting_head: bool  # False: no early exit and no halting analysis for this family
+
+    # Read-only: families define them as class constants or properties.
+    @property
+    def has_halting_head(self) -> bool:  # False: no early exit and no halting analysis for this family
+        ...
+
+    @property
+    def batch_keys(self) -> tuple[str, ...]:  # ("inputs", "labels", "puzzle_identifiers")
+        ...
+
+    @property
+    def puzzle_emb(self) -> PuzzleEmbedding | None:  # the sparse table (for the sign-SGD optimiser), or None
+        ...
+
+    @property
+    def max_segments(self) -> int:  # M_max for training and evaluation (1 for single-pass families)
+        ...
+
+    @property
+    def carry_cls(self) -> type[Any]:  # the carry's class: carry_cls.from_state_dict(state) rebuilds a saved carry
+        ...
+
+    # The nn.Module surface callers use (every family is an nn.Module).
+    training: bool
+
+    def __call__(self, carry: Any, batch: dict[str, Tensor]) -> tuple[Any, dict[str, Tensor]]: ...
+
+    def parameters(self, recurse: bool = True) -> Iterator[nn.Parameter]: ...
+
+    def state_dict(self) -> dict[str, Any]: ...
+
+    def load_state_dict(self, state_dict: Mapping[str, Any], strict: bool = True) -> Any: ...
+
+    def to(self, device: torch.device | str) -> ReasoningModel: ...
+
+    def train(self, mode: bool = True) -> ReasoningModel: ...
+
+    def eval(self) -> ReasoningModel: ...
 
     # training
     def initial_carry(self, batch: dict[str, Tensor]) -> Any: ...
@@ -90,6 +133,8 @@ class ReasoningModel(Protocol):
     def initial_state(self, inputs: Tensor, puzzle_identifiers: Tensor) -> dict[str, Tensor]: ...
 
     def segment(self, state: dict[str, Tensor], inputs: Tensor, puzzle_identifiers: Tensor) -> SegmentOutput: ...
+
+    def halts(self, q_halt: Tensor, q_continue: Tensor) -> Tensor: ...
 
     def run_segments(
         self,
@@ -102,16 +147,30 @@ class ReasoningModel(Protocol):
 
     def trace(
         self, inputs: Tensor, puzzle_identifiers: Tensor, num_segments: int | None = None, return_states: bool = False
-    ) -> list[dict[str, Tensor]]: ...
+    ) -> list[dict[str, Tensor | None]]: ...
 
     def predict(
         self, inputs: Tensor, puzzle_identifiers: Tensor, max_segments: int | None = None, early_exit: bool = True
-    ) -> dict[str, Tensor]: ...
+    ) -> Prediction: ...
 
     # reports
     def num_parameters(self) -> dict[str, int]: ...
 
     def flops_per_segment(self, batch_size: int, seq_len: int | None = None) -> int: ...
+
+    # training speed
+    def compile_targets(self) -> list[nn.Module]: ...  # the modules runtime.compile compiles (parameter names kept)
+
+
+if TYPE_CHECKING:
+
+    class FamilyModule(nn.Module, ReasoningModel):
+        """The base of a family's model class: an ``nn.Module`` implementing :class:`ReasoningModel`, so type
+        checkers see both the protocol and the full module API (what :func:`hrm.model.build_model` and checkpoint
+        loading return)."""
+
+else:
+    FamilyModule = nn.Module  # at run time simply the module class: there is nothing to check
 
 
 class SegmentRunner:
@@ -121,7 +180,10 @@ class SegmentRunner:
     A family may override :meth:`halts` (the early-exit rule) and :meth:`prepare_inputs` (input checks).
     """
 
-    has_halting_head: bool = True
+    @property
+    def has_halting_head(self) -> bool:
+        """Default True; a family overrides it with a class attribute or (when its config decides) a property."""
+        return True
 
     def halts(self, q_halt: Tensor, q_continue: Tensor) -> Tensor:
         """Early-exit rule: a row stops after the first segment where this is True (HRM: q_halt > q_continue)."""
@@ -178,6 +240,7 @@ class SegmentRunner:
                 sub = {k: v[active] for k, v in state.items()}
                 out = self.segment(sub, inputs[active], puzzle_identifiers[active])  # type: ignore[attr-defined]
                 state = {k: v.index_put((active,), out.state[k]) for k, v in state.items()}
+                assert logits is not None  # set by the first segment, which runs every row
                 logits = logits.index_put((active,), out.logits.float())
                 q_halt = _scatter(q_halt, active, out.q_halt_logits)
                 q_continue = _scatter(q_continue, active, out.q_continue_logits)
@@ -194,7 +257,9 @@ class SegmentRunner:
                 state=dict(state) if return_states else None,
             )
             if early_exit:
-                halted = self.halts(_float(out.q_halt_logits), _float(out.q_continue_logits))
+                q_halt_now, q_continue_now = _float(out.q_halt_logits), _float(out.q_continue_logits)
+                assert q_halt_now is not None and q_continue_now is not None  # a halting head gives both
+                halted = self.halts(q_halt_now, q_continue_now)
                 if bool(halted.any()):
                     active = active[~halted]
                     everyone = False
@@ -208,11 +273,12 @@ class SegmentRunner:
         puzzle_identifiers: Tensor,
         num_segments: int | None = None,
         return_states: bool = False,
-    ) -> list[dict[str, Tensor]]:
+    ) -> list[dict[str, Tensor | None]]:
         """Run ``num_segments`` segments (default M_max) on every row from the initial state (eval semantics).
 
         Returns one dict per segment with ``logits`` [B, seq_len, V] (fp32), ``q_halt_logits`` [B] and
-        ``q_continue_logits`` [B]; with ``return_states`` also the state's entries (HRM: ``z_H``, ``z_L``).
+        ``q_continue_logits`` [B] (None without a halting head); with ``return_states`` also the state's entries
+        (HRM: ``z_H``, ``z_L``).
         """
         num_segments = self.max_segments if num_segments is None else int(num_segments)  # type: ignore[attr-defined]
         if num_segments < 1:
@@ -234,7 +300,7 @@ class SegmentRunner:
         puzzle_identifiers: Tensor,
         max_segments: int | None = None,
         early_exit: bool = True,
-    ) -> dict[str, Tensor]:
+    ) -> Prediction:
         """Inference with per-sample early exit: each row's output at the first segment where it halts, or at
         ``max_segments`` (default M_max). Returns ``logits`` [B, seq_len, V] fp32, ``q_halt_logits`` /
         ``q_continue_logits`` [B] and ``segments`` [B] (int64)."""

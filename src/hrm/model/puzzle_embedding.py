@@ -14,6 +14,8 @@ from torch import nn
 
 
 class PuzzleEmbedding(nn.Module):
+    weight: torch.Tensor  # [num_ids, ndim], a buffer (see the module docstring)
+
     def __init__(self, num_ids: int, ndim: int):
         super().__init__()
         self.register_buffer("weight", torch.zeros(num_ids, ndim))

@@ -71,6 +71,7 @@ class RecurrentConfig(RecurrentArchitecture, DatasetFields):
 
     @property
     def puzzle_emb_len(self) -> int:
+        assert self.puzzle_emb_ndim is not None  # __post_init__ resolves None to hidden_size
         return -(-self.puzzle_emb_ndim // self.hidden_size)
 
     @property
@@ -122,11 +123,13 @@ class RecurrentCore(nn.Module):
         super().__init__()
         self.config = config
         self.forward_dtype = torch.float32
+        puzzle_emb_ndim = config.puzzle_emb_ndim
+        assert puzzle_emb_ndim is not None  # RecurrentConfig.__post_init__ resolves None to hidden_size
         self.embed = InputEmbedding(
             config.vocab_size,
             config.hidden_size,
             config.num_puzzle_identifiers,
-            config.puzzle_emb_ndim,
+            puzzle_emb_ndim,
             config.puzzle_emb_len,
             "none",
             config.total_len,
@@ -149,6 +152,7 @@ class RecurrentCore(nn.Module):
 
 class _RecurrentBaseline(ZooModel):
     has_halting_head = False
+    core: RecurrentCore
 
     def __init__(self, config: RecurrentConfig):
         super().__init__()

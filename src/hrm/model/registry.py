@@ -6,13 +6,23 @@ Checkpoints record the family's name in ``config.json`` (absent: ``"hrm"``), so 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
-
-from torch import nn
+from dataclasses import Field, dataclass
+from typing import Any, ClassVar, Protocol
 
 from hrm.model.config import HRMConfig
 from hrm.model.hrm import HRM
+from hrm.model.protocol import FamilyModule
+
+
+class ModelConfig(Protocol):
+    """What the registry needs of a family's config: a dataclass with ``to_dict()`` / ``from_dict()``."""
+
+    __dataclass_fields__: ClassVar[dict[str, Field[Any]]]
+
+    def to_dict(self) -> dict[str, Any]: ...
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Any: ...
 
 
 @dataclass(frozen=True)
@@ -20,8 +30,8 @@ class FamilySpec:
     """A model family: ``config_cls`` has ``to_dict()`` / ``from_dict()``; ``model_cls(config)`` builds the model."""
 
     name: str
-    config_cls: type
-    model_cls: type[nn.Module]
+    config_cls: type[ModelConfig]
+    model_cls: type[FamilyModule]
 
 
 FAMILIES: dict[str, FamilySpec] = {}
@@ -41,7 +51,7 @@ def family_spec(name: str) -> FamilySpec:
         raise ValueError(f"unknown model family {name!r}; known families: {', '.join(sorted(FAMILIES))}") from None
 
 
-def build_model(family: str, config: dict[str, Any] | Any) -> nn.Module:
+def build_model(family: str, config: dict[str, Any] | Any) -> FamilyModule:
     """A freshly initialised model of ``family`` from its config (the dataclass, or its ``to_dict()`` form)."""
     spec = family_spec(family)
     if isinstance(config, dict):

@@ -98,6 +98,7 @@ class TransformerConfig(TransformerArchitecture, DatasetFields):
 
     @property
     def puzzle_emb_len(self) -> int:
+        assert self.puzzle_emb_ndim is not None  # __post_init__ resolves None to hidden_size
         return -(-self.puzzle_emb_ndim // self.hidden_size)
 
     @property
@@ -112,16 +113,21 @@ class TransformerConfig(TransformerArchitecture, DatasetFields):
 class TransformerCore(nn.Module):
     """f_I, the block stack, f_O, and (with the outer loop) the Q-head and the fixed initial state."""
 
+    q_head: CastedLinear | None
+    z_H_init: torch.Tensor  # buffer, [hidden_size] (with the outer loop only)
+
     def __init__(self, config: TransformerConfig):
         super().__init__()
         self.config = config
         self.forward_dtype = torch.float32
         D = config.hidden_size
+        puzzle_emb_ndim = config.puzzle_emb_ndim
+        assert puzzle_emb_ndim is not None  # TransformerConfig.__post_init__ resolves None to hidden_size
         self.embed = InputEmbedding(
             config.vocab_size,
             D,
             config.num_puzzle_identifiers,
-            config.puzzle_emb_ndim,
+            puzzle_emb_ndim,
             config.puzzle_emb_len,
             config.pos_encodings,
             config.total_len,
@@ -142,6 +148,7 @@ class TransformerCore(nn.Module):
             self.q_head = CastedLinear(D, 2, bias=True)
             with torch.no_grad():
                 self.q_head.weight.zero_()
+                assert self.q_head.bias is not None  # built with bias=True
                 self.q_head.bias.fill_(-5.0)
             self.register_buffer("z_H_init", trunc_normal_(torch.empty(D), std=1.0))
         else:
@@ -163,6 +170,8 @@ class Transformer(ZooModel):
     """The Transformer baseline under the family protocol (single pass, or HRM's outer loop)."""
 
     family: ClassVar[str] = "transformer"
+
+    core: TransformerCore
 
     def __init__(self, config: TransformerConfig):
         super().__init__()

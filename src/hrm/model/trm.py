@@ -119,6 +119,7 @@ class TRMConfig(TRMArchitecture, DatasetFields):
             raise ValueError(f"TRMConfig.hidden_size ({self.hidden_size}) must be divisible by num_heads")
         if self.pos_encodings == "rope" and (self.hidden_size // self.num_heads) % 2 != 0:
             raise ValueError("TRMConfig: rope needs an even head_dim (hidden_size / num_heads)")
+        assert self.puzzle_emb_ndim is not None  # __post_init__ resolved None (and _non_negative checked it)
         if self.puzzle_emb_ndim > self.puzzle_emb_len_resolved * self.hidden_size:
             raise ValueError(
                 f"TRMConfig.puzzle_emb_ndim={self.puzzle_emb_ndim} does not fit in puzzle_emb_len="
@@ -160,17 +161,22 @@ class MixerBlock(nn.Module):
 class TRMCore(nn.Module):
     """One TRM segment: T recursions of (n latent updates, 1 answer update), then the heads."""
 
+    z_H_init: torch.Tensor  # buffers, [hidden_size]
+    z_L_init: torch.Tensor
+
     def __init__(self, config: TRMConfig):
         super().__init__()
         self.config = config
         self.forward_dtype = torch.float32  # set by hrm.runtime's dtype policy (bf16 on CUDA)
         D = config.hidden_size
         P = config.puzzle_emb_len_resolved
+        puzzle_emb_ndim = config.puzzle_emb_ndim
+        assert puzzle_emb_ndim is not None  # TRMConfig.__post_init__ resolves None to hidden_size
         self.embed = InputEmbedding(
             config.vocab_size,
             D,
             config.num_puzzle_identifiers,
-            config.puzzle_emb_ndim,
+            puzzle_emb_ndim,
             P,
             config.pos_encodings,
             config.total_len,
@@ -180,6 +186,7 @@ class TRMCore(nn.Module):
             if config.pos_encodings == "rope"
             else None
         )
+        layers: list[nn.Module]
         if config.mlp_t:
             layers = [
                 MixerBlock(D, config.total_len, config.expansion, config.rms_norm_eps) for _ in range(config.num_layers)
@@ -194,6 +201,7 @@ class TRMCore(nn.Module):
         self.q_head = CastedLinear(D, 2, bias=True)
         with torch.no_grad():
             self.q_head.weight.zero_()
+            assert self.q_head.bias is not None  # built with bias=True
             self.q_head.bias.fill_(-5.0)  # start by (almost) never halting, as the reference
         self.register_buffer("z_H_init", trunc_normal_(torch.empty(D), std=1.0))
         self.register_buffer("z_L_init", trunc_normal_(torch.empty(D), std=1.0))
@@ -229,6 +237,7 @@ class TRM(ZooModel):
 
     family: ClassVar[str] = "trm"
     has_halting_head = True
+    core: TRMCore
 
     def __init__(self, config: TRMConfig):
         super().__init__()
@@ -241,6 +250,7 @@ class TRM(ZooModel):
 
     def halts(self, q_halt: torch.Tensor, q_continue: torch.Tensor | None) -> torch.Tensor:
         if self.config.train_q_continue:
+            assert q_continue is not None  # TRMCore always computes both Q logits
             return q_halt > q_continue
         return q_halt > 0
 

@@ -189,7 +189,8 @@ def data_parallel(module: torch.nn.Module, device: torch.device) -> torch.nn.Mod
     from torch.nn.parallel import DistributedDataParallel
 
     broadcast_buffers(module)
-    no_forward_sync = (
+    # The option's name depends on the torch version.
+    no_forward_sync: dict[str, Any] = (
         {"forward_sync_buffers": False}
         if "forward_sync_buffers" in inspect.signature(DistributedDataParallel).parameters
         else {"broadcast_buffers": False}

@@ -15,6 +15,7 @@ import os
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import IO
 
 from hrm.errors import UserError
 
@@ -156,7 +157,7 @@ class DirectoryLock:
     def __init__(self, directory: str | os.PathLike, name: str = "run.lock", what: str = "run directory"):
         self.path = Path(directory) / name
         self.what = what
-        self._file = None
+        self._file: IO[str] | None = None
 
     def acquire(self) -> DirectoryLock:
         import fcntl

@@ -292,14 +292,14 @@ class TrainConfig:
             _finite(s.time_budget_minutes) and s.time_budget_minutes >= 0,
             f"schedule.time_budget_minutes must be >= 0, got {s.time_budget_minutes}",
         )
-        for key, value in (
+        for key, number in (
             ("optim.lr", o.lr),
             ("optim.puzzle_emb_lr", o.puzzle_emb_lr),
             ("optim.weight_decay", o.weight_decay),
             ("optim.puzzle_emb_weight_decay", o.puzzle_emb_weight_decay),
             ("optim.grad_clip", o.grad_clip),
         ):
-            need(_finite(value) and value >= 0, f"{key} must be a finite number >= 0, got {value}")
+            need(_finite(number) and number >= 0, f"{key} must be a finite number >= 0, got {number}")
         need(o.adamw_eps > 0, f"optim.adamw_eps must be > 0, got {o.adamw_eps}")
         need(
             len(o.betas) == 2 and all(0 <= b < 1 for b in o.betas),
@@ -519,7 +519,7 @@ def _from_plain(cls: type, data: Any, prefix: str) -> Any:
     kwargs = {}
     for name, value in data.items():
         hint = hints[name]
-        if dataclasses.is_dataclass(hint):
+        if isinstance(hint, type) and dataclasses.is_dataclass(hint):
             kwargs[name] = _from_plain(hint, value, f"{prefix}{name}.")
         elif typing.get_origin(hint) is tuple and isinstance(value, list):
             kwargs[name] = tuple(value)
@@ -551,7 +551,7 @@ def _check_types(obj: Any, prefix: str) -> None:
     for f in dataclasses.fields(obj):
         value = getattr(obj, f.name)
         hint = hints[f.name]
-        if dataclasses.is_dataclass(hint):
+        if isinstance(hint, type) and dataclasses.is_dataclass(hint):
             if not isinstance(value, hint):
                 raise ConfigError(f"{prefix}{f.name} must be a {hint.__name__}, got {type(value).__name__}")
             _check_types(value, f"{prefix}{f.name}.")

@@ -25,7 +25,7 @@ from typing import Any
 from hrm.checkpoints.format import save_checkpoint
 from hrm.checkpoints.locate import BEST_FILE, BEST_METRIC, best_checkpoint, list_checkpoints, read_best, step_dir_name
 from hrm.errors import UserError
-from hrm.model import HRM
+from hrm.model import ReasoningModel
 from hrm.runtime.files import DirectoryLock, write_text_atomic
 from hrm.training.config import TrainConfig
 
@@ -93,7 +93,7 @@ class RunDir:
     def save(
         self,
         step: int,
-        model: HRM,
+        model: ReasoningModel,
         *,
         train_config: dict[str, Any],
         dataset: dict[str, Any] | None,

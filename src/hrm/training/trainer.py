@@ -59,7 +59,7 @@ from hrm.data.sudoku import SudokuBatchAugmenter
 from hrm.data.synthetic import generate_dataset
 from hrm.errors import UserError
 from hrm.evaluation.evaluate import evaluate_model
-from hrm.model import Carry, act_loss
+from hrm.model import Carry, ReasoningModel, act_loss
 from hrm.model.registry import build_model
 from hrm.runtime import distributed as dist_utils
 from hrm.runtime.compile import CompileError, CompileSetting, compile_modules, uncompile_modules
@@ -180,7 +180,7 @@ def summarise_train_metrics(sums: torch.Tensor, num_steps: int, global_batch_siz
 # ---------------------------------------------------------------------------------------------------------------
 
 
-def _init_weights_from(model: nn.Module, path: str) -> None:
+def _init_weights_from(model: ReasoningModel, path: str) -> None:
     """Copy a checkpoint's weights into ``model`` (``checkpoint.init_from``); one-line errors on any mismatch."""
     from safetensors.torch import load_file
 
@@ -226,7 +226,7 @@ def ensure_dataset(config: TrainConfig, ctx: dist_utils.DistributedContext) -> P
 
 
 def build_optimizers(
-    model: nn.Module, config: TrainConfig
+    model: ReasoningModel, config: TrainConfig
 ) -> tuple[torch.optim.Optimizer, PuzzleEmbeddingSignSGD | None]:
     """The dense optimiser over every parameter and the sign-SGD over the puzzle-ID table (if there is one)."""
     optim = config.optim
@@ -250,11 +250,11 @@ AUTO_COMPILE_MIN_STEPS = 200
 AUTO_COMPILE_MIN_MINUTES = 2.0
 
 
-def _compiled_modules(model: nn.Module) -> list[nn.Module]:
+def _compiled_modules(model: ReasoningModel) -> list[nn.Module]:
     return list(model.compile_targets())  # each family names its recurrent modules: where the step's time goes
 
 
-def compile_model(model: nn.Module, setting: CompileSetting = True, device: torch.device | None = None) -> bool:
+def compile_model(model: ReasoningModel, setting: CompileSetting = True, device: torch.device | None = None) -> bool:
     """Compile the family's recurrent modules in place per ``setting`` (see :mod:`hrm.runtime.compile`).
 
     Parameter names, hence checkpoints, are unchanged. Returns True if compiled.
@@ -432,7 +432,7 @@ class _Trainer:
             if split is not None:
                 check_token_range(split)
         try:
-            self.identifiers = load_identifiers(root)
+            self.identifiers: list[str] | None = load_identifiers(root)
         except UserError:
             self.identifiers = None
         self.sampler = TrainSampler(
@@ -469,7 +469,7 @@ class _Trainer:
             from hrm.training.ema import EMA
 
             self.ema = EMA(model, cfg.ema.decay)
-        self.step_model: nn.Module = model
+        self.step_model = model
 
     # --- checkpoints -------------------------------------------------------------------------------------------
 
@@ -703,6 +703,7 @@ class _Trainer:
         optimizers = ([(self.sparse, emb_lr)] if self.sparse is not None else []) + [(self.dense, lr)]
 
         def step() -> tuple[Carry, torch.Tensor]:
+            assert self.carry is not None  # created above
             return train_step(
                 self.step_model,
                 self.carry,
@@ -763,8 +764,9 @@ class _Trainer:
         )
 
     def close(self) -> None:
-        if getattr(self, "logger", None) is not None:
-            self.logger.close()
+        logger = getattr(self, "logger", None)  # absent when __init__ failed before creating it
+        if logger is not None:
+            logger.close()
         self.run.unlock()
         # Drop the DDP wrapper (its reducer holds the process group) so the group can be torn down now.
         if getattr(self, "model", None) is not None:
