@@ -8,12 +8,19 @@ FLOP/s and its ratio to a same-shape fp32 ``torch.mm`` measured in the same run.
 
 With ``--trm-reference DIR`` (a checkout of SamsungSAILMontreal/TinyRecursiveModels; its imports ``pydantic`` and
 ``einops`` must be importable), the reference TRM and ours run the same config with the same weights, alternating
-step by step in one process, and the ratio of their best step times is reported.
+step by step in one process (which one goes first alternates too), ``--repeats`` times. The figure reported is the
+median over repeats of the median ratio of back-to-back step pairs (ours / reference; below 1 means ours is faster),
+with the range over repeats; process CPU time and the load average before and after each repeat are recorded, as
+the machine may be shared. The reference checkout needs only its ``models/`` folder; minimal stand-ins for
+``pydantic.BaseModel`` and ``einops.rearrange`` (a transpose) are enough to import it on CPU.
 
 Usage::
 
     python benchmarks/bench_zoo.py --out benchmarks/results/zoo_cpu.json
     python benchmarks/bench_zoo.py --trm-reference /path/to/TinyRecursiveModels --only trm-att trm-mlp
+    # only the side-by-side comparison, written into the existing JSON's ``trm_reference`` section
+    python benchmarks/bench_zoo.py --trm-reference DIR --only-reference --steps 8 --repeats 3 \
+        --out benchmarks/results/zoo_cpu.json
 """
 
 from __future__ import annotations
@@ -144,8 +151,12 @@ def bench_family(name: str, batch: int, steps: int, warmup: int) -> dict:
     }
 
 
-def bench_trm_reference(reference: Path, mlp_t: bool, batch: int, steps: int, warmup: int) -> dict:
-    """Reference TRM vs ours at the same config and weights, alternating steps in one process."""
+def bench_trm_reference(reference: Path, mlp_t: bool, batch: int, steps: int, warmup: int, repeats: int) -> dict:
+    """Reference TRM vs ours at the same config and weights, alternating steps in one process.
+
+    ``ours_over_reference_time`` is the median over ``repeats`` of each repeat's median ratio of back-to-back step
+    pairs (below 1: ours is faster); the range of the repeats' medians is its spread.
+    """
     sys.path.insert(0, str(reference))
     from models.recursive_reasoning.trm import TinyRecursiveReasoningModel_ACTV1  # type: ignore[import-not-found]
 
@@ -178,25 +189,53 @@ def bench_trm_reference(reference: Path, mlp_t: bool, batch: int, steps: int, wa
     ours = build_trm_from_reference(raw, {"arch": arch}, Path("reference"), None, lambda: None).train()
     data = make_batch(batch)
     steps_by_name = {"reference": stepper(ref, data, batch), "ours": stepper(ours, data, batch)}
-    times = {k: [] for k in steps_by_name}
     for _ in range(warmup):
         for step in steps_by_name.values():
             step()
-    for _ in range(steps):
-        for name, step in steps_by_name.items():
-            start = time.perf_counter()
-            step()
-            times[name].append(time.perf_counter() - start)
-    best = {k: min(v) for k, v in times.items()}
+    runs = []
+    for _ in range(repeats):
+        load_before = os.getloadavg()
+        wall = {k: [] for k in steps_by_name}
+        cpu = {k: [] for k in steps_by_name}
+        for i in range(steps):
+            # Alternate which model goes first, so that neither always follows the other's cache footprint.
+            order = list(steps_by_name.items()) if i % 2 == 0 else list(reversed(steps_by_name.items()))
+            for name, step in order:
+                start, start_cpu = time.perf_counter(), time.process_time()
+                step()
+                wall[name].append(time.perf_counter() - start)
+                cpu[name].append(time.process_time() - start_cpu)
+        # Each ours/reference pair ran back to back, so its ratio shares the machine's load of that moment.
+        pairs = sorted(o / r for o, r in zip(wall["ours"], wall["reference"], strict=True))
+        runs.append(
+            {
+                "load_average_before": load_before,
+                "load_average_after": os.getloadavg(),
+                "ours_over_reference_best": min(wall["ours"]) / min(wall["reference"]),
+                "ours_over_reference_pair_median": _quantile(pairs, 0.5),
+                "ours_over_reference_pair_quartiles": [_quantile(pairs, 0.25), _quantile(pairs, 0.75)],
+                "ours_over_reference_cpu_time": sum(cpu["ours"]) / sum(cpu["reference"]),
+                "reference_step_seconds": wall["reference"],
+                "ours_step_seconds": wall["ours"],
+            }
+        )
+    medians = sorted(r["ours_over_reference_pair_median"] for r in runs)
     return {
         "comparison": "trm-mlp" if mlp_t else "trm-att",
         "batch_size": batch,
-        "reference_step_seconds_best": best["reference"],
-        "ours_step_seconds_best": best["ours"],
-        "ours_over_reference_time": best["ours"] / best["reference"],
-        "reference_step_seconds_all": times["reference"],
-        "ours_step_seconds_all": times["ours"],
+        "steps_per_repeat": steps,
+        "ours_over_reference_time": _quantile(medians, 0.5),
+        "ours_over_reference_time_range": [medians[0], medians[-1]],
+        "repeats": runs,
     }
+
+
+def _quantile(sorted_values: list[float], q: float) -> float:
+    """Linear-interpolation quantile of an already sorted list."""
+    position = q * (len(sorted_values) - 1)
+    low = int(position)
+    high = min(low + 1, len(sorted_values) - 1)
+    return sorted_values[low] + (sorted_values[high] - sorted_values[low]) * (position - low)
 
 
 def main() -> None:
@@ -206,10 +245,14 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=5)
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--trm-reference", type=Path, default=None, help="TinyRecursiveModels checkout")
+    parser.add_argument("--repeats", type=int, default=3, help="repeats of the TRM side-by-side comparison")
+    parser.add_argument("--only-reference", action="store_true", help="skip the per-family table")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
     torch.manual_seed(0)
     names = args.only or list(families())
+    if args.only_reference:
+        names = []
     results = [bench_family(n, args.batch, args.steps, args.warmup) for n in names if n in families()]
     for r in results:
         print(
@@ -219,15 +262,23 @@ def main() -> None:
     comparisons = []
     if args.trm_reference is not None:
         for mlp_t in (False, True):
-            c = bench_trm_reference(args.trm_reference, mlp_t, args.batch, args.steps, args.warmup)
+            c = bench_trm_reference(args.trm_reference, mlp_t, args.batch, args.steps, args.warmup, args.repeats)
             comparisons.append(c)
-            print(f"{c['comparison']}: ours/reference step time = {c['ours_over_reference_time']:.3f}")
+            low, high = c["ours_over_reference_time_range"]
+            print(
+                f"{c['comparison']}: ours/reference step time = {c['ours_over_reference_time']:.3f}"
+                f" (repeats {low:.3f}–{high:.3f}; below 1: ours is faster)"
+            )
     report = {
         "machine": machine_info(torch.device("cpu")),
         "load_average": os.getloadavg(),
         "results": results,
         "trm_reference": comparisons,
     }
+    if args.only_reference and args.out and args.out.exists():
+        # Keep the per-family table (and its machine record) of the earlier run; replace the comparison only.
+        previous = json.loads(args.out.read_text())
+        report = {**previous, "trm_reference_machine": report["machine"], "trm_reference": comparisons}
     if args.out:
         args.out.write_text(json.dumps(report, indent=2) + "\n")
 

@@ -232,7 +232,7 @@ class OuterLoop:
         }
         state = carry.state
         if state:
-            fresh = self.initial_state(data["inputs"], data["puzzle_identifiers"])
+            fresh = self.fresh_state(data["inputs"], data["puzzle_identifiers"])
             state = {
                 k: torch.where(halted.view((-1,) + (1,) * (v.ndim - 1)), fresh[k].to(v.dtype), v)
                 for k, v in state.items()
@@ -264,6 +264,14 @@ class OuterLoop:
                         torch.where(is_last, next_halt, torch.maximum(next_halt, next_continue))
                     )
         return StateCarry(state=state, steps=steps, halted=new_halted, current_data=data), outputs
+
+    def fresh_state(self, inputs: torch.Tensor, puzzle_identifiers: torch.Tensor) -> dict[str, torch.Tensor]:
+        """The state a halted row restarts from, only read (broadcast by ``torch.where``) on every call.
+
+        Defaults to ``initial_state``; a family whose initial state is one vector per tensor returns it unexpanded,
+        so the refill does not build (and copy) a full batch-sized state each step.
+        """
+        return self.initial_state(inputs, puzzle_identifiers)
 
     def halts(self, q_halt: torch.Tensor, q_continue: torch.Tensor | None) -> torch.Tensor:
         """HRM's rule: halt when q_halt > q_continue. TRM overrides it (q_halt > 0)."""

@@ -218,14 +218,18 @@ class TRMCore(nn.Module):
         cfg = self.config
         rotary = self.rotary(z_H.shape[1]) if self.rotary is not None else None
         x = self.embed(inputs, puzzle_identifiers, self.forward_dtype)
+        # z_H + x is the same for the n latent updates of a recursion, so it is formed once per recursion (the
+        # reference adds it inside the loop: the same values, and in backward one gradient flow instead of n).
         with torch.no_grad():
             for _ in range(cfg.high_cycles - 1):
+                injection = z_H + x
                 for _ in range(cfg.low_cycles):
-                    z_L = self.net(z_L, z_H + x, rotary)
+                    z_L = self.net(z_L, injection, rotary)
                 z_H = self.net(z_H, z_L, rotary)
         # The last recursion is in the autograd graph through all of its n + 1 calls.
+        injection = z_H + x
         for _ in range(cfg.low_cycles):
-            z_L = self.net(z_L, z_H + x, rotary)
+            z_L = self.net(z_L, injection, rotary)
         z_H = self.net(z_H, z_L, rotary)
         logits = self.lm_head(z_H)[:, cfg.puzzle_emb_len_resolved :]
         q = self.q_head(z_H[:, 0]).to(torch.float32)  # the halt head reads position 0 (a prefix token)
@@ -257,6 +261,10 @@ class TRM(ZooModel):
     def initial_state(self, inputs: torch.Tensor, puzzle_identifiers: torch.Tensor) -> dict[str, torch.Tensor]:
         z_H, z_L = self.core.initial_states(inputs.shape[0], inputs.shape[1], inputs.device)
         return {"z_H": z_H, "z_L": z_L}
+
+    def fresh_state(self, inputs: torch.Tensor, puzzle_identifiers: torch.Tensor) -> dict[str, torch.Tensor]:
+        dtype = self.core.forward_dtype
+        return {"z_H": self.core.z_H_init.to(dtype), "z_L": self.core.z_L_init.to(dtype)}  # [D], broadcast
 
     def _segment(self, state: dict[str, torch.Tensor], inputs: torch.Tensor, puzzle_identifiers: torch.Tensor):
         z_H, z_L, logits, q_halt, q_continue = self.core(state["z_H"], state["z_L"], inputs, puzzle_identifiers)
