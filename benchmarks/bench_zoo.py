@@ -215,6 +215,9 @@ def bench_trm_reference(reference: Path, mlp_t: bool, batch: int, steps: int, wa
                 "ours_over_reference_pair_median": _quantile(pairs, 0.5),
                 "ours_over_reference_pair_quartiles": [_quantile(pairs, 0.25), _quantile(pairs, 0.75)],
                 "ours_over_reference_cpu_time": sum(cpu["ours"]) / sum(cpu["reference"]),
+                "ours_over_reference_cpu_pair_median": _quantile(
+                    sorted(o / r for o, r in zip(cpu["ours"], cpu["reference"], strict=True)), 0.5
+                ),
                 "reference_step_seconds": wall["reference"],
                 "ours_step_seconds": wall["ours"],
             }
@@ -247,8 +250,16 @@ def main() -> None:
     parser.add_argument("--trm-reference", type=Path, default=None, help="TinyRecursiveModels checkout")
     parser.add_argument("--repeats", type=int, default=3, help="repeats of the TRM side-by-side comparison")
     parser.add_argument("--only-reference", action="store_true", help="skip the per-family table")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="torch intra-op threads (default: torch's); 1 keeps timings steady on a shared machine",
+    )
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     names = args.only or list(families())
     if args.only_reference:
