@@ -153,7 +153,10 @@ class MixerBlock(nn.Module):
 
     def forward(self, h: torch.Tensor, rotary: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
         t = h.transpose(1, 2)  # [B, D, L]: the SwiGLU mixes positions, and the norm runs over positions too
-        t = rms_norm(t + self.mlp_t(t), self.norm_eps)
+        t = t + self.mlp_t(t)
+        # Written out (as the reference) rather than F.rms_norm: these elementwise ops keep the [B, L, D] memory
+        # layout, so the transpose back is contiguous and the channel SwiGLU's matmul needs no copy of its input.
+        t = t * torch.rsqrt(t.square().mean(-1, keepdim=True) + self.norm_eps)
         h = t.transpose(1, 2)
         return rms_norm(h + self.mlp(h), self.norm_eps)
 
