@@ -51,7 +51,15 @@ def install_flash_attn_stand_in() -> None:
         sys.modules[name] = module
 
 
-def build_pair(name: str, reference: Path, compile_ours: bool = False):
+COMPILE_VARIANTS = {
+    # name: what is compiled and how
+    "compiled": "runtime.compile (the default for runs of >= 200 steps): the two recurrent modules, default mode",
+    "compiled_whole": "the whole ACT forward (embeddings, both modules, heads, target segment) as one graph",
+    "compiled_autotune": "the recurrent modules with mode=max-autotune-no-cudagraphs (inductor's C++ GEMM templates)",
+}
+
+
+def build_pair(name: str, reference: Path, compile_ours: str | None = None):
     hidden, heads, h_layers, l_layers, n, t, seq_len, vocab, batch = CONFIGS[name]
     sys.path.insert(0, str(reference))
     install_flash_attn_stand_in()
@@ -95,10 +103,17 @@ def build_pair(name: str, reference: Path, compile_ours: bool = False):
             **common,
         )
     ).train()
-    if compile_ours:
+    if compile_ours == "compiled":
         from hrm.training.trainer import compile_model
 
         compile_model(ours)
+    elif compile_ours == "compiled_whole":
+        ours.compile(dynamic=False)
+    elif compile_ours == "compiled_autotune":
+        for module in ours.compile_targets():
+            module.compile(dynamic=False, mode="max-autotune-no-cudagraphs")
+    elif compile_ours is not None:
+        raise ValueError(f"unknown compile variant {compile_ours!r}")
     g = torch.Generator().manual_seed(0)
     batch_data = {
         "inputs": torch.randint(1, vocab, (batch, seq_len), generator=g, dtype=torch.int32),
@@ -129,6 +144,11 @@ def main() -> int:
     parser.add_argument("--steps", type=int, default=8, help="timed steps per side (default 8)")
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--compile", action="store_true", help="also time our step compiled (runtime.compile=true)")
+    parser.add_argument(
+        "--variants",
+        default="compiled",
+        help=f"with --compile: comma list of compile variants to time, among {', '.join(COMPILE_VARIANTS)}",
+    )
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "vs_reference_cpu.json")
     args = parser.parse_args()
     if not (args.reference / "models" / "hrm" / "hrm_act_v1.py").is_file():
@@ -136,13 +156,19 @@ def main() -> int:
             f"--reference {args.reference}: no models/hrm/hrm_act_v1.py there (clone sapientinc/HRM)", file=sys.stderr
         )
         return 2
+    variants = [v.strip() for v in args.variants.split(",") if v.strip()]
+    unknown = [v for v in variants if v not in COMPILE_VARIANTS]
+    if unknown:
+        print(f"--variants: unknown {', '.join(unknown)}; choose among {', '.join(COMPILE_VARIANTS)}", file=sys.stderr)
+        return 2
     results = []
     for name in [c.strip() for c in args.configs.split(",") if c.strip()]:
         ours, ref_step, our_step, batch = build_pair(name, args.reference)
         sides = {"reference": ref_step, "ours_eager": our_step}
         if args.compile:
-            _, _, compiled_step, _ = build_pair(name, args.reference, compile_ours=True)  # only its step is used
-            sides["ours_compiled"] = compiled_step
+            for variant in variants:
+                _, _, compiled_step, _ = build_pair(name, args.reference, compile_ours=variant)  # only its step
+                sides[f"ours_{variant}"] = compiled_step
         for fn in sides.values():
             for _ in range(args.warmup):
                 fn()
@@ -163,17 +189,16 @@ def main() -> int:
             "load_average_end": list(os.getloadavg()),
             "step_seconds_all": times,
         }
-        if "ours_compiled" in medians:
-            record["speed_ratio_ours_compiled_vs_reference"] = medians["reference"] / medians["ours_compiled"]
+        compiled = [k for k in medians if k.startswith("ours_compiled")]
+        for key in compiled:
+            record[f"speed_ratio_{key}_vs_reference"] = medians["reference"] / medians[key]
         results.append(record)
         print(
             f"{name}: reference {medians['reference'] * 1000:.0f} ms, ours {medians['ours_eager'] * 1000:.0f} ms "
             f"({record['speed_ratio_ours_eager_vs_reference']:.3f}x)"
-            + (
-                f", compiled {medians['ours_compiled'] * 1000:.0f} ms "
-                f"({record['speed_ratio_ours_compiled_vs_reference']:.3f}x)"
-                if "ours_compiled" in medians
-                else ""
+            + "".join(
+                f", {key[5:]} {medians[key] * 1000:.0f} ms ({record[f'speed_ratio_{key}_vs_reference']:.3f}x)"
+                for key in compiled
             )
             + f"; load {load_start[0]:.1f}",
             file=sys.stderr,
@@ -184,6 +209,8 @@ def main() -> int:
         "date": time.strftime("%Y-%m-%dT%H:%M:%S"),
         "machine": {"platform": platform.platform(), "torch": torch.__version__, "threads": torch.get_num_threads()},
         "work_per_step": "one ACT call (grad segment + target segment), loss, backward; no optimiser step",
+        "compile_variants": {k: v for k, v in COMPILE_VARIANTS.items() if args.compile and k in variants},
+        "command": " ".join(sys.argv),
         "results": results,
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)

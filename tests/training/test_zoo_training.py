@@ -4,6 +4,7 @@ records the family and round-trips, loading it as another family is a one-line e
 from __future__ import annotations
 
 import json
+import math
 import shutil
 from pathlib import Path
 
@@ -14,8 +15,10 @@ from safetensors.torch import load_file
 import hrm.cli
 from hrm.checkpoints import list_checkpoints, load_checkpoint, save_checkpoint
 from hrm.cli.info import checkpoint_info, format_info
+from hrm.data import load_split
 from hrm.data.sudoku import SudokuBuildOptions, build_sudoku_dataset
 from hrm.errors import UserError
+from hrm.evaluation import evaluate_split
 from hrm.inference.render import format_result, format_trace
 from hrm.inference.solve import solve
 from hrm.model.registry import family_spec
@@ -83,6 +86,10 @@ def test_tiny_recipe_learns_and_checkpoint_round_trips(family, tiny_data, tmp_pa
     for analysis in {"halting", "dimensionality"} - set(analyses):  # what does not apply is a one-line error
         argv = ["analyze", analysis, "--checkpoint", str(result.checkpoint), "--data", str(tiny_data)]
         assert hrm.cli.main([*argv, "--num-puzzles", "4", "--plot", str(tmp_path / "p.png")]) == 2
+    metrics = evaluate_split(ckpt.model, load_split(tiny_data / "test"), batch_size=8, progress=False).metrics
+    # q_halt accuracy only where there is a halting head: "n/a" (NaN; null in eval.json) otherwise, not 0%.
+    assert math.isnan(metrics.q_halt_accuracy) != ckpt.model.has_halting_head
+    assert (metrics.as_dict()["q_halt_accuracy"] is None) != ckpt.model.has_halting_head
     other = "hrm" if family != "hrm" else "trm"
     with pytest.raises(UserError, match=f"holds a '{family}' model, not '{other}'"):
         load_checkpoint(result.checkpoint, family=other)

@@ -363,10 +363,13 @@ def plan_cells(spec: CompareSpec) -> list[Cell]:
         if task.base not in RECIPES:
             raise UserError(f"spec: task {task.name!r}: unknown recipe {task.base!r}; known: {', '.join(RECIPES)}")
     cells = []
-    for task in spec.tasks:
-        recipe = get_recipe(task.base)
-        for family in spec.families:
-            for seed in spec.seeds:
+    recipes = {task.name: get_recipe(task.base) for task in spec.tasks}
+    # Seed-major order: every family's first seed finishes before any second seed starts, so a long study that is
+    # stopped early (or committed as it goes) already holds one complete single-seed comparison.
+    for seed in spec.seeds:
+        for task in spec.tasks:
+            recipe = recipes[task.name]
+            for family in spec.families:
                 overrides = [
                     f"model={family.base}",
                     *task.overrides,

@@ -199,6 +199,7 @@ def evaluate_batches(
     """The engine behind :func:`evaluate_split`: metrics for every cap in one pass over ``batches``."""
     caps = sorted(set(int(c) for c in caps))
     accumulators = {m: MetricAccumulator(m) for m in caps}
+    halting = model.has_halting_head  # without a halting head q_halt accuracy is not applicable (NaN, "n/a")
     model.eval()
     start = time.perf_counter()
     with tqdm(total=total, desc=desc, unit="row", disable=not progress, leave=False) as bar:
@@ -209,7 +210,11 @@ def evaluate_batches(
             labels = batch.labels if batch.labels is not None else torch.full_like(batch.inputs, IGNORE_LABEL_ID)
             for m in caps:
                 accumulators[m].update(
-                    outputs[m].predictions, labels, outputs[m].q_halt_logits, outputs[m].segments, batch.valid
+                    outputs[m].predictions,
+                    labels,
+                    outputs[m].q_halt_logits if halting else None,
+                    outputs[m].segments,
+                    batch.valid,
                 )
                 for consume in consumers:
                     consume(m, batch, outputs[m])

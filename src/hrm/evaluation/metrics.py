@@ -19,6 +19,7 @@ metric                 definition (over counted rows)
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -83,7 +84,7 @@ class MetricSummary:
             "count": self.count,
             "exact_accuracy": self.exact_accuracy,
             "token_accuracy": self.token_accuracy,
-            "q_halt_accuracy": self.q_halt_accuracy,
+            "q_halt_accuracy": None if math.isnan(self.q_halt_accuracy) else self.q_halt_accuracy,
             "mean_segments": self.mean_segments,
             "halting_histogram": list(self.halting_histogram),
         }
@@ -100,6 +101,7 @@ class MetricAccumulator:
         self.token_accuracy = 0.0
         self.exact = 0
         self.q_halt = 0
+        self.q_halt_seen = False  # no batch had q_halt logits (a family without a halting head): NaN, not 0
         self.segments = 0
         self.histogram = np.zeros(self.max_segments, dtype=np.int64)
 
@@ -123,6 +125,7 @@ class MetricAccumulator:
         self.token_accuracy += float(rows.token_accuracy[counted].sum())
         self.exact += int((rows.exact & counted).sum())
         self.q_halt += int((rows.q_halt_correct & counted).sum())
+        self.q_halt_seen = self.q_halt_seen or q_halt_logits is not None
         self.segments += int(segments[counted].sum())
         hist = torch.bincount(segments[counted] - 1, minlength=self.max_segments)
         self.histogram += hist.cpu().numpy()[: self.max_segments]
@@ -134,7 +137,7 @@ class MetricAccumulator:
             count=self.count,
             exact_accuracy=self.exact / n,
             token_accuracy=self.token_accuracy / n,
-            q_halt_accuracy=self.q_halt / n,
+            q_halt_accuracy=self.q_halt / n if self.q_halt_seen else math.nan,
             mean_segments=self.segments / n,
             halting_histogram=self.histogram.tolist(),
         )
