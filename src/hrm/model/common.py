@@ -40,6 +40,11 @@ class FamilyConfig:
 
     family: ClassVar[str] = ""
     __dataclass_fields__: ClassVar[dict[str, dataclasses.Field[Any]]]  # set by @dataclass on each config class
+    if TYPE_CHECKING:  # fields the shared helpers below read; each family's dataclass declares its own
+        hidden_size: int
+        num_heads: int
+        puzzle_emb_ndim: int | None
+        pos_encodings: str
 
     def to_dict(self) -> dict[str, Any]:
         return {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.init}
@@ -86,6 +91,38 @@ class FamilyConfig:
             value = getattr(self, name)
             if not value > 0:
                 raise ValueError(f"{self._name(name)} must be > 0, got {value!r}")
+
+    # --- what every zoo config shares: the puzzle-ID prefix and (for attention stacks) the block shape ----------
+
+    def _resolve_puzzle_emb(self) -> None:
+        """``puzzle_emb_ndim=None`` means one prefix token's width (``hidden_size``), as in HRMConfig."""
+        if self.puzzle_emb_ndim is None:
+            self.puzzle_emb_ndim = self.hidden_size
+
+    def _validate_block_stack(self, pos_encodings: tuple[str, ...]) -> None:
+        """The checks of a stack of HRM's attention blocks (width, heads, positions, loss, halting exploration)."""
+        self._positive("vocab_size", "seq_len", "num_puzzle_identifiers", "hidden_size", "num_heads")
+        self._non_negative("puzzle_emb_ndim")
+        self._choice("pos_encodings", pos_encodings)
+        self._choice("loss_type", ("stablemax", "softmax"))
+        self._greater_than_zero("expansion", "rope_theta", "rms_norm_eps")
+        self._probability("halt_exploration_prob")
+        hidden, heads = self.hidden_size, self.num_heads
+        if hidden % heads != 0:
+            raise ValueError(f"{self._name('hidden_size')} ({hidden}) must be divisible by num_heads ({heads})")
+        if self.pos_encodings == "rope" and (hidden // heads) % 2 != 0:
+            raise ValueError(f"{type(self).__name__}: rope needs an even head_dim (hidden_size / num_heads)")
+
+    @property
+    def head_dim(self) -> int:
+        return self.hidden_size // self.num_heads
+
+    @property
+    def prefix_tokens(self) -> int:
+        """Prefix tokens of the puzzle-ID embedding: ceil(puzzle_emb_ndim / hidden_size), as HRM's."""
+        ndim = self.puzzle_emb_ndim
+        assert ndim is not None  # _resolve_puzzle_emb ran in __post_init__
+        return -(-ndim // self.hidden_size)
 
 
 @dataclass(kw_only=True)

@@ -54,8 +54,7 @@ class RecurrentConfig(RecurrentArchitecture, DatasetFields):
     gates: ClassVar[int] = 0
 
     def __post_init__(self) -> None:
-        if self.puzzle_emb_ndim is None:
-            self.puzzle_emb_ndim = self.hidden_size
+        self._resolve_puzzle_emb()
         self.validate()
 
     def validate(self) -> None:
@@ -71,8 +70,7 @@ class RecurrentConfig(RecurrentArchitecture, DatasetFields):
 
     @property
     def puzzle_emb_len(self) -> int:
-        assert self.puzzle_emb_ndim is not None  # __post_init__ resolves None to hidden_size
-        return -(-self.puzzle_emb_ndim // self.hidden_size)
+        return self.prefix_tokens
 
     @property
     def total_len(self) -> int:

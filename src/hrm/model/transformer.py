@@ -68,38 +68,16 @@ class TransformerConfig(TransformerArchitecture, DatasetFields):
     family: ClassVar[str] = "transformer"
 
     def __post_init__(self) -> None:
-        if self.puzzle_emb_ndim is None:
-            self.puzzle_emb_ndim = self.hidden_size
+        self._resolve_puzzle_emb()
         self.validate()
 
     def validate(self) -> None:
-        self._positive(
-            "vocab_size",
-            "seq_len",
-            "num_puzzle_identifiers",
-            "hidden_size",
-            "num_heads",
-            "num_layers",
-            "halt_max_steps",
-        )
-        self._non_negative("puzzle_emb_ndim")
-        self._choice("pos_encodings", ("rope", "learned"))
-        self._choice("loss_type", ("stablemax", "softmax"))
-        self._greater_than_zero("expansion", "rope_theta", "rms_norm_eps")
-        self._probability("halt_exploration_prob")
-        if self.hidden_size % self.num_heads != 0:
-            raise ValueError(f"{self._name('hidden_size')} ({self.hidden_size}) must be divisible by num_heads")
-        if self.pos_encodings == "rope" and (self.hidden_size // self.num_heads) % 2 != 0:
-            raise ValueError(f"{type(self).__name__}: rope needs an even head_dim (hidden_size / num_heads)")
-
-    @property
-    def head_dim(self) -> int:
-        return self.hidden_size // self.num_heads
+        self._validate_block_stack(("rope", "learned"))
+        self._positive("num_layers", "halt_max_steps")
 
     @property
     def puzzle_emb_len(self) -> int:
-        assert self.puzzle_emb_ndim is not None  # __post_init__ resolves None to hidden_size
-        return -(-self.puzzle_emb_ndim // self.hidden_size)
+        return self.prefix_tokens
 
     @property
     def total_len(self) -> int:

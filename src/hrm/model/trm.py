@@ -92,43 +92,21 @@ class TRMConfig(TRMArchitecture, DatasetFields):
     family: ClassVar[str] = "trm"
 
     def __post_init__(self) -> None:
-        if self.puzzle_emb_ndim is None:
-            self.puzzle_emb_ndim = self.hidden_size
+        self._resolve_puzzle_emb()
         self.validate()
         # Stored resolved, so that generic code reading ``puzzle_emb_len`` (prefix tokens, as HRMConfig's) agrees.
         self.puzzle_emb_len = self.puzzle_emb_len_resolved
 
     def validate(self) -> None:
-        self._positive(
-            "vocab_size",
-            "seq_len",
-            "num_puzzle_identifiers",
-            "hidden_size",
-            "num_heads",
-            "num_layers",
-            "high_cycles",
-            "low_cycles",
-            "halt_max_steps",
-        )
-        self._non_negative("puzzle_emb_ndim", "puzzle_emb_len")
-        self._choice("pos_encodings", ("rope", "learned", "none"))
-        self._choice("loss_type", ("stablemax", "softmax"))
-        self._greater_than_zero("expansion", "rope_theta", "rms_norm_eps")
-        self._probability("halt_exploration_prob")
-        if self.hidden_size % self.num_heads != 0:
-            raise ValueError(f"TRMConfig.hidden_size ({self.hidden_size}) must be divisible by num_heads")
-        if self.pos_encodings == "rope" and (self.hidden_size // self.num_heads) % 2 != 0:
-            raise ValueError("TRMConfig: rope needs an even head_dim (hidden_size / num_heads)")
+        self._validate_block_stack(("rope", "learned", "none"))
+        self._positive("num_layers", "high_cycles", "low_cycles", "halt_max_steps")
+        self._non_negative("puzzle_emb_len")
         assert self.puzzle_emb_ndim is not None  # __post_init__ resolved None (and _non_negative checked it)
         if self.puzzle_emb_ndim > self.puzzle_emb_len_resolved * self.hidden_size:
             raise ValueError(
                 f"TRMConfig.puzzle_emb_ndim={self.puzzle_emb_ndim} does not fit in puzzle_emb_len="
                 f"{self.puzzle_emb_len} prefix tokens of width {self.hidden_size}; raise puzzle_emb_len or set it to 0"
             )
-
-    @property
-    def head_dim(self) -> int:
-        return self.hidden_size // self.num_heads
 
     @property
     def puzzle_emb_len_resolved(self) -> int:
