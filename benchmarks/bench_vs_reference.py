@@ -12,7 +12,14 @@ the CPU in fp32 unchanged. Both models get the same configuration (timing only: 
 batch and the same work per step: one ACT call (the segment with the 1-step gradient and the extra no-grad
 segment for the Q-continue target), the loss, and backward; no optimiser step (see ``bench_optim.py``).
 Steps alternate (reference, ours, reference, ours, ...) so that load changes hit both; the ratio of the medians
-is reported with the load average. ``--compile`` also times our step with ``runtime.compile`` on.
+is reported with the load average. ``--compile`` also times our step with ``runtime.compile`` on (``--variants``:
+other ways of compiling). ``--repeats R`` repeats the timed loop and reports the median ratio and its range.
+
+The process keeps freed memory for reuse (``hrm.runtime.memory.keep_freed_memory``; ``--default-allocator`` turns
+this off). With glibc's default policy the eager steps (ours and the reference's) spend a varying share of their
+time in page faults, depending on how far the allocator's dynamic mmap threshold has risen in that process: the
+same command gave the reference's demo-6x6 step 300 ms in one process and 340-365 ms in another, and the ratio of
+our compiled step to it moved from 1.22x to 1.48x. With freed memory kept, repeated processes agree within ~2%.
 """
 
 from __future__ import annotations
@@ -137,6 +144,12 @@ def build_pair(name: str, reference: Path, compile_ours: str | None = None):
     return ours, ref_step, our_step, batch
 
 
+def _median(values: list[float]) -> float:
+    ordered = sorted(values)
+    middle = len(ordered) // 2
+    return ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--reference", type=Path, required=True, help="a checkout of sapientinc/HRM (with models/)")
@@ -149,8 +162,21 @@ def main() -> int:
         default="compiled",
         help=f"with --compile: comma list of compile variants to time, among {', '.join(COMPILE_VARIANTS)}",
     )
+    parser.add_argument("--repeats", type=int, default=1, help="repeats of the timed loop (median ratio, range)")
+    parser.add_argument(
+        "--default-allocator", action="store_true", help="leave glibc's malloc policy as is (noisier eager steps)"
+    )
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "vs_reference_cpu.json")
     args = parser.parse_args()
+    if args.steps < 1 or args.repeats < 1:
+        print("--steps and --repeats must be >= 1", file=sys.stderr)
+        return 2
+    kept = False
+    if not args.default_allocator:
+        sys.path.insert(0, str(REPO / "src"))
+        from hrm.runtime.memory import keep_freed_memory
+
+        kept = keep_freed_memory()
     if not (args.reference / "models" / "hrm" / "hrm_act_v1.py").is_file():
         print(
             f"--reference {args.reference}: no models/hrm/hrm_act_v1.py there (clone sapientinc/HRM)", file=sys.stderr
@@ -173,25 +199,33 @@ def main() -> int:
             for _ in range(args.warmup):
                 fn()
         times: dict[str, list[float]] = {k: [] for k in sides}
+        ratios: dict[str, list[float]] = {k: [] for k in sides if k != "reference"}
         load_start = os.getloadavg()
-        for _ in range(args.steps):
-            for key, fn in sides.items():  # alternate: every side sees the same load
-                start = time.perf_counter()
-                fn()
-                times[key].append(time.perf_counter() - start)
-        medians = {k: sorted(v)[len(v) // 2] for k, v in times.items()}
+        for _ in range(args.repeats):
+            repeat: dict[str, list[float]] = {k: [] for k in sides}
+            for _ in range(args.steps):
+                for key, fn in sides.items():  # alternate: every side sees the same load
+                    start = time.perf_counter()
+                    fn()
+                    repeat[key].append(time.perf_counter() - start)
+            for key in ratios:
+                ratios[key].append(_median(repeat["reference"]) / _median(repeat[key]))
+            for key, values in repeat.items():
+                times[key] += values
+        medians = {k: _median(v) for k, v in times.items()}
         record = {
             "config": name,
             "batch_size": batch,
             "median_step_seconds": medians,
-            "speed_ratio_ours_eager_vs_reference": medians["reference"] / medians["ours_eager"],
+            "speed_ratio_ours_eager_vs_reference": _median(ratios["ours_eager"]),
+            "speed_ratio_range": {k: [min(v), max(v)] for k, v in ratios.items()},
             "load_average_start": list(load_start),
             "load_average_end": list(os.getloadavg()),
             "step_seconds_all": times,
         }
         compiled = [k for k in medians if k.startswith("ours_compiled")]
         for key in compiled:
-            record[f"speed_ratio_{key}_vs_reference"] = medians["reference"] / medians[key]
+            record[f"speed_ratio_{key}_vs_reference"] = _median(ratios[key])
         results.append(record)
         print(
             f"{name}: reference {medians['reference'] * 1000:.0f} ms, ours {medians['ours_eager'] * 1000:.0f} ms "
@@ -208,6 +242,9 @@ def main() -> int:
         "benchmark": "train_step_vs_reference_cpu",
         "date": time.strftime("%Y-%m-%dT%H:%M:%S"),
         "machine": {"platform": platform.platform(), "torch": torch.__version__, "threads": torch.get_num_threads()},
+        "freed_memory_kept": kept,
+        "steps_per_repeat": args.steps,
+        "repeats": args.repeats,
         "work_per_step": "one ACT call (grad segment + target segment), loss, backward; no optimiser step",
         "compile_variants": {k: v for k, v in COMPILE_VARIANTS.items() if args.compile and k in variants},
         "command": " ".join(sys.argv),
