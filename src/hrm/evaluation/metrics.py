@@ -79,7 +79,7 @@ class MetricSummary:
     mean_segments: float
     halting_histogram: list[int] = field(default_factory=list)
 
-    def as_dict(self) -> dict[str, float | int | list[int]]:
+    def as_dict(self) -> dict[str, float | int | list[int] | None]:
         return {
             "count": self.count,
             "exact_accuracy": self.exact_accuracy,
