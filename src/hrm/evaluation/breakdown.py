@@ -17,6 +17,13 @@ Grouping rule (:func:`group_ranges`): with at most :data:`MAX_GROUPS` (12) disti
 row. With more, the values are grouped into contiguous equal-width integer ranges anchored at the smallest value:
 ``width = ceil((max - min + 1) / MAX_GROUPS)``, range k covers ``[min + k·width, min + (k+1)·width - 1]``; ranges
 that hold no row are left out. So a table never has more than 12 rows.
+
+``hrm evaluate`` adds it for Sudoku and maze data (:mod:`hrm.evaluation.inputs`) and stores each cap's
+:class:`Breakdown` on its :class:`~hrm.evaluation.evaluate.EvalResult`. As a library call::
+
+    breakdown = DifficultyBreakdown(GIVENS)  # or difficulty_for(kind), None for kinds without one
+    scaling_sweep(model, split, [1, 8], consumers=[breakdown])
+    table = breakdown.result(8)  # Breakdown: .groups, .as_dict(); format_breakdown(table) prints it
 """
 
 from __future__ import annotations
