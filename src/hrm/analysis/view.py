@@ -461,6 +461,7 @@ def _summarise_report(report: dict[str, Any]) -> dict[str, Any]:
                 "histogram": r.get("halting_histogram"),
                 "count": r.get("count"),
                 "early_exit": r.get("early_exit"),
+                "breakdown": r.get("breakdown") if isinstance(r.get("breakdown"), dict) else None,
             }
         )
     return {

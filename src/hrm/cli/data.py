@@ -84,6 +84,11 @@ def _register_sudoku(sub) -> None:
         help="givens of generated puzzles: a number, a range like 18-22, or 'minimal' "
         "(default by size: 4×4 6, 6×6 20, 9×9 30)",
     )
+    p.add_argument(
+        "--test-givens",
+        help="givens of generated test puzzles, in the same forms (default: --givens), e.g. --givens 28-45 "
+        "--test-givens 30-40",
+    )
     p.add_argument("--subsample-size", type=int, help="keep this many training puzzles (seeded draw)")
     p.add_argument("--num-aug", type=int, default=0, help="shuffled variants per training puzzle (default 0)")
     p.add_argument(
@@ -126,6 +131,7 @@ def _run_sudoku(args) -> int:
             num_train=args.num_train,
             num_test=args.num_test,
             givens=args.givens,
+            test_givens=args.test_givens,
             min_difficulty=args.min_difficulty,
             subsample_size=args.subsample_size,
             num_aug=args.num_aug,

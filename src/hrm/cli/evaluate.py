@@ -22,7 +22,9 @@ examples:
 metrics: exact% = rows whose every supervised token is right (the headline); token% = mean per-row token
 accuracy; q_halt% = rows where (q_halt >= 0) agrees with exactness; segments = mean segments run; valid% (Sudoku)
 = predictions that are valid grids agreeing with the givens; pass@K (ARC) = tasks whose every test input has the
-right output among the top K voted candidates. See docs/evaluation.md.
+right output among the top K voted candidates. Sudoku and maze data also get exact% by difficulty (number of
+givens, shortest-path length; ranges when there are more than 12 values) for the largest cap, printed when there
+are at least two values and stored per cap in eval.json. See docs/evaluation.md.
 """
 
 
@@ -31,7 +33,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "evaluate",
         help="evaluate a checkpoint: accuracy, halting, inference-time scaling, ARC pass@K",
         description="Evaluate a checkpoint on a dataset split or directly on a puzzle file. Prints exact, token and "
-        "q_halt accuracy, mean segments and a halting histogram, for one or several segment caps.",
+        "q_halt accuracy, mean segments and a halting histogram, for one or several segment caps, and exact "
+        "accuracy by Sudoku givens or maze path length.",
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

@@ -351,8 +351,13 @@ DEFAULT_GIVENS: dict[int, int] = {4: 6, 6: 20, 8: 30, 9: 30}
 _MIN_UNIQUE_GIVENS: dict[int, int] = {4: 4, 6: 8, 9: 17}
 
 
-def _parse_givens(givens: GivensSpec, n: int) -> tuple[int, int] | None:
-    """None = minimal; otherwise an inclusive (lo, hi) range of givens."""
+def parse_givens(givens: GivensSpec, n: int, option: str = "--givens") -> tuple[int, int] | None:
+    """None = minimal; otherwise an inclusive (lo, hi) range of givens; UserError (one line) naming ``option``.
+
+    Accepts an int, a ``(lo, hi)`` tuple, or a string: ``"minimal"``, ``"20"`` or a range ``"18-22"``. ``option``
+    is a command-line flag (``--givens``) or a config key (``data.gen_givens``, shown as ``key=value``).
+    """
+    setting = f"{option} {givens!r}" if option.startswith("-") else f"{option}={givens}"
     if isinstance(givens, str):
         text = givens.strip().lower()
         if text == "minimal":
@@ -364,17 +369,16 @@ def _parse_givens(givens: GivensSpec, n: int) -> tuple[int, int] | None:
             else:
                 lo = hi = int(text)
         except ValueError:
-            raise UserError(f"--givens {givens!r}: use a number (20), a range (18-22) or 'minimal'") from None
+            raise UserError(f"{setting}: use a number (20), a range (18-22) or 'minimal'") from None
     elif isinstance(givens, tuple):
         lo, hi = int(givens[0]), int(givens[1])
     else:
         lo = hi = int(givens)
     if not 0 <= lo <= hi <= n * n:
-        raise UserError(f"--givens {givens!r}: must lie in 0..{n * n} with low ≤ high")
+        raise UserError(f"{setting}: must lie in 0..{n * n} with low ≤ high")
     if hi < _MIN_UNIQUE_GIVENS.get(n, 0):
         raise UserError(
-            f"--givens {givens!r}: no {n}×{n} Sudoku with fewer than {_MIN_UNIQUE_GIVENS[n]} givens has "
-            "a unique solution"
+            f"{setting}: no {n}×{n} Sudoku with fewer than {_MIN_UNIQUE_GIVENS[n]} givens has a unique solution"
         )
     return lo, hi
 
@@ -420,7 +424,7 @@ def generate(
     below ~22) can make generation slow or fail; the error says so.
     """
     box_shape(n)
-    spec = _parse_givens(num_givens, n)
+    spec = parse_givens(num_givens, n)
     for _ in range(max_attempts):
         solution = random_solution(n, rng)
         target = None if spec is None else int(rng.integers(spec[0], spec[1] + 1))
@@ -783,6 +787,8 @@ class SudokuBuildOptions:
         size: board size for generated puzzles (4, 6, 8, 9, ...); file sources infer it and must agree.
         givens: generated puzzles' givens: a count, an inclusive (lo, hi) range, a string "18-22", or "minimal";
             default ``DEFAULT_GIVENS[size]`` (4×4: 6, 6×6: 20, 9×9: 30).
+        test_givens: the same for generated test puzzles; default: ``givens`` (so a test split can cover other
+            givens than the training split, e.g. train 28-45, test 30-40).
         min_difficulty: keep CSV rows with rating ≥ this (both splits, as the reference).
         subsample_size: keep this many training puzzles, drawn without replacement with ``seed``.
         num_aug: shuffled variants per training puzzle (the original is kept too: 1 + num_aug puzzles per group).
@@ -803,6 +809,7 @@ class SudokuBuildOptions:
     num_train: int = 0
     num_test: int = 0
     givens: GivensSpec | None = None
+    test_givens: GivensSpec | None = None
     min_difficulty: int | None = None
     subsample_size: int | None = None
     num_aug: int = 0
@@ -875,6 +882,10 @@ def build_sudoku_dataset(options: SudokuBuildOptions) -> Path:
         raise UserError(f"train puzzles are {train.n}×{train.n} but test puzzles are {test.n}×{test.n}")
     box = box_shape(n)
     givens = opts.givens if opts.givens is not None else DEFAULT_GIVENS.get(n, (n * n) // 3)
+    test_givens = opts.test_givens if opts.test_givens is not None else givens
+    if train is None or test is None:  # both specs are checked before any puzzle is generated
+        parse_givens(givens, n)
+        parse_givens(test_givens, n, "--test-givens")
     generated: dict[str, object] = {}
     if train is None:
         if opts.num_train <= 0:
@@ -895,7 +906,7 @@ def build_sudoku_dataset(options: SudokuBuildOptions) -> Path:
         p, s = generate_many(
             opts.num_test,
             n,
-            givens,
+            test_givens,
             _rng(opts.seed, _STREAM_GEN_TEST),
             exclude={row.tobytes() for row in train.puzzles},
             show_progress=opts.show_progress,
@@ -981,7 +992,8 @@ def build_sudoku_dataset(options: SudokuBuildOptions) -> Path:
                 "num_aug": opts.num_aug,
                 "subsample_size": opts.subsample_size,
                 "min_difficulty": opts.min_difficulty,
-                "givens": (None if not generated else givens if not isinstance(givens, tuple) else list(givens)),
+                "givens": _givens_record(givens) if generated else None,
+                "test_givens": _givens_record(test_givens) if "test" in generated else None,
                 "exclude_train_overlap": opts.exclude_train_overlap,
             },
             sources=train_src + test_src,
@@ -1001,6 +1013,11 @@ def build_sudoku_dataset(options: SudokuBuildOptions) -> Path:
                 f.write("\n")
         finish_root(tmp, ["<blank>"], summary)
     return out
+
+
+def _givens_record(givens: GivensSpec) -> int | str | list[int]:
+    """A givens spec as JSON for ``build.json`` (a tuple as a list)."""
+    return list(givens) if isinstance(givens, tuple) else givens
 
 
 def sudoku_extreme_like_options(

@@ -19,12 +19,14 @@ def generate_dataset(
     num_test: int,
     num_aug: int,
     seed: int,
-    givens: int | str = "minimal",
+    givens: int | str | tuple[int, int] = "minimal",
+    test_givens: int | str | tuple[int, int] | None = None,
 ) -> Path:
     """Build a ``kind`` dataset (``sudoku`` or ``maze``) at ``out`` and return it.
 
-    Sudoku: ``size``×``size`` boards with ``givens`` clues (or ``"minimal"``), ``num_aug`` shuffled copies of each
-    training puzzle. Maze: ``size``×``size`` mazes, dihedral augmentation when ``num_aug`` > 0.
+    Sudoku: ``size``×``size`` boards with ``givens`` clues (a count, a range ``"30-40"`` or ``"minimal"``; the test
+    split ``test_givens``, default the same), ``num_aug`` shuffled copies of each training puzzle. Maze:
+    ``size``×``size`` mazes, dihedral augmentation when ``num_aug`` > 0.
     """
     if kind == "sudoku":
         from hrm.data.sudoku import SudokuBuildOptions, build_sudoku_dataset
@@ -35,6 +37,7 @@ def generate_dataset(
             num_train=num_train,
             num_test=num_test,
             givens=givens,
+            test_givens=test_givens,
             num_aug=num_aug,
             seed=seed,
         )

@@ -13,6 +13,7 @@
   :func:`evaluate_model`;
 * :mod:`~hrm.evaluation.metrics` — per-row metrics and their accumulation;
 * :mod:`~hrm.evaluation.arc_vote` / :mod:`~hrm.evaluation.sudoku_check` — ARC voting and pass@K, Sudoku validity;
+* :mod:`~hrm.evaluation.breakdown` — exact accuracy by difficulty (Sudoku givens, maze path length);
 * :mod:`~hrm.evaluation.report` — :class:`EvalReport`, the printed table and the files under ``--out``;
 * :mod:`~hrm.evaluation.segment_trace` / :mod:`~hrm.evaluation.plots` — per-segment predictions, the sweep plot.
 
@@ -21,6 +22,7 @@ See docs/evaluation.md for the metric definitions and the differences from the r
 
 from hrm.evaluation.arc_vote import ArcRowVoter, ArcScore, ArcVoter, views_from_identifiers, views_from_records
 from hrm.evaluation.batches import EvalBatch
+from hrm.evaluation.breakdown import Breakdown, DifficultyBreakdown, difficulty_for
 from hrm.evaluation.evaluate import (
     EvalResult,
     evaluate_batches,
@@ -40,12 +42,15 @@ __all__ = [
     "ArcRowVoter",
     "ArcScore",
     "ArcVoter",
+    "Breakdown",
+    "DifficultyBreakdown",
     "EvalBatch",
     "EvalReport",
     "EvalResult",
     "EvaluateOptions",
     "MetricAccumulator",
     "MetricSummary",
+    "difficulty_for",
     "evaluate_batches",
     "evaluate_model",
     "evaluate_split",

@@ -53,7 +53,8 @@ class EvalResult:
     """Results of one evaluation at one segment cap.
 
     ``metrics`` is per row (per augmented view for ARC); ``arc`` holds the voted ARC scores when the data is
-    ARC; ``extra`` holds task-specific numbers (e.g. ``valid_solution_rate`` for Sudoku). ``seconds`` is the
+    ARC; ``extra`` holds task-specific numbers (e.g. ``valid_solution_rate`` for Sudoku); ``breakdown`` holds the
+    metrics per difficulty value (Sudoku givens, maze path length) when it was asked for. ``seconds`` is the
     wall time of the whole pass, shared by every cap of a sweep.
     """
 
@@ -63,6 +64,7 @@ class EvalResult:
     seconds: float = 0.0
     arc: Any | None = None  # hrm.evaluation.arc_vote.ArcScore
     extra: dict[str, float] = field(default_factory=dict)
+    breakdown: Any | None = None  # hrm.evaluation.breakdown.Breakdown
 
     def as_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -74,6 +76,8 @@ class EvalResult:
         }
         if self.arc is not None:
             out["arc"] = self.arc.as_dict()
+        if self.breakdown is not None:
+            out["breakdown"] = self.breakdown.as_dict()
         return out
 
 

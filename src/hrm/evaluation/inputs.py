@@ -5,8 +5,8 @@
 dataset recorded in the checkpoint; or ``--sudoku``/``--csv``/``--arc-json`` read by
 :mod:`hrm.evaluation.direct`), their kind, a batch source, the identifier names, and the row consumers that score
 them beyond the per-row metrics (:class:`~hrm.evaluation.sudoku_check.SudokuChecker`,
-:class:`~hrm.evaluation.arc_vote.ArcRowVoter`). Every mismatch between data and model is a one-line UserError here,
-before any compute.
+:class:`~hrm.evaluation.arc_vote.ArcRowVoter`, :class:`~hrm.evaluation.breakdown.DifficultyBreakdown`). Every
+mismatch between data and model is a one-line UserError here, before any compute.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from hrm.data.kind import dataset_kind
 from hrm.errors import UserError
 from hrm.evaluation import arc_vote, direct
 from hrm.evaluation.batches import EvalBatch, direct_batches, split_batches
+from hrm.evaluation.breakdown import DifficultyBreakdown, difficulty_for
 from hrm.evaluation.evaluate import RowConsumer, check_compatible
 from hrm.evaluation.options import EvaluateOptions
 from hrm.evaluation.sudoku_check import SudokuChecker
@@ -39,8 +40,9 @@ class EvalInputs:
 
     ``batches(device)`` yields the rows as :class:`EvalBatch` (callable twice: the evaluation and the segment
     trace each take one pass). ``identifiers`` names each puzzle identifier when known (``None`` for Sudoku files).
-    ``sudoku_checker`` / ``arc_rows`` are the row consumers for Sudoku validity and ARC voting; ``arc_order`` is
-    an ARC file's task -> test-input order for ``submission.json``.
+    ``sudoku_checker`` / ``arc_rows`` / ``breakdown`` are the row consumers for Sudoku validity, ARC voting and the
+    metrics per difficulty (Sudoku givens, maze path length); ``arc_order`` is an ARC file's task -> test-input
+    order for ``submission.json``.
     """
 
     kind: str  # "sudoku" | "arc" | "maze" | "puzzles"
@@ -52,10 +54,16 @@ class EvalInputs:
     arc_rows: arc_vote.ArcRowVoter | None = None
     arc_order: dict[str, list[str]] | None = None
     sudoku_side: int | None = None  # n of an n×n Sudoku (test-time scaling's symmetry views need it)
+    breakdown: DifficultyBreakdown | None = None
+
+    def __post_init__(self) -> None:
+        difficulty = difficulty_for(self.kind)
+        if self.breakdown is None and difficulty is not None:
+            self.breakdown = DifficultyBreakdown(difficulty)
 
     @property
     def consumers(self) -> list[RowConsumer]:
-        return [c for c in (self.sudoku_checker, self.arc_rows) if c is not None]
+        return [c for c in (self.sudoku_checker, self.arc_rows, self.breakdown) if c is not None]
 
 
 def resolve_inputs(opts: EvaluateOptions, checkpoint: Checkpoint, keep_cap: int, notes: list[str]) -> EvalInputs:

@@ -2,7 +2,10 @@
 
 :func:`write_outputs` writes ``eval.json`` (the report as JSON), ``submission.json`` and ``arc_candidates.json``
 (ARC), ``predictions.txt`` (Sudoku puzzle files) and ``scaling.png`` (a sweep); every file is written to a
-temporary name and renamed into place. :func:`format_report` is the printed table.
+temporary name and renamed into place. :func:`format_report` is the printed table, followed (for the primary cap,
+when the rows have at least two difficulty values) by the table of exact accuracy by Sudoku givens or maze path
+length (:mod:`hrm.evaluation.breakdown`); ``eval.json`` has that breakdown for every cap, under
+``results[i]["breakdown"]``.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from typing import Any
 
 from hrm.errors import UserError
 from hrm.evaluation import arc_vote, test_time
+from hrm.evaluation.breakdown import format_breakdown
 from hrm.evaluation.evaluate import EvalResult
 from hrm.evaluation.metrics import format_histogram
 from hrm.evaluation.sudoku_check import SudokuChecker
@@ -149,6 +153,8 @@ def format_report(report: EvalReport) -> str:
             "over augmented views"
             + (f"; {len(a.unscored_tasks)} tasks without known solutions" if a.unscored_tasks else "")
         )
+    if primary.breakdown is not None and primary.breakdown.distinct_values >= 2:
+        lines.append("\n" + format_breakdown(primary.breakdown))
     lines.append(f"\nhalting histogram (M={primary.max_segments}; rows per number of segments run):")
     lines.append(format_histogram(primary.metrics.halting_histogram))
     if report.test_time is not None:

@@ -7,7 +7,8 @@ It reads top to bottom, and every step is one call into a module below it:
 3. resolve the rows: a dataset split or a puzzle file (:func:`hrm.evaluation.inputs.resolve_inputs`);
 4. evaluate every segment cap in one pass over the model's segment loop
    (:func:`hrm.evaluation.evaluate.evaluate_batches`);
-5. score what the data needs beyond the per-row metrics: Sudoku validity, ARC votes and pass@K;
+5. score what the data needs beyond the per-row metrics: Sudoku validity, ARC votes and pass@K, the metrics per
+   difficulty (Sudoku givens, maze path length: :mod:`hrm.evaluation.breakdown`);
 6. report: :class:`~hrm.evaluation.report.EvalReport`, the per-segment trace
    (:mod:`hrm.evaluation.segment_trace`) and the files under ``--out`` (:func:`hrm.evaluation.report.write_outputs`).
 
@@ -72,6 +73,8 @@ def run_evaluation(options: EvaluateOptions) -> EvalReport:
             r.extra["valid_solution_rate"] = inputs.sudoku_checker.rate(r.max_segments)
         if inputs.arc_rows is not None:
             r.arc = inputs.arc_rows.voter(r.max_segments).score(opts.pass_k)
+        if inputs.breakdown is not None:
+            r.breakdown = inputs.breakdown.result(r.max_segments)
     tt_rows = None
     if opts.test_time is not None:  # on the same rows, at the last cap, beside the plain answer
         tt_options = dataclasses.replace(opts.test_time, max_segments=caps[-1], early_exit=opts.early_exit)

@@ -45,7 +45,10 @@ class DataConfig:
             ``sudoku`` or ``maze``; the ``gen_*`` fields are its options.
         gen_size: Sudoku side (4, 6 or 9) or maze side.
         gen_num_train / gen_num_test: puzzles in the train / test split.
-        gen_givens: Sudoku clues per puzzle (0 = minimal puzzles).
+        gen_givens: Sudoku clues per puzzle: a count (``30``), an inclusive range ``"LO-HI"`` (``"28-45"``, drawn
+            uniformly per puzzle), or 0 / ``"minimal"`` (minimal puzzles).
+        gen_test_givens: the same for the test split; ``None`` (default) = ``gen_givens``. A test range such as
+            ``"30-40"`` lets ``hrm evaluate`` report exact accuracy per number of givens.
         gen_num_aug: pre-generated augmented variants per training puzzle (0 = none; for mazes any value > 0
             adds the 7 other dihedral transforms).
         gen_seed: builder seed.
@@ -59,9 +62,26 @@ class DataConfig:
     gen_size: int = 6
     gen_num_train: int = 1000
     gen_num_test: int = 500
-    gen_givens: int = 0
+    gen_givens: int | str = 0
+    gen_test_givens: int | str | None = None
     gen_num_aug: int = 0
     gen_seed: int = 0
+
+    def sudoku_givens(self, test: bool = False) -> int | str:
+        """``gen_givens`` (``test``: ``gen_test_givens``, defaulting to it) as the Sudoku builder takes it: 0 is
+        ``"minimal"``; ConfigError (one line) when it is not a count, a range LO-HI or minimal for this size."""
+        from hrm.data.sudoku import parse_givens
+
+        key, value = "data.gen_givens", self.gen_givens
+        if test and self.gen_test_givens is not None:
+            key, value = "data.gen_test_givens", self.gen_test_givens
+        if isinstance(value, int) and value == 0:
+            return "minimal"
+        try:
+            parse_givens(value, self.gen_size, option=key)
+        except UserError as exc:
+            raise ConfigError(str(exc)) from None
+        return value
 
 
 @dataclass(kw_only=True)
@@ -317,6 +337,9 @@ class TrainConfig:
                 self.data.gen_num_train >= 1 and self.data.gen_num_test >= 1,
                 "data.gen_num_train and data.gen_num_test must be >= 1",
             )
+        if self.data.generate == "sudoku":
+            self.data.sudoku_givens()
+            self.data.sudoku_givens(test=True)
         need(
             self.model in FAMILIES and (self.model == "hrm" or hasattr(self, self.model)),
             f"model must be one of {', '.join(sorted(f for f in FAMILIES if f == 'hrm' or hasattr(self, f)))}, "

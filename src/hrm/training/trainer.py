@@ -215,7 +215,8 @@ def ensure_dataset(config: TrainConfig, ctx: dist_utils.DistributedContext) -> P
                 num_test=data.gen_num_test,
                 num_aug=data.gen_num_aug,
                 seed=data.gen_seed,
-                givens=data.gen_givens if data.gen_givens > 0 else "minimal",
+                givens=data.sudoku_givens() if data.generate == "sudoku" else "minimal",
+                test_givens=data.sudoku_givens(test=True) if data.generate == "sudoku" else None,
             )
         dist_utils.barrier()
     if not (root / data.train_split).is_dir():
