@@ -62,15 +62,24 @@ def test_plan_applies_overrides_in_order_and_flops_budget_sets_steps(tmp_path, m
         }
     )
     cells = compare.plan_cells(spec)
-    assert [c.id for c in cells][:3] == ["hrm__t__s0", "hrm__t__s1", "flat__t__s0"]
+    # seed-major: every family's seed 0 before any seed 1 (a study stopped early holds one whole comparison)
+    assert [c.id for c in cells] == [
+        "hrm__t__s0",
+        "flat__t__s0",
+        "gru__t__s0",
+        "hrm__t__s1",
+        "flat__t__s1",
+        "gru__t__s1",
+    ]
     assert cells[0].config.optim.lr == 2e-3  # the spec's overrides come after the task's
-    assert cells[2].config.arch.flat is True and cells[2].config.runtime.seed == 0
+    assert cells[1].config.arch.flat is True and cells[1].config.runtime.seed == 0
+    assert cells[4].config.arch.flat is True and cells[4].config.runtime.seed == 1
     compare.prepare_cells(cells, spec.budget, log=lambda _: None)
     for cell in cells:
         assert cell.flops_per_step > 0 and cell.parameters["trunk"] > 0
         assert cell.config.schedule.max_steps == int(2e10 // cell.flops_per_step)
     # equal FLOPs budget: the cheaper family gets more steps
-    gru, hrm = cells[4], cells[0]
+    gru, hrm = cells[2], cells[0]
     assert (gru.flops_per_step < hrm.flops_per_step) == (gru.config.schedule.max_steps > hrm.config.schedule.max_steps)
 
 
