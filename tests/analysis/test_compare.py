@@ -106,6 +106,12 @@ def test_smoke_spec_runs_then_skips_finished_cells(tmp_path, monkeypatch, capsys
         assert [p["segments"] for p in r["scaling"]] == [1, 2, 3, 4]  # the spec's caps and M_max = 3
         assert r["machine"]["threads"] == 1 and r["parameters"]["trunk"] > 0
         assert TrainConfig.from_dict(r["config"]).model == r["model"]
+        # Sudoku data: exact accuracy by givens at M_max, whose groups add up to the evaluated rows
+        assert r["breakdown"]["by"] == "givens"
+        groups = r["breakdown"]["groups"]
+        assert sum(g["count"] for g in groups) == r["eval_rows"]
+        exact = sum(g["exact_accuracy"] * g["count"] for g in groups) / r["eval_rows"]
+        assert exact == pytest.approx(r["exact_accuracy"])
     rows = list(csvrows(out / compare.SUMMARY_CSV))
     assert [(row["family"], row["seeds"]) for row in rows] == [("hrm", "2"), ("trm", "2")]
     assert "| hrm | tiny | 2 |" in (out / compare.SUMMARY_MD).read_text()

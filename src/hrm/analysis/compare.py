@@ -483,12 +483,20 @@ def _json_default(value: Any) -> Any:
     raise TypeError(f"not JSON serialisable: {type(value).__name__}")
 
 
+def _breakdown_dict(breakdown: Any, cap: int) -> dict[str, Any] | None:
+    """Exact and token accuracy by difficulty (givens, path length) at ``cap``; None for other data kinds."""
+    table = breakdown.result(cap) if breakdown is not None else None
+    return table.as_dict() if table is not None else None
+
+
 def run_cell_here(cell_dir: str | os.PathLike) -> dict[str, Any]:
     """Train (or resume) the cell in ``cell_dir`` and evaluate it; writes and returns its record."""
     import torch
 
     from hrm.checkpoints import latest_checkpoint, list_checkpoints, open_checkpoint
     from hrm.data.format import load_split
+    from hrm.data.kind import dataset_kind
+    from hrm.evaluation.breakdown import DifficultyBreakdown, difficulty_for
     from hrm.evaluation.evaluate import scaling_sweep
     from hrm.training.config import TrainConfig
     from hrm.training.trainer import head_of_split, train
@@ -518,7 +526,16 @@ def run_cell_here(cell_dir: str | os.PathLike) -> dict[str, Any]:
         caps = [1]
     caps = sorted(set(caps) | {max_segments})
     eval_started = time.perf_counter()
-    sweep = scaling_sweep(model, split, caps, batch_size=evaluation.batch_size, progress=False)
+    difficulty = difficulty_for(dataset_kind(root))  # Sudoku: givens, maze: path length, else none
+    breakdown = DifficultyBreakdown(difficulty) if difficulty is not None else None
+    sweep = scaling_sweep(
+        model,
+        split,
+        caps,
+        batch_size=evaluation.batch_size,
+        progress=False,
+        consumers=[breakdown] if breakdown is not None else (),
+    )
     by_cap = {r.max_segments: r for r in sweep}
     main = by_cap[max_segments]
     early = None
@@ -563,6 +580,7 @@ def run_cell_here(cell_dir: str | os.PathLike) -> dict[str, Any]:
             }
             for cap, r in sorted(by_cap.items())
         ],
+        "breakdown": _breakdown_dict(breakdown, max_segments),
         "eval_s": round(eval_seconds, 3),
         "machine": machine_info(config.runtime.num_threads),
         "finished": time.strftime("%Y-%m-%dT%H:%M:%S"),
