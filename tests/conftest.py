@@ -39,6 +39,15 @@ def tiny_batch(config: HRMConfig, batch_size: int = 4, seed: int = 0) -> dict[st
 
 
 @pytest.fixture
+def one_thread():
+    """Tiny models run fastest on one intra-op thread (no oversubscription on a shared CPU); restored after."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture
 def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
         pytest.skip("../shared/data not present")

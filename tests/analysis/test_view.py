@@ -20,13 +20,7 @@ from hrm.evaluation.segment_trace import _q_values as view_q_values
 from tests.analysis import view_helpers as helpers
 from tests.evaluation.helpers import build_arc
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,6 @@ from collections import Counter
 
 import numpy as np
 import pytest
-import torch
 
 import hrm.cli
 from hrm.data import maze
@@ -16,13 +15,7 @@ from hrm.data.maze import MazeBuildOptions, build_maze_dataset
 from hrm.data.sudoku import SudokuBuildOptions, build_sudoku_dataset
 from tests.evaluation.helpers import build_sudoku4, save_tiny_checkpoint, tiny_model
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _main(argv, capsys):

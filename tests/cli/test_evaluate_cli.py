@@ -11,14 +11,7 @@ import hrm.cli
 from hrm.data.format import load_split
 from tests.evaluation.helpers import build_sudoku4, save_tiny_checkpoint, tiny_model
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny models run fastest on one intra-op thread (no oversubscription on shared CPUs)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

@@ -264,20 +264,33 @@ def _cpu_base(config: TrainConfig) -> TrainConfig:
     return config
 
 
+def _generated(config: TrainConfig, name: str, path: str, kind: str, size: int, train: int, test: int, **gen) -> None:
+    """Name the recipe and point it at data that ``hrm train`` generates on first use (``data.gen_*`` options)."""
+    config.name = name
+    config.data.path = path
+    config.data.generate = kind
+    config.data.gen_size = size
+    config.data.gen_num_train = train
+    config.data.gen_num_test = test
+    for key, value in gen.items():
+        if not hasattr(config.data, f"gen_{key}"):  # a typo must not become a silently ignored attribute
+            raise TypeError(f"_generated: no data.gen_{key}")
+        setattr(config.data, f"gen_{key}", value)
+
+
+def _schedule(config: TrainConfig, epochs: int, eval_interval: int, minutes: float) -> None:
+    """Epochs over the training set, evaluation every ``eval_interval`` epochs, and the wall-clock budget."""
+    config.schedule.epochs = epochs
+    config.schedule.eval_interval = eval_interval
+    config.schedule.time_budget_minutes = minutes
+
+
 def cpu_sudoku_6x6() -> TrainConfig:
     """6x6 Sudoku, 20 givens, 20 min on a 2-core CPU (generates its data)."""
     config = _cpu_base(reference_defaults())
-    config.name = "cpu-sudoku-6x6"
-    config.data.path = "data/sudoku-6x6-g20"
-    config.data.generate = "sudoku"
-    config.data.gen_size = 6
-    config.data.gen_givens = 20
-    config.data.gen_num_train = 1000
-    config.data.gen_num_test = 500
+    _generated(config, "cpu-sudoku-6x6", "data/sudoku-6x6-g20", "sudoku", 6, 1000, 500, givens=20)
     config.data.online_augment = True
-    config.schedule.epochs = 1000
-    config.schedule.eval_interval = 100
-    config.schedule.time_budget_minutes = 20.0
+    _schedule(config, epochs=1000, eval_interval=100, minutes=20.0)
     return match_zoo_sections(config)
 
 
@@ -300,19 +313,11 @@ def cpu_sudoku_9x9() -> TrainConfig:
     need more refinement; these values are a starting point chosen by analogy with the 6x6 recipes, not tuned.
     """
     config = _cpu_base(reference_defaults())
-    config.name = "cpu-sudoku-9x9"
-    config.data.path = "data/sudoku-9x9-g28-45-test30-40"
-    config.data.generate = "sudoku"
-    config.data.gen_size = 9
-    config.data.gen_givens = "28-45"
-    config.data.gen_test_givens = "30-40"
-    config.data.gen_num_train = 3000
-    config.data.gen_num_test = 1100
+    path = "data/sudoku-9x9-g28-45-test30-40"
+    _generated(config, "cpu-sudoku-9x9", path, "sudoku", 9, 3000, 1100, givens="28-45", test_givens="30-40")
     config.data.online_augment = True
     config.arch.halt_max_steps = 8
-    config.schedule.epochs = 400
-    config.schedule.eval_interval = 40
-    config.schedule.time_budget_minutes = 30.0
+    _schedule(config, epochs=400, eval_interval=40, minutes=30.0)
     return match_zoo_sections(config)
 
 
@@ -332,30 +337,17 @@ def demo() -> TrainConfig:
 def cpu_maze_small() -> TrainConfig:
     """7x7 mazes (shortest paths > 6 moves), 20 min on a 2-core CPU."""
     config = _cpu_base(reference_defaults())
-    config.name = "cpu-maze-small"
-    config.data.path = "data/maze-7x7"
-    config.data.generate = "maze"
-    config.data.gen_size = 7
-    config.data.gen_num_train = 1000
-    config.data.gen_num_test = 500
-    config.data.gen_num_aug = 1  # the 8 dihedral transforms of every training maze
+    # num_aug 1: the 8 dihedral transforms of every training maze
+    _generated(config, "cpu-maze-small", "data/maze-7x7", "maze", 7, 1000, 500, num_aug=1)
     config.arch.halt_max_steps = 8  # path finding needs more refinement segments than Sudoku
-    config.schedule.epochs = 1000
-    config.schedule.eval_interval = 100
-    config.schedule.time_budget_minutes = 20.0
+    _schedule(config, epochs=1000, eval_interval=100, minutes=20.0)
     return match_zoo_sections(config)
 
 
 def tiny() -> TrainConfig:
     """4x4 Sudoku, width 32, seconds on a CPU: tests and smoke runs."""
     config = _cpu_base(reference_defaults())
-    config.name = "tiny"
-    config.data.path = "data/sudoku-4x4-tiny"
-    config.data.generate = "sudoku"
-    config.data.gen_size = 4
-    config.data.gen_givens = 8
-    config.data.gen_num_train = 64
-    config.data.gen_num_test = 32
+    _generated(config, "tiny", "data/sudoku-4x4-tiny", "sudoku", 4, 64, 32, givens=8)
     config.data.online_augment = True
     config.arch.hidden_size = 32
     config.arch.num_heads = 2
