@@ -38,6 +38,7 @@ from their HRM (:func:`match_zoo_sections`); the reference recipes leave the fam
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Literal
 
 from hrm.errors import UserError
 from hrm.training.config import TrainConfig
@@ -264,7 +265,9 @@ def _cpu_base(config: TrainConfig) -> TrainConfig:
     return config
 
 
-def _generated(config: TrainConfig, name: str, path: str, kind: str, size: int, train: int, test: int, **gen) -> None:
+def _generated(
+    config: TrainConfig, name: str, path: str, kind: Literal["sudoku", "maze"], size: int, train: int, test: int, **gen
+) -> None:
     """Name the recipe and point it at data that ``hrm train`` generates on first use (``data.gen_*`` options)."""
     config.name = name
     config.data.path = path
