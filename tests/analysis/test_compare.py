@@ -246,3 +246,19 @@ def test_minutes_budget_is_a_wall_clock_limit():
     assert cell.config.schedule.time_budget_minutes == 1.5
     assert cell.config.schedule.max_steps == compare.MINUTES_MAX_STEPS
     assert compare.Budget("minutes", 1.5).describe() == "1.5 wall minutes"
+
+
+def test_a_cell_planned_by_an_older_version_still_matches():
+    """A config key added to the library since a cell ran takes its default: the study resumes; a changed or an
+    unknown key still counts as a different plan."""
+    spec = compare.parse_spec({"tasks": ["tiny"], "families": ["hrm"], "seeds": 1, "budget": {"steps": 5}})
+    plan = compare._cell_plan(compare.plan_cells(spec)[0], spec)
+    older = json.loads(json.dumps(plan))
+    del older["config"]["data"]["gen_test_givens"]  # a key this version has and an older one did not
+    assert compare._same_plan(older, plan)
+    changed = json.loads(json.dumps(plan))
+    changed["config"]["optim"]["lr"] = 1.0
+    assert not compare._same_plan(changed, plan)
+    unknown = json.loads(json.dumps(plan))
+    unknown["config"]["optim"]["no_such_key"] = 1
+    assert not compare._same_plan(unknown, plan)

@@ -613,8 +613,22 @@ def _cell_plan(cell: Cell, spec: CompareSpec) -> dict[str, Any]:
 
 
 def _same_plan(old: dict[str, Any], new: dict[str, Any]) -> bool:
-    keys = ("config", "budget", "eval", "model")
-    return all(json.dumps(old.get(k), sort_keys=True) == json.dumps(new.get(k), sort_keys=True) for k in keys)
+    keys = ("budget", "eval", "model")
+    same = all(json.dumps(old.get(k), sort_keys=True) == json.dumps(new.get(k), sort_keys=True) for k in keys)
+    return same and _normalised_config(old.get("config")) == _normalised_config(new.get("config"))
+
+
+def _normalised_config(config: Any) -> str:
+    """A cell's training config read through today's TrainConfig: a key added to the library since the cell ran
+    takes its default, so a study started by an older version resumes as long as nothing it set has changed (a
+    key that no longer exists makes the configs differ)."""
+    from hrm.training.config import TrainConfig
+
+    try:
+        config = TrainConfig.from_dict(config).to_dict()
+    except Exception:  # not a config this version can read: compare as written
+        pass
+    return json.dumps(config, sort_keys=True, default=str)
 
 
 def check_out_dir(out: Path, cells: list[Cell], spec: CompareSpec) -> None:
