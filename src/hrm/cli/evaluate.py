@@ -9,6 +9,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from hrm.cli.test_time_args import add_test_time_arguments, test_time_options
+
 EPILOG = """\
 examples:
   hrm evaluate --checkpoint runs/sudoku                      # latest checkpoint, its own dataset, M = M_max
@@ -115,31 +117,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     tts = parser.add_argument_group(
         "test-time scaling (measured beside the plain answer, at the last --max-segments cap, same rows)"
     )
-    tts.add_argument(
-        "--augment-votes",
-        type=int,
-        default=0,
-        metavar="K",
-        help="Sudoku/Maze: solve K symmetric views (the puzzle + K-1 shuffles or dihedral transforms), map back, vote",
+    add_test_time_arguments(
+        tts,
+        rule_check_help="Sudoku: also report each method choosing only among rule-valid candidates (domain knowledge)",
+        rows=True,
     )
-    tts.add_argument(
-        "--noise-samples",
-        type=int,
-        default=0,
-        metavar="K",
-        help="K trajectories (1 clean + K-1 with Gaussian noise on the latent state at every recursion step), "
-        "the answer with the most confident halting head kept",
-    )
-    tts.add_argument(
-        "--noise-std", type=float, default=0.1, metavar="S", help="noise std relative to the state's RMS (0.1)"
-    )
-    tts.add_argument(
-        "--rule-check",
-        action="store_true",
-        help="Sudoku: also report each method choosing only among rule-valid candidates (domain knowledge)",
-    )
-    tts.add_argument("--test-time-rows", type=int, default=0, metavar="N", help="only the first N rows (0 = all)")
-    tts.add_argument("--test-time-seed", type=int, default=0, metavar="S", help="seed of the views and noise")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.set_defaults(func=run)
 
@@ -184,26 +166,8 @@ def run(args: argparse.Namespace) -> int:
         pass_k=_ints(args.pass_k, "--pass-k"),
         progress=not args.no_progress,
         save_predictions=args.save_predictions,
-        test_time=_test_time_options(args),
+        test_time=test_time_options(args),
     )
     report = run_evaluation(options)
     print(report.format())
     return 0
-
-
-def _test_time_options(args: argparse.Namespace):
-    from hrm.errors import UserError
-    from hrm.evaluation.test_time import TestTimeOptions
-
-    if not (args.augment_votes or args.noise_samples):
-        if args.rule_check:
-            raise UserError("--rule-check picks among test-time candidates: add --augment-votes K or --noise-samples K")
-        return None
-    return TestTimeOptions(
-        augment=args.augment_votes,
-        noise=args.noise_samples,
-        noise_std=args.noise_std,
-        rules=args.rule_check,
-        seed=args.test_time_seed,
-        limit=args.test_time_rows,
-    )

@@ -7,6 +7,8 @@ import json
 import sys
 from pathlib import Path
 
+from hrm.cli.test_time_args import add_test_time_arguments, test_time_options
+
 EPILOG = """\
 PUZZLE is a Sudoku string (n² characters for an n×n board, '.' or '0' for blanks) or a file holding one, a maze
 text file (one row per line over '# SGo', '.' also open), or an ARC task JSON file; '-' reads stdin.
@@ -80,19 +82,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="ANSI colours in the text output (default: when printing to a terminal)",
     )
     tts = parser.add_argument_group("test-time scaling (Sudoku, maze; one method at a time)")
-    tts.add_argument("--augment-votes", type=int, default=0, metavar="K", help="vote over K symmetric views")
-    tts.add_argument(
-        "--noise-samples",
-        type=int,
-        default=0,
-        metavar="K",
-        help="K trajectories (1 clean, K-1 with latent noise), the most confident halting head's answer",
-    )
-    tts.add_argument("--noise-std", type=float, default=0.1, metavar="S", help="noise std relative to the state RMS")
-    tts.add_argument(
-        "--rule-check", action="store_true", help="Sudoku: prefer rule-valid candidates (domain knowledge)"
-    )
-    tts.add_argument("--test-time-seed", type=int, default=0, metavar="S", help="seed of the views and noise")
+    add_test_time_arguments(tts, rule_check_help="Sudoku: prefer rule-valid candidates (domain knowledge)", rows=False)
     parser.add_argument("--json", action="store_true", help="print the result as JSON instead of text")
     parser.set_defaults(func=run)
 
@@ -120,7 +110,7 @@ def run(args: argparse.Namespace) -> int:
         views=args.views,
         puzzle_id=args.puzzle_id,
         device=args.device,
-        test_time=_test_time_options(args),
+        test_time=test_time_options(args),
     )
     written = []
     if args.save_gif is not None:
@@ -150,20 +140,3 @@ def run(args: argparse.Namespace) -> int:
     for path in written:
         print(f"wrote {path}")
     return 0 if result.valid else 1
-
-
-def _test_time_options(args: argparse.Namespace):
-    from hrm.errors import UserError
-    from hrm.evaluation.test_time import TestTimeOptions
-
-    if not (args.augment_votes or args.noise_samples):
-        if args.rule_check:
-            raise UserError("--rule-check picks among test-time candidates: add --augment-votes K or --noise-samples K")
-        return None
-    return TestTimeOptions(
-        augment=args.augment_votes,
-        noise=args.noise_samples,
-        noise_std=args.noise_std,
-        rules=args.rule_check,
-        seed=args.test_time_seed,
-    )

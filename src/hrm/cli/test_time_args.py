@@ -1,0 +1,56 @@
+"""The test-time-scaling options that ``hrm evaluate`` and ``hrm solve`` share: their flags and the one
+:class:`~hrm.evaluation.test_time.TestTimeOptions` they turn into."""
+
+from __future__ import annotations
+
+import argparse
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from hrm.evaluation.test_time import TestTimeOptions
+
+
+def add_test_time_arguments(group: argparse._ArgumentGroup, *, rule_check_help: str, rows: bool) -> None:
+    """``--augment-votes``, ``--noise-samples``, ``--noise-std``, ``--rule-check``, ``--test-time-seed`` and, with
+    ``rows``, ``--test-time-rows`` (evaluation only: a single puzzle has one row)."""
+    group.add_argument(
+        "--augment-votes",
+        type=int,
+        default=0,
+        metavar="K",
+        help="Sudoku/Maze: solve K symmetric views (the puzzle + K-1 shuffles or dihedral transforms), map back, vote",
+    )
+    group.add_argument(
+        "--noise-samples",
+        type=int,
+        default=0,
+        metavar="K",
+        help="K trajectories (1 clean + K-1 with Gaussian noise on the latent state at every recursion step), "
+        "the answer with the most confident halting head kept",
+    )
+    group.add_argument(
+        "--noise-std", type=float, default=0.1, metavar="S", help="noise std relative to the state's RMS (0.1)"
+    )
+    group.add_argument("--rule-check", action="store_true", help=rule_check_help)
+    if rows:
+        group.add_argument("--test-time-rows", type=int, default=0, metavar="N", help="only the first N rows (0 = all)")
+    group.add_argument("--test-time-seed", type=int, default=0, metavar="S", help="seed of the views and noise")
+
+
+def test_time_options(args: argparse.Namespace) -> TestTimeOptions | None:
+    """The options of :func:`add_test_time_arguments`, or None when no test-time method was asked for."""
+    from hrm.errors import UserError
+    from hrm.evaluation.test_time import TestTimeOptions
+
+    if not (args.augment_votes or args.noise_samples):
+        if args.rule_check:
+            raise UserError("--rule-check picks among test-time candidates: add --augment-votes K or --noise-samples K")
+        return None
+    return TestTimeOptions(
+        augment=args.augment_votes,
+        noise=args.noise_samples,
+        noise_std=args.noise_std,
+        rules=args.rule_check,
+        seed=args.test_time_seed,
+        limit=getattr(args, "test_time_rows", 0),
+    )
