@@ -1,6 +1,7 @@
 """Pieces shared by the model-zoo families (TRM, Transformer, looped Transformer, GRU/LSTM).
 
-- :class:`FamilyConfig`: the ``to_dict`` / ``from_dict`` / validation helpers of every family's config dataclass.
+- :class:`FamilyConfig`: the ``to_dict`` / ``from_dict`` / validation helpers of every family's config dataclass;
+  :class:`BlockStackArchitecture`: the fields every family built from HRM's attention blocks shares.
 - :class:`InputEmbedding`: f_I as HRM builds it (token table, puzzle-ID prefix tokens, optional learned positions,
   scaled by √D), so that every family sees the same input.
 - :class:`StateCarry` and :class:`OuterLoop`: deep supervision + ACT over segments with a persistent carry
@@ -17,7 +18,7 @@ import dataclasses
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol
 
 import torch
 import torch.nn.functional as F
@@ -123,6 +124,37 @@ class FamilyConfig:
         ndim = self.puzzle_emb_ndim
         assert ndim is not None  # _resolve_puzzle_emb ran in __post_init__
         return -(-ndim // self.hidden_size)
+
+
+@dataclass(kw_only=True)
+class BlockStackArchitecture(FamilyConfig):
+    """The choices every family built from HRM's post-norm attention blocks shares (TRM, Transformer, looped).
+
+    Each family subclasses it, adds its own fields and re-declares a field only to change its default (the
+    field keeps its place in ``--keys`` and config.json) or to narrow ``pos_encodings``.
+
+    Attributes:
+        puzzle_emb_ndim: puzzle-ID embedding width; ``None`` means ``hidden_size``; 0 disables it.
+        hidden_size / num_heads / expansion: width, attention heads, SwiGLU expansion (before the 2/3 rule), as HRM.
+        num_layers: blocks in the family's stack.
+        pos_encodings: ``rope``, ``learned`` or (TRM's MLP-mixer only) ``none``.
+        rope_theta / rms_norm_eps: RoPE base and the post-norm's epsilon, as HRM.
+        halt_max_steps: the most segments per sample (deep supervision with ACT when > 1).
+        halt_exploration_prob: ε of ACT's exploration minimum.
+        loss_type: ``stablemax`` or ``softmax`` cross-entropy.
+    """
+
+    puzzle_emb_ndim: int | None = None
+    hidden_size: int = 512
+    num_heads: int = 8
+    expansion: float = 4.0
+    num_layers: int = 4
+    pos_encodings: Literal["rope", "learned", "none"] = "rope"
+    rope_theta: float = 10000.0
+    rms_norm_eps: float = 1e-5
+    halt_max_steps: int = 16
+    halt_exploration_prob: float = 0.1
+    loss_type: Literal["stablemax", "softmax"] = "stablemax"
 
 
 @dataclass(kw_only=True)

@@ -17,8 +17,8 @@ from torch import nn
 
 from hrm.model.common import (
     BlockStack,
+    BlockStackArchitecture,
     DatasetFields,
-    FamilyConfig,
     InputEmbedding,
     ZooModel,
     block_flops,
@@ -28,38 +28,24 @@ from hrm.model.layers import CastedLinear, RotaryEmbedding, TransformerBlock, tr
 
 
 @dataclass(kw_only=True)
-class LoopedArchitecture(FamilyConfig):
-    """A block stack looped K times per segment.
+class LoopedArchitecture(BlockStackArchitecture):
+    """A block stack looped K times per segment (the shared fields: :class:`~hrm.model.common.BlockStackArchitecture`).
 
     Attributes:
-        vocab_size / seq_len / num_puzzle_identifiers: fixed by the dataset.
-        puzzle_emb_ndim: puzzle-ID embedding width (``None`` = hidden_size, 0 = off); ceil(ndim / D) prefix tokens.
-        hidden_size / num_heads / expansion: as HRM.
-        num_layers: blocks in the stack.
+        num_layers: blocks in the stack (default 4).
+        pos_encodings: ``rope`` or ``learned``.
+        halt_max_steps: segments with deep supervision and ACT (default 16); 1 = a single supervised pass.
         loops: K, applications of the stack per segment. The default 6 × 4 blocks = 24 block applications per
             segment, HRM's default (2·2 f_L calls + 2 f_H calls of 4 blocks), with half of HRM's parameters.
         grad_window: the last this many applications carry gradient; 0 = all of them (full backprop). The
             default 2 (8 blocks) is as deep as HRM's 1-step gradient (the last f_L and f_H call).
-        pos_encodings: ``rope`` or ``learned``.
-        halt_max_steps: segments with deep supervision and ACT; 1 = a single supervised pass.
-        halt_exploration_prob / act: as :class:`~hrm.model.transformer.TransformerConfig`.
-        loss_type: ``stablemax`` or ``softmax`` cross-entropy.
+        act: adaptive halting in training; ``False`` = every sample runs halt_max_steps segments.
     """
 
-    puzzle_emb_ndim: int | None = None
-    hidden_size: int = 512
-    num_heads: int = 8
-    expansion: float = 4.0
-    num_layers: int = 4
+    pos_encodings: Literal["rope", "learned"] = "rope"
     loops: int = 6
     grad_window: int = 2
-    pos_encodings: Literal["rope", "learned"] = "rope"
-    rope_theta: float = 10000.0
-    rms_norm_eps: float = 1e-5
-    halt_max_steps: int = 16
-    halt_exploration_prob: float = 0.1
     act: bool = True
-    loss_type: Literal["stablemax", "softmax"] = "stablemax"
 
 
 @dataclass(kw_only=True)

@@ -20,8 +20,8 @@ from torch import nn
 
 from hrm.model.common import (
     BlockStack,
+    BlockStackArchitecture,
     DatasetFields,
-    FamilyConfig,
     InputEmbedding,
     ZooModel,
     block_flops,
@@ -31,34 +31,22 @@ from hrm.model.layers import CastedLinear, RotaryEmbedding, TransformerBlock, tr
 
 
 @dataclass(kw_only=True)
-class TransformerArchitecture(FamilyConfig):
-    """A Transformer encoder of HRM's post-norm blocks.
+class TransformerArchitecture(BlockStackArchitecture):
+    """A Transformer encoder of HRM's post-norm blocks (shared fields in
+    :class:`~hrm.model.common.BlockStackArchitecture`).
 
     Attributes:
-        vocab_size / seq_len / num_puzzle_identifiers: fixed by the dataset.
-        puzzle_emb_ndim: puzzle-ID embedding width; ``None`` means ``hidden_size``; 0 disables it. It takes
-            ceil(puzzle_emb_ndim / hidden_size) prefix tokens, as in HRM.
-        hidden_size / num_heads / expansion: as HRM.
-        num_layers: blocks. 8 at width 512 has HRM's parameter count (HRM: 4 + 4 blocks).
+        num_layers: blocks. The default 8 at width 512 has HRM's parameter count (HRM: 4 + 4 blocks).
         pos_encodings: ``rope`` or ``learned``.
-        halt_max_steps: 1 = plain single-pass encoder; > 1 = HRM's outer loop with at most this many segments.
-        halt_exploration_prob: ε of the exploration minimum (outer loop only).
-        act: adaptive halting in training (outer loop only); ``False`` = every sample runs halt_max_steps.
-        loss_type: ``stablemax`` or ``softmax`` cross-entropy.
+        halt_max_steps: 1 (default) = plain single-pass encoder; > 1 = HRM's outer loop with at most this many
+            segments (``halt_exploration_prob`` and ``act`` apply only then).
+        act: adaptive halting in training; ``False`` = every sample runs halt_max_steps segments.
     """
 
-    puzzle_emb_ndim: int | None = None
-    hidden_size: int = 512
-    num_heads: int = 8
-    expansion: float = 4.0
     num_layers: int = 8
     pos_encodings: Literal["rope", "learned"] = "rope"
-    rope_theta: float = 10000.0
-    rms_norm_eps: float = 1e-5
     halt_max_steps: int = 1
-    halt_exploration_prob: float = 0.1
     act: bool = True
-    loss_type: Literal["stablemax", "softmax"] = "stablemax"
 
 
 @dataclass(kw_only=True)

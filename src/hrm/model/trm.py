@@ -27,15 +27,15 @@ for this unpacks the wrong number of values and cannot run; see docs/differences
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar, Literal
+from typing import ClassVar
 
 import torch
 from torch import nn
 
 from hrm.model.common import (
     BlockStack,
+    BlockStackArchitecture,
     DatasetFields,
-    FamilyConfig,
     InputEmbedding,
     ZooModel,
     block_flops,
@@ -45,44 +45,30 @@ from hrm.model.layers import CastedLinear, RotaryEmbedding, SwiGLU, TransformerB
 
 
 @dataclass(kw_only=True)
-class TRMArchitecture(FamilyConfig):
-    """Architecture of a TRM. Defaults are the reference's ``config/arch/trm.yaml`` (TRM-Att, 7M trunk).
+class TRMArchitecture(BlockStackArchitecture):
+    """Architecture of a TRM. Defaults are the reference's ``config/arch/trm.yaml`` (TRM-Att, 7M trunk); the
+    shared fields are :class:`~hrm.model.common.BlockStackArchitecture`'s.
 
     Attributes:
-        vocab_size / seq_len / num_puzzle_identifiers: fixed by the dataset (grid tokens exclude the prefix).
-        puzzle_emb_ndim: width of a puzzle-ID embedding; ``None`` means ``hidden_size``; 0 disables it.
+        num_layers: blocks in the one network (the reference's ``L_layers``; ``H_layers`` is ignored there), 2.
+        pos_encodings: ``rope``, ``learned`` or ``none`` (the MLP-mixer recipes use ``none``).
+        halt_max_steps: N_sup, the most segments per sample (16).
         puzzle_emb_len: prefix tokens for the puzzle embedding (16 as in the reference; 0 means
             ceil(puzzle_emb_ndim / hidden_size)). Without a puzzle embedding there is no prefix. A
             :class:`TRMConfig` stores the resolved count.
-        hidden_size / num_heads / expansion: width, attention heads, SwiGLU expansion (before the 2/3 rule).
-        num_layers: blocks in the one network (the reference's ``L_layers``; ``H_layers`` is ignored there).
         high_cycles: T, full recursions per segment (``H_cycles``).
         low_cycles: n, latent updates per recursion (``L_cycles``).
-        pos_encodings: ``rope``, ``learned`` or ``none`` (the MLP-mixer recipes use ``none``).
         mlp_t: replace attention by a SwiGLU across the sequence axis (TRM-MLP); fixes the sequence length.
-        halt_max_steps: N_sup, the most segments per sample.
-        halt_exploration_prob: ε of the exploration minimum (as HRM).
         train_q_continue: train the Q-continue head with HRM's bootstrapped target and halt on
             q_halt > q_continue (the reference's ``no_ACT_continue=False``); default: halt on q_halt > 0.
-        loss_type: ``stablemax`` or ``softmax`` cross-entropy.
     """
 
-    puzzle_emb_ndim: int | None = None
-    puzzle_emb_len: int = 16
-    hidden_size: int = 512
-    num_heads: int = 8
-    expansion: float = 4.0
     num_layers: int = 2
+    puzzle_emb_len: int = 16
     high_cycles: int = 3
     low_cycles: int = 6
-    pos_encodings: Literal["rope", "learned", "none"] = "rope"
     mlp_t: bool = False
-    rope_theta: float = 10000.0
-    rms_norm_eps: float = 1e-5
-    halt_max_steps: int = 16
-    halt_exploration_prob: float = 0.1
     train_q_continue: bool = False
-    loss_type: Literal["stablemax", "softmax"] = "stablemax"
 
 
 @dataclass(kw_only=True)
