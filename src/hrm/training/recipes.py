@@ -63,6 +63,14 @@ def _paper_checkpoints(config: TrainConfig) -> TrainConfig:
 # ---------------------------------------------------------------------------------------------------------------
 
 
+def _optim(config: TrainConfig, lr: float, weight_decay: float, puzzle_emb_lr: float | None = None) -> None:
+    """Learning rate and weight decay; the puzzle embedding's follow the trunk's unless ``puzzle_emb_lr`` is given."""
+    config.optim.lr = lr
+    config.optim.puzzle_emb_lr = lr if puzzle_emb_lr is None else puzzle_emb_lr
+    config.optim.weight_decay = weight_decay
+    config.optim.puzzle_emb_weight_decay = weight_decay
+
+
 def arc_agi_1() -> TrainConfig:
     """ARC-AGI-1, reference defaults (README: ~24 h on 8 GPUs)."""
     config = _paper_checkpoints(reference_defaults())
@@ -86,10 +94,7 @@ def sudoku_extreme_1k() -> TrainConfig:
     config.data.path = "data/sudoku-extreme-1k-aug-1000"
     config.schedule.epochs = 20000
     config.schedule.eval_interval = 2000
-    config.optim.lr = 1e-4
-    config.optim.puzzle_emb_lr = 1e-4
-    config.optim.weight_decay = 1.0
-    config.optim.puzzle_emb_weight_decay = 1.0
+    _optim(config, lr=1e-4, weight_decay=1.0)
     return config
 
 
@@ -98,8 +103,7 @@ def sudoku_extreme_1k_laptop() -> TrainConfig:
     config = sudoku_extreme_1k()
     config.name = "sudoku-extreme-1k-laptop"
     config.schedule.global_batch_size = 384
-    config.optim.lr = 7e-5
-    config.optim.puzzle_emb_lr = 7e-5
+    _optim(config, lr=7e-5, weight_decay=1.0)
     return config
 
 
@@ -119,10 +123,7 @@ def sudoku_extreme_full() -> TrainConfig:
     config.schedule.epochs = 100
     config.schedule.eval_interval = 10
     config.schedule.global_batch_size = 2304
-    config.optim.lr = 3e-4
-    config.optim.puzzle_emb_lr = 3e-4  # the README's command sets it (the default 1e-2 is ARC's)
-    config.optim.weight_decay = 0.1
-    config.optim.puzzle_emb_weight_decay = 0.1
+    _optim(config, lr=3e-4, weight_decay=0.1)  # the README's command sets the puzzle lr too (default 1e-2 is ARC's)
     config.optim.lr_min_ratio = 0.1
     config.arch.loss_type = "softmax"
     config.arch.low_cycles = 8
@@ -136,24 +137,25 @@ def sudoku_extreme_full() -> TrainConfig:
 # ---------------------------------------------------------------------------------------------------------------
 
 
-def _trm_base(config: TrainConfig) -> TrainConfig:
-    """What every TRM README command shares: the TRM family, EMA 0.999, 16 supervision steps."""
+def _trm_base(config: TrainConfig, name: str, epochs: int, low_cycles: int) -> TrainConfig:
+    """What every TRM README command shares: the TRM family, EMA 0.999, 16 supervision steps, T=3, an evaluation
+    every tenth of the run; ``low_cycles`` is n."""
     config.model = "trm"
+    config.name = name
     config.ema.enabled = True
     config.ema.decay = 0.999
+    config.schedule.epochs = epochs
+    config.schedule.eval_interval = epochs // 10
+    config.trm.high_cycles = 3
+    config.trm.low_cycles = low_cycles
     return config
 
 
 def trm_sudoku_mlp() -> TrainConfig:
     """TRM-MLP on Sudoku-Extreme 1k (the paper's 87.4%): mlp_t, T=3, n=6, 2 layers, lr 1e-4, wd 1.0, EMA."""
-    config = _trm_base(sudoku_extreme_1k())
-    config.name = "trm-sudoku-mlp"
-    config.schedule.epochs = 50000
-    config.schedule.eval_interval = 5000
+    config = _trm_base(sudoku_extreme_1k(), "trm-sudoku-mlp", epochs=50000, low_cycles=6)
     config.trm.mlp_t = True
     config.trm.pos_encodings = "none"
-    config.trm.high_cycles = 3
-    config.trm.low_cycles = 6
     return config
 
 
@@ -168,24 +170,12 @@ def trm_sudoku_att() -> TrainConfig:
 
 def trm_maze() -> TrainConfig:
     """TRM-Att on Maze-Hard 30x30 1k (the paper's 85.3%): T=3, n=4, lr 1e-4, puzzle lr 1e-4, wd 1.0, EMA."""
-    config = _trm_base(maze_hard_1k())
-    config.name = "trm-maze"
-    config.schedule.epochs = 50000
-    config.schedule.eval_interval = 5000
-    config.trm.high_cycles = 3
-    config.trm.low_cycles = 4
-    return config
+    return _trm_base(maze_hard_1k(), "trm-maze", epochs=50000, low_cycles=4)
 
 
 def trm_arc_agi_1() -> TrainConfig:
     """TRM-Att on ARC-AGI-1 (the paper's 44.6%): T=3, n=4, lr 1e-4, puzzle lr 1e-2, wd 0.1, 100k epochs, EMA."""
-    config = _trm_base(arc_agi_1())
-    config.name = "trm-arc-agi-1"
-    config.schedule.epochs = 100000
-    config.schedule.eval_interval = 10000
-    config.trm.high_cycles = 3
-    config.trm.low_cycles = 4
-    return config
+    return _trm_base(arc_agi_1(), "trm-arc-agi-1", epochs=100000, low_cycles=4)
 
 
 def trm_arc_agi_2() -> TrainConfig:
@@ -253,10 +243,7 @@ def _cpu_base(config: TrainConfig) -> TrainConfig:
     config.arch.low_layers = 2
     config.arch.halt_max_steps = 4
     config.optim.optimizer = "adamw"
-    config.optim.lr = 3e-3
-    config.optim.puzzle_emb_lr = 3e-3
-    config.optim.weight_decay = 0.1
-    config.optim.puzzle_emb_weight_decay = 0.1
+    _optim(config, lr=3e-3, weight_decay=0.1)
     config.optim.warmup_steps = 50
     config.optim.lr_min_ratio = 0.1
     config.schedule.global_batch_size = 128
