@@ -1,4 +1,4 @@
-"""``hrm analyze dimensionality|halting``: the paper's brain-correspondence and halting analyses of a checkpoint."""
+"""``hrm analyze dimensionality|halting|recursion|scaling``: the paper's analyses of a checkpoint."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ import json
 from pathlib import Path
 
 
-def _common(parser: argparse.ArgumentParser, num_puzzles: int) -> None:
+def _common(parser: argparse.ArgumentParser, num_puzzles: int, plot: str) -> None:
+    """The options every analysis takes: checkpoint, examples, batch, device, and the plot and JSON it writes."""
     parser.add_argument(
         "--checkpoint",
         type=Path,
@@ -31,6 +32,7 @@ def _common(parser: argparse.ArgumentParser, num_puzzles: int) -> None:
     parser.add_argument("--seed", type=int, default=0, help="seed of the example draw (and of the untrained model)")
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps (default auto)")
+    parser.add_argument("--plot", type=Path, default=Path(plot), metavar="FILE", help=f"plot to write (default {plot})")
     parser.add_argument("--json", type=Path, metavar="FILE", help="also write the numbers as JSON")
 
 
@@ -53,20 +55,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "z_H ≈ 3× z_L after training (89.95 vs 30.22) and no gap untrained. See docs/solve-and-analyze.md "
         "for the method.",
     )
-    _common(dim, 64)
+    _common(dim, 64, "dimensionality.png")
     dim.add_argument("--segments", type=int, metavar="M", help="segments per trajectory (default the model's M_max)")
     dim.add_argument(
         "--sample",
         choices=("token", "sequence"),
         default="token",
         help="one sample = one grid position's D-dim state (token, default) or the whole flattened state (sequence)",
-    )
-    dim.add_argument(
-        "--plot",
-        type=Path,
-        default=Path("dimensionality.png"),
-        metavar="FILE",
-        help="bar plot to write (default dimensionality.png)",
     )
     dim.set_defaults(func=run_dimensionality)
 
@@ -77,11 +72,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "(q_halt > q_continue) uses, and exact accuracy against segments: if every example stopped at "
         "segment m, and among the examples that halted at m.",
     )
-    _common(halt, 256)
+    _common(halt, 256, "halting.png")
     halt.add_argument("--max-segments", type=int, metavar="M", help="segment cap (default the model's M_max)")
-    halt.add_argument(
-        "--plot", type=Path, default=Path("halting.png"), metavar="FILE", help="plot to write (default halting.png)"
-    )
     halt.set_defaults(func=run_halting)
 
     rec = sub.add_parser(
@@ -93,11 +85,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "participation ratio. Any family that iterates a state (hrm, trm, looped, transformer with the outer "
         "loop). See docs/solve-and-analyze.md.",
     )
-    _common(rec, 64)
+    _common(rec, 64, "recursion.png")
     rec.add_argument("--segments", type=int, metavar="M", help="segments per example (default the model's M_max)")
-    rec.add_argument(
-        "--plot", type=Path, default=Path("recursion.png"), metavar="FILE", help="plot (default recursion.png)"
-    )
     rec.set_defaults(func=run_recursion)
 
     scale = sub.add_parser(
@@ -106,12 +95,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Exact and token accuracy against the segment cap (one pass over the examples for every cap), "
         "for every row running the cap and, with a halting head, with per-sample early exit; mean segments used.",
     )
-    _common(scale, 256)
+    _common(scale, 256, "scaling.png")
     scale.add_argument(
         "--max-segments", default="1,2,4,8,16", metavar="M[,M...]", help="segment caps (default 1,2,4,8,16)"
-    )
-    scale.add_argument(
-        "--plot", type=Path, default=Path("scaling.png"), metavar="FILE", help="plot (default scaling.png)"
     )
     scale.set_defaults(func=run_scaling)
 
