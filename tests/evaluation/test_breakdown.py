@@ -78,6 +78,9 @@ def test_maze_path_length_is_path_cells_plus_one_and_matches_the_solver():
 def test_difficulty_by_kind():
     assert difficulty_for("sudoku") is GIVENS and difficulty_for("maze") is PATH_LENGTH
     assert difficulty_for("arc") is None and difficulty_for("puzzles") is None and difficulty_for(None) is None
+    sudoku_consumer = DifficultyBreakdown.for_kind("sudoku")
+    assert sudoku_consumer is not None and sudoku_consumer.difficulty is GIVENS
+    assert DifficultyBreakdown.for_kind("arc") is None and DifficultyBreakdown.for_kind(None) is None
 
 
 def test_grouping_rule():

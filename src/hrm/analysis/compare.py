@@ -496,7 +496,7 @@ def run_cell_here(cell_dir: str | os.PathLike) -> dict[str, Any]:
     from hrm.checkpoints import latest_checkpoint, list_checkpoints, open_checkpoint
     from hrm.data.format import load_split
     from hrm.data.kind import dataset_kind
-    from hrm.evaluation.breakdown import DifficultyBreakdown, difficulty_for
+    from hrm.evaluation.breakdown import DifficultyBreakdown
     from hrm.evaluation.evaluate import scaling_sweep
     from hrm.training.config import TrainConfig
     from hrm.training.trainer import head_of_split, train
@@ -526,8 +526,7 @@ def run_cell_here(cell_dir: str | os.PathLike) -> dict[str, Any]:
         caps = [1]
     caps = sorted(set(caps) | {max_segments})
     eval_started = time.perf_counter()
-    difficulty = difficulty_for(dataset_kind(root))  # Sudoku: givens, maze: path length, else none
-    breakdown = DifficultyBreakdown(difficulty) if difficulty is not None else None
+    breakdown = DifficultyBreakdown.for_kind(dataset_kind(root))  # Sudoku: givens, maze: path length, else none
     sweep = scaling_sweep(
         model,
         split,

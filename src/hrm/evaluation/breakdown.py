@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -101,13 +101,7 @@ class BreakdownGroup:
     token_accuracy: float
 
     def as_dict(self) -> dict[str, Any]:
-        return {
-            "low": self.low,
-            "high": self.high,
-            "count": self.count,
-            "exact_accuracy": self.exact_accuracy,
-            "token_accuracy": self.token_accuracy,
-        }
+        return asdict(self)
 
 
 @dataclass
@@ -137,6 +131,12 @@ class DifficultyBreakdown:
         self.max_groups = max_groups
         # cap -> difficulty value -> [counted rows, exact rows, summed token accuracy]
         self.sums: dict[int, dict[int, list[float]]] = {}
+
+    @classmethod
+    def for_kind(cls, kind: str | None) -> DifficultyBreakdown | None:
+        """The consumer for a data kind (Sudoku: givens, maze: path length); None for kinds without a measure."""
+        difficulty = difficulty_for(kind)
+        return cls(difficulty) if difficulty is not None else None
 
     def __call__(self, cap: int, batch: EvalBatch, outputs: SegmentOutputs) -> None:
         if batch.labels is None:  # nothing is counted without labels (as in the metrics)

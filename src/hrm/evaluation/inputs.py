@@ -25,7 +25,7 @@ from hrm.data.kind import dataset_kind
 from hrm.errors import UserError
 from hrm.evaluation import arc_vote, direct
 from hrm.evaluation.batches import EvalBatch, direct_batches, split_batches
-from hrm.evaluation.breakdown import DifficultyBreakdown, difficulty_for
+from hrm.evaluation.breakdown import DifficultyBreakdown
 from hrm.evaluation.evaluate import RowConsumer, check_compatible
 from hrm.evaluation.options import EvaluateOptions
 from hrm.evaluation.sudoku_check import SudokuChecker
@@ -57,9 +57,8 @@ class EvalInputs:
     breakdown: DifficultyBreakdown | None = None
 
     def __post_init__(self) -> None:
-        difficulty = difficulty_for(self.kind)
-        if self.breakdown is None and difficulty is not None:
-            self.breakdown = DifficultyBreakdown(difficulty)
+        if self.breakdown is None:
+            self.breakdown = DifficultyBreakdown.for_kind(self.kind)
 
     @property
     def consumers(self) -> list[RowConsumer]:
