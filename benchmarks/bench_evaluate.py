@@ -13,7 +13,7 @@ Usage (a toy model on an ARC-AGI-1 build, as in issue 13)::
     hrm data arc --preset arc-agi-1 --data-root ../shared/data --num-aug 8 --out /tmp/arc8
     hrm train arc-agi-1 data=/tmp/arc8 arch.hidden_size=64 arch.num_heads=4 arch.high_layers=1 arch.low_layers=1 \\
         arch.halt_max_steps=2 max_steps=2 global_batch_size=32 runtime.device=cpu --out /tmp/arc-toy
-    python benchmarks/bench_evaluate.py --checkpoint /tmp/arc-toy --data /tmp/arc8 --rows 512 --pairs 2
+    python benchmarks/bench_evaluate.py --checkpoint /tmp/arc-toy --data /tmp/arc8 --rows 256 --pairs 2 --profile
 """
 
 from __future__ import annotations
@@ -60,6 +60,12 @@ def worker(args: argparse.Namespace) -> dict:
             yield batch
             seen += batch.size
 
+    if args.profile:  # a separate worker: the profiler's overhead never touches the timed runs
+        with torch.profiler.profile() as prof:
+            evaluate_batches(model, batches(), [cfg.halt_max_steps], progress=False)
+        ops = sorted(prof.key_averages(), key=lambda e: e.self_cpu_time_total, reverse=True)
+        total = sum(e.self_cpu_time_total for e in ops)
+        return {"mode": args.mode, "top_ops": [{"op": e.key, "share": e.self_cpu_time_total / total} for e in ops[:6]]}
     r0, t0 = resource.getrusage(resource.RUSAGE_SELF), time.perf_counter()
     evaluate_batches(model, batches(), [cfg.halt_max_steps], progress=False)
     t1, r1 = time.perf_counter(), resource.getrusage(resource.RUSAGE_SELF)
@@ -67,11 +73,13 @@ def worker(args: argparse.Namespace) -> dict:
     flops = hrm_step_flops(cfg, evaluated)["segment_forward"] * cfg.halt_max_steps
     width = swiglu_width(cfg.hidden_size, cfg.expansion)
     m = args.batch_size * cfg.total_len
+    # The output is allocated once: with glibc's default policy a fresh [m, 2*width] output per call would be
+    # mmap'ed and faulted in every time, and the ceiling would then depend on the allocator setting under test.
     a, b = torch.randn(m, cfg.hidden_size), torch.randn(cfg.hidden_size, 2 * width)
-    torch.mm(a, b)
+    c = torch.mm(a, b)
     reps, start = 0, time.perf_counter()
     while time.perf_counter() - start < 2.0:
-        torch.mm(a, b)
+        torch.mm(a, b, out=c)
         reps += 1
     mm_flops = 2 * m * cfg.hidden_size * 2 * width * reps / (time.perf_counter() - start)
     wall = t1 - t0
@@ -101,15 +109,19 @@ def main() -> int:
     parser.add_argument("--pairs", type=int, default=2, help="before/after pairs, alternating (default 2)")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "evaluate_cpu.json")
+    parser.add_argument(
+        "--profile", action="store_true", help="then profile one more 'after' worker: the top operators' time shares"
+    )
     parser.add_argument("--mode", choices=("before", "after"), help=argparse.SUPPRESS)  # worker process
     args = parser.parse_args()
     if args.mode:
         print(json.dumps(worker(args)))
         return 0
     runs = []
+    worker_argv = [a for a in sys.argv[1:] if a != "--profile"]  # the timed workers run without the profiler
     for pair in range(args.pairs):
         for mode in ("before", "after"):
-            cmd = [sys.executable, __file__, *sys.argv[1:], "--mode", mode]
+            cmd = [sys.executable, __file__, *worker_argv, "--mode", mode]
             proc = subprocess.run(cmd, capture_output=True, text=True, check=True)
             run = json.loads(proc.stdout.strip().splitlines()[-1])
             runs.append(run)
@@ -122,6 +134,13 @@ def main() -> int:
                 flush=True,
             )
     ratios = [after["rows_per_s"] / before["rows_per_s"] for before, after in zip(runs[::2], runs[1::2])]
+    profile = None
+    if args.profile:
+        cmd = [sys.executable, __file__, *worker_argv, "--profile", "--mode", "after"]
+        proc = subprocess.run(cmd, capture_output=True, text=True, check=True)
+        profile = json.loads(proc.stdout.strip().splitlines()[-1])["top_ops"]
+        for entry in profile:
+            print(f"profile (after): {entry['share']:6.1%} {entry['op']}", file=sys.stderr)
     report = {
         "benchmark": "evaluate_arc_cpu",
         "date": time.strftime("%Y-%m-%dT%H:%M:%S"),
@@ -130,6 +149,7 @@ def main() -> int:
         "data": str(args.data),
         "speedup_rows_per_s_each_pair": ratios,
         "runs": runs,
+        "profile_after_top_ops": profile,
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2) + "\n")

@@ -12,8 +12,9 @@ the CPU in fp32 unchanged. Both models get the same configuration (timing only: 
 batch and the same work per step: one ACT call (the segment with the 1-step gradient and the extra no-grad
 segment for the Q-continue target), the loss, and backward; no optimiser step (see ``bench_optim.py``).
 Steps alternate (reference, ours, reference, ours, ...) so that load changes hit both; the ratio of the medians
-is reported with the load average. ``--compile`` also times our step with ``runtime.compile`` on (``--variants``:
-other ways of compiling). ``--repeats R`` repeats the timed loop and reports the median ratio and its range.
+is reported with the load average. ``--compile`` also times our step with ``runtime.compile`` on; ``--variants``
+names other versions of our step to time beside it (other ways of compiling, oneDNN's GEMM in place of MKL's for
+the linear layers). ``--repeats R`` repeats the timed loop and reports the median ratio and its range.
 
 The process keeps freed memory for reuse (``hrm.runtime.memory.keep_freed_memory``; ``--default-allocator`` turns
 this off). With glibc's default policy the eager steps (ours and the reference's) spend a varying share of their
@@ -58,12 +59,74 @@ def install_flash_attn_stand_in() -> None:
         sys.modules[name] = module
 
 
-COMPILE_VARIANTS = {
+VARIANTS = {
     # name: what is compiled and how
     "compiled": "runtime.compile (the default for runs of >= 200 steps): the two recurrent modules, default mode",
     "compiled_whole": "the whole ACT forward (embeddings, both modules, heads, target segment) as one graph",
     "compiled_autotune": "the recurrent modules with mode=max-autotune-no-cudagraphs (inductor's C++ GEMM templates)",
+    "eager_onednn": "eager, every linear layer through oneDNN's fp32 GEMM (mkldnn::_linear_pointwise) instead of MKL's",
+    "compiled_onednn": "runtime.compile's modules, every linear layer through oneDNN's fp32 GEMM",
 }
+
+
+def use_onednn_linears(model: torch.nn.Module) -> None:
+    """Route every bias-free linear layer of ``model`` through oneDNN's fp32 GEMM (same math, other kernel).
+
+    PyTorch's fp32 ``aten::mm`` on the CPU calls MKL's sgemm; ``mkldnn::_linear_pointwise`` (what inductor uses
+    for frozen inference graphs) calls oneDNN's. A custom op with its own backward keeps it usable in training and
+    under ``torch.compile``: the input gradient also runs on oneDNN, the weight gradient on ``aten::mm``.
+    """
+    from hrm.model.layers import CastedLinear
+
+    linear = _onednn_linear_op()
+    for module in model.modules():
+        if isinstance(module, CastedLinear) and module.bias is None:
+            weight = module.weight
+            module.forward = lambda x, weight=weight: linear(x, weight)  # type: ignore[method-assign]
+
+
+_ONEDNN_OP: list = []
+
+
+def _onednn_linear_op():
+    if _ONEDNN_OP:
+        return _ONEDNN_OP[0]
+
+    def gemm(x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:  # x @ weight.T for any leading dims
+        flat = torch.ops.mkldnn._linear_pointwise(x.reshape(-1, x.shape[-1]), weight, None, "none", [], "")
+        return flat.reshape(*x.shape[:-1], weight.shape[0])
+
+    @torch.library.custom_op("hrm_bench::onednn_linear", mutates_args=())
+    def onednn_linear(x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+        return gemm(x, weight)
+
+    @onednn_linear.register_fake
+    def _(x, weight):
+        return x.new_empty(*x.shape[:-1], weight.shape[0])
+
+    @torch.library.custom_op("hrm_bench::onednn_linear_input_grad", mutates_args=())
+    def input_grad(grad: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+        return gemm(grad, weight.t().contiguous())
+
+    @input_grad.register_fake
+    def _(grad, weight):
+        return grad.new_empty(*grad.shape[:-1], weight.shape[1])
+
+    def setup_context(ctx, inputs, output):
+        x, weight = inputs
+        ctx.save_for_backward(x if ctx.needs_input_grad[1] else None, weight)
+
+    def backward(ctx, grad):
+        x, weight = ctx.saved_tensors
+        grad_x = input_grad(grad, weight) if ctx.needs_input_grad[0] else None
+        grad_w = None
+        if ctx.needs_input_grad[1]:
+            grad_w = grad.reshape(-1, grad.shape[-1]).t() @ x.reshape(-1, x.shape[-1])
+        return grad_x, grad_w
+
+    onednn_linear.register_autograd(backward, setup_context=setup_context)
+    _ONEDNN_OP.append(onednn_linear)
+    return onednn_linear
 
 
 def build_pair(name: str, reference: Path, compile_ours: str | None = None):
@@ -110,7 +173,9 @@ def build_pair(name: str, reference: Path, compile_ours: str | None = None):
             **common,
         )
     ).train()
-    if compile_ours == "compiled":
+    if compile_ours in ("eager_onednn", "compiled_onednn"):
+        use_onednn_linears(ours)
+    if compile_ours in ("compiled", "compiled_onednn"):
         from hrm.training.trainer import compile_model
 
         compile_model(ours)
@@ -119,7 +184,7 @@ def build_pair(name: str, reference: Path, compile_ours: str | None = None):
     elif compile_ours == "compiled_autotune":
         for module in ours.compile_targets():
             module.compile(dynamic=False, mode="max-autotune-no-cudagraphs")
-    elif compile_ours is not None:
+    elif compile_ours not in (None, "eager_onednn", "compiled_onednn"):
         raise ValueError(f"unknown compile variant {compile_ours!r}")
     g = torch.Generator().manual_seed(0)
     batch_data = {
@@ -133,6 +198,7 @@ def build_pair(name: str, reference: Path, compile_ours: str | None = None):
         state["ref"], loss, _, _, _ = ref(return_keys=[], carry=state["ref"], batch=batch_data)
         (loss / batch).backward()
         ref.zero_grad(set_to_none=True)
+        return loss.item()
 
     def our_step():
         state["ours"], outputs = ours(state["ours"], batch_data)
@@ -140,6 +206,7 @@ def build_pair(name: str, reference: Path, compile_ours: str | None = None):
         loss, _ = act_loss(outputs, carry.current_data["labels"], carry.halted, carry.steps, "stablemax")
         (loss / batch).backward()
         ours.zero_grad(set_to_none=True)
+        return loss.item()
 
     return ours, ref_step, our_step, batch
 
@@ -159,8 +226,8 @@ def main() -> int:
     parser.add_argument("--compile", action="store_true", help="also time our step compiled (runtime.compile=true)")
     parser.add_argument(
         "--variants",
-        default="compiled",
-        help=f"with --compile: comma list of compile variants to time, among {', '.join(COMPILE_VARIANTS)}",
+        default="",
+        help=f"further versions of our step to time (--compile: compiled), among {', '.join(VARIANTS)}",
     )
     parser.add_argument("--repeats", type=int, default=1, help="repeats of the timed loop (median ratio, range)")
     parser.add_argument(
@@ -168,8 +235,8 @@ def main() -> int:
     )
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "vs_reference_cpu.json")
     args = parser.parse_args()
-    if args.steps < 1 or args.repeats < 1:
-        print("--steps and --repeats must be >= 1", file=sys.stderr)
+    if args.steps < 1 or args.repeats < 1 or args.warmup < 1:
+        print("--steps, --repeats and --warmup must be >= 1", file=sys.stderr)
         return 2
     kept = False
     if not args.default_allocator:
@@ -182,21 +249,26 @@ def main() -> int:
             f"--reference {args.reference}: no models/hrm/hrm_act_v1.py there (clone sapientinc/HRM)", file=sys.stderr
         )
         return 2
-    variants = [v.strip() for v in args.variants.split(",") if v.strip()]
-    unknown = [v for v in variants if v not in COMPILE_VARIANTS]
+    variants = [v.strip() for v in args.variants.split(",") if v.strip()] or (["compiled"] if args.compile else [])
+    unknown = [v for v in variants if v not in VARIANTS]
     if unknown:
-        print(f"--variants: unknown {', '.join(unknown)}; choose among {', '.join(COMPILE_VARIANTS)}", file=sys.stderr)
+        print(f"--variants: unknown {', '.join(unknown)}; choose among {', '.join(VARIANTS)}", file=sys.stderr)
         return 2
     results = []
     for name in [c.strip() for c in args.configs.split(",") if c.strip()]:
+        # Drop the previous config's compiled graphs: every config's modules share one forward code object, and
+        # dynamo's per-code cache limit (8) would otherwise send a later config's compiled variants back to eager.
+        torch._dynamo.reset()
         ours, ref_step, our_step, batch = build_pair(name, args.reference)
         sides = {"reference": ref_step, "ours_eager": our_step}
-        if args.compile:
-            for variant in variants:
-                _, _, compiled_step, _ = build_pair(name, args.reference, compile_ours=variant)  # only its step
-                sides[f"ours_{variant}"] = compiled_step
+        for variant in variants:
+            _, _, variant_step, _ = build_pair(name, args.reference, compile_ours=variant)  # only its step
+            sides[f"ours_{variant}"] = variant_step
+        # Our variants start from the same weights and carry, so their first losses must agree (same math, other
+        # kernels); the reference's weights are its own, so its loss is only recorded.
+        first_loss = {key: fn() for key, fn in sides.items()}
         for fn in sides.values():
-            for _ in range(args.warmup):
+            for _ in range(args.warmup - 1):
                 fn()
         times: dict[str, list[float]] = {k: [] for k in sides}
         ratios: dict[str, list[float]] = {k: [] for k in sides if k != "reference"}
@@ -219,11 +291,15 @@ def main() -> int:
             "median_step_seconds": medians,
             "speed_ratio_ours_eager_vs_reference": _median(ratios["ours_eager"]),
             "speed_ratio_range": {k: [min(v), max(v)] for k, v in ratios.items()},
+            "first_step_loss": first_loss,
+            "max_relative_loss_difference_vs_ours_eager": max(
+                abs(v / first_loss["ours_eager"] - 1) for k, v in first_loss.items() if k.startswith("ours")
+            ),
             "load_average_start": list(load_start),
             "load_average_end": list(os.getloadavg()),
             "step_seconds_all": times,
         }
-        compiled = [k for k in medians if k.startswith("ours_compiled")]
+        compiled = [k for k in medians if k not in ("reference", "ours_eager")]
         for key in compiled:
             record[f"speed_ratio_{key}_vs_reference"] = _median(ratios[key])
         results.append(record)
@@ -246,7 +322,7 @@ def main() -> int:
         "steps_per_repeat": args.steps,
         "repeats": args.repeats,
         "work_per_step": "one ACT call (grad segment + target segment), loss, backward; no optimiser step",
-        "compile_variants": {k: v for k, v in COMPILE_VARIANTS.items() if args.compile and k in variants},
+        "variants": {k: v for k, v in VARIANTS.items() if k in variants},
         "command": " ".join(sys.argv),
         "results": results,
     }
