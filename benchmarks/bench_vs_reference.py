@@ -26,6 +26,7 @@ our compiled step to it moved from 1.22x to 1.48x. With freed memory kept, repea
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import platform
@@ -60,7 +61,7 @@ def install_flash_attn_stand_in() -> None:
 
 
 VARIANTS = {
-    # name: what is compiled and how
+    # name: how this version of our step differs from the eager default
     "compiled": "runtime.compile (the default for runs of >= 200 steps): the two recurrent modules, default mode",
     "compiled_whole": "the whole ACT forward (embeddings, both modules, heads, target segment) as one graph",
     "compiled_autotune": "the recurrent modules with mode=max-autotune-no-cudagraphs (inductor's C++ GEMM templates)",
@@ -85,13 +86,8 @@ def use_onednn_linears(model: torch.nn.Module) -> None:
             module.forward = lambda x, weight=weight: linear(x, weight)  # type: ignore[method-assign]
 
 
-_ONEDNN_OP: list = []
-
-
+@functools.cache  # an op name can be registered only once per process
 def _onednn_linear_op():
-    if _ONEDNN_OP:
-        return _ONEDNN_OP[0]
-
     def gemm(x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:  # x @ weight.T for any leading dims
         flat = torch.ops.mkldnn._linear_pointwise(x.reshape(-1, x.shape[-1]), weight, None, "none", [], "")
         return flat.reshape(*x.shape[:-1], weight.shape[0])
@@ -125,11 +121,12 @@ def _onednn_linear_op():
         return grad_x, grad_w
 
     onednn_linear.register_autograd(backward, setup_context=setup_context)
-    _ONEDNN_OP.append(onednn_linear)
     return onednn_linear
 
 
-def build_pair(name: str, reference: Path, compile_ours: str | None = None):
+def build_pair(name: str, reference: Path, variant: str | None = None):
+    if variant is not None and variant not in VARIANTS:
+        raise ValueError(f"unknown variant {variant!r}")
     hidden, heads, h_layers, l_layers, n, t, seq_len, vocab, batch = CONFIGS[name]
     sys.path.insert(0, str(reference))
     install_flash_attn_stand_in()
@@ -173,19 +170,17 @@ def build_pair(name: str, reference: Path, compile_ours: str | None = None):
             **common,
         )
     ).train()
-    if compile_ours in ("eager_onednn", "compiled_onednn"):
+    if variant in ("eager_onednn", "compiled_onednn"):
         use_onednn_linears(ours)
-    if compile_ours in ("compiled", "compiled_onednn"):
+    if variant in ("compiled", "compiled_onednn"):
         from hrm.training.trainer import compile_model
 
         compile_model(ours)
-    elif compile_ours == "compiled_whole":
+    elif variant == "compiled_whole":
         ours.compile(dynamic=False)
-    elif compile_ours == "compiled_autotune":
+    elif variant == "compiled_autotune":
         for module in ours.compile_targets():
             module.compile(dynamic=False, mode="max-autotune-no-cudagraphs")
-    elif compile_ours not in (None, "eager_onednn", "compiled_onednn"):
-        raise ValueError(f"unknown compile variant {compile_ours!r}")
     g = torch.Generator().manual_seed(0)
     batch_data = {
         "inputs": torch.randint(1, vocab, (batch, seq_len), generator=g, dtype=torch.int32),
@@ -262,7 +257,7 @@ def main() -> int:
         ours, ref_step, our_step, batch = build_pair(name, args.reference)
         sides = {"reference": ref_step, "ours_eager": our_step}
         for variant in variants:
-            _, _, variant_step, _ = build_pair(name, args.reference, compile_ours=variant)  # only its step
+            _, _, variant_step, _ = build_pair(name, args.reference, variant=variant)  # only its step
             sides[f"ours_{variant}"] = variant_step
         # Our variants start from the same weights and carry, so their first losses must agree (same math, other
         # kernels); the reference's weights are its own, so its loss is only recorded.
@@ -299,8 +294,8 @@ def main() -> int:
             "load_average_end": list(os.getloadavg()),
             "step_seconds_all": times,
         }
-        compiled = [k for k in medians if k not in ("reference", "ours_eager")]
-        for key in compiled:
+        others = [k for k in medians if k not in ("reference", "ours_eager")]
+        for key in others:
             record[f"speed_ratio_{key}_vs_reference"] = _median(ratios[key])
         results.append(record)
         print(
@@ -308,7 +303,7 @@ def main() -> int:
             f"({record['speed_ratio_ours_eager_vs_reference']:.3f}x)"
             + "".join(
                 f", {key[5:]} {medians[key] * 1000:.0f} ms ({record[f'speed_ratio_{key}_vs_reference']:.3f}x)"
-                for key in compiled
+                for key in others
             )
             + f"; load {load_start[0]:.1f}",
             file=sys.stderr,
