@@ -45,6 +45,7 @@ from hrm.model.layers import (
     CastedLinear,
     ReasoningModule,
     RotaryEmbedding,
+    at_least_fp32,
     swiglu_width,
     transformer_block_flops,
     trunc_normal_,
@@ -183,7 +184,7 @@ class HRMCore(nn.Module):
                 else:
                     z_H = self.high_level(z_H, z_L, rotary)
         logits = self.lm_head(z_H)[:, cfg.puzzle_emb_len :]
-        q = self.q_head(z_H[:, 0]).to(torch.float32)
+        q = at_least_fp32(self.q_head(z_H[:, 0]))
         return SegmentOutput(
             state={"z_H": z_H.detach(), "z_L": z_L.detach()},
             logits=logits,

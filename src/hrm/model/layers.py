@@ -1,7 +1,9 @@
 """Building blocks shared by every recurrent module: norm, rotary positions, attention, SwiGLU, init.
 
 Weights are stored in fp32 and cast to the activation dtype at call time (the reference keeps fp32 master
-weights for the optimiser and runs bf16 activations on CUDA without autocast). Norm and rotary math run in fp32.
+weights for the optimiser and runs bf16 activations on CUDA without autocast). Norm and rotary math run in fp32,
+or in float64 when the activations are float64 (the parity tests run both sides in float64 against float64 truth,
+so the result does not depend on which fp32 kernels a CPU picks).
 """
 
 from __future__ import annotations
@@ -38,9 +40,14 @@ def trunc_normal_(tensor: torch.Tensor, std: float = 1.0, lower: float = -2.0, u
     return tensor
 
 
+def at_least_fp32(x: torch.Tensor) -> torch.Tensor:
+    """``x`` in fp32, or unchanged when it is already fp32 or wider (float64 stays float64)."""
+    return x.to(torch.promote_types(x.dtype, torch.float32))
+
+
 def rms_norm(x: torch.Tensor, eps: float) -> torch.Tensor:
-    """RMSNorm without a learnable scale, computed in fp32 and cast back."""
-    return F.rms_norm(x.to(torch.float32), (x.shape[-1],), eps=eps).to(x.dtype)
+    """RMSNorm without a learnable scale, computed in (at least) fp32 and cast back."""
+    return F.rms_norm(at_least_fp32(x), (x.shape[-1],), eps=eps).to(x.dtype)
 
 
 class CastedLinear(nn.Module):
@@ -111,7 +118,7 @@ def apply_rotary(x: torch.Tensor, cos: torch.Tensor, signed_sin: torch.Tensor) -
     Equals ``x·cos + rotate_half(x)·sin`` with ``rotate_half(x) = [-x₂, x₁]``: the sign lives in ``signed_sin``.
     """
     dtype = x.dtype
-    x = x.to(torch.float32)
+    x = at_least_fp32(x)
     half = x.shape[-1] // 2
     swapped = torch.cat((x[..., half:], x[..., :half]), dim=-1)
     return (x * cos.unsqueeze(-2) + swapped * signed_sin.unsqueeze(-2)).to(dtype)  # tables broadcast over heads

@@ -24,7 +24,7 @@ from hrm.model.common import (
     block_flops,
     linear_flops,
 )
-from hrm.model.layers import CastedLinear, RotaryEmbedding, TransformerBlock, trunc_normal_
+from hrm.model.layers import CastedLinear, RotaryEmbedding, TransformerBlock, at_least_fp32, trunc_normal_
 
 
 @dataclass(kw_only=True)
@@ -129,7 +129,7 @@ class LoopedCore(nn.Module):
         logits = self.lm_head(z)[:, cfg.puzzle_emb_len :]
         if self.q_head is None:
             return z.detach(), logits, None, None
-        q = self.q_head(z[:, 0]).to(torch.float32)
+        q = at_least_fp32(self.q_head(z[:, 0]))
         return z.detach(), logits, q[..., 0], q[..., 1]
 
 

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Protocol, TypedDict, runtime_ch
 import torch
 from torch import Tensor, nn
 
+from hrm.model.layers import at_least_fp32
 from hrm.model.puzzle_embedding import PuzzleEmbedding
 
 
@@ -229,7 +230,7 @@ class SegmentRunner:
                 out = self.segment(state, inputs, puzzle_identifiers)  # type: ignore[attr-defined]
                 state = out.state
                 logits, q_halt, q_continue = (
-                    out.logits.float(),
+                    at_least_fp32(out.logits),
                     _float(out.q_halt_logits),
                     _float(out.q_continue_logits),
                 )
@@ -241,7 +242,7 @@ class SegmentRunner:
                 out = self.segment(sub, inputs[active], puzzle_identifiers[active])  # type: ignore[attr-defined]
                 state = {k: v.index_put((active,), out.state[k]) for k, v in state.items()}
                 assert logits is not None  # set by the first segment, which runs every row
-                logits = logits.index_put((active,), out.logits.float())
+                logits = logits.index_put((active,), at_least_fp32(out.logits))
                 q_halt = _scatter(q_halt, active, out.q_halt_logits)
                 q_continue = _scatter(q_continue, active, out.q_continue_logits)
                 segments = segments.index_put((active,), torch.tensor(seg, device=device))
@@ -315,8 +316,8 @@ class SegmentRunner:
 
 
 def _float(x: Tensor | None) -> Tensor | None:
-    return None if x is None else x.float()
+    return None if x is None else at_least_fp32(x)
 
 
 def _scatter(into: Tensor | None, rows: Tensor, values: Tensor | None) -> Tensor | None:
-    return None if into is None or values is None else into.index_put((rows,), values.float())
+    return None if into is None or values is None else into.index_put((rows,), at_least_fp32(values))

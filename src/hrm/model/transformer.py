@@ -27,7 +27,7 @@ from hrm.model.common import (
     block_flops,
     linear_flops,
 )
-from hrm.model.layers import CastedLinear, RotaryEmbedding, TransformerBlock, trunc_normal_
+from hrm.model.layers import CastedLinear, RotaryEmbedding, TransformerBlock, at_least_fp32, trunc_normal_
 
 
 @dataclass(kw_only=True)
@@ -128,7 +128,7 @@ class TransformerCore(nn.Module):
         logits = self.lm_head(h)[:, self.config.puzzle_emb_len :]
         if self.q_head is None:
             return None, logits, None, None
-        q = self.q_head(h[:, 0]).to(torch.float32)
+        q = at_least_fp32(self.q_head(h[:, 0]))
         return h.detach(), logits, q[..., 0], q[..., 1]
 
 

@@ -41,7 +41,15 @@ from hrm.model.common import (
     block_flops,
     linear_flops,
 )
-from hrm.model.layers import CastedLinear, RotaryEmbedding, SwiGLU, TransformerBlock, rms_norm, trunc_normal_
+from hrm.model.layers import (
+    CastedLinear,
+    RotaryEmbedding,
+    SwiGLU,
+    TransformerBlock,
+    at_least_fp32,
+    rms_norm,
+    trunc_normal_,
+)
 
 
 @dataclass(kw_only=True)
@@ -199,7 +207,7 @@ class TRMCore(nn.Module):
             z_L = self.net(z_L, injection, rotary)
         z_H = self.net(z_H, z_L, rotary)
         logits = self.lm_head(z_H)[:, cfg.puzzle_emb_len_resolved :]
-        q = self.q_head(z_H[:, 0]).to(torch.float32)  # the halt head reads position 0 (a prefix token)
+        q = at_least_fp32(self.q_head(z_H[:, 0]))  # the halt head reads position 0 (a prefix token)
         return z_H.detach(), z_L.detach(), logits, q[..., 0], q[..., 1]
 
 
