@@ -173,7 +173,7 @@ def test_interrupted_cell_resumes_from_its_checkpoint(tmp_path, monkeypatch):
 
 
 def test_ray_engine_runs_cells_as_tasks(tmp_path, monkeypatch):
-    pytest.importorskip("ray", reason="Ray is an optional extra (pip install 'hrm[ray]')")
+    pytest.importorskip("ray", reason="Ray is an optional extra (pip install 'hrm-reasoning[ray]')")
     monkeypatch.chdir(tmp_path)
     spec = compare.parse_spec(
         {
@@ -207,7 +207,7 @@ def test_search_minimal_spec_is_valid():
 
 
 def test_optuna_grid_search_runs_trials_as_lab_cells(tmp_path, monkeypatch):
-    pytest.importorskip("optuna", reason="Optuna is an optional extra (pip install 'hrm[search]')")
+    pytest.importorskip("optuna", reason="Optuna is an optional extra (pip install 'hrm-reasoning[search]')")
     from hrm.analysis.search import parse_search_spec, run_search
 
     monkeypatch.chdir(tmp_path)

@@ -780,7 +780,7 @@ def _require_ray() -> Any:
     try:
         import ray
     except ImportError:
-        raise UserError("engine ray needs Ray: pip install 'hrm[ray]' (or pip install ray)") from None
+        raise UserError("engine ray needs Ray: pip install 'hrm-reasoning[ray]' (or pip install ray)") from None
     return ray
 
 

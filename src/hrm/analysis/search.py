@@ -1,4 +1,4 @@
-"""Hyperparameter searches on top of the comparison lab, driven by Optuna (``pip install 'hrm[search]'``).
+"""Hyperparameter searches on top of the comparison lab, driven by Optuna (``pip install 'hrm-reasoning[search]'``).
 
 A search spec (YAML, ``hrm compare --search SEARCH.yaml --out DIR``, or :func:`run_search` from Python) names one
 task, one family, seeds and a budget as a comparison spec does, plus a search space over override keys::
@@ -198,7 +198,7 @@ def _require_optuna() -> Any:
     try:
         import optuna
     except ImportError:
-        raise UserError("searches need Optuna: pip install 'hrm[search]' (or pip install optuna)") from None
+        raise UserError("searches need Optuna: pip install 'hrm-reasoning[search]' (or pip install optuna)") from None
     return optuna
 
 

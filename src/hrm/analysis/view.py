@@ -29,12 +29,13 @@ import os
 import tempfile
 import threading
 from collections.abc import Callable, Iterator
-from importlib import metadata, resources
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from hrm._version import __version__
 from hrm.data.format import IDENTIFIERS_FILE, METADATA_FILE, PuzzleSplit, load_identifiers, load_split
 from hrm.errors import UserError
 from hrm.runtime.logging import METRICS_JSONL, read_metrics
@@ -133,10 +134,7 @@ def build_page(
 
 
 def _version() -> str:
-    try:
-        return metadata.version("hrm")
-    except metadata.PackageNotFoundError:  # running from a source tree that is not installed
-        return "unknown"
+    return __version__
 
 
 # ---------------------------------------------------------------------------------------------------------------

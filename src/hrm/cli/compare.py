@@ -11,8 +11,8 @@ examples:
   hrm compare runs/compare/smoke.yaml --out runs_out/smoke      # again: finished cells are skipped
   hrm compare runs/compare/smoke.yaml --check                   # validate the spec only (nothing written)
   hrm compare --report runs_out/smoke                           # rebuild summary.md/.csv and plots/
-  hrm compare SPEC.yaml --out DIR --engine ray                  # cells as Ray tasks (pip install 'hrm[ray]')
-  hrm compare --search SEARCH.yaml --out DIR                    # an Optuna search (pip install 'hrm[search]')
+  hrm compare SPEC.yaml --out DIR --engine ray                  # cells as Ray tasks (pip install 'hrm-reasoning[ray]')
+  hrm compare --search SEARCH.yaml --out DIR                    # an Optuna search (pip install 'hrm-reasoning[search]')
 
 A spec names tasks (recipes), families (model + overrides) and seeds, and one budget (steps, minutes or flops).
 See docs/compare.md.

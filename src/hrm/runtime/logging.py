@@ -160,10 +160,10 @@ def check_trackers(tensorboard: bool, wandb: bool) -> None:
     if tensorboard and importlib.util.find_spec("tensorboard") is None:
         raise UserError(
             "logging.tensorboard=true needs the tensorboard package: pip install tensorboard "
-            "(or pip install 'hrm[tensorboard]')"
+            "(or pip install 'hrm-reasoning[tensorboard]')"
         )
     if wandb and importlib.util.find_spec("wandb") is None:
-        raise UserError("logging.wandb=true needs the wandb package: pip install wandb (or pip install 'hrm[wandb]')")
+        raise UserError("logging.wandb=true needs the wandb package: pip install wandb (or pip install 'hrm-reasoning[wandb]')")
 
 
 def _open_tensorboard(run_dir: Path) -> Any:
@@ -172,7 +172,7 @@ def _open_tensorboard(run_dir: Path) -> Any:
     except ImportError:
         raise UserError(
             "logging.tensorboard=true needs the tensorboard package: pip install tensorboard "
-            "(or pip install 'hrm[tensorboard]')"
+            "(or pip install 'hrm-reasoning[tensorboard]')"
         ) from None
     return SummaryWriter(log_dir=str(run_dir / "tensorboard"))
 
@@ -182,7 +182,7 @@ def _open_wandb(run_dir: Path, project: str, name: str | None, config: dict[str,
         import wandb
     except ImportError:
         raise UserError(
-            "logging.wandb=true needs the wandb package: pip install wandb (or pip install 'hrm[wandb]')"
+            "logging.wandb=true needs the wandb package: pip install wandb (or pip install 'hrm-reasoning[wandb]')"
         ) from None
     id_file = run_dir / WANDB_ID_FILE
     run_id = id_file.read_text().strip() if id_file.is_file() else wandb.util.generate_id()
