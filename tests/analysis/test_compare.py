@@ -262,3 +262,11 @@ def test_a_cell_planned_by_an_older_version_still_matches():
     unknown = json.loads(json.dumps(plan))
     unknown["config"]["optim"]["no_such_key"] = 1
     assert not compare._same_plan(unknown, plan)
+
+
+def test_spec_with_yaml_aliases_is_refused(tmp_path):
+    """An alias bomb (a few hundred bytes that expand to gigabytes) is refused at parse time, in one line."""
+    bomb = 'a: &a ["x","x","x","x","x","x","x","x","x"]\nb: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a]\nc: [*b,*b,*b,*b,*b]\n'
+    spec = write_spec(tmp_path / "bomb.yaml", bomb)
+    with pytest.raises(compare.UserError, match="aliases"):
+        compare.load_spec(spec)

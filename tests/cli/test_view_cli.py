@@ -102,3 +102,11 @@ def test_serve_binds_localhost_and_stops_cleanly_on_ctrl_c(dataset):
             proc.wait(timeout=30)
         proc.stdout.close()
         proc.stderr.close()
+
+
+@pytest.mark.parametrize("target", ["train/dataset.json", "new.html", "."])
+def test_out_inside_the_input_is_refused_and_the_input_kept(dataset, capsys, target):
+    before = {p: p.read_bytes() for p in dataset.rglob("*") if p.is_file()}
+    code, _, err = _main(["view", dataset, "--out", dataset / target], capsys)
+    assert code == 2 and "which is being read" in err and err.count("\n") == 1
+    assert {p: p.read_bytes() for p in dataset.rglob("*") if p.is_file()} == before

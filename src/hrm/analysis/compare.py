@@ -280,13 +280,15 @@ def load_spec(path: str | os.PathLike) -> CompareSpec:
     """Read and parse a spec file (YAML); UserError when it is missing or malformed."""
     import yaml
 
+    from hrm.checkpoints.reference import load_config_yaml
+
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise UserError(f"{path}: cannot read the spec ({exc})") from None
     try:
-        data = yaml.safe_load(text)
+        data = load_config_yaml(text)
     except yaml.YAMLError as exc:
         first = str(exc).splitlines()[0] if str(exc) else "syntax error"
         raise UserError(f"{path}: not valid YAML ({first})") from None

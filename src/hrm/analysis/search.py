@@ -183,10 +183,12 @@ def _family(spec: SearchSpec, label: str, extra: list[str]) -> compare.Entry:
 def load_search_spec(path: str | Path) -> SearchSpec:
     import yaml
 
+    from hrm.checkpoints.reference import load_config_yaml
+
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
-        data = yaml.safe_load(text)
+        data = load_config_yaml(text)
     except (OSError, UnicodeDecodeError) as exc:
         raise UserError(f"{path}: cannot read the search spec ({exc})") from None
     except yaml.YAMLError as exc:

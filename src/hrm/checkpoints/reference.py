@@ -69,13 +69,14 @@ class _NoAliasLoader(yaml.SafeLoader):
         if self.check_event(yaml.AliasEvent):
             event = self.peek_event()
             raise yaml.composer.ComposerError(
-                None, None, "aliases (*name) are not accepted in a reference config", event.start_mark
+                None, None, "aliases (*name) are not accepted (an alias can expand to gigabytes)", event.start_mark
             )
         return super().compose_node(parent, index)
 
 
 def load_config_yaml(text: str) -> Any:
-    """Parse a reference ``all_config.yaml`` safely: no Python objects, no aliases."""
+    """Parse YAML safely: no Python objects (``!!python`` tags), no aliases. Every YAML the package reads from a
+    user (reference ``all_config.yaml``, comparison and search specs) goes through here."""
     return yaml.load(text, Loader=_NoAliasLoader)  # noqa: S506 (a SafeLoader subclass)
 
 

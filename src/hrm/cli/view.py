@@ -63,11 +63,19 @@ def run(args: argparse.Namespace) -> int:
 
     if not 0 <= args.port <= 65535:
         raise UserError(f"--port {args.port}: must be in 0..65535")
+    out = args.out if args.out is not None else (None if args.serve else default_out(args.path))
+    if args.out is not None and _inside(Path(args.out), Path(args.path)):  # before anything is read or written
+        raise UserError(f"--out {out}: is inside {args.path}, which is being read; write the page elsewhere")
     page = build_page(args.path, limit=args.limit, start=args.start, match=args.match, originals=args.originals)
     text = render_html(page)
-    out = args.out if args.out is not None else (None if args.serve else default_out(args.path))
     if out is not None:
         print(f"wrote {write_html(text, out)}", flush=True)
     if args.serve:
         serve_html(text, args.port, announce=lambda line: print(line, flush=True))
     return 0
+
+
+def _inside(out: Path, source: Path) -> bool:
+    """Whether writing ``out`` would overwrite ``source`` or something in it (the input being read)."""
+    out, source = out.resolve(), source.resolve()
+    return out == source or source in out.parents

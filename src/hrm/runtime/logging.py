@@ -163,7 +163,9 @@ def check_trackers(tensorboard: bool, wandb: bool) -> None:
             "(or pip install 'hrm-reasoning[tensorboard]')"
         )
     if wandb and importlib.util.find_spec("wandb") is None:
-        raise UserError("logging.wandb=true needs the wandb package: pip install wandb (or pip install 'hrm-reasoning[wandb]')")
+        raise UserError(
+            "logging.wandb=true needs the wandb package: pip install wandb (or pip install 'hrm-reasoning[wandb]')"
+        )
 
 
 def _open_tensorboard(run_dir: Path) -> Any:
