@@ -91,3 +91,25 @@ def test_mismatched_data_is_exit_2(cli, setup, tmp_path):
     assert code == 2 and "seq_len" in err and err.count("\n") == 1
     code, _, err = cli("analyze", "dimensionality", "--checkpoint", six, "--data", tmp_path, "--device", "cpu")
     assert code == 2 and "dataset.json" in err and err.count("\n") == 1
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (["--seed", "100000000000000000000000"], "out of range"),
+        (["--seed", "-1"], "out of range"),
+        (["--plot", "{tmp}/x.txt"], "unknown image type .txt"),
+        (["--plot", "{tmp}/noext"], "(no extension)"),
+    ],
+)
+def test_bad_seed_and_plot_type_are_one_line_errors_before_any_work(tmp_path, capsys, extra, message):
+    argv = ["analyze", "dimensionality", "--checkpoint", str(tmp_path / "none")] + [
+        a.format(tmp=tmp_path) for a in extra
+    ]
+    try:
+        code = hrm.cli.main(argv)
+    except SystemExit as exc:  # argparse's own errors: usage and one error line
+        code = exc.code
+    err = capsys.readouterr().err
+    assert code == 2 and message in err.splitlines()[-1] and "Traceback" not in err
+    assert not list(tmp_path.iterdir())

@@ -154,3 +154,11 @@ def test_learning_rate_schedule():
     assert learning_rate(c, 1.0, 20, 100, 1.0) == pytest.approx(0.1)
     constant = apply_overrides(c, ["optim.lr_min_ratio=1"])
     assert learning_rate(constant, 1.0, 80, 100, 0.9) == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("seed", [-1, 2**32, 18446744073709551616])
+def test_runtime_seed_out_of_range_is_a_config_error(seed):
+    cfg = TrainConfig()
+    cfg.runtime.seed = seed
+    with pytest.raises(ConfigError, match="runtime.seed"):
+        cfg.validate()

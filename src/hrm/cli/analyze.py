@@ -6,6 +6,8 @@ import argparse
 import json
 from pathlib import Path
 
+from hrm.cli.arg_types import check_plot_suffix, seed
+
 
 def _common(parser: argparse.ArgumentParser, num_puzzles: int, plot: str) -> None:
     """The options every analysis takes: checkpoint, examples, batch, device, and the plot and JSON it writes."""
@@ -29,7 +31,7 @@ def _common(parser: argparse.ArgumentParser, num_puzzles: int, plot: str) -> Non
         metavar="N",
         help=f"examples drawn (seeded) from the split (default {num_puzzles}; 0 = all)",
     )
-    parser.add_argument("--seed", type=int, default=0, help="seed of the example draw (and of the untrained model)")
+    parser.add_argument("--seed", type=seed, default=0, help="seed of the example draw (and of the untrained model)")
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps (default auto)")
     parser.add_argument("--plot", type=Path, default=Path(plot), metavar="FILE", help=f"plot to write (default {plot})")
@@ -120,6 +122,7 @@ def _check_args(args: argparse.Namespace) -> None:
         elif value is not None and value < 1:
             raise UserError(f"--{option.replace('_', '-')} {value}: must be >= 1 (omit it for the model's M_max)")
     check_output_file(args.plot, "--plot")
+    check_plot_suffix(args.plot)
     if args.json is not None:
         check_output_file(args.json, "--json")
         if args.json.resolve() == args.plot.resolve():

@@ -9,6 +9,7 @@ import argparse
 import time
 from pathlib import Path
 
+from hrm.cli.arg_types import seed
 from hrm.errors import UserError
 
 
@@ -35,7 +36,7 @@ def _help(parser: argparse.ArgumentParser) -> int:
 
 def _common(p: argparse.ArgumentParser, default_seed: int = 0) -> None:
     p.add_argument("--out", type=Path, required=True, help="dataset folder to create")
-    p.add_argument("--seed", type=int, default=default_seed, help=f"random seed (default {default_seed})")
+    p.add_argument("--seed", type=seed, default=default_seed, help=f"random seed (default {default_seed})")
     p.add_argument("--force", action="store_true", help="replace --out if it exists")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
 

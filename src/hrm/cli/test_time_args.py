@@ -6,6 +6,8 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING
 
+from hrm.cli.arg_types import seed
+
 if TYPE_CHECKING:
     from hrm.evaluation.test_time import TestTimeOptions
 
@@ -34,7 +36,7 @@ def add_test_time_arguments(group: argparse._ArgumentGroup, *, rule_check_help: 
     group.add_argument("--rule-check", action="store_true", help=rule_check_help)
     if rows:
         group.add_argument("--test-time-rows", type=int, default=0, metavar="N", help="only the first N rows (0 = all)")
-    group.add_argument("--test-time-seed", type=int, default=0, metavar="S", help="seed of the views and noise")
+    group.add_argument("--test-time-seed", type=seed, default=0, metavar="S", help="seed of the views and noise")
 
 
 def test_time_options(args: argparse.Namespace) -> TestTimeOptions | None:

@@ -285,6 +285,10 @@ class TrainConfig:
                 raise ConfigError(message)
 
         need(bool(self.name), "name must not be empty")
+        need(
+            0 <= self.runtime.seed <= 2**32 - 1,
+            f"runtime.seed must be in 0..{2**32 - 1} (the samplers take 32-bit seeds), got {self.runtime.seed}",
+        )
         for key, value in (
             ("schedule.global_batch_size", s.global_batch_size),
             ("schedule.epochs", s.epochs),
