@@ -103,9 +103,8 @@ def test_mismatched_data_is_exit_2(cli, setup, tmp_path):
     ],
 )
 def test_bad_seed_and_plot_type_are_one_line_errors_before_any_work(tmp_path, capsys, extra, message):
-    argv = ["analyze", "dimensionality", "--checkpoint", str(tmp_path / "none")] + [
-        a.format(tmp=tmp_path) for a in extra
-    ]
+    argv = ["analyze", "dimensionality", "--checkpoint", str(tmp_path / "none"), "--data", str(tmp_path / "none")]
+    argv += [a.format(tmp=tmp_path) for a in extra]
     try:
         code = hrm.cli.main(argv)
     except SystemExit as exc:  # argparse's own errors: usage and one error line
