@@ -39,6 +39,9 @@ GOOD = "tasks: [tiny]\nfamilies: [hrm]\nseeds: [0]\nbudget: {steps: 4}\n"
         (GOOD.replace("seeds: [0]", "seeds: [0, 0]"), "repeat a seed"),
         (GOOD.replace("[hrm]", "[hrm, hrm]"), "used twice"),
         ("tasks: [tiny\n", "not valid YAML"),
+        (GOOD.replace("[hrm]", "[{name: 'a b', model: hrm}, {name: a-b, model: gru}]"), "folder name 'a-b'"),
+        (GOOD.replace("[hrm]", "[{name: 'x/y', model: hrm}, {name: 'x y', model: gru}]"), "folder name 'x-y'"),
+        (GOOD.replace("[hrm]", "[{name: 'é', model: hrm}, {name: 'ü', model: gru}]"), "folder name 'x'"),
     ],
 )
 def test_bad_spec_is_one_line_and_writes_nothing(tmp_path, monkeypatch, capsys, text, message):

@@ -341,6 +341,19 @@ def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-") or "x"
 
 
+def _check_unique_slugs(what: str, names: list[str]) -> None:
+    """Two names that map to one folder name would share a cell folder (one overwriting the other): refuse."""
+    seen: dict[str, str] = {}
+    for name in names:
+        slug = _slug(name)
+        if slug in seen and seen[slug] != name:
+            raise UserError(
+                f"spec: {what} {seen[slug]!r} and {name!r} both map to the folder name {slug!r}; "
+                "rename one (letters, digits, '.', '_' and '-' are kept as they are)"
+            )
+        seen[slug] = name
+
+
 def _budget_overrides(budget: Budget) -> list[str]:
     if budget.kind == "steps":
         return [f"schedule.max_steps={int(budget.value)}", "schedule.time_budget_minutes=0"]
@@ -364,6 +377,8 @@ def plan_cells(spec: CompareSpec) -> list[Cell]:
     for task in spec.tasks:
         if task.base not in RECIPES:
             raise UserError(f"spec: task {task.name!r}: unknown recipe {task.base!r}; known: {', '.join(RECIPES)}")
+    for what, names in (("families", [f.name for f in spec.families]), ("tasks", [t.name for t in spec.tasks])):
+        _check_unique_slugs(what, names)
     cells = []
     recipes = {task.name: get_recipe(task.base) for task in spec.tasks}
     # Seed-major order: every family's first seed finishes before any second seed starts, so a long study that is
