@@ -127,6 +127,16 @@ def test_smoke_spec_runs_then_skips_finished_cells(tmp_path, monkeypatch, capsys
     assert result.ran == [] and len(result.skipped) == 4
     assert (out / compare.RECORDS_FILE).read_text() == before
 
+    # A torn record is not a finished cell: it is kept aside, named, and the cell runs again (S2)
+    torn = out / compare.CELLS_DIR / result.skipped[0] / compare.RECORD_FILE
+    torn.write_text(torn.read_text()[:40])
+    lines: list[str] = []
+    result = compare.run_compare(spec, out, log=lines.append)
+    assert result.ran == [torn.parent.name] and len(result.skipped) == 3 and not result.failed
+    assert any("not a complete record" in line for line in lines)
+    assert compare.valid_record(torn) is not None and (torn.parent / "record.json.corrupt").is_file()
+    assert len(result.records) == 4
+
     # --report rebuilds the table and the plots from the records alone
     (out / compare.SUMMARY_MD).unlink()
     shutil.rmtree(out / compare.PLOTS_DIR)

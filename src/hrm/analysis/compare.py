@@ -686,14 +686,36 @@ def run_cell_process(cell_dir: str, threads: int) -> int:
         ).returncode
 
 
-def read_records(out: Path) -> list[dict[str, Any]]:
-    """Every finished cell's record under ``out/cells`` (sorted by cell id)."""
+_RECORD_NUMBERS = ("exact_accuracy", "token_accuracy", "wall_s", "steps")
+
+
+def valid_record(file: Path) -> dict[str, Any] | None:
+    """The record in ``file`` if it is a complete one (a JSON object with its numbers), else None: a record is
+    written atomically, so a torn or hand-edited one is not a finished cell."""
+    try:
+        record = json.loads(file.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return None
+    if not isinstance(record, dict) or not isinstance(record.get("cell"), str):
+        return None
+    for key in _RECORD_NUMBERS:
+        value = record.get(key)
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            return None
+    return record
+
+
+def read_records(out: Path, log: Callable[[str], None] | None = None) -> list[dict[str, Any]]:
+    """Every finished cell's record under ``out/cells`` (sorted by cell id); an unreadable one is left out (and
+    named through ``log``)."""
     records = []
     for file in sorted((out / CELLS_DIR).glob(f"*/{RECORD_FILE}")):
-        try:
-            records.append(json.loads(file.read_text(encoding="utf-8")))
-        except (OSError, json.JSONDecodeError):
-            continue  # a record is written atomically; an unreadable one is not ours
+        record = valid_record(file)
+        if record is None:
+            if log is not None:
+                log(f"  {file}: not a complete record (torn or corrupt); left out")
+            continue
+        records.append(record)
     return records
 
 
@@ -749,8 +771,13 @@ def run_compare(
     for cell in cells:
         cell_dir = out / CELLS_DIR / cell.id
         if (cell_dir / RECORD_FILE).is_file():
-            skipped.append(cell.id)
-            continue
+            if valid_record(cell_dir / RECORD_FILE) is not None:
+                skipped.append(cell.id)
+                continue
+            # A torn or corrupt record is not a finished cell: keep it aside (never deleted) and run the cell again.
+            aside = cell_dir / f"{RECORD_FILE}.corrupt"
+            os.replace(cell_dir / RECORD_FILE, aside)
+            log(f"  {cell.id}: {RECORD_FILE} is not a complete record (torn or corrupt); moved to {aside.name}, rerun")
         cell_dir.mkdir(parents=True, exist_ok=True)
         _write_json_atomic(cell_dir / CELL_FILE, _cell_plan(cell, spec))
         todo.append(cell)
@@ -762,11 +789,11 @@ def run_compare(
 
     def finished(cell: Cell, code: int) -> None:
         cell_dir = out / CELLS_DIR / cell.id
-        if code != 0 or not (cell_dir / RECORD_FILE).is_file():
+        record = valid_record(cell_dir / RECORD_FILE) if code == 0 else None
+        if record is None:
             failed[cell.id] = _last_line(cell_dir / LOG_FILE)
             log(f"  {cell.id}: FAILED (exit {code}): {failed[cell.id]}")
         else:
-            record = json.loads((cell_dir / RECORD_FILE).read_text(encoding="utf-8"))
             log(
                 f"  {cell.id}: exact {record['exact_accuracy']:.3f}  token {record['token_accuracy']:.3f}  "
                 f"{record['steps']} steps  {record['wall_s'] / 60:.1f} min"
@@ -777,7 +804,7 @@ def run_compare(
         _run_ray(todo, out, spec, finished)
     else:
         _run_local(todo, out, spec, finished)
-    records = read_records(out)
+    records = read_records(out, log=log)
     write_records(out, records)
     if records and report:
         write_report(out, records)
