@@ -283,3 +283,18 @@ def test_spec_with_yaml_aliases_is_refused(tmp_path):
     spec = write_spec(tmp_path / "bomb.yaml", bomb)
     with pytest.raises(compare.UserError, match="aliases"):
         compare.load_spec(spec)
+
+
+def test_out_that_is_another_kind_of_folder_is_refused_untouched(tmp_path, monkeypatch, capsys):
+    """D2: a folder that is not a comparison keeps its files (summary.md, spec.yaml... would be overwritten)."""
+    monkeypatch.chdir(tmp_path)
+    spec = write_spec(tmp_path / "s.yaml", GOOD)
+    other = tmp_path / "mine"
+    other.mkdir()
+    (other / "summary.md").write_text("my notes")
+    assert main(["compare", str(spec), "--out", str(other)]) == 2
+    err = capsys.readouterr().err
+    assert "not a comparison" in err.strip().splitlines()[-1]
+    assert (
+        sorted(p.name for p in other.iterdir()) == ["summary.md"] and (other / "summary.md").read_text() == "my notes"
+    )

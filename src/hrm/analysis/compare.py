@@ -44,6 +44,7 @@ from typing import Any
 
 from hrm.errors import UserError
 
+STUDY_FILE = "study.db"  # an Optuna search's storage (hrm.analysis.search), whose trials are cells here
 RECORDS_FILE = "records.jsonl"  # hrm.analysis.view's COMPARE_RECORDS
 SUMMARY_CSV = "summary.csv"
 SUMMARY_MD = "summary.md"
@@ -649,6 +650,12 @@ def _normalised_config(config: Any) -> str:
 
 def check_out_dir(out: Path, cells: list[Cell], spec: CompareSpec) -> None:
     """A rerun into ``out`` must describe the same cells as before; UserError (before anything is written)."""
+    ours = any((out / name).exists() for name in (SPEC_FILE, CELLS_DIR, RECORDS_FILE, STUDY_FILE))
+    if out.is_dir() and any(out.iterdir()) and not ours:
+        raise UserError(
+            f"--out {out}: an existing folder that is not a comparison (no {SPEC_FILE}, {CELLS_DIR}/ or "
+            f"{RECORDS_FILE}); its files would be overwritten: use a new or empty folder"
+        )
     for cell in cells:
         file = out / CELLS_DIR / cell.id / CELL_FILE
         if not file.is_file():

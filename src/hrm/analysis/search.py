@@ -54,7 +54,7 @@ SEARCH_KEYS = (
 )
 SAMPLERS = ("tpe", "random", "grid")
 METRICS = ("exact_accuracy", "token_accuracy")
-STUDY_FILE = "study.db"
+STUDY_FILE = compare.STUDY_FILE
 TRIALS_FILE = "trials.json"
 
 
