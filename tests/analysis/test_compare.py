@@ -298,3 +298,33 @@ def test_out_that_is_another_kind_of_folder_is_refused_untouched(tmp_path, monke
     assert (
         sorted(p.name for p in other.iterdir()) == ["summary.md"] and (other / "summary.md").read_text() == "my notes"
     )
+
+
+def test_a_second_compare_on_a_live_folder_is_refused(tmp_path, monkeypatch, capsys):
+    """D1: the folder is locked by the process running it; a second `hrm compare` on it changes nothing."""
+    from hrm.runtime.files import DirectoryLock
+
+    monkeypatch.chdir(tmp_path)
+    spec = write_spec(tmp_path / "s.yaml", GOOD)
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / compare.SPEC_FILE).write_text(GOOD)
+    with DirectoryLock(out, compare.COMPARE_LOCK, "comparison folder"):
+        assert main(["compare", str(spec), "--out", str(out)]) == 2
+        assert "in use by another hrm process" in capsys.readouterr().err
+        assert not (out / compare.CELLS_DIR).exists()
+
+
+def test_a_cell_held_by_another_process_keeps_its_run_folder(tmp_path):
+    """D1: a cell's run folder is judged only under the cell's lock, so a live run is never deleted."""
+    from hrm.runtime.files import DirectoryLock
+
+    cell_dir = tmp_path / "cell"
+    run = cell_dir / compare.RUN_SUBDIR
+    run.mkdir(parents=True)
+    (run / "metrics.jsonl").write_text("{}\n")  # a live run before its first checkpoint
+    (cell_dir / compare.CELL_FILE).write_text(json.dumps({"eval": {}, "config": TrainConfig().to_dict()}))
+    with DirectoryLock(cell_dir, compare.CELL_LOCK, "comparison cell"):
+        with pytest.raises(compare.UserError, match="in use by another hrm process"):
+            compare.run_cell_here(cell_dir)
+    assert (run / "metrics.jsonl").is_file()

@@ -43,7 +43,10 @@ from pathlib import Path
 from typing import Any
 
 from hrm.errors import UserError
+from hrm.runtime.files import DirectoryLock
 
+COMPARE_LOCK = "compare.lock"  # held by the hrm compare process running this folder; holds its PID
+CELL_LOCK = "cell.lock"  # held by the process running one cell
 STUDY_FILE = "study.db"  # an Optuna search's storage (hrm.analysis.search), whose trials are cells here
 RECORDS_FILE = "records.jsonl"  # hrm.analysis.view's COMPARE_RECORDS
 SUMMARY_CSV = "summary.csv"
@@ -511,13 +514,9 @@ def run_cell_here(cell_dir: str | os.PathLike) -> dict[str, Any]:
     """Train (or resume) the cell in ``cell_dir`` and evaluate it; writes and returns its record."""
     import torch
 
-    from hrm.checkpoints import latest_checkpoint, list_checkpoints, open_checkpoint
-    from hrm.data.format import load_split
-    from hrm.data.kind import dataset_kind
-    from hrm.evaluation.breakdown import DifficultyBreakdown
-    from hrm.evaluation.evaluate import scaling_sweep
+    from hrm.checkpoints import latest_checkpoint, list_checkpoints
     from hrm.training.config import TrainConfig
-    from hrm.training.trainer import head_of_split, train
+    from hrm.training.trainer import train
 
     cell_dir = Path(cell_dir)
     plan = json.loads((cell_dir / CELL_FILE).read_text(encoding="utf-8"))
@@ -525,12 +524,26 @@ def run_cell_here(cell_dir: str | os.PathLike) -> dict[str, Any]:
     config = TrainConfig.from_dict(plan["config"]).validate()
     torch.set_num_threads(max(1, config.runtime.num_threads))
     run_dir = cell_dir / RUN_SUBDIR
-    resume = latest_checkpoint(run_dir, resumable=True) is not None
-    if run_dir.exists() and not list_checkpoints(run_dir):
-        shutil.rmtree(run_dir)  # killed before its first checkpoint: start it again
-    started = time.perf_counter()
-    result = train(config, run_dir, resume=resume)
-    train_seconds = time.perf_counter() - started
+    # The run folder is judged (and a dead one removed) only under the cell's own lock, held until the cell ends:
+    # a second process on the same cell is refused here instead of deleting a live run.
+    with DirectoryLock(cell_dir, CELL_LOCK, "comparison cell"):
+        resume = latest_checkpoint(run_dir, resumable=True) is not None
+        if run_dir.exists() and not list_checkpoints(run_dir):
+            shutil.rmtree(run_dir)  # killed before its first checkpoint: start it again
+        started = time.perf_counter()
+        result = train(config, run_dir, resume=resume)
+        train_seconds = time.perf_counter() - started
+        return _evaluate_cell(cell_dir, plan, evaluation, config, run_dir, result, resume, train_seconds)
+
+
+def _evaluate_cell(cell_dir, plan, evaluation, config, run_dir, result, resume, train_seconds) -> dict[str, Any]:
+    """Evaluate the trained cell's newest checkpoint and write its record (under the cell's lock)."""
+    from hrm.checkpoints import open_checkpoint
+    from hrm.data.format import load_split
+    from hrm.data.kind import dataset_kind
+    from hrm.evaluation.breakdown import DifficultyBreakdown
+    from hrm.evaluation.evaluate import scaling_sweep
+    from hrm.training.trainer import head_of_split
 
     checkpoint = open_checkpoint(run_dir)  # the newest: the state at the end of the budget
     model = checkpoint.model
@@ -772,6 +785,14 @@ def run_compare(
     prepare_cells(cells, spec.budget, log=log)  # datasets, FLOPs/step, parameters (nothing under out yet)
     check_out_dir(out, cells, spec)
     out.mkdir(parents=True, exist_ok=True)
+    # One comparison process per folder: a second one would rerun (and delete) the first one's live cells.
+    with DirectoryLock(out, COMPARE_LOCK, "comparison folder"):
+        return _run_cells(spec, cells, out, engine, log, report)
+
+
+def _run_cells(
+    spec: CompareSpec, cells: list[Cell], out: Path, engine: str, log: Callable[[str], None], report: bool
+) -> CompareResult:
     if spec.text:
         (out / SPEC_FILE).write_text(spec.text, encoding="utf-8")
     todo, skipped = [], []
