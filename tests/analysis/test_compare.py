@@ -328,3 +328,12 @@ def test_a_cell_held_by_another_process_keeps_its_run_folder(tmp_path):
         with pytest.raises(compare.UserError, match="in use by another hrm process"):
             compare.run_cell_here(cell_dir)
     assert (run / "metrics.jsonl").is_file()
+
+
+def test_out_that_cannot_be_created_is_one_line(tmp_path, monkeypatch, capsys):
+    """T10: an --out that cannot be made (here: under a regular file) is a UserError, not FileNotFoundError."""
+    monkeypatch.chdir(tmp_path)
+    spec = write_spec(tmp_path / "s.yaml", GOOD)
+    (tmp_path / "file").write_text("x")
+    assert main(["compare", str(spec), "--out", str(tmp_path / "file" / "sub")]) == 2
+    assert "--out" in capsys.readouterr().err.strip().splitlines()[-1]

@@ -661,6 +661,16 @@ def _normalised_config(config: Any) -> str:
     return json.dumps(config, sort_keys=True, default=str)
 
 
+def make_out_dir(out: Path) -> None:
+    """Create ``out`` (and its parents); UserError in one line when that is impossible (e.g. under /proc)."""
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UserError(
+            f"--out {out}: cannot create the folder ({exc.strerror or exc}); choose a path you can write"
+        ) from None
+
+
 def check_out_dir(out: Path, cells: list[Cell], spec: CompareSpec) -> None:
     """A rerun into ``out`` must describe the same cells as before; UserError (before anything is written)."""
     ours = any((out / name).exists() for name in (SPEC_FILE, CELLS_DIR, RECORDS_FILE, STUDY_FILE))
@@ -784,7 +794,7 @@ def run_compare(
         raise UserError(f"--out {out}: exists and is not a folder")
     prepare_cells(cells, spec.budget, log=log)  # datasets, FLOPs/step, parameters (nothing under out yet)
     check_out_dir(out, cells, spec)
-    out.mkdir(parents=True, exist_ok=True)
+    make_out_dir(out)
     # One comparison process per folder: a second one would rerun (and delete) the first one's live cells.
     with DirectoryLock(out, COMPARE_LOCK, "comparison folder"):
         return _run_cells(spec, cells, out, engine, log, report)

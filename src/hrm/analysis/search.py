@@ -227,7 +227,7 @@ def run_search(spec: SearchSpec, out: str | Path, *, parallel: int | None = None
     if out.exists() and not out.is_dir():
         raise UserError(f"--out {out}: exists and is not a folder")
     parallel = compare._positive_int(parallel if parallel is not None else spec.base.parallel, "--parallel")
-    out.mkdir(parents=True, exist_ok=True)
+    compare.make_out_dir(out)
     if spec.base.text:
         (out / compare.SPEC_FILE).write_text(spec.base.text, encoding="utf-8")
     optuna.logging.set_verbosity(optuna.logging.WARNING)
