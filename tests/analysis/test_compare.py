@@ -5,9 +5,11 @@ from __future__ import annotations
 import json
 import math
 import shutil
+import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 from hrm.analysis import compare
 from hrm.cli import main
@@ -337,3 +339,75 @@ def test_out_that_cannot_be_created_is_one_line(tmp_path, monkeypatch, capsys):
     (tmp_path / "file").write_text("x")
     assert main(["compare", str(spec), "--out", str(tmp_path / "file" / "sub")]) == 2
     assert "--out" in capsys.readouterr().err.strip().splitlines()[-1]
+
+
+def _alive(pid: int) -> bool:
+    import os
+
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="kill -9 of the parent and a PID probe are POSIX here")
+def test_a_cell_stops_when_the_comparison_process_is_killed(tmp_path, monkeypatch):
+    """After kill -9 of the process running a comparison, its cell does not train on as an orphan."""
+    import os
+    import signal
+    import subprocess
+    import textwrap
+    import time
+
+    monkeypatch.chdir(tmp_path)
+    spec = compare.parse_spec(yaml.safe_load(GOOD.replace("{steps: 4}", "{steps: 100000}")))
+    (cell,) = compare.plan_cells(spec)
+    compare.prepare_cells([cell], spec.budget, log=lambda _: None)
+    cell_dir = tmp_path / "cell"
+    cell_dir.mkdir()
+    (cell_dir / compare.CELL_FILE).write_text(json.dumps(compare._cell_plan(cell, spec)))
+    parent = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            textwrap.dedent(
+                f"""
+                from hrm.analysis.compare import run_cell_process
+                run_cell_process({str(cell_dir)!r}, 1)
+                """
+            ),
+        ],
+        cwd=tmp_path,
+    )
+    pid_file = cell_dir / f"{compare.CELL_LOCK}.pid"
+    try:
+        deadline = time.monotonic() + 300
+        while not (pid_file.is_file() and pid_file.read_text().strip().isdigit()):  # the cell holds its lock
+            assert parent.poll() is None, (cell_dir / compare.LOG_FILE).read_text()
+            assert time.monotonic() < deadline, "the cell never started"
+            time.sleep(0.05)
+        child = int(pid_file.read_text())
+        assert child != parent.pid and _alive(child)
+    finally:
+        os.kill(parent.pid, signal.SIGKILL)
+        parent.wait(timeout=60)
+    deadline = time.monotonic() + 120
+    while _alive(child):
+        assert time.monotonic() < deadline, "the cell kept running after its comparison was killed"
+        time.sleep(0.05)
+    assert "the comparison process ended" in (cell_dir / compare.LOG_FILE).read_text()
+
+
+def test_a_failed_cell_reports_its_own_error_line_not_later_output(tmp_path):
+    """The reason shown for a failed cell is its error line, even when another process wrote to the log after it."""
+    log = tmp_path / compare.LOG_FILE
+    log.write_text(
+        "$ python -m hrm.analysis.compare_cell old\nhrm compare: cell error: an old failure\n"
+        "$ python -m hrm.analysis.compare_cell new\n"
+        "hrm compare: cell error: this cell is in use by another hrm process (PID 7)\n"
+        "step 120/4000 loss 1.23\n"
+    )
+    assert compare._last_line(log) == "hrm compare: cell error: this cell is in use by another hrm process (PID 7)"
+    log.write_text("$ python -m hrm.analysis.compare_cell new\nTraceback ...\nValueError: boom\n")
+    assert compare._last_line(log) == "ValueError: boom"

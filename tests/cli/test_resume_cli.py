@@ -41,7 +41,7 @@ def _snapshot(run: Path) -> dict[str, str]:
     return {
         str(p.relative_to(run)): hashlib.sha256(p.read_bytes()).hexdigest()
         for p in sorted(run.rglob("*"))
-        if p.is_file() and p.name != "run.lock"
+        if p.is_file() and p.name not in ("run.lock", "run.lock.pid")
     }
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import errno
 import os
+import subprocess
+import sys
 
 import pytest
 
@@ -47,7 +49,7 @@ def test_check_output_file_refuses_read_only_file_and_folder(tmp_path, monkeypat
     assert target.read_text() == "keep"
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root may write read-only files")
+@pytest.mark.skipif(getattr(os, "geteuid", lambda: 1)() == 0, reason="root may write read-only files")
 def test_check_output_file_real_read_only_folder(tmp_path):
     ro = tmp_path / "ro"
     ro.mkdir()
@@ -88,3 +90,73 @@ def test_atomic_write_keeps_the_old_file_when_writing_fails(tmp_path):
 def test_os_error_message_names_file_and_fix():
     message = os_error_message(OSError(errno.ENOSPC, "No space left on device", "/x/y.npy"))
     assert message.startswith("/x/y.npy: No space left on device") and "free some space" in message
+
+
+# ---- DirectoryLock: one holder per folder, its PID in the error, released however the holder ends ----------------
+
+_HOLDER = """
+import sys
+{prelude}
+from hrm.runtime.files import DirectoryLock
+lock = DirectoryLock(sys.argv[1]).acquire()
+print("locked", flush=True)
+sys.stdin.read()
+"""
+
+
+def _holder(folder, prelude: str = "") -> subprocess.Popen:
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _HOLDER.format(prelude=prelude), str(folder)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout.readline().strip() == "locked"
+    return proc
+
+
+def test_directory_lock_excludes_a_second_holder_in_the_same_process(tmp_path):
+    with files.DirectoryLock(tmp_path):
+        with pytest.raises(UserError, match=rf"in use by another hrm process \(PID {os.getpid()}\)"):
+            files.DirectoryLock(tmp_path).acquire()
+    with files.DirectoryLock(tmp_path) as again:  # released on exit: taken again
+        assert again.held
+
+
+def test_directory_lock_is_released_when_its_holder_is_killed(tmp_path):
+    holder = _holder(tmp_path)
+    try:
+        with pytest.raises(UserError, match=rf"PID {holder.pid}\)"):
+            files.DirectoryLock(tmp_path).acquire()
+    finally:
+        holder.kill()  # SIGKILL on POSIX, TerminateProcess on Windows: no clean-up runs in the holder
+        holder.wait(timeout=60)
+    assert (tmp_path / "run.lock").exists()  # the stale lock file stays behind ...
+    with files.DirectoryLock(tmp_path) as lock:  # ... and does not block the next run
+        assert lock.held
+
+
+def test_directory_lock_works_without_fcntl(tmp_path):
+    # Windows has no fcntl: the lock must not need it. With the module made unimportable, a second process is
+    # still refused while the first holds the folder, and the folder is free once it has finished.
+    holder = _holder(tmp_path, prelude="sys.modules['fcntl'] = None")
+    try:
+        probe = subprocess.run(
+            [
+                sys.executable,
+                "-c",
+                "import sys; sys.modules['fcntl'] = None\n"
+                "from hrm.errors import UserError\nfrom hrm.runtime.files import DirectoryLock\n"
+                "try:\n    DirectoryLock(sys.argv[1]).acquire()\nexcept UserError as e:\n    print(e)\n",
+                str(tmp_path),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert f"in use by another hrm process (PID {holder.pid})" in probe.stdout, probe.stdout + probe.stderr
+    finally:
+        holder.stdin.close()
+        holder.wait(timeout=60)
+    with files.DirectoryLock(tmp_path) as lock:
+        assert lock.held

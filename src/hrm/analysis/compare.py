@@ -42,6 +42,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from hrm.analysis.compare_cell import CELL_ERROR, EXIT_WITH_PARENT
 from hrm.errors import UserError
 from hrm.runtime.files import DirectoryLock
 
@@ -59,6 +60,7 @@ CELLS_DIR = "cells"
 CELL_FILE = "cell.json"
 RECORD_FILE = "record.json"
 LOG_FILE = "log.txt"
+LOG_HEADER = "$ "  # starts the line naming the command, written before every run of a cell
 RUN_SUBDIR = "run"
 
 BUDGET_KINDS = ("steps", "minutes", "flops")
@@ -462,7 +464,7 @@ def machine_info(threads: int) -> dict[str, Any]:
 
     try:
         load = [round(x, 2) for x in os.getloadavg()]
-    except OSError:
+    except (OSError, AttributeError):  # AttributeError: Windows has no load average
         load = None
     return {
         "hostname": platform.node(),
@@ -695,7 +697,7 @@ def check_out_dir(out: Path, cells: list[Cell], spec: CompareSpec) -> None:
 
 
 def cell_command(cell_dir: Path) -> list[str]:
-    return [sys.executable, "-m", "hrm.analysis.compare_cell", str(cell_dir)]
+    return [sys.executable, "-m", "hrm.analysis.compare_cell", EXIT_WITH_PARENT, str(cell_dir)]
 
 
 def cell_env(threads: int) -> dict[str, str]:
@@ -706,14 +708,31 @@ def cell_env(threads: int) -> dict[str, str]:
 
 
 def run_cell_process(cell_dir: str, threads: int) -> int:
-    """Run one cell in a child process (its output to ``cell_dir/log.txt``); the exit code."""
+    """Run one cell in a child process (its output to ``cell_dir/log.txt``); the exit code.
+
+    The child's standard input is a pipe this process holds open and never writes: when this process ends, however
+    it ends, the child sees end-of-file and stops (``compare_cell --exit-with-parent``), so no cell trains on as
+    an orphan of a killed comparison.
+    """
     cell_dir_path = Path(cell_dir)
     with open(cell_dir_path / LOG_FILE, "a", encoding="utf-8") as log:
-        log.write(f"$ {' '.join(cell_command(cell_dir_path))}\n")
+        log.write(f"{LOG_HEADER}{' '.join(cell_command(cell_dir_path))}\n")
         log.flush()
-        return subprocess.run(
-            cell_command(cell_dir_path), stdout=log, stderr=subprocess.STDOUT, env=cell_env(threads), check=False
-        ).returncode
+        proc = subprocess.Popen(
+            cell_command(cell_dir_path),
+            stdin=subprocess.PIPE,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=cell_env(threads),
+        )
+        try:
+            return proc.wait()
+        finally:
+            if proc.poll() is None:  # interrupted (Ctrl-C, an exception): the cell goes with us
+                proc.kill()
+                proc.wait()
+            if proc.stdin is not None:
+                proc.stdin.close()
 
 
 _RECORD_NUMBERS = ("exact_accuracy", "token_accuracy", "wall_s", "steps")
@@ -763,11 +782,19 @@ def write_records(out: Path, records: list[dict[str, Any]]) -> Path:
 
 
 def _last_line(path: Path) -> str:
+    """Why the last run of a cell failed: its error line if it printed one, else the last line it wrote.
+
+    Only the lines after the last command header count (the log is appended to by every rerun), and an error line
+    wins over later output (such as progress lines from another process that was still writing to the log).
+    """
     try:
         lines = [line for line in path.read_text(encoding="utf-8", errors="replace").splitlines() if line.strip()]
     except OSError:
         return "no log"
-    return lines[-1] if lines else "no output"
+    starts = [i for i, line in enumerate(lines) if line.startswith(LOG_HEADER)]
+    lines = lines[starts[-1] + 1 :] if starts else lines
+    errors = [line for line in lines if line.startswith(CELL_ERROR)]
+    return errors[-1] if errors else (lines[-1] if lines else "no output")
 
 
 def run_compare(

@@ -110,6 +110,10 @@ def clean_stale_partials(target: Path) -> list[Path]:
 def _process_alive(pid: int) -> bool:
     if pid == os.getpid():
         return True
+    if os.name != "posix":
+        # os.kill(pid, 0) is no liveness probe on Windows (signal 0 is CTRL_C_EVENT: it would interrupt the
+        # console's processes). Without one, another build's folder is kept: clutter beside --out, never a loss.
+        return True
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

@@ -15,7 +15,8 @@ import os
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO
+
+import filelock
 
 from hrm.errors import UserError
 
@@ -148,52 +149,62 @@ def _umask() -> int:
 
 
 class DirectoryLock:
-    """An exclusive, non-blocking lock on a folder: ``fcntl.flock`` on ``<folder>/<name>``, holding our PID.
+    """An exclusive, non-blocking lock on a folder: a ``filelock.FileLock`` on ``<folder>/<name>``.
 
-    The operating system releases it when the process ends however it ends (kill -9 included), so a stale lock
-    never blocks a later run. A second holder gets a UserError naming the first one's PID.
+    ``filelock`` takes an operating-system lock (``flock`` on POSIX, ``msvcrt.locking`` on Windows), so the lock is
+    released when the process ends however it ends (kill -9 included) and a stale lock never blocks a later run.
+    The holder writes its PID to ``<name>.pid`` beside the lock (the lock file itself may be truncated or unreadable
+    while locked, depending on the platform), and a second holder gets a UserError naming it. On a file system
+    without OS locks (some network mounts) the folder is used unlocked, as it was before locking existed.
     """
 
     def __init__(self, directory: str | os.PathLike, name: str = "run.lock", what: str = "run directory"):
         self.path = Path(directory) / name
+        self.pid_path = self.path.with_name(self.path.name + ".pid")
         self.what = what
-        self._file: IO[str] | None = None
+        self._lock: filelock.BaseFileLock | None = None
+        self._unlocked = False
 
     def acquire(self) -> DirectoryLock:
-        import fcntl
-
-        handle = open(self.path, "a+", encoding="utf-8")  # noqa: SIM115 (held until release())
+        # thread_local=False: the lock belongs to the process (a trainer may release it from another thread);
+        # every DirectoryLock is its own FileLock, so two in one process exclude each other like two processes.
+        lock = filelock.FileLock(self.path, timeout=0, thread_local=False)
         try:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            handle.seek(0)
-            holder = handle.read().strip() or "unknown"
-            handle.close()
+            lock.acquire()
+        except filelock.Timeout:
             raise UserError(
-                f"{self.path.parent}: this {self.what} is in use by another hrm process (PID {holder}); wait for it "
-                "to finish or stop it first"
+                f"{self.path.parent}: this {self.what} is in use by another hrm process (PID {self._holder()}); "
+                "wait for it to finish or stop it first"
             ) from None
-        except OSError:
-            handle.close()  # a file system without flock (some network mounts): run unlocked, as before
+        except (NotImplementedError, OSError):
+            self._unlocked = True  # no OS locks here: run unlocked rather than refuse to run at all
             return self
-        handle.seek(0)
-        handle.truncate()
-        handle.write(f"{os.getpid()}\n")
-        handle.flush()
-        self._file = handle
+        self._lock = lock
+        try:
+            write_text_atomic(self.pid_path, f"{os.getpid()}\n")
+        except OSError:
+            pass  # the PID is only for the message a second process prints; the lock itself is held
         return self
 
+    def _holder(self) -> str:
+        try:
+            text = self.pid_path.read_text(encoding="utf-8").strip()
+        except (OSError, UnicodeDecodeError):
+            return "unknown"
+        return text if text.isdigit() else "unknown"
+
     def release(self) -> None:
-        if self._file is not None:
-            self._file.close()  # closing the descriptor drops the flock; the file itself stays (harmless)
-            self._file = None
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None
 
     @property
     def held(self) -> bool:
-        return self._file is not None
+        return self._lock is not None or self._unlocked
 
     def __enter__(self) -> DirectoryLock:
         return self.acquire()
 
     def __exit__(self, *exc: object) -> None:
         self.release()
+        self._unlocked = False

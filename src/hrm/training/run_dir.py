@@ -4,7 +4,8 @@
 
     RUN_DIR/
       train_config.json   the resolved TrainConfig (what ``hrm train`` printed), written once the run has started
-      run.lock            exclusive lock (fcntl) of the process training here; holds its PID
+      run.lock            exclusive OS lock (filelock) of the process training here
+      run.lock.pid        the PID of that process (named in the error a second trainer gets)
       metrics.jsonl       every logged record (train and eval), one JSON object per line
       metrics.csv         the same records as a table
       curves.png          training curves (``hrm plot RUN_DIR``; rewritten at each evaluation)
