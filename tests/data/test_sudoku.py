@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 
 import numpy as np
@@ -69,11 +68,9 @@ def test_solver_on_shared_hardest(shared_data):
     d = shared_data / "sudoku"
     puzzles = (d / "puzzles6_forum_hardest_1106.txt").read_text().split()[:15]
     solutions = (d / "puzzles6_forum_hardest_1106.solutions.txt").read_text().split()[:15]
-    start = time.perf_counter()
-    for p, s in zip(puzzles, solutions):
+    for p, s in zip(puzzles, solutions):  # speed is benchmarks/bench_data_build.py's business, not a test's
         found = sudoku.solve(sudoku.parse_sudoku(p))
         assert len(found) == 1 and sudoku.format_sudoku(found[0]) == s
-    assert time.perf_counter() - start < 15  # tens of ms each, with a wide margin for a loaded machine
     serg = (d / "puzzles7_serg_benchmark.txt").read_text().split()[0]
     assert len(sudoku.solve(sudoku.parse_sudoku(serg))) == 2
 
@@ -103,10 +100,9 @@ def test_generate_9x9_and_minimal():
         assert len(sudoku.solve(q.reshape(6, 6))) == 2
 
 
-def test_generation_speed_for_the_cpu_demo():
-    start = time.perf_counter()
+def test_generate_many_for_the_cpu_demo():
+    # The demo's generation (its time is measured by benchmarks/bench_data_build.py, never asserted here).
     p, s = sudoku.generate_many(1500, 6, 20, np.random.default_rng(0))
-    assert time.perf_counter() - start < 30  # ~1 s when the machine is idle
     assert len({r.tobytes() for r in p}) == 1500
     assert sudoku.solutions_valid(s, 6).all() and sudoku.consistent_with_givens(p, s, 6).all()
 

@@ -210,7 +210,13 @@ def test_end_to_end_tiny_run(tiny_data, tmp_path):
     assert again.step == 24
 
 
-def test_time_budget_stops_the_run(tiny_data, tmp_path):
+def test_time_budget_stops_the_run(tiny_data, tmp_path, monkeypatch):
+    # A fake clock that advances 0.25 s per reading: the budget of 1.8 s ends the run after a handful of steps,
+    # whatever the machine's speed or load (the stopping step is exact, so a real clock would make it flaky).
+    import hrm.training.trainer as trainer_module
+
+    readings = iter(range(10**9))
+    monkeypatch.setattr(trainer_module, "clock", lambda: 0.25 * next(readings))
     config = apply_overrides(
         get_recipe("tiny"),
         [
@@ -223,8 +229,19 @@ def test_time_budget_stops_the_run(tiny_data, tmp_path):
         ],
     )
     result = train(config, tmp_path / "run")
-    assert 0 < result.step < 100000 and result.last_eval is not None  # evaluated at the end
+    assert 0 < result.step < 20 and result.last_eval is not None  # evaluated at the end
     assert (tmp_path / "run" / f"step-{result.step}").is_dir()
+    assert result.elapsed_s >= 1.8
+
+
+def test_set_up_does_not_count_against_the_time_budget(tiny_data, tmp_path):
+    # S4: a budget shorter than loading data and building the model still trains (and saves) at least one step.
+    config = apply_overrides(
+        get_recipe("tiny"),
+        [f"data={tiny_data}", "max_steps=100000", "schedule.time_budget_minutes=0.0001", "runtime.num_threads=1"],
+    )
+    result = train(config, tmp_path / "run")
+    assert result.step >= 1 and (tmp_path / "run" / f"step-{result.step}").is_dir()
 
 
 def test_missing_data_is_a_user_error(tmp_path):
@@ -295,18 +312,21 @@ def test_compiled_model_trains_like_the_eager_one():
     config = tiny_config(halt_exploration_prob=0.0)
     eager = HRM(config).train()
     compiled = copy.deepcopy(eager)
+    start = {k: v.detach().clone() for k, v in eager.state_dict().items()}
     batch = tiny_batch(config, batch_size=4)
     results = []
     for model in (eager, compiled):
         if model is compiled:
             compile_model(model)
-        dense = AdamATan2(model.parameters(), lr=0.0, weight_decay=0.1)
+        # AdamW with eps=1 moves a weight by ~lr*g, smoothly: AdamATan2 would turn a near-zero gradient whose sign
+        # differs by rounding (fused kernels sum in another order) into a full step of ~lr*pi/2.
+        dense = torch.optim.AdamW(model.parameters(), lr=0.0, eps=1.0, weight_decay=0.1)
         carry = model.initial_carry(batch)
         sums = []
         torch.manual_seed(1)  # the same exploration draws for both
         try:
             for _ in range(3):
-                carry, values = train_step(model, carry, batch, [(dense, 1e-3)], global_batch_size=4)
+                carry, values = train_step(model, carry, batch, [(dense, 1e-2)], global_batch_size=4)
                 sums.append(values)
         except Exception as exc:  # no working inductor backend (no C++ compiler) on this machine
             if model is compiled:
@@ -314,6 +334,7 @@ def test_compiled_model_trains_like_the_eager_one():
             raise
         results.append((torch.stack(sums), {k: v.detach().clone() for k, v in model.state_dict().items()}))
     torch.testing.assert_close(results[1][0], results[0][0], rtol=1e-4, atol=1e-4)
-    for name, tensor in results[0][1].items():
-        torch.testing.assert_close(results[1][1][name], tensor, rtol=1e-4, atol=1e-4, msg=name)
+    for name, want in results[0][1].items():  # the same update, to rounding, relative to its size
+        update, error = want - start[name], results[1][1][name] - want
+        assert error.norm() <= 1e-3 * update.norm() + 1e-7, (name, error.norm().item(), update.norm().item())
     assert issubclass(CompileError, UserError)
