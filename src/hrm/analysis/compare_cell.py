@@ -15,7 +15,6 @@ from __future__ import annotations
 import os
 import sys
 import threading
-from typing import BinaryIO
 
 from hrm.errors import UserError
 
@@ -24,12 +23,16 @@ PARENT_GONE_EXIT = 3
 CELL_ERROR = "hrm compare: cell error:"  # starts the line a failed cell prints (the lab reports that line)
 
 
-def exit_when_closed(stream: BinaryIO) -> threading.Thread:
-    """End this process (exit code 3) as soon as ``stream`` reaches end-of-file; returns the watching thread."""
+def exit_when_closed(fd: int) -> threading.Thread:
+    """End this process (exit code 3) as soon as file descriptor ``fd`` reaches end-of-file; returns the watcher.
+
+    ``os.read`` on the raw descriptor, not ``sys.stdin.buffer``: a daemon thread blocked inside a buffered reader
+    holds its lock, and the interpreter aborts at shutdown when it cannot take that lock.
+    """
 
     def watch() -> None:
         try:
-            while stream.read(4096):
+            while os.read(fd, 4096):
                 pass
         except (OSError, ValueError):
             pass
@@ -51,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"usage: python -m hrm.analysis.compare_cell [{EXIT_WITH_PARENT}] CELL_DIR", file=sys.stderr)
         return 2
     if watch:
-        exit_when_closed(sys.stdin.buffer)
+        exit_when_closed(sys.stdin.fileno())
     try:
         record = run_cell_here(argv[0])
     except UserError as exc:

@@ -24,6 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from hrm.limits import MAX_LAYERS, MAX_RECURRENCE, check_count, check_model_values
 from hrm.model.layers import CastedEmbedding, swiglu_width
 from hrm.model.protocol import FamilyModule, SegmentOutput, SegmentRunner
 from hrm.model.puzzle_embedding import PuzzleEmbedding
@@ -93,6 +94,35 @@ class FamilyConfig:
             if not value > 0:
                 raise ValueError(f"{self._name(name)} must be > 0, got {value!r}")
 
+    def _bounded(self, limit: int, *names: str) -> None:
+        """Each of ``names`` at most ``limit`` (:mod:`hrm.limits`): checked before a module or tensor exists."""
+        for name in names:
+            check_count(self._name(name), getattr(self, name), limit, minimum=0)
+
+    def _check_values(self, values: float) -> None:
+        """Refuse a model of more than :data:`hrm.limits.MAX_MODEL_VALUES` values, before anything is built."""
+        check_model_values(
+            type(self).__name__,
+            values,
+            ", ".join(
+                f"{name}={getattr(self, name)}"
+                for name in ("vocab_size", "seq_len", "hidden_size", "num_layers", "num_puzzle_identifiers")
+                if hasattr(self, name)
+            ),
+        )
+
+    def _block_stack_values(self, layers: int, total_len: int, mixer: bool = False) -> float:
+        """About how many values a stack of ``layers`` attention (or ``mixer``: TRM-MLP) blocks, the token, puzzle
+        and position tables and one row's activations take: the upper estimate behind :meth:`_check_values`."""
+        h, length = float(self.hidden_size), float(total_len)
+        expansion = float(getattr(self, "expansion", 4.0))
+        channel = 3 * h * math.ceil(expansion * h)
+        mixing = 3 * length * math.ceil(expansion * length) if mixer else 4 * h * h
+        tables = 2 * float(getattr(self, "vocab_size", 0)) * h + length * h
+        ndim = float(self.puzzle_emb_ndim or 0)
+        tables += float(getattr(self, "num_puzzle_identifiers", 0)) * ndim
+        return layers * (mixing + channel) + tables + 4 * length * h
+
     # --- what every zoo config shares: the puzzle-ID prefix and (for attention stacks) the block shape ----------
 
     def _resolve_puzzle_emb(self) -> None:
@@ -104,6 +134,8 @@ class FamilyConfig:
         """The checks of a stack of HRM's attention blocks (width, heads, positions, loss, halting exploration)."""
         self._positive("vocab_size", "seq_len", "num_puzzle_identifiers", "hidden_size", "num_heads")
         self._non_negative("puzzle_emb_ndim")
+        self._bounded(MAX_LAYERS, "num_layers")
+        self._bounded(MAX_RECURRENCE, "halt_max_steps")
         self._choice("pos_encodings", pos_encodings)
         self._choice("loss_type", ("stablemax", "softmax"))
         self._greater_than_zero("expansion", "rope_theta", "rms_norm_eps")

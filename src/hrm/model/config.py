@@ -7,12 +7,10 @@ import math
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from hrm.limits import MAX_LAYERS, MAX_MODEL_VALUES, MAX_RECURRENCE, check_count
+
 PosEncoding = Literal["rope", "learned"]
 LossType = Literal["stablemax", "softmax"]
-
-# Sanity bound on a model's size (about 32 GiB of fp32 weights; the paper's model has 2.7e7 values, the ARC
-# puzzle-ID table about 5e8).
-MAX_MODEL_VALUES = 2**33
 
 
 @dataclass(kw_only=True)
@@ -138,6 +136,14 @@ class HRMConfig(HRMArchitecture):
             raise ValueError(f"HRMConfig.halt_exploration_prob must be in [0, 1], got {self.halt_exploration_prob!r}")
         if not math.isfinite(self.expansion):
             raise ValueError(f"HRMConfig.expansion must be finite, got {self.expansion!r}")
+        for name, limit in (
+            ("high_layers", MAX_LAYERS),
+            ("low_layers", MAX_LAYERS),
+            ("high_cycles", MAX_RECURRENCE),
+            ("low_cycles", MAX_RECURRENCE),
+            ("halt_max_steps", MAX_RECURRENCE),
+        ):
+            check_count(f"HRMConfig.{name}", getattr(self, name), limit)
         size = self.approx_num_values()
         if size > MAX_MODEL_VALUES:
             # Checked before any tensor exists: a hostile or mistyped config (vocab_size=1e11) must not allocate

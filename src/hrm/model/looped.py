@@ -15,6 +15,7 @@ from typing import ClassVar, Literal
 import torch
 from torch import nn
 
+from hrm.limits import MAX_RECURRENCE
 from hrm.model.common import (
     BlockStack,
     BlockStackArchitecture,
@@ -61,6 +62,8 @@ class LoopedConfig(LoopedArchitecture, DatasetFields):
     def validate(self) -> None:
         self._validate_block_stack(("rope", "learned"))
         self._positive("num_layers", "loops", "halt_max_steps")
+        self._bounded(MAX_RECURRENCE, "loops")
+        self._check_values(self._block_stack_values(self.num_layers, self.total_len))
         self._non_negative("grad_window")
         if self.grad_window > self.loops:
             raise ValueError(f"LoopedConfig.grad_window ({self.grad_window}) must be <= loops ({self.loops}); 0 = all")

@@ -17,6 +17,7 @@ from typing import ClassVar, Literal
 import torch
 from torch import nn
 
+from hrm.limits import MAX_LAYERS, MAX_MODEL_VALUES
 from hrm.model.common import DatasetFields, FamilyConfig, InputEmbedding, ZooModel, linear_flops
 from hrm.model.layers import CastedLinear
 
@@ -60,9 +61,15 @@ class RecurrentConfig(RecurrentArchitecture, DatasetFields):
     def validate(self) -> None:
         self._positive("vocab_size", "seq_len", "num_puzzle_identifiers", "hidden_size", "num_layers")
         self._non_negative("puzzle_emb_ndim", "rnn_hidden", "match_parameters")
+        self._bounded(MAX_LAYERS, "num_layers")
+        self._bounded(MAX_MODEL_VALUES, "hidden_size", "rnn_hidden", "match_parameters", "puzzle_emb_ndim")
         self._choice("loss_type", ("stablemax", "softmax"))
         if self.rnn_hidden == 0 and self.bidirectional and self.hidden_size % 2:
             raise ValueError(f"{self._name('hidden_size')} must be even for a bidirectional RNN, or set rnn_hidden")
+        units = float(self.units)
+        activations = 4.0 * self.total_len * self.directions * units * (self.gates + 1)
+        puzzle_table = float(self.num_puzzle_identifiers) * float(self.puzzle_emb_ndim or 0)
+        self._check_values(self.trunk_parameters(self.units) + puzzle_table + activations)
 
     @property
     def directions(self) -> int:

@@ -62,6 +62,7 @@ class TransformerConfig(TransformerArchitecture, DatasetFields):
     def validate(self) -> None:
         self._validate_block_stack(("rope", "learned"))
         self._positive("num_layers", "halt_max_steps")
+        self._check_values(self._block_stack_values(self.num_layers, self.total_len))
 
     @property
     def puzzle_emb_len(self) -> int:

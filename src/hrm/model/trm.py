@@ -32,6 +32,7 @@ from typing import ClassVar
 import torch
 from torch import nn
 
+from hrm.limits import MAX_LAYERS, MAX_RECURRENCE
 from hrm.model.common import (
     BlockStack,
     BlockStackArchitecture,
@@ -95,12 +96,15 @@ class TRMConfig(TRMArchitecture, DatasetFields):
         self._validate_block_stack(("rope", "learned", "none"))
         self._positive("num_layers", "high_cycles", "low_cycles", "halt_max_steps")
         self._non_negative("puzzle_emb_len")
+        self._bounded(MAX_RECURRENCE, "high_cycles", "low_cycles")
+        self._bounded(MAX_LAYERS, "puzzle_emb_len")  # prefix tokens: a handful (16 in the reference)
         assert self.puzzle_emb_ndim is not None  # __post_init__ resolved None (and _non_negative checked it)
         if self.puzzle_emb_ndim > self.puzzle_emb_len_resolved * self.hidden_size:
             raise ValueError(
                 f"TRMConfig.puzzle_emb_ndim={self.puzzle_emb_ndim} does not fit in puzzle_emb_len="
                 f"{self.puzzle_emb_len} prefix tokens of width {self.hidden_size}; raise puzzle_emb_len or set it to 0"
             )
+        self._check_values(self._block_stack_values(self.num_layers, self.total_len, mixer=self.mlp_t))
 
     @property
     def puzzle_emb_len_resolved(self) -> int:
