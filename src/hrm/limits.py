@@ -16,8 +16,11 @@ MAX_LAYERS = 1024
 MAX_RECURRENCE = 4096
 # Test-time candidates per puzzle (--augment-votes, --noise-samples): the ARC Prize setting uses 1000.
 MAX_CANDIDATES = 4096
-# Seeds in one comparison.
+# Seeds in one comparison, and the largest seed (numpy's legacy seeding and many samplers take 32 bits).
 MAX_SEEDS = 1000
+MAX_SEED = 2**32 - 1
+# Side of a generated maze (the paper's are 30 x 30).
+MAX_MAZE_SIZE = 1024
 # Puzzles generated for one dataset split (Sudoku-Extreme's full training set is about 3.8e6).
 MAX_GENERATED = 10**8
 

@@ -44,6 +44,13 @@ GOOD = "tasks: [tiny]\nfamilies: [hrm]\nseeds: [0]\nbudget: {steps: 4}\n"
         (GOOD.replace("[hrm]", "[{name: 'a b', model: hrm}, {name: a-b, model: gru}]"), "folder name 'a-b'"),
         (GOOD.replace("[hrm]", "[{name: 'x/y', model: hrm}, {name: 'x y', model: gru}]"), "folder name 'x-y'"),
         (GOOD.replace("[hrm]", "[{name: 'é', model: hrm}, {name: 'ü', model: gru}]"), "folder name 'x'"),
+        (GOOD.replace("seeds: [0]", "seeds: 1000000000000"), "at most 1000 seeds"),
+        (GOOD.replace("seeds: [0]", "seeds: [18446744073709551616]"), "each in 0..4294967295"),
+        (GOOD + "eval: {segments: [1000000000]}\n", "at most 4096 segments"),
+        (
+            GOOD.replace("[hrm]", "[{name: deep, model: transformer, overrides: {transformer.num_layers: 100000}}]"),
+            "at most 1024",
+        ),
     ],
 )
 def test_bad_spec_is_one_line_and_writes_nothing(tmp_path, monkeypatch, capsys, text, message):

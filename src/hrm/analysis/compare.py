@@ -44,6 +44,7 @@ from typing import Any
 
 from hrm.analysis.compare_cell import CELL_ERROR, EXIT_WITH_PARENT
 from hrm.errors import UserError
+from hrm.limits import MAX_RECURRENCE, MAX_SEED, MAX_SEEDS
 from hrm.runtime.files import DirectoryLock
 
 COMPARE_LOCK = "compare.lock"  # held by the hrm compare process running this folder; holds its PID
@@ -211,9 +212,13 @@ def parse_spec(data: Any, name: str = "compare", text: str = "") -> CompareSpec:
             raise UserError(f"spec: {kind} name(s) {', '.join(dupes)} used twice; give each a unique name")
     seeds_raw = data.get("seeds", [0])
     if isinstance(seeds_raw, int) and not isinstance(seeds_raw, bool):
-        seeds = list(range(_positive_int(seeds_raw, "seeds")))
+        if _positive_int(seeds_raw, "seeds") > MAX_SEEDS:  # checked before the list of seeds exists
+            raise UserError(f"spec: seeds: at most {MAX_SEEDS} seeds in one comparison, got {seeds_raw}")
+        seeds = list(range(seeds_raw))
     elif isinstance(seeds_raw, list) and seeds_raw and all(type(s) is int and s >= 0 for s in seeds_raw):
         seeds = list(seeds_raw)
+        if len(seeds) > MAX_SEEDS or max(seeds) > MAX_SEED:
+            raise UserError(f"spec: seeds: at most {MAX_SEEDS} seeds, each in 0..{MAX_SEED}")
         if len(set(seeds)) != len(seeds):
             raise UserError(f"spec: seeds {seeds} repeat a seed")
     else:
@@ -244,6 +249,8 @@ def parse_spec(data: Any, name: str = "compare", text: str = "") -> CompareSpec:
             segments = [segments]
         if not isinstance(segments, list) or not segments or not all(type(s) is int and s >= 1 for s in segments):
             raise UserError(f"spec: eval.segments must be a list of integers >= 1, got {segments!r}")
+        if max(segments) > MAX_RECURRENCE:
+            raise UserError(f"spec: eval.segments: at most {MAX_RECURRENCE} segments (a sanity bound, hrm.limits)")
         segments = sorted(set(segments))
     early_exit = eval_raw.get("early_exit", True)
     if not isinstance(early_exit, bool):

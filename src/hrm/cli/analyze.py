@@ -6,7 +6,8 @@ import argparse
 import json
 from pathlib import Path
 
-from hrm.cli.arg_types import check_plot_suffix, seed
+from hrm.cli.arg_types import check_plot_suffix, count, seed
+from hrm.limits import MAX_RECURRENCE
 
 
 def _common(parser: argparse.ArgumentParser, num_puzzles: int, plot: str) -> None:
@@ -58,7 +59,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "for the method.",
     )
     _common(dim, 64, "dimensionality.png")
-    dim.add_argument("--segments", type=int, metavar="M", help="segments per trajectory (default the model's M_max)")
+    dim.add_argument(
+        "--segments",
+        type=count(MAX_RECURRENCE),
+        metavar="M",
+        help="segments per trajectory (default the model's M_max)",
+    )
     dim.add_argument(
         "--sample",
         choices=("token", "sequence"),
@@ -75,7 +81,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "segment m, and among the examples that halted at m.",
     )
     _common(halt, 256, "halting.png")
-    halt.add_argument("--max-segments", type=int, metavar="M", help="segment cap (default the model's M_max)")
+    halt.add_argument(
+        "--max-segments", type=count(MAX_RECURRENCE), metavar="M", help="segment cap (default the model's M_max)"
+    )
     halt.set_defaults(func=run_halting)
 
     rec = sub.add_parser(
@@ -88,7 +96,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "loop). See docs/solve-and-analyze.md.",
     )
     _common(rec, 64, "recursion.png")
-    rec.add_argument("--segments", type=int, metavar="M", help="segments per example (default the model's M_max)")
+    rec.add_argument(
+        "--segments", type=count(MAX_RECURRENCE), metavar="M", help="segments per example (default the model's M_max)"
+    )
     rec.set_defaults(func=run_recursion)
 
     scale = sub.add_parser(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-MAX_SEED = 2**32 - 1  # numpy's legacy seeding and many samplers take 32-bit seeds; torch takes 64-bit
+from hrm.limits import MAX_SEED
 
 
 def seed(text: str) -> int:
@@ -15,6 +15,36 @@ def seed(text: str) -> int:
         raise argparse.ArgumentTypeError(f"{text!r} is not an integer seed") from None
     if not 0 <= value <= MAX_SEED:
         raise argparse.ArgumentTypeError(f"{value} is out of range; a seed is in 0..{MAX_SEED}")
+    return value
+
+
+def count(limit: int, minimum: int = 1):
+    """An argparse type: an integer in [minimum, limit] (the bounds of :mod:`hrm.limits`), checked at parse time,
+    so a hostile count (``--augment-votes 1000000000``) is one line before anything is allocated."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+        if not minimum <= value <= limit:
+            raise argparse.ArgumentTypeError(f"{value} is out of range; use {minimum}..{limit}")
+        return value
+
+    parse.__name__ = "count"  # argparse names the type in "invalid count value" messages
+    return parse
+
+
+def finite_non_negative(text: str) -> float:
+    """A finite float >= 0 (``inf`` and ``nan`` are refused)."""
+    import math
+
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not (math.isfinite(value) and value >= 0):
+        raise argparse.ArgumentTypeError(f"{text} must be a finite number >= 0")
     return value
 
 

@@ -9,8 +9,9 @@ import argparse
 import time
 from pathlib import Path
 
-from hrm.cli.arg_types import seed
+from hrm.cli.arg_types import count, seed
 from hrm.errors import UserError
+from hrm.limits import MAX_GENERATED, MAX_MAZE_SIZE
 
 
 def register(subparsers) -> None:
@@ -78,8 +79,12 @@ def _register_sudoku(sub) -> None:
     p.add_argument("--test-puzzles", type=Path, nargs="+", default=[], help="puzzle line file(s) for test")
     p.add_argument("--test-solutions", type=Path, nargs="+", default=[], help="matching solution file(s)")
     p.add_argument("--size", type=int, default=9, help="board size for generated puzzles: 4, 6, 8, 9 (default 9)")
-    p.add_argument("--num-train", type=int, default=0, help="generate this many training puzzles")
-    p.add_argument("--num-test", type=int, default=0, help="generate this many test puzzles")
+    p.add_argument(
+        "--num-train", type=count(MAX_GENERATED, minimum=0), default=0, help="generate this many training puzzles"
+    )
+    p.add_argument(
+        "--num-test", type=count(MAX_GENERATED, minimum=0), default=0, help="generate this many test puzzles"
+    )
     p.add_argument(
         "--givens",
         help="givens of generated puzzles: a number, a range like 18-22, or 'minimal' "
@@ -155,9 +160,16 @@ def _register_maze(sub) -> None:
         description="Generate n×n mazes (charset '# SGo', vocab 6) whose labels are verified shortest paths, or "
         "read text mazes / the hub's CSV format. Train and test are disjoint up to symmetry.",
     )
-    p.add_argument("--size", type=int, default=30, help="maze side (default 30)")
-    p.add_argument("--num-train", type=int, default=1000, help="generated training mazes (default 1000)")
-    p.add_argument("--num-test", type=int, default=1000, help="generated test mazes (default 1000)")
+    p.add_argument("--size", type=count(MAX_MAZE_SIZE, minimum=4), default=30, help="maze side (default 30)")
+    p.add_argument(
+        "--num-train",
+        type=count(MAX_GENERATED, minimum=0),
+        default=1000,
+        help="generated training mazes (default 1000)",
+    )
+    p.add_argument(
+        "--num-test", type=count(MAX_GENERATED, minimum=0), default=1000, help="generated test mazes (default 1000)"
+    )
     p.add_argument("--train-file", type=Path, help="text mazes (blank-line separated) or CSV for train")
     p.add_argument("--test-file", type=Path, help="text mazes or CSV for test")
     p.add_argument(

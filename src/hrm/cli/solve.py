@@ -7,7 +7,9 @@ import json
 import sys
 from pathlib import Path
 
+from hrm.cli.arg_types import count
 from hrm.cli.test_time_args import add_test_time_arguments, test_time_options
+from hrm.limits import MAX_RECURRENCE
 
 EPILOG = """\
 PUZZLE is a Sudoku string (n² characters for an n×n board, '.' or '0' for blanks) or a file holding one, a maze
@@ -48,7 +50,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument(
         "--max-segments",
-        type=int,
+        type=count(MAX_RECURRENCE),
         metavar="M",
         help="most segments to run (default: the model's M_max; more = inference-time scaling)",
     )

@@ -6,7 +6,8 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING
 
-from hrm.cli.arg_types import seed
+from hrm.cli.arg_types import count, finite_non_negative, seed
+from hrm.limits import MAX_CANDIDATES
 
 if TYPE_CHECKING:
     from hrm.evaluation.test_time import TestTimeOptions
@@ -17,21 +18,25 @@ def add_test_time_arguments(group: argparse._ArgumentGroup, *, rule_check_help: 
     ``rows``, ``--test-time-rows`` (evaluation only: a single puzzle has one row)."""
     group.add_argument(
         "--augment-votes",
-        type=int,
+        type=count(MAX_CANDIDATES, minimum=0),
         default=0,
         metavar="K",
         help="Sudoku/Maze: solve K symmetric views (the puzzle + K-1 shuffles or dihedral transforms), map back, vote",
     )
     group.add_argument(
         "--noise-samples",
-        type=int,
+        type=count(MAX_CANDIDATES, minimum=0),
         default=0,
         metavar="K",
         help="K trajectories (1 clean + K-1 with Gaussian noise on the latent state at every recursion step), "
         "the answer with the most confident halting head kept",
     )
     group.add_argument(
-        "--noise-std", type=float, default=0.1, metavar="S", help="noise std relative to the state's RMS (0.1)"
+        "--noise-std",
+        type=finite_non_negative,
+        default=0.1,
+        metavar="S",
+        help="noise std relative to the state's RMS (0.1)",
     )
     group.add_argument("--rule-check", action="store_true", help=rule_check_help)
     if rows:

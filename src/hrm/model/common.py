@@ -106,7 +106,14 @@ class FamilyConfig:
             values,
             ", ".join(
                 f"{name}={getattr(self, name)}"
-                for name in ("vocab_size", "seq_len", "hidden_size", "num_layers", "num_puzzle_identifiers")
+                for name in (
+                    "vocab_size",
+                    "seq_len",
+                    "hidden_size",
+                    "rnn_hidden",
+                    "num_layers",
+                    "num_puzzle_identifiers",
+                )
                 if hasattr(self, name)
             ),
         )
