@@ -162,3 +162,12 @@ def test_runtime_seed_out_of_range_is_a_config_error(seed):
     cfg.runtime.seed = seed
     with pytest.raises(ConfigError, match="runtime.seed"):
         cfg.validate()
+
+
+def test_an_unused_family_section_is_validated_too():
+    """S6: `model=gru trm.num_layers=-5` is an error naming the section, not an override silently ignored."""
+    from hrm.training.config import ConfigError
+
+    with pytest.raises(ConfigError, match=r"trm.num_layers must be an integer >= 1.*not used with model=gru"):
+        apply_overrides(get_recipe("tiny"), ["model=gru", "trm.num_layers=-5"]).validate()
+    apply_overrides(get_recipe("tiny"), ["model=gru", "trm.num_layers=3"]).validate()

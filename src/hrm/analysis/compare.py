@@ -416,6 +416,12 @@ def plan_cells(spec: CompareSpec) -> list[Cell]:
                     config = apply_overrides(recipe, overrides)
                 except UserError as exc:
                     raise UserError(f"{where}: {exc}") from None
+                if config.model != family.base:  # an override of `model` would train another family under this name
+                    raise UserError(
+                        f"{where}: an override sets model={config.model}, but the family {family.name!r} is "
+                        f"model {family.base!r}; choose families in `families:` (e.g. {{name: x, model: "
+                        f"{config.model}}}), not with an override"
+                    )
                 cell_id = f"{_slug(family.name)}__{_slug(task.name)}__s{seed}"
                 cells.append(Cell(cell_id, family.name, family.base, task.name, task.base, seed, overrides, config))
     return cells

@@ -94,10 +94,10 @@ class FamilyConfig:
             if not value > 0:
                 raise ValueError(f"{self._name(name)} must be > 0, got {value!r}")
 
-    def _bounded(self, limit: int, *names: str) -> None:
-        """Each of ``names`` at most ``limit`` (:mod:`hrm.limits`): checked before a module or tensor exists."""
+    def _bounded(self, limit: int, *names: str, minimum: int = 1) -> None:
+        """Each of ``names`` an integer in [minimum, limit] (:mod:`hrm.limits`), before a module or tensor exists."""
         for name in names:
-            check_count(self._name(name), getattr(self, name), limit, minimum=0)
+            check_count(self._name(name), getattr(self, name), limit, minimum=minimum)
 
     def _check_values(self, values: float) -> None:
         """Refuse a model of more than :data:`hrm.limits.MAX_MODEL_VALUES` values, before anything is built."""

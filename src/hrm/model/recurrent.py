@@ -62,7 +62,7 @@ class RecurrentConfig(RecurrentArchitecture, DatasetFields):
         self._positive("vocab_size", "seq_len", "num_puzzle_identifiers", "hidden_size", "num_layers")
         self._non_negative("puzzle_emb_ndim", "rnn_hidden", "match_parameters")
         self._bounded(MAX_LAYERS, "num_layers")
-        self._bounded(MAX_MODEL_VALUES, "hidden_size", "rnn_hidden", "match_parameters", "puzzle_emb_ndim")
+        self._bounded(MAX_MODEL_VALUES, "hidden_size", "rnn_hidden", "match_parameters", "puzzle_emb_ndim", minimum=0)
         self._choice("loss_type", ("stablemax", "softmax"))
         if self.rnn_hidden == 0 and self.bidirectional and self.hidden_size % 2:
             raise ValueError(f"{self._name('hidden_size')} must be even for a bidirectional RNN, or set rnn_hidden")

@@ -97,7 +97,7 @@ class TRMConfig(TRMArchitecture, DatasetFields):
         self._positive("num_layers", "high_cycles", "low_cycles", "halt_max_steps")
         self._non_negative("puzzle_emb_len")
         self._bounded(MAX_RECURRENCE, "high_cycles", "low_cycles")
-        self._bounded(MAX_LAYERS, "puzzle_emb_len")  # prefix tokens: a handful (16 in the reference)
+        self._bounded(MAX_LAYERS, "puzzle_emb_len", minimum=0)  # prefix tokens: a handful (16 in the reference)
         assert self.puzzle_emb_ndim is not None  # __post_init__ resolved None (and _non_negative checked it)
         if self.puzzle_emb_ndim > self.puzzle_emb_len_resolved * self.hidden_size:
             raise ValueError(

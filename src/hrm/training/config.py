@@ -349,12 +349,23 @@ class TrainConfig:
             f"model must be one of {', '.join(sorted(f for f in FAMILIES if f == 'hrm' or hasattr(self, f)))}, "
             f"got {self.model!r}",
         )
-        try:  # the architecture, with placeholder dataset sizes
-            self.model_config(vocab_size=2, seq_len=1, num_puzzle_identifiers=1)
-        except ValueError as exc:
-            section = self.architecture_section
-            name = self.model_config_class().__name__
-            raise ConfigError(str(exc).replace(f"{name}.", f"{section}.").replace(f"{name}:", f"{section}:")) from exc
+        # Every family's section, with placeholder dataset sizes: the selected one builds the model, and an unused
+        # one must be valid too, so that `model=gru trm.num_layers=-5` is an error rather than a silently ignored
+        # override (and a config stays valid whichever family a later override selects).
+        selected = self.model
+        for family in [selected] + sorted(f for f in FAMILIES if f != selected and hasattr(self, f)):
+            self.model = family
+            try:
+                self.model_config(vocab_size=2, seq_len=1, num_puzzle_identifiers=1)
+            except ValueError as exc:
+                section = self.architecture_section
+                name = self.model_config_class().__name__
+                message = str(exc).replace(f"{name}.", f"{section}.").replace(f"{name}:", f"{section}:")
+                if family != selected:
+                    message += f" (the {section} section is not used with model={selected}, but must be valid)"
+                raise ConfigError(message) from exc
+            finally:
+                self.model = selected
         return self
 
     @property
