@@ -421,3 +421,18 @@ def test_a_failed_cell_reports_its_own_error_line_not_later_output(tmp_path):
     assert compare._last_line(log) == "hrm compare: cell error: this cell is in use by another hrm process (PID 7)"
     log.write_text("$ python -m hrm.analysis.compare_cell new\nTraceback ...\nValueError: boom\n")
     assert compare._last_line(log) == "ValueError: boom"
+
+
+def test_cells_dropped_from_the_spec_leave_the_table(tmp_path, monkeypatch):
+    """S5: a family removed from the spec keeps its folder but no longer shows in the records or the report."""
+    monkeypatch.chdir(tmp_path)
+    out = tmp_path / "out"
+    for cell in ("hrm__tiny__s0", "gru__tiny__s0"):
+        (out / compare.CELLS_DIR / cell).mkdir(parents=True)
+        record = {"cell": cell, "exact_accuracy": 0.5, "token_accuracy": 0.9, "wall_s": 1.0, "steps": 4}
+        (out / compare.CELLS_DIR / cell / compare.RECORD_FILE).write_text(json.dumps(record))
+    assert [r["cell"] for r in compare.load_records(out)] == ["gru__tiny__s0", "hrm__tiny__s0"]  # no spec: all
+    (out / compare.SPEC_FILE).write_text(GOOD)  # the spec now has only the hrm family
+    assert [r["cell"] for r in compare.load_records(out)] == ["hrm__tiny__s0"]
+    assert [r["cell"] for r in compare.read_records(out, only={"hrm__tiny__s0"})] == ["hrm__tiny__s0"]
+    assert (out / compare.CELLS_DIR / "gru__tiny__s0" / compare.RECORD_FILE).is_file()  # kept on disk

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from hrm.limits import MAX_LAYERS, MAX_RECURRENCE
+from hrm.model.limits import MAX_LAYERS, MAX_RECURRENCE
 from hrm.model.registry import FAMILIES
 
 HOSTILE = [

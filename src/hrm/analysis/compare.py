@@ -44,7 +44,7 @@ from typing import Any
 
 from hrm.analysis.compare_cell import CELL_ERROR, EXIT_WITH_PARENT
 from hrm.errors import UserError
-from hrm.limits import MAX_RECURRENCE, MAX_SEED, MAX_SEEDS
+from hrm.model.limits import MAX_RECURRENCE, MAX_SEED, MAX_SEEDS
 from hrm.runtime.files import DirectoryLock
 
 COMPARE_LOCK = "compare.lock"  # held by the hrm compare process running this folder; holds its PID
@@ -250,7 +250,7 @@ def parse_spec(data: Any, name: str = "compare", text: str = "") -> CompareSpec:
         if not isinstance(segments, list) or not segments or not all(type(s) is int and s >= 1 for s in segments):
             raise UserError(f"spec: eval.segments must be a list of integers >= 1, got {segments!r}")
         if max(segments) > MAX_RECURRENCE:
-            raise UserError(f"spec: eval.segments: at most {MAX_RECURRENCE} segments (a sanity bound, hrm.limits)")
+            raise UserError(f"spec: eval.segments: at most {MAX_RECURRENCE} segments (a sanity bound)")
         segments = sorted(set(segments))
     early_exit = eval_raw.get("early_exit", True)
     if not isinstance(early_exit, bool):
@@ -767,11 +767,16 @@ def valid_record(file: Path) -> dict[str, Any] | None:
     return record
 
 
-def read_records(out: Path, log: Callable[[str], None] | None = None) -> list[dict[str, Any]]:
+def read_records(
+    out: Path, log: Callable[[str], None] | None = None, only: set[str] | None = None
+) -> list[dict[str, Any]]:
     """Every finished cell's record under ``out/cells`` (sorted by cell id); an unreadable one is left out (and
-    named through ``log``)."""
+    named through ``log``). ``only``: the ids of the spec's cells; a folder of a cell the spec no longer has (a
+    family or seed dropped from it) is kept on disk but left out of the records."""
     records = []
     for file in sorted((out / CELLS_DIR).glob(f"*/{RECORD_FILE}")):
+        if only is not None and file.parent.name not in only:
+            continue
         record = valid_record(file)
         if record is None:
             if log is not None:
@@ -876,13 +881,22 @@ def _run_cells(
                 f"  {cell.id}: exact {record['exact_accuracy']:.3f}  token {record['token_accuracy']:.3f}  "
                 f"{record['steps']} steps  {record['wall_s'] / 60:.1f} min"
             )
-        write_records(out, read_records(out))
+        write_records(out, read_records(out, only=planned))
 
+    planned = {cell.id for cell in cells}
+    folders = (out / CELLS_DIR).iterdir() if (out / CELLS_DIR).is_dir() else ()
+    dropped = sorted(p.name for p in folders if p.is_dir() and p.name not in planned)
+    if dropped:
+        log(
+            f"  {len(dropped)} cell folder(s) not in this spec are kept but left out of the table: "
+            + ", ".join(dropped[:5])
+            + (" ..." if len(dropped) > 5 else "")
+        )
     if engine == "ray":
         _run_ray(todo, out, spec, finished)
     else:
         _run_local(todo, out, spec, finished)
-    records = read_records(out, log=log)
+    records = read_records(out, log=log, only=planned)
     write_records(out, records)
     if records and report:
         write_report(out, records)
@@ -1180,6 +1194,16 @@ def _title(out: Path) -> str:
     return out.name
 
 
+def _spec_cells(out: Path) -> set[str] | None:
+    """The cell ids of the spec saved in ``out`` (None when there is none or it no longer plans)."""
+    if not (out / SPEC_FILE).is_file():
+        return None
+    try:
+        return {cell.id for cell in plan_cells(load_spec(out / SPEC_FILE))}
+    except UserError:
+        return None
+
+
 def load_records(out: str | os.PathLike) -> list[dict[str, Any]]:
     """The records of a comparison directory: ``records.jsonl``, or the cells' ``record.json`` files when it is
     missing; UserError when ``out`` is not a comparison directory."""
@@ -1187,7 +1211,7 @@ def load_records(out: str | os.PathLike) -> list[dict[str, Any]]:
     file = out / RECORDS_FILE
     if not out.is_dir() or not (file.is_file() or (out / CELLS_DIR).is_dir()):
         raise UserError(f"{out}: not a comparison directory (no {RECORDS_FILE}); make one with `hrm compare SPEC`")
-    from_cells = read_records(out)
+    from_cells = read_records(out, only=_spec_cells(out))
     if from_cells:
         return from_cells
     records = []

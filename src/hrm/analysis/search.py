@@ -27,6 +27,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import shutil
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,6 +35,7 @@ from typing import Any
 
 from hrm.analysis import compare
 from hrm.errors import UserError
+from hrm.model.limits import MAX_SEED
 
 SEARCH_KEYS = (
     "name",
@@ -123,6 +125,10 @@ def _param(key: str, raw: Any) -> Param:
     log = raw.get("log", False)
     if not isinstance(log, bool):
         raise UserError(f"{where}.log: expected true or false")
+    if step is not None and not step > 0:
+        raise UserError(f"{where}.step: must be > 0, got {step}")
+    if step is not None and log:
+        raise UserError(f"{where}: step and log cannot be combined (a log range has no even steps); drop one")
     if not low < high or (log and low <= 0):
         raise UserError(f"{where}: need low < high (and low > 0 with log), got {low} and {high}")
     is_int = all(isinstance(v, int) for v in (raw["low"], raw["high"])) and (step is None or isinstance(step, int))
@@ -157,8 +163,8 @@ def parse_search_spec(data: Any, name: str = "search", text: str = "") -> Search
     if metric not in METRICS:
         raise UserError(f"search spec: metric must be one of {', '.join(METRICS)}, got {metric!r}")
     seed = data.get("seed", 0)
-    if isinstance(seed, bool) or not isinstance(seed, int):
-        raise UserError(f"search spec: seed must be an integer, got {seed!r}")
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= MAX_SEED:
+        raise UserError(f"search spec: seed must be an integer in 0..{MAX_SEED}, got {seed!r}")
     spec = SearchSpec(base_spec.name, base_spec, params, trials, sampler, metric, seed)
     _check_space(spec)
     return spec
@@ -227,9 +233,8 @@ def run_search(spec: SearchSpec, out: str | Path, *, parallel: int | None = None
     if out.exists() and not out.is_dir():
         raise UserError(f"--out {out}: exists and is not a folder")
     parallel = compare._positive_int(parallel if parallel is not None else spec.base.parallel, "--parallel")
+    new_out = not out.exists()
     compare.make_out_dir(out)
-    if spec.base.text:
-        (out / compare.SPEC_FILE).write_text(spec.base.text, encoding="utf-8")
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     if spec.sampler == "grid":
         sampler = optuna.samplers.GridSampler({p.key: p.choices for p in spec.params}, seed=spec.seed)
@@ -237,13 +242,41 @@ def run_search(spec: SearchSpec, out: str | Path, *, parallel: int | None = None
         sampler = optuna.samplers.RandomSampler(seed=spec.seed)
     else:
         sampler = optuna.samplers.TPESampler(seed=spec.seed)
-    study = optuna.create_study(
-        study_name=spec.name,
-        storage=f"sqlite:///{(out / STUDY_FILE).resolve()}",
-        sampler=sampler,
-        direction="maximize",
-        load_if_exists=True,
-    )
+    existed = (out / STUDY_FILE).exists()
+    try:
+        study = optuna.create_study(
+            study_name=spec.name,
+            storage=f"sqlite:///{(out / STUDY_FILE).resolve()}",
+            sampler=sampler,
+            direction="maximize",
+            load_if_exists=True,
+        )
+    except Exception as exc:  # sqlalchemy / optuna errors on a file that is not a study database
+        if not existed:
+            (out / STUDY_FILE).unlink(missing_ok=True)
+            if new_out:
+                shutil.rmtree(out, ignore_errors=True)
+        raise UserError(
+            f"{out / STUDY_FILE}: not a readable Optuna study ({type(exc).__name__}); move it aside or use a new --out"
+        ) from None
+    # What the trials' values mean: a continued search must not rank trials of two budgets (or tasks) together.
+    identity = {
+        "budget": [spec.base.budget.kind, spec.base.budget.value],
+        "task": [spec.base.tasks[0].name, spec.base.tasks[0].base, list(spec.base.tasks[0].overrides)],
+        "seeds": list(spec.base.seeds),
+        "metric": spec.metric,
+    }
+    stored = study.user_attrs.get("identity")
+    if stored is None:
+        study.set_user_attr("identity", identity)
+    elif json.dumps(stored, sort_keys=True) != json.dumps(identity, sort_keys=True):
+        changed = ", ".join(k for k in identity if json.dumps(stored.get(k)) != json.dumps(identity[k]))
+        raise UserError(
+            f"{out}: this search was run with another {changed}; its trials would be ranked with these. "
+            "Use a new --out (or restore the spec)"
+        )
+    if spec.base.text:
+        (out / compare.SPEC_FILE).write_text(spec.base.text, encoding="utf-8")
     done = sum(t.state == optuna.trial.TrialState.COMPLETE for t in study.trials)
     lock = threading.Lock()  # the lab's records and plots are written by one trial at a time
 
@@ -267,6 +300,9 @@ def run_search(spec: SearchSpec, out: str | Path, *, parallel: int | None = None
     probe = dataclasses.replace(spec.base, families=[_family(spec, "probe", [])])
     compare.prepare_cells(compare.plan_cells(probe)[:1], spec.base.budget, log=log)
     remaining = spec.trials - done
+    if spec.sampler == "grid":  # once every combination is done, another trial would repeat one
+        combinations = math.prod(len(p.choices) for p in spec.params)
+        remaining = min(remaining, combinations - done)
     log(f"{spec.name}: {done} trial(s) finished, {max(remaining, 0)} to run, {parallel} at a time")
     if remaining > 0:
         study.optimize(objective, n_trials=remaining, n_jobs=parallel, catch=(RuntimeError,))

@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 from hrm.cli.arg_types import check_plot_suffix, count, seed
-from hrm.limits import MAX_RECURRENCE
+from hrm.model.limits import MAX_RECURRENCE
 
 
 def _common(parser: argparse.ArgumentParser, num_puzzles: int, plot: str) -> None:

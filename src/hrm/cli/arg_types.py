@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from hrm.limits import MAX_SEED
+from hrm.model.limits import MAX_SEED
 
 
 def seed(text: str) -> int:
@@ -19,7 +19,7 @@ def seed(text: str) -> int:
 
 
 def count(limit: int, minimum: int = 1):
-    """An argparse type: an integer in [minimum, limit] (the bounds of :mod:`hrm.limits`), checked at parse time,
+    """An argparse type: an integer in [minimum, limit] (the bounds of :mod:`hrm.model.limits`), checked at parse time,
     so a hostile count (``--augment-votes 1000000000``) is one line before anything is allocated."""
 
     def parse(text: str) -> int:

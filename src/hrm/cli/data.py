@@ -11,7 +11,7 @@ from pathlib import Path
 
 from hrm.cli.arg_types import count, seed
 from hrm.errors import UserError
-from hrm.limits import MAX_GENERATED, MAX_MAZE_SIZE
+from hrm.model.limits import MAX_GENERATED, MAX_MAZE_SIZE
 
 
 def register(subparsers) -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from hrm.cli.arg_types import count
 from hrm.cli.test_time_args import add_test_time_arguments, test_time_options
-from hrm.limits import MAX_RECURRENCE
+from hrm.model.limits import MAX_RECURRENCE
 
 EPILOG = """\
 PUZZLE is a Sudoku string (n² characters for an n×n board, '.' or '0' for blanks) or a file holding one, a maze

@@ -7,7 +7,7 @@ import argparse
 from typing import TYPE_CHECKING
 
 from hrm.cli.arg_types import count, finite_non_negative, seed
-from hrm.limits import MAX_CANDIDATES
+from hrm.model.limits import MAX_CANDIDATES
 
 if TYPE_CHECKING:
     from hrm.evaluation.test_time import TestTimeOptions

@@ -31,7 +31,7 @@ from hrm.data.sampling import num_eval_batches
 from hrm.errors import UserError
 from hrm.evaluation.batches import EvalBatch, split_batches, split_rows
 from hrm.evaluation.metrics import MetricAccumulator, MetricSummary
-from hrm.limits import MAX_RECURRENCE
+from hrm.model.limits import MAX_RECURRENCE
 from hrm.model.losses import IGNORE_LABEL_ID, act_loss
 from hrm.model.protocol import ReasoningModel
 from hrm.runtime.device import Precision, widest_float
@@ -102,7 +102,7 @@ def parse_segments(text: str | int | Sequence[int]) -> list[int]:
     if not values or any(v < 1 for v in values):
         raise UserError(f"--max-segments {text!r}: every value must be an integer >= 1 (e.g. 16 or 1,2,4,8,16,32)")
     if any(v > MAX_RECURRENCE for v in values):
-        raise UserError(f"--max-segments {text!r}: at most {MAX_RECURRENCE} segments (a sanity bound, hrm.limits)")
+        raise UserError(f"--max-segments {text!r}: at most {MAX_RECURRENCE} segments (a sanity bound)")
     return sorted(set(values))
 
 

@@ -24,8 +24,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from hrm.limits import MAX_LAYERS, MAX_RECURRENCE, check_count, check_model_values
 from hrm.model.layers import CastedEmbedding, swiglu_width
+from hrm.model.limits import MAX_LAYERS, MAX_RECURRENCE, check_count, check_model_values
 from hrm.model.protocol import FamilyModule, SegmentOutput, SegmentRunner
 from hrm.model.puzzle_embedding import PuzzleEmbedding
 
@@ -95,12 +95,12 @@ class FamilyConfig:
                 raise ValueError(f"{self._name(name)} must be > 0, got {value!r}")
 
     def _bounded(self, limit: int, *names: str, minimum: int = 1) -> None:
-        """Each of ``names`` an integer in [minimum, limit] (:mod:`hrm.limits`), before a module or tensor exists."""
+        """Each of ``names`` an integer in [minimum, limit] (:mod:`hrm.model.limits`), before anything is built."""
         for name in names:
             check_count(self._name(name), getattr(self, name), limit, minimum=minimum)
 
     def _check_values(self, values: float) -> None:
-        """Refuse a model of more than :data:`hrm.limits.MAX_MODEL_VALUES` values, before anything is built."""
+        """Refuse a model of more than :data:`hrm.model.limits.MAX_MODEL_VALUES` values, before anything is built."""
         check_model_values(
             type(self).__name__,
             values,

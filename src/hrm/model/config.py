@@ -7,7 +7,7 @@ import math
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from hrm.limits import MAX_LAYERS, MAX_MODEL_VALUES, MAX_RECURRENCE, check_count
+from hrm.model.limits import MAX_LAYERS, MAX_MODEL_VALUES, MAX_RECURRENCE, check_count
 
 PosEncoding = Literal["rope", "learned"]
 LossType = Literal["stablemax", "softmax"]

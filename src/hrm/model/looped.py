@@ -15,7 +15,6 @@ from typing import ClassVar, Literal
 import torch
 from torch import nn
 
-from hrm.limits import MAX_RECURRENCE
 from hrm.model.common import (
     BlockStack,
     BlockStackArchitecture,
@@ -26,6 +25,7 @@ from hrm.model.common import (
     linear_flops,
 )
 from hrm.model.layers import CastedLinear, RotaryEmbedding, TransformerBlock, at_least_fp32, trunc_normal_
+from hrm.model.limits import MAX_RECURRENCE
 
 
 @dataclass(kw_only=True)

@@ -17,9 +17,9 @@ from typing import ClassVar, Literal
 import torch
 from torch import nn
 
-from hrm.limits import MAX_LAYERS, MAX_MODEL_VALUES
 from hrm.model.common import DatasetFields, FamilyConfig, InputEmbedding, ZooModel, linear_flops
 from hrm.model.layers import CastedLinear
+from hrm.model.limits import MAX_LAYERS, MAX_MODEL_VALUES
 
 
 @dataclass(kw_only=True)

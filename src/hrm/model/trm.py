@@ -32,7 +32,6 @@ from typing import ClassVar
 import torch
 from torch import nn
 
-from hrm.limits import MAX_LAYERS, MAX_RECURRENCE
 from hrm.model.common import (
     BlockStack,
     BlockStackArchitecture,
@@ -51,6 +50,7 @@ from hrm.model.layers import (
     rms_norm,
     trunc_normal_,
 )
+from hrm.model.limits import MAX_LAYERS, MAX_RECURRENCE
 
 
 @dataclass(kw_only=True)

@@ -32,7 +32,7 @@ def check_count(name: str, value: object, limit: int, minimum: int = 1) -> int:
     if value < minimum:
         raise ValueError(f"{name} must be an integer >= {minimum}, got {value}")
     if value > limit:
-        raise ValueError(f"{name} must be at most {limit} (a sanity bound, see hrm.limits), got {value}")
+        raise ValueError(f"{name} must be at most {limit} (a sanity bound, see hrm.model.limits), got {value}")
     return value
 
 
