@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import shutil
@@ -214,14 +215,41 @@ def test_ray_engine_runs_cells_as_tasks(tmp_path, monkeypatch):
     assert not result.failed and sorted(r["family"] for r in result.records) == ["gru", "hrm"]
 
 
-def test_bad_search_spec_is_one_line(tmp_path, monkeypatch, capsys):
+SEARCH = "task: tiny\nfamily: hrm\nbudget: {steps: 2}\ntrials: 2\nparams: {optim.lr: {low: 1.0e-3, high: 1.0e-2}}\n"
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (SEARCH.replace("optim.lr:", "optim.lrr:"), "optim.lrr"),
+        (SEARCH.replace("high: 1.0e-2}", "high: 1.0e-2, step: 0}"), "step: must be > 0"),
+        (SEARCH.replace("high: 1.0e-2}", "high: 1.0e-2, step: -0.001}"), "step: must be > 0"),
+        (SEARCH.replace("high: 1.0e-2}", "high: 1.0e-2, step: 0.001, log: true}"), "step and log cannot be combined"),
+        (SEARCH + "seed: -1\n", "seed must be an integer in 0..4294967295"),
+    ],
+)
+def test_bad_search_spec_is_one_line(tmp_path, monkeypatch, capsys, text, message):
     monkeypatch.chdir(tmp_path)
-    text = "task: tiny\nfamily: hrm\nbudget: {steps: 2}\ntrials: 2\nparams: {optim.lrr: {low: 1.0e-3, high: 1.0e-2}}\n"
     spec = write_spec(tmp_path / "s.yaml", text)
     assert main(["compare", "--search", str(spec), "--out", str(tmp_path / "out")]) == 2
     err = capsys.readouterr().err.strip()
-    assert len(err.splitlines()) == 1 and "optim.lrr" in err
+    assert len(err.splitlines()) == 1 and message in err
     assert not (tmp_path / "out").exists()
+
+
+def test_a_corrupt_study_is_one_line(tmp_path, monkeypatch, capsys):
+    pytest.importorskip("optuna", reason="Optuna is an optional extra (pip install 'hrm-reasoning[search]')")
+    from hrm.analysis.search import STUDY_FILE
+
+    monkeypatch.chdir(tmp_path)
+    spec = write_spec(tmp_path / "s.yaml", SEARCH)
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / STUDY_FILE).write_bytes(b"this is not sqlite" * 100)
+    assert main(["compare", "--search", str(spec), "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert "not a readable Optuna study" in err[-1] and "Traceback" not in "\n".join(err)
+    assert sorted(p.name for p in out.iterdir()) == [STUDY_FILE]  # kept as it was, no spec.yaml written
 
 
 def test_search_minimal_spec_is_valid():
@@ -255,6 +283,13 @@ def test_optuna_grid_search_runs_trials_as_lab_cells(tmp_path, monkeypatch):
     # rerunning continues the study: nothing left to do
     again = run_search(spec, tmp_path / "out", parallel=1, log=lambda _: None)
     assert len(again.trials) == 2
+    # S3: asking for more trials than the grid has does not train a duplicate configuration ...
+    more = run_search(dataclasses.replace(spec, trials=5), tmp_path / "out", parallel=1, log=lambda _: None)
+    assert len(more.trials) == 2
+    # ... and a changed budget is not ranked with the old trials
+    other = dataclasses.replace(spec, base=dataclasses.replace(spec.base, budget=compare.Budget("steps", 4)))
+    with pytest.raises(compare.UserError, match="another budget"):
+        run_search(other, tmp_path / "out", parallel=1, log=lambda _: None)
 
 
 @pytest.mark.parametrize("name", ["smoke", "cpu_study_6x6", "cpu_study_depth_width"])
