@@ -464,10 +464,42 @@ def test_cells_dropped_from_the_spec_leave_the_table(tmp_path, monkeypatch):
     out = tmp_path / "out"
     for cell in ("hrm__tiny__s0", "gru__tiny__s0"):
         (out / compare.CELLS_DIR / cell).mkdir(parents=True)
-        record = {"cell": cell, "exact_accuracy": 0.5, "token_accuracy": 0.9, "wall_s": 1.0, "steps": 4}
+        record = {
+            "cell": cell,
+            "family": cell.split("__")[0],
+            "model": cell.split("__")[0],
+            "task": "tiny",
+            "parameters": {"total": 10},
+            **dict.fromkeys(("exact_accuracy", "token_accuracy", "wall_s", "mean_segments"), 0.5),
+            **dict.fromkeys(("steps", "train_flops", "flops_per_step"), 4),
+        }
         (out / compare.CELLS_DIR / cell / compare.RECORD_FILE).write_text(json.dumps(record))
     assert [r["cell"] for r in compare.load_records(out)] == ["gru__tiny__s0", "hrm__tiny__s0"]  # no spec: all
     (out / compare.SPEC_FILE).write_text(GOOD)  # the spec now has only the hrm family
     assert [r["cell"] for r in compare.load_records(out)] == ["hrm__tiny__s0"]
     assert [r["cell"] for r in compare.read_records(out, only={"hrm__tiny__s0"})] == ["hrm__tiny__s0"]
     assert (out / compare.CELLS_DIR / "gru__tiny__s0" / compare.RECORD_FILE).is_file()  # kept on disk
+
+
+@pytest.mark.parametrize("text", ["[]", '{"cell": "x"}', '{"cell": "x", "exact_accuracy": "high"}', "\x00\xff"])
+def test_a_corrupt_record_is_not_a_finished_cell(tmp_path, text):
+    """T5: a record of the wrong type or without its numbers is not finished (the cell reruns) and never a crash."""
+    (tmp_path / compare.RECORD_FILE).write_bytes(text.encode("latin-1"))
+    assert compare.valid_record(tmp_path / compare.RECORD_FILE) is None
+
+
+@pytest.mark.parametrize("content", [b"[]\n", b'{"cell": "x"}\n', b"\xff\xfe\x00binary"])
+def test_a_corrupt_records_file_is_one_line_for_report(tmp_path, capsys, content):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / compare.RECORDS_FILE).write_bytes(content)
+    assert main(["compare", "--report", str(out)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and compare.RECORDS_FILE in err[0]
+
+
+@pytest.mark.parametrize("content", [b"\xff\xfe\x00binary", b"[]", b'{"eval": {}}', b'{"eval": [], "config": {}}'])
+def test_a_corrupt_cell_plan_is_a_user_error(tmp_path, content):
+    (tmp_path / compare.CELL_FILE).write_bytes(content)
+    with pytest.raises(compare.UserError, match=compare.CELL_FILE):
+        compare.run_cell_here(tmp_path)

@@ -171,3 +171,14 @@ def test_an_unused_family_section_is_validated_too():
     with pytest.raises(ConfigError, match=r"trm.num_layers must be an integer >= 1.*not used with model=gru"):
         apply_overrides(get_recipe("tiny"), ["model=gru", "trm.num_layers=-5"]).validate()
     apply_overrides(get_recipe("tiny"), ["model=gru", "trm.num_layers=3"]).validate()
+
+
+@pytest.mark.parametrize(("content", "message"), [(b"\xff\xfe\x00", "not UTF-8"), (b"[1]", "expected a JSON object")])
+def test_a_corrupt_train_config_is_a_user_error(tmp_path, content, message):
+    """T5: `hrm train --resume` on a run whose train_config.json is binary or not an object: one clear error."""
+    from hrm.errors import UserError
+    from hrm.training.run_dir import TRAIN_CONFIG_FILE, RunDir
+
+    (tmp_path / TRAIN_CONFIG_FILE).write_bytes(content)
+    with pytest.raises(UserError, match=message):
+        RunDir(tmp_path).read_config()

@@ -534,9 +534,17 @@ def run_cell_here(cell_dir: str | os.PathLike) -> dict[str, Any]:
     from hrm.training.trainer import train
 
     cell_dir = Path(cell_dir)
-    plan = json.loads((cell_dir / CELL_FILE).read_text(encoding="utf-8"))
-    evaluation = EvalSpec(**plan["eval"])
-    config = TrainConfig.from_dict(plan["config"]).validate()
+    file = cell_dir / CELL_FILE
+    try:
+        plan = json.loads(file.read_text(encoding="utf-8"))
+        evaluation = EvalSpec(**plan["eval"])
+        config = TrainConfig.from_dict(plan["config"]).validate()
+    except UserError as exc:
+        raise UserError(f"{file}: {exc}") from None
+    except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise UserError(
+            f"{file}: not a readable cell plan ({type(exc).__name__}); remove that cell folder to rerun it"
+        ) from None
     torch.set_num_threads(max(1, config.runtime.num_threads))
     run_dir = cell_dir / RUN_SUBDIR
     # The run folder is judged (and a dead one removed) only under the cell's own lock, held until the cell ends:
@@ -700,8 +708,10 @@ def check_out_dir(out: Path, cells: list[Cell], spec: CompareSpec) -> None:
             continue
         try:
             old = json.loads(file.read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError) as exc:
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
             raise UserError(f"{file}: unreadable ({exc}); remove that cell folder to rerun it") from None
+        if not isinstance(old, dict):
+            raise UserError(f"{file}: not a cell plan (a JSON object); remove that cell folder to rerun it")
         if not _same_plan(old, _cell_plan(cell, spec)):
             raise UserError(
                 f"{out}: cell {cell.id} was run with a different config, budget or evaluation; "
@@ -748,23 +758,36 @@ def run_cell_process(cell_dir: str, threads: int) -> int:
                 proc.stdin.close()
 
 
-_RECORD_NUMBERS = ("exact_accuracy", "token_accuracy", "wall_s", "steps")
+# What the summary reads of a record: these numbers, these strings and the parameter counts.
+_RECORD_NUMBERS = (
+    "exact_accuracy", "token_accuracy", "wall_s", "steps", "train_flops", "flops_per_step", "mean_segments",
+)  # fmt: skip
+_RECORD_STRINGS = ("cell", "family", "model", "task")
 
 
-def valid_record(file: Path) -> dict[str, Any] | None:
-    """The record in ``file`` if it is a complete one (a JSON object with its numbers), else None: a record is
-    written atomically, so a torn or hand-edited one is not a finished cell."""
-    try:
-        record = json.loads(file.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+def complete_record(record: Any) -> dict[str, Any] | None:
+    """``record`` if it holds everything the summary reads (with the right types), else None."""
+    if not isinstance(record, dict):
         return None
-    if not isinstance(record, dict) or not isinstance(record.get("cell"), str):
+    if not all(isinstance(record.get(key), str) for key in _RECORD_STRINGS):
         return None
     for key in _RECORD_NUMBERS:
         value = record.get(key)
         if isinstance(value, bool) or not isinstance(value, int | float):
             return None
+    parameters = record.get("parameters")
+    if not isinstance(parameters, dict) or not any(k in parameters for k in ("trunk", "total")):
+        return None
     return record
+
+
+def valid_record(file: Path) -> dict[str, Any] | None:
+    """The record in ``file`` if it is a complete one (:func:`complete_record`), else None: a record is written
+    atomically, so a torn or hand-edited one is not a finished cell."""
+    try:
+        return complete_record(json.loads(file.read_text(encoding="utf-8")))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return None
 
 
 def read_records(
@@ -1216,11 +1239,18 @@ def load_records(out: str | os.PathLike) -> list[dict[str, Any]]:
         return from_cells
     records = []
     if file.is_file():
-        for number, line in enumerate(file.read_text(encoding="utf-8").splitlines(), start=1):
+        try:
+            text = file.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise UserError(f"{file}: unreadable ({type(exc).__name__}); rerun `hrm compare` to rewrite it") from None
+        for number, line in enumerate(text.splitlines(), start=1):
             if not line.strip():
                 continue
             try:
-                records.append(json.loads(line))
+                record = complete_record(json.loads(line))
             except json.JSONDecodeError:
                 raise UserError(f"{file}:{number}: not valid JSON") from None
+            if record is None:
+                raise UserError(f"{file}:{number}: not a complete cell record; rerun `hrm compare` to rewrite it")
+            records.append(record)
     return records

@@ -85,9 +85,14 @@ class RunDir:
                 "pass the directory that `hrm train` created"
             )
         try:
-            return TrainConfig.from_dict(json.loads(file.read_text())).validate()
+            data = json.loads(file.read_text(encoding="utf-8"))
         except json.JSONDecodeError as exc:
             raise UserError(f"{file}: invalid JSON (line {exc.lineno}): {exc.msg}") from exc
+        except UnicodeDecodeError:
+            raise UserError(f"{file}: not a text file (not UTF-8); it is not a train_config.json") from None
+        if not isinstance(data, dict):
+            raise UserError(f"{file}: expected a JSON object (a TrainConfig), got {type(data).__name__}")
+        return TrainConfig.from_dict(data).validate()
 
     # --- checkpoints -------------------------------------------------------------------------------------------
 
