@@ -322,3 +322,27 @@ def test_page_server_serves_only_the_page_on_localhost():
         assert err.value.code == 404
     with pytest.raises(urllib.error.URLError):
         urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2)
+
+
+def test_unclear_inputs_get_clear_messages(tmp_path):
+    """A checkpoint folder, a run of checkpoints without train_config.json, `sets: "all"`, --out under a file."""
+    from pathlib import Path
+
+    from hrm.analysis.view import detect_kind, write_html
+    from hrm.data.format import DatasetMetadata
+
+    shipped = Path(__file__).resolve().parents[2] / "src" / "hrm" / "assets" / "pretrained" / "sudoku-6x6"
+    (step,) = [p for p in shipped.iterdir() if p.name.startswith("step-")]
+    with pytest.raises(UserError, match="a checkpoint, not something to view"):
+        detect_kind(step)
+    with pytest.raises(UserError, match="not a dataset"):  # its step folder's dataset.json is not a split
+        detect_kind(shipped)
+    full = {
+        "pad_id": 0, "ignore_label_id": 0, "blank_identifier_id": 0, "vocab_size": 6, "seq_len": 16,
+        "num_puzzle_identifiers": 1, "total_groups": 1, "mean_puzzle_examples": 1.0, "sets": "all",
+    }  # fmt: skip
+    with pytest.raises(UserError, match=r"'sets' must be a list of names"):
+        DatasetMetadata.from_dict(full, source="dataset.json")
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(UserError, match="is a file, not a folder"):
+        write_html("<html></html>", tmp_path / "file" / "x.html")

@@ -83,6 +83,8 @@ def test_solve_full_disk_leaves_no_partial_gif(capsys, tmp_path, monkeypatch):
         (["halting", "--batch-size", "0"], "--batch-size 0"),
         (["halting", "--max-segments", "0"], "--max-segments 0"),
         (["dimensionality", "--segments", "0"], "--segments 0"),
+        (["halting", "--max-segments", "100000000"], "at most 4096"),
+        (["recursion", "--segments", "100000000"], "at most 4096"),
         (["halting", "--num-puzzles", "-1"], "--num-puzzles -1"),
         (["halting", "--plot", "DIR"], "--plot"),
         (["dimensionality", "--json", "DIR"], "--json"),

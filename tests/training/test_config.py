@@ -182,3 +182,8 @@ def test_a_corrupt_train_config_is_a_user_error(tmp_path, content, message):
     (tmp_path / TRAIN_CONFIG_FILE).write_bytes(content)
     with pytest.raises(UserError, match=message):
         RunDir(tmp_path).read_config()
+
+
+def test_a_word_for_an_integer_field_says_integer():
+    with pytest.raises(ConfigError, match="lstm.match_parameters=true: expected an integer, got 'true'"):
+        apply_overrides(get_recipe("tiny"), ["lstm.match_parameters=true"])

@@ -26,7 +26,6 @@ import http.server
 import json
 import math
 import os
-import tempfile
 import threading
 from collections.abc import Callable, Iterator
 from importlib import resources
@@ -36,6 +35,7 @@ from typing import Any
 import numpy as np
 
 from hrm._version import __version__
+from hrm.checkpoints.format import MODEL_FILE
 from hrm.data.format import IDENTIFIERS_FILE, METADATA_FILE, PuzzleSplit, load_identifiers, load_split
 from hrm.errors import UserError
 from hrm.runtime.logging import METRICS_JSONL, read_metrics
@@ -84,6 +84,11 @@ def detect_kind(path: Path) -> str:
             return "run"
         if (path / EVAL_FILE).is_file() or (path / SEGMENTS_FILE).is_file():
             return "evaluation"
+        if (path / MODEL_FILE).is_file():  # a checkpoint keeps its dataset's dataset.json beside it
+            raise UserError(
+                f"{path}: a checkpoint, not something to view; view its run folder ({path.parent}) or the dataset "
+                "it was trained on"
+            )
         if (path / METADATA_FILE).is_file() or _split_dirs(path):
             return "dataset"
     else:
@@ -97,7 +102,12 @@ def detect_kind(path: Path) -> str:
 
 def _split_dirs(root: Path) -> list[str]:
     """Split folders of a dataset root, train and test first."""
-    names = [p.name for p in root.iterdir() if p.is_dir() and (p / METADATA_FILE).is_file()]
+    names = [
+        p.name
+        for p in root.iterdir()
+        # a checkpoint folder keeps a copy of its dataset's dataset.json: it is not a split
+        if p.is_dir() and (p / METADATA_FILE).is_file() and not (p / MODEL_FILE).is_file()
+    ]
     return sorted(names, key=lambda n: (n not in ("train", "test"), n != "train", n))
 
 
@@ -765,25 +775,14 @@ def render_html(page: dict[str, Any]) -> str:
 
 
 def write_html(text: str, out: str | os.PathLike) -> Path:
-    """Write atomically (temporary file beside ``out``, then rename): never a half-written page."""
-    out = Path(out)
-    if out.is_dir():
-        raise UserError(f"--out {out}: is a folder; give a file name such as {out / 'view.html'}")
-    parent = out.parent if str(out.parent) else Path(".")
+    """Write atomically (:func:`hrm.runtime.files.write_text_atomic`): never a half-written page."""
+    from hrm.runtime.files import check_output_file, write_text_atomic
+
+    out = check_output_file(out, "--out")
     try:
-        parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=parent)
+        return write_text_atomic(out, text)
     except OSError as exc:
         raise UserError(f"--out {out}: cannot write there ({exc.strerror})") from None
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, out)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return out
 
 
 class _PageHandler(http.server.BaseHTTPRequestHandler):

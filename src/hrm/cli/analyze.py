@@ -6,7 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
-from hrm.cli.arg_types import check_plot_suffix, count, seed
+from hrm.cli.arg_types import check_plot_suffix, seed
 from hrm.model.limits import MAX_RECURRENCE
 
 
@@ -61,7 +61,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     _common(dim, 64, "dimensionality.png")
     dim.add_argument(
         "--segments",
-        type=count(MAX_RECURRENCE),
+        type=int,
         metavar="M",
         help="segments per trajectory (default the model's M_max)",
     )
@@ -81,9 +81,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "segment m, and among the examples that halted at m.",
     )
     _common(halt, 256, "halting.png")
-    halt.add_argument(
-        "--max-segments", type=count(MAX_RECURRENCE), metavar="M", help="segment cap (default the model's M_max)"
-    )
+    halt.add_argument("--max-segments", type=int, metavar="M", help="segment cap (default the model's M_max)")
     halt.set_defaults(func=run_halting)
 
     rec = sub.add_parser(
@@ -96,9 +94,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "loop). See docs/solve-and-analyze.md.",
     )
     _common(rec, 64, "recursion.png")
-    rec.add_argument(
-        "--segments", type=count(MAX_RECURRENCE), metavar="M", help="segments per example (default the model's M_max)"
-    )
+    rec.add_argument("--segments", type=int, metavar="M", help="segments per example (default the model's M_max)")
     rec.set_defaults(func=run_recursion)
 
     scale = sub.add_parser(
@@ -131,6 +127,8 @@ def _check_args(args: argparse.Namespace) -> None:
             parse_segments(value)
         elif value is not None and value < 1:
             raise UserError(f"--{option.replace('_', '-')} {value}: must be >= 1 (omit it for the model's M_max)")
+        elif value is not None and value > MAX_RECURRENCE:
+            raise UserError(f"--{option.replace('_', '-')} {value}: at most {MAX_RECURRENCE} (a sanity bound)")
     check_output_file(args.plot, "--plot")
     check_plot_suffix(args.plot)
     if args.json is not None:

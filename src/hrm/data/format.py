@@ -24,6 +24,7 @@ import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -49,6 +50,13 @@ _METADATA_KEYS: tuple[str, ...] = (
     "mean_puzzle_examples",
     "sets",
 )
+
+
+def _names(value: Any) -> list[str]:
+    """``sets``: a JSON list of subset names (a bare string such as ``"all"`` is refused, not split into letters)."""
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ValueError(f"'sets' must be a list of names such as [\"all\"], got {value!r}")
+    return list(value)
 
 
 @dataclass
@@ -113,7 +121,7 @@ class DatasetMetadata:
                 num_puzzle_identifiers=int(data["num_puzzle_identifiers"]),
                 total_groups=int(data["total_groups"]),
                 mean_puzzle_examples=float(data["mean_puzzle_examples"]),
-                sets=[str(s) for s in data["sets"]],
+                sets=_names(data["sets"]),
             )
         except (TypeError, ValueError) as exc:
             raise UserError(f"{source}:1: bad value in dataset metadata ({exc}); rebuild the dataset") from None

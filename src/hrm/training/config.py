@@ -501,7 +501,10 @@ def parse_value(text: str, hint: Any) -> Any:
         try:
             return int(text)
         except ValueError:
-            number = float(text)  # accept 1e3 for an int field, but not 2.5
+            try:
+                number = float(text)  # accept 1e3 for an int field, but not 2.5
+            except ValueError:
+                raise ValueError(f"expected an integer, got {text!r}") from None
             if not number.is_integer():
                 raise ValueError(f"expected an integer, got {text!r}") from None
             return int(number)
