@@ -85,6 +85,9 @@ def test_serve_binds_localhost_and_stops_cleanly_on_ctrl_c(dataset):
         stderr=subprocess.PIPE,
         text=True,
         env=env,
+        # A background job's children inherit SIGINT ignored (and Python then installs no Ctrl-C handler): give
+        # the server the default disposition, as an interactive shell would.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     try:
         ready, _, _ = select.select([proc.stdout], [], [], 120)  # bounded: never hang the suite
