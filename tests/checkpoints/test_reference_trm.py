@@ -161,3 +161,37 @@ def test_trm_reference_layer_count_mismatch_is_one_line_error(tmp_path):
     (path.parent / "all_config.yaml").write_text(yaml.safe_dump(config))
     with pytest.raises(UserError, match="L_layers=3"):
         load_reference_checkpoint(path)
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"L_layers": "x"},
+        {"loss": "str"},
+        {"H_cycles": [1, 2]},
+        {"expansion": "wide"},
+    ],
+)
+def test_trm_reference_config_of_the_wrong_type_is_one_line_error(tmp_path, capsys, change):
+    """T3: a wrong-typed all_config.yaml value is a UserError naming the file (`hrm info`: exit 2, one line)."""
+    from hrm.cli import main
+
+    path, _ = _write_reference_run(tmp_path, "trm_attention", compiled=False)
+    config = yaml.safe_load((path.parent / "all_config.yaml").read_text())
+    config["arch"].update(change)
+    (path.parent / "all_config.yaml").write_text(yaml.safe_dump(config))
+    with pytest.raises(UserError, match=str(path)):
+        load_reference_checkpoint(path)
+    assert main(["info", "--checkpoint", str(path)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "Traceback" not in err[0]
+
+
+def test_trm_reference_token_table_of_the_wrong_rank_is_one_line_error(tmp_path):
+    path, _ = _write_reference_run(tmp_path, "trm_attention", compiled=False)
+    state = torch.load(path, weights_only=True)
+    key = next(k for k in state if k.endswith("embed_tokens.embedding_weight"))
+    state[key] = state[key].reshape(-1)
+    torch.save(state, path)
+    with pytest.raises(UserError, match="wrong type or shape"):
+        load_reference_checkpoint(path)

@@ -67,3 +67,20 @@ def test_checkpoint_kind(tmp_path):
     data.mkdir()
     (data / "build.json").write_text(json.dumps({"kind": "maze"}))
     assert checkpoint_kind(ckpt({"source": str(data)})) == "maze"  # its recorded dataset's build.json
+
+
+def test_a_recorded_kind_that_does_not_fit_the_data_is_a_user_error(tmp_path):
+    """T9: build.json says arc over 4x4 Sudoku data: one clear error, not a reshape traceback in `hrm view`."""
+    from hrm.analysis.view import build_page
+    from hrm.data.sudoku import SudokuBuildOptions, build_sudoku_dataset
+    from hrm.errors import UserError
+
+    root = tmp_path / "s4"
+    build_sudoku_dataset(
+        SudokuBuildOptions(out=root, size=4, num_train=4, num_test=2, givens=8, seed=0, show_progress=False)
+    )
+    build = json.loads((root / "build.json").read_text())
+    build["kind"] = "arc"
+    (root / "build.json").write_text(json.dumps(build))
+    with pytest.raises(UserError, match=r"build.json: says arc, but the data has vocab_size 6 and seq_len 16"):
+        build_page(root)

@@ -65,7 +65,24 @@ def rename_trm_key(key: str) -> str:
 def trm_reference_config(
     state: dict[str, torch.Tensor], config: dict[str, Any], source: str, seq_len: int | None, dataset_seq_len
 ) -> TRMConfig:
-    """The :class:`TRMConfig` of a renamed reference state dict. ``dataset_seq_len()`` is tried for rope models."""
+    """The :class:`TRMConfig` of a renamed reference state dict. ``dataset_seq_len()`` is tried for rope models.
+
+    A config value of the wrong type (``L_layers: x``, ``loss: "str"``) or a tensor of the wrong rank is one
+    UserError naming the file, as for HRM's reference checkpoints."""
+    try:
+        return _trm_reference_config(state, config, source, seq_len, dataset_seq_len)
+    except (TypeError, ValueError, AttributeError, OverflowError, KeyError) as exc:
+        if isinstance(exc, UserError):
+            raise
+        raise UserError(
+            f"{source}: all_config.yaml or the tensors hold a value of the wrong type or shape "
+            f"({type(exc).__name__}: {exc})"
+        ) from None
+
+
+def _trm_reference_config(
+    state: dict[str, torch.Tensor], config: dict[str, Any], source: str, seq_len: int | None, dataset_seq_len
+) -> TRMConfig:
     arch = config["arch"]
     try:
         vocab_size, hidden = state["core.embed.embed_tokens.weight"].shape

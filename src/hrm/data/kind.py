@@ -15,6 +15,7 @@ from typing import Any
 
 from hrm.data import arc, maze, sudoku
 from hrm.data.build import BUILD_FILE
+from hrm.errors import UserError
 
 
 def normalise_kind(kind: Any) -> str | None:
@@ -60,7 +61,23 @@ def dataset_kind(root: str | Path | None, metadata: Any = None) -> str | None:
         except (OSError, json.JSONDecodeError):
             kind = None
         if kind is not None:
+            if metadata is not None and not kind_fits_shape(kind, metadata.vocab_size, metadata.seq_len):
+                raise UserError(
+                    f"{Path(root) / BUILD_FILE}: says {kind}, but the data has vocab_size {metadata.vocab_size} and "
+                    f"seq_len {metadata.seq_len}, which {kind} data never has; rebuild the dataset (or fix build.json)"
+                )
             return kind
     if metadata is not None:
         return kind_from_shape(metadata.vocab_size, metadata.seq_len)
     return None
+
+
+def kind_fits_shape(kind: str, vocab_size: int, seq_len: int) -> bool:
+    """Whether data of ``kind`` can have this vocabulary and sequence length (``custom``: any)."""
+    if kind == "arc":
+        return vocab_size == arc.VOCAB_SIZE and seq_len == arc.SEQ_LEN
+    if kind == "sudoku":
+        return sudoku.board_side(vocab_size, seq_len) is not None
+    if kind == "maze":
+        return vocab_size == maze.VOCAB_SIZE and math.isqrt(seq_len) ** 2 == seq_len
+    return True
