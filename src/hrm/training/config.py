@@ -136,8 +136,9 @@ class ScheduleConfig:
         epochs: training length; total steps = int(epochs · total_groups · mean_puzzle_examples / global batch).
         eval_interval: epochs between evaluations (the reference asserts it divides ``epochs``).
         max_steps: ours: when > 0, the total number of steps (overrides the epoch formula).
-        time_budget_minutes: ours: when > 0, stop after this much wall time; with ``lr_min_ratio < 1`` the
-            cosine decays over the budget (progress = elapsed / budget) instead of over steps.
+        time_budget_minutes: ours: when > 0, stop after this much wall time of training (steps and evaluations,
+            counted from the first step: set-up is excluded, so a run always trains at least one step); with
+            ``lr_min_ratio < 1`` the cosine decays over the budget (progress = elapsed / budget) instead of over steps.
         eval_every_steps: ours: when > 0, evaluate every this many steps instead of every ``eval_interval``.
         eval_at_end: ours: evaluate after the last step even if it is not an evaluation step.
     """
