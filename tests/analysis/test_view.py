@@ -303,7 +303,7 @@ def test_write_html_is_atomic(tmp_path, monkeypatch):
         raise OSError("disk full")
 
     monkeypatch.setattr(view.os, "replace", fail)
-    with pytest.raises(OSError):
+    with pytest.raises(UserError, match="cannot write there"):  # one line at the CLI, the old page kept
         view.write_html("new", out)
     assert out.read_text() == "old" and [p.name for p in tmp_path.iterdir()] == ["page.html"]
     monkeypatch.undo()
