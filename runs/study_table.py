@@ -1,9 +1,9 @@
-"""Print the README's Markdown tables of the CPU study from its committed records (issue 12, item 4).
+"""Print the Markdown tables of the CPU study in docs/results.md from its committed records (issue 12, item 4).
 
     python runs/study_table.py                      # both tables from runs/results/
     python runs/study_table.py --records DIR/records.jsonl --kind families
 
-`hrm compare --report` writes the lab's own summary (mean, sd, 95% interval); this script adds what the README
+`hrm compare --report` writes the lab's own summary (mean, sd, 95% interval); this script adds what docs/results.md
 shows besides: every seed's value, the accuracy at one segment, early exit, and a column that says what each
 family tests. Only the standard library: it reads JSON and prints text.
 """
