@@ -8,6 +8,7 @@ import math
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from safetensors.torch import load_file
@@ -21,12 +22,13 @@ from hrm.errors import UserError
 from hrm.evaluation import evaluate_split
 from hrm.inference.render import format_result, format_trace
 from hrm.inference.solve import solve
+from hrm.model import registry
 from hrm.model.registry import family_spec
 from hrm.training.config import ConfigError, TrainConfig, apply_overrides
 from hrm.training.recipes import get_recipe
 from hrm.training.trainer import train
 
-FAMILIES = ("trm", "transformer", "looped", "gru", "lstm")
+FAMILIES = tuple(name for name in registry.FAMILIES if name != "hrm")  # every other registered family
 
 
 @pytest.fixture(scope="module")
@@ -76,6 +78,8 @@ def test_tiny_recipe_learns_and_checkpoint_round_trips(family, tiny_data, tmp_pa
     assert info["family"] == family and info["flops_per_segment"] == ckpt.model.flops_per_segment(1)
     assert f"model family: {family}" in format_info(info)
     answer = solve(ckpt, "1...2...3...4...", trace=True)  # any family solves; no halting head: no confidence
+    by_object = solve(ckpt.model, "1...2...3...4...", kind="sudoku")  # the model object itself, like an HRM's
+    assert np.array_equal(by_object.answer, solve(ckpt, "1...2...3...4...").answer)
     assert answer.segments <= ckpt.model.max_segments and len(answer.trace) == answer.segments
     assert (answer.to_dict()["confidence"] is None) == (not ckpt.model.has_halting_head)
     report = format_result(answer)

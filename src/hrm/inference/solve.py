@@ -42,7 +42,7 @@ from hrm.inference.puzzles import (
     seq_len_for,
     vocab_size_for,
 )
-from hrm.model import HRM, HRMConfig, ReasoningModel
+from hrm.model import FAMILIES, HRMConfig, ReasoningModel
 from hrm.runtime.device import resolve_device
 
 
@@ -235,8 +235,13 @@ def arc_views(identifiers: list[str] | None, task_id: str | None, limit: int) ->
 # Solving
 
 
+def _family_model(obj: Any) -> bool:
+    """Whether ``obj`` is a model of a registered family (HRM, TRM, the baselines: any ``registry.FAMILIES``)."""
+    return isinstance(obj, torch.nn.Module) and any(isinstance(obj, spec.model_cls) for spec in FAMILIES.values())
+
+
 def _as_model(model_or_checkpoint: Any, device: str | torch.device | None) -> tuple[ReasoningModel, Checkpoint | None]:
-    if isinstance(model_or_checkpoint, HRM):
+    if _family_model(model_or_checkpoint):
         return model_or_checkpoint.eval(), None
     if isinstance(model_or_checkpoint, Checkpoint):
         return model_or_checkpoint.model.eval(), model_or_checkpoint
@@ -244,7 +249,8 @@ def _as_model(model_or_checkpoint: Any, device: str | torch.device | None) -> tu
         ckpt = open_checkpoint(model_or_checkpoint, resolve_device(str(device) if device is not None else "auto"))
         return ckpt.model, ckpt
     raise TypeError(
-        f"model_or_checkpoint must be an HRM, a Checkpoint, a path or None, got {type(model_or_checkpoint).__name__}"
+        "model_or_checkpoint must be a model of a registered family (HRM, TRM, ...), a Checkpoint, a path or None, "
+        f"got {type(model_or_checkpoint).__name__}"
     )
 
 
@@ -275,10 +281,11 @@ def solve(
 ) -> SolveResult:
     """Solve one puzzle with a model.
 
-    ``solve(puzzle)`` uses the checkpoint shipped with the package; ``solve(model_or_checkpoint, puzzle)`` takes an
-    :class:`~hrm.model.HRM`, a :class:`~hrm.checkpoints.Checkpoint`, or a path (step dir or run dir). ``puzzle`` is
-    anything :func:`hrm.inference.puzzles.load_puzzle` accepts (a Sudoku string, a file path, a grid, an ARC task
-    dict, a :class:`Puzzle`).
+    ``solve(puzzle)`` uses the checkpoint shipped with the package; ``solve(model_or_checkpoint, puzzle)`` takes a
+    model of any registered family (:class:`~hrm.model.HRM`, TRM, the baselines), a
+    :class:`~hrm.checkpoints.Checkpoint`, or a path (step dir or run dir). ``puzzle`` is anything
+    :func:`hrm.inference.puzzles.load_puzzle` accepts (a Sudoku string, a file path, a grid, an ARC task dict, a
+    :class:`Puzzle`).
 
     Args:
         kind: the model's puzzle kind; default from the checkpoint's dataset metadata or its vocab/seq_len.
