@@ -18,13 +18,13 @@ import dataclasses
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol, cast
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from hrm.model.layers import CastedEmbedding, swiglu_width
+from hrm.model.layers import CastedEmbedding, CastedLinear, RotaryEmbedding, TransformerBlock, swiglu_width
 from hrm.model.limits import MAX_LAYERS, MAX_RECURRENCE, check_count, check_model_values
 from hrm.model.protocol import FamilyModule, SegmentOutput, SegmentRunner
 from hrm.model.puzzle_embedding import PuzzleEmbedding
@@ -465,6 +465,48 @@ class BlockStack(nn.Module):
         for layer in self.layers:
             h = layer(h, rotary)
         return h
+
+
+class AttentionStackCore(nn.Module):
+    """What the plain and the looped Transformer build alike: f_I, RoPE tables, one stack of post-norm attention
+    blocks, f_O and (``halting``) the Q-head, initialised as HRM's (weight 0, bias -5, so that early training never
+    halts). Each family adds its initial state buffer after this, in its own ``__init__``; the order in which
+    tensors are made here is the order the random initialisation draws them, so it is fixed."""
+
+    q_head: CastedLinear | None
+
+    def __init__(self, config: BlockStackArchitecture, total_len: int, halting: bool):
+        super().__init__()
+        cfg = cast(Any, config)  # a BlockStackArchitecture with its DatasetFields (vocab_size, ...)
+        self.config = config
+        self.forward_dtype = torch.float32
+        D = config.hidden_size
+        assert config.puzzle_emb_ndim is not None  # the config's __post_init__ resolves None to hidden_size
+        self.embed = InputEmbedding(
+            cfg.vocab_size,
+            D,
+            cfg.num_puzzle_identifiers,
+            config.puzzle_emb_ndim,
+            cfg.puzzle_emb_len,
+            config.pos_encodings,
+            total_len,
+        )
+        self.rotary = (
+            RotaryEmbedding(config.head_dim, total_len, config.rope_theta) if config.pos_encodings == "rope" else None
+        )
+        self.blocks = BlockStack(
+            [
+                TransformerBlock(D, config.num_heads, config.expansion, config.rms_norm_eps)
+                for _ in range(config.num_layers)
+            ]
+        )
+        self.lm_head = CastedLinear(D, cfg.vocab_size)
+        self.q_head = CastedLinear(D, 2, bias=True) if halting else None
+        if self.q_head is not None:
+            with torch.no_grad():
+                self.q_head.weight.zero_()
+                assert self.q_head.bias is not None  # built with bias=True
+                self.q_head.bias.fill_(-5.0)
 
 
 class ZooCore(Protocol):

@@ -39,6 +39,7 @@ from typing import ClassVar
 import torch
 from torch import nn
 
+from hrm.model.common import LEARNED_POS_SCALE
 from hrm.model.config import HRMConfig
 from hrm.model.layers import (
     CastedEmbedding,
@@ -52,8 +53,6 @@ from hrm.model.layers import (
 )
 from hrm.model.protocol import FamilyModule, SegmentOutput, SegmentRunner
 from hrm.model.puzzle_embedding import PuzzleEmbedding
-
-LEARNED_POS_SCALE = 0.707106781  # the reference's literal for 1/√2, applied before the √D scale
 
 
 @dataclass

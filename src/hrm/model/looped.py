@@ -13,18 +13,16 @@ from dataclasses import dataclass
 from typing import ClassVar, Literal
 
 import torch
-from torch import nn
 
 from hrm.model.common import (
-    BlockStack,
+    AttentionStackCore,
     BlockStackArchitecture,
     DatasetFields,
-    InputEmbedding,
     ZooModel,
     block_flops,
     linear_flops,
 )
-from hrm.model.layers import CastedLinear, RotaryEmbedding, TransformerBlock, at_least_fp32, trunc_normal_
+from hrm.model.layers import at_least_fp32, trunc_normal_
 from hrm.model.limits import MAX_RECURRENCE
 
 
@@ -81,43 +79,13 @@ class LoopedConfig(LoopedArchitecture, DatasetFields):
         return self.loops if self.grad_window == 0 else self.grad_window
 
 
-class LoopedCore(nn.Module):
+class LoopedCore(AttentionStackCore):
     z_init: torch.Tensor  # buffer, [hidden_size]
+    config: LoopedConfig
 
     def __init__(self, config: LoopedConfig):
-        super().__init__()
-        self.config = config
-        self.forward_dtype = torch.float32
+        super().__init__(config, config.total_len, halting=config.halt_max_steps > 1)
         D = config.hidden_size
-        puzzle_emb_ndim = config.puzzle_emb_ndim
-        assert puzzle_emb_ndim is not None  # LoopedConfig.__post_init__ resolves None to hidden_size
-        self.embed = InputEmbedding(
-            config.vocab_size,
-            D,
-            config.num_puzzle_identifiers,
-            puzzle_emb_ndim,
-            config.puzzle_emb_len,
-            config.pos_encodings,
-            config.total_len,
-        )
-        self.rotary = (
-            RotaryEmbedding(config.head_dim, config.total_len, config.rope_theta)
-            if config.pos_encodings == "rope"
-            else None
-        )
-        self.blocks = BlockStack(
-            [
-                TransformerBlock(D, config.num_heads, config.expansion, config.rms_norm_eps)
-                for _ in range(config.num_layers)
-            ]
-        )
-        self.lm_head = CastedLinear(D, config.vocab_size)
-        self.q_head = CastedLinear(D, 2, bias=True) if config.halt_max_steps > 1 else None
-        if self.q_head is not None:
-            with torch.no_grad():
-                self.q_head.weight.zero_()
-                assert self.q_head.bias is not None  # built with bias=True
-                self.q_head.bias.fill_(-5.0)
         self.register_buffer("z_init", trunc_normal_(torch.empty(D), std=1.0))
 
     def forward(self, z: torch.Tensor, inputs: torch.Tensor, puzzle_identifiers: torch.Tensor):

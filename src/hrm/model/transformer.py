@@ -16,18 +16,16 @@ from dataclasses import dataclass
 from typing import ClassVar, Literal
 
 import torch
-from torch import nn
 
 from hrm.model.common import (
-    BlockStack,
+    AttentionStackCore,
     BlockStackArchitecture,
     DatasetFields,
-    InputEmbedding,
     ZooModel,
     block_flops,
     linear_flops,
 )
-from hrm.model.layers import CastedLinear, RotaryEmbedding, TransformerBlock, at_least_fp32, trunc_normal_
+from hrm.model.layers import at_least_fp32, trunc_normal_
 
 
 @dataclass(kw_only=True)
@@ -77,49 +75,17 @@ class TransformerConfig(TransformerArchitecture, DatasetFields):
         return self.halt_max_steps > 1
 
 
-class TransformerCore(nn.Module):
+class TransformerCore(AttentionStackCore):
     """f_I, the block stack, f_O, and (with the outer loop) the Q-head and the fixed initial state."""
 
-    q_head: CastedLinear | None
+    config: TransformerConfig
     z_H_init: torch.Tensor  # buffer, [hidden_size] (with the outer loop only)
 
     def __init__(self, config: TransformerConfig):
-        super().__init__()
-        self.config = config
-        self.forward_dtype = torch.float32
+        super().__init__(config, config.total_len, halting=config.outer_loop)
         D = config.hidden_size
-        puzzle_emb_ndim = config.puzzle_emb_ndim
-        assert puzzle_emb_ndim is not None  # TransformerConfig.__post_init__ resolves None to hidden_size
-        self.embed = InputEmbedding(
-            config.vocab_size,
-            D,
-            config.num_puzzle_identifiers,
-            puzzle_emb_ndim,
-            config.puzzle_emb_len,
-            config.pos_encodings,
-            config.total_len,
-        )
-        self.rotary = (
-            RotaryEmbedding(config.head_dim, config.total_len, config.rope_theta)
-            if config.pos_encodings == "rope"
-            else None
-        )
-        self.blocks = BlockStack(
-            [
-                TransformerBlock(D, config.num_heads, config.expansion, config.rms_norm_eps)
-                for _ in range(config.num_layers)
-            ]
-        )
-        self.lm_head = CastedLinear(D, config.vocab_size)
         if config.outer_loop:
-            self.q_head = CastedLinear(D, 2, bias=True)
-            with torch.no_grad():
-                self.q_head.weight.zero_()
-                assert self.q_head.bias is not None  # built with bias=True
-                self.q_head.bias.fill_(-5.0)
             self.register_buffer("z_H_init", trunc_normal_(torch.empty(D), std=1.0))
-        else:
-            self.q_head = None
 
     def forward(self, z_H: torch.Tensor | None, inputs: torch.Tensor, puzzle_identifiers: torch.Tensor):
         """One pass (z_H None) or one outer-loop segment. Returns (z_H detached or None, logits, q_halt, q_cont)."""
