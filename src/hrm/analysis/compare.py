@@ -892,6 +892,7 @@ def _run_cells(
         f"{spec.budget.describe()}; {spec.parallel} at a time x {spec.threads} thread(s), engine {engine}"
     )
     failed: dict[str, str] = {}
+    planned = {cell.id for cell in cells}
 
     def finished(cell: Cell, code: int) -> None:
         cell_dir = out / CELLS_DIR / cell.id
@@ -906,7 +907,6 @@ def _run_cells(
             )
         write_records(out, read_records(out, only=planned))
 
-    planned = {cell.id for cell in cells}
     folders = (out / CELLS_DIR).iterdir() if (out / CELLS_DIR).is_dir() else ()
     dropped = sorted(p.name for p in folders if p.is_dir() and p.name not in planned)
     if dropped:

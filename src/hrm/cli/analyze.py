@@ -59,12 +59,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "for the method.",
     )
     _common(dim, 64, "dimensionality.png")
-    dim.add_argument(
-        "--segments",
-        type=int,
-        metavar="M",
-        help="segments per trajectory (default the model's M_max)",
-    )
+    dim.add_argument("--segments", type=int, metavar="M", help="segments per trajectory (default the model's M_max)")
     dim.add_argument(
         "--sample",
         choices=("token", "sequence"),

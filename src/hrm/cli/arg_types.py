@@ -31,7 +31,6 @@ def count(limit: int, minimum: int = 1):
             raise argparse.ArgumentTypeError(f"{value} is out of range; use {minimum}..{limit}")
         return value
 
-    parse.__name__ = "count"  # argparse names the type in "invalid count value" messages
     return parse
 
 

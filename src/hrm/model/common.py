@@ -475,9 +475,10 @@ class AttentionStackCore(nn.Module):
 
     q_head: CastedLinear | None
 
-    def __init__(self, config: BlockStackArchitecture, total_len: int, halting: bool):
+    def __init__(self, config: BlockStackArchitecture, halting: bool):
         super().__init__()
-        cfg = cast(Any, config)  # a BlockStackArchitecture with its DatasetFields (vocab_size, ...)
+        cfg = cast(Any, config)  # a BlockStackArchitecture with its DatasetFields (vocab_size, total_len, ...)
+        total_len = cfg.total_len
         self.config = config
         self.forward_dtype = torch.float32
         D = config.hidden_size

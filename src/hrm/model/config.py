@@ -7,7 +7,7 @@ import math
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from hrm.model.limits import MAX_LAYERS, MAX_MODEL_VALUES, MAX_RECURRENCE, check_count
+from hrm.model.limits import MAX_LAYERS, MAX_RECURRENCE, check_count, check_model_values
 
 PosEncoding = Literal["rope", "learned"]
 LossType = Literal["stablemax", "softmax"]
@@ -144,15 +144,14 @@ class HRMConfig(HRMArchitecture):
             ("halt_max_steps", MAX_RECURRENCE),
         ):
             check_count(f"HRMConfig.{name}", getattr(self, name), limit)
-        size = self.approx_num_values()
-        if size > MAX_MODEL_VALUES:
-            # Checked before any tensor exists: a hostile or mistyped config (vocab_size=1e11) must not allocate
-            # terabytes before anything else can complain.
-            raise ValueError(
-                f"HRMConfig describes about {size:.3g} values (vocab_size={self.vocab_size}, seq_len="
-                f"{self.seq_len}, hidden_size={self.hidden_size}, num_puzzle_identifiers="
-                f"{self.num_puzzle_identifiers}), more than the {MAX_MODEL_VALUES:.3g} this library builds"
-            )
+        # Checked before any tensor exists: a hostile or mistyped config (vocab_size=1e11) must not allocate
+        # terabytes before anything else can complain.
+        check_model_values(
+            "HRMConfig",
+            self.approx_num_values(),
+            f"vocab_size={self.vocab_size}, seq_len={self.seq_len}, hidden_size={self.hidden_size}, "
+            f"num_puzzle_identifiers={self.num_puzzle_identifiers}",
+        )
 
     def approx_num_values(self) -> float:
         """About how many values the weights and the per-example activations of one row take (no allocation).

@@ -84,7 +84,7 @@ class LoopedCore(AttentionStackCore):
     config: LoopedConfig
 
     def __init__(self, config: LoopedConfig):
-        super().__init__(config, config.total_len, halting=config.halt_max_steps > 1)
+        super().__init__(config, halting=config.halt_max_steps > 1)
         D = config.hidden_size
         self.register_buffer("z_init", trunc_normal_(torch.empty(D), std=1.0))
 

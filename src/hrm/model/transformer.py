@@ -82,7 +82,7 @@ class TransformerCore(AttentionStackCore):
     z_H_init: torch.Tensor  # buffer, [hidden_size] (with the outer loop only)
 
     def __init__(self, config: TransformerConfig):
-        super().__init__(config, config.total_len, halting=config.outer_loop)
+        super().__init__(config, halting=config.outer_loop)
         D = config.hidden_size
         if config.outer_loop:
             self.register_buffer("z_H_init", trunc_normal_(torch.empty(D), std=1.0))

@@ -163,7 +163,6 @@ class DirectoryLock:
         self.pid_path = self.path.with_name(self.path.name + ".pid")
         self.what = what
         self._lock: filelock.BaseFileLock | None = None
-        self._unlocked = False
 
     def acquire(self) -> DirectoryLock:
         # thread_local=False: the lock belongs to the process (a trainer may release it from another thread);
@@ -177,8 +176,7 @@ class DirectoryLock:
                 "wait for it to finish or stop it first"
             ) from None
         except (NotImplementedError, OSError):
-            self._unlocked = True  # no OS locks here: run unlocked rather than refuse to run at all
-            return self
+            return self  # no OS locks here: run unlocked rather than refuse to run at all
         self._lock = lock
         try:
             write_text_atomic(self.pid_path, f"{os.getpid()}\n")
@@ -200,11 +198,10 @@ class DirectoryLock:
 
     @property
     def held(self) -> bool:
-        return self._lock is not None or self._unlocked
+        return self._lock is not None
 
     def __enter__(self) -> DirectoryLock:
         return self.acquire()
 
     def __exit__(self, *exc: object) -> None:
         self.release()
-        self._unlocked = False

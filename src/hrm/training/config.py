@@ -353,26 +353,22 @@ class TrainConfig:
         # Every family's section, with placeholder dataset sizes: the selected one builds the model, and an unused
         # one must be valid too, so that `model=gru trm.num_layers=-5` is an error rather than a silently ignored
         # override (and a config stays valid whichever family a later override selects).
-        selected = self.model
-        for family in [selected] + sorted(f for f in FAMILIES if f != selected and hasattr(self, f)):
-            self.model = family
+        for family in [self.model] + sorted(f for f in FAMILIES if f != self.model and hasattr(self, f)):
             try:
-                self.model_config(vocab_size=2, seq_len=1, num_puzzle_identifiers=1)
+                self.family_model_config(family, vocab_size=2, seq_len=1, num_puzzle_identifiers=1)
             except ValueError as exc:
-                section = self.architecture_section
-                name = self.model_config_class().__name__
+                section = _section_of(family)
+                name = family_spec(family).config_cls.__name__
                 message = str(exc).replace(f"{name}.", f"{section}.").replace(f"{name}:", f"{section}:")
-                if family != selected:
-                    message += f" (the {section} section is not used with model={selected}, but must be valid)"
+                if family != self.model:
+                    message += f" (the {section} section is not used with model={self.model}, but must be valid)"
                 raise ConfigError(message) from exc
-            finally:
-                self.model = selected
         return self
 
     @property
     def architecture_section(self) -> str:
         """The config section holding the selected family's architecture (``arch`` for HRM)."""
-        return "arch" if self.model == "hrm" else self.model
+        return _section_of(self.model)
 
     @property
     def architecture(self) -> Any:
@@ -382,16 +378,18 @@ class TrainConfig:
     def loss_type(self) -> str:
         return self.architecture.loss_type
 
-    def model_config_class(self) -> type:
-        return family_spec(self.model).config_cls
-
     def model_config(self, vocab_size: int, seq_len: int, num_puzzle_identifiers: int) -> Any:
         """The selected family's model config for a dataset of these sizes."""
-        if self.model == "hrm":
+        return self.family_model_config(self.model, vocab_size, seq_len, num_puzzle_identifiers)
+
+    def family_model_config(self, family: str, vocab_size: int, seq_len: int, num_puzzle_identifiers: int) -> Any:
+        """The model config ``family``'s section describes, for a dataset of these sizes (whichever is selected)."""
+        if family == "hrm":
             return self.arch.model_config(vocab_size, seq_len, num_puzzle_identifiers)
-        section = self.architecture
+        section = getattr(self, _section_of(family))
         values = {f.name: getattr(section, f.name) for f in dataclasses.fields(section)}
-        return self.model_config_class()(
+        config_cls: type = family_spec(family).config_cls  # every zoo config takes the DatasetFields
+        return config_cls(
             vocab_size=vocab_size, seq_len=seq_len, num_puzzle_identifiers=num_puzzle_identifiers, **values
         )
 
@@ -403,6 +401,11 @@ class TrainConfig:
     def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
         """Inverse of :meth:`to_dict`; unknown keys raise :class:`ConfigError`. Missing keys keep defaults."""
         return _from_plain(cls, data, "")
+
+
+def _section_of(family: str) -> str:
+    """The TrainConfig section holding ``family``'s architecture (``arch`` for HRM)."""
+    return "arch" if family == "hrm" else family
 
 
 # ---------------------------------------------------------------------------------------------------------------
