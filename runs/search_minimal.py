@@ -22,7 +22,7 @@ from pathlib import Path
 
 import yaml
 
-from hrm.analysis.search import format_trials, parse_search_spec, run_search
+from hrm.lab.search import format_trials, parse_search_spec, run_search
 
 SPEC = Path(__file__).resolve().parent / "compare" / "search_minimal.yaml"
 TPE_PARAMS = {

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from hrm.data.sudoku import SudokuBuildOptions, build_sudoku_dataset
 from hrm.model import HRMConfig
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
@@ -52,3 +53,18 @@ def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
         pytest.skip("../shared/data not present")
     return SHARED_DATA
+
+
+# A tiny 4×4 Sudoku dataset and a matching tiny checkpoint (the analysis and viewer tests).
+@pytest.fixture(scope="session")
+def sudoku4_data(tmp_path_factory):
+    out = tmp_path_factory.mktemp("data") / "sudoku4"
+    build_sudoku_dataset(SudokuBuildOptions(out=out, size=4, num_train=8, num_test=24, givens=6, show_progress=False))
+    return out
+
+
+@pytest.fixture(scope="session")
+def sudoku4_ckpt(tmp_path_factory):
+    from tests.inference import helpers as inference_helpers
+
+    return inference_helpers.sudoku_checkpoint(tmp_path_factory.mktemp("ckpt") / "step-7", n=4, halt_max_steps=4)

@@ -7,9 +7,11 @@ cycle cannot hide in a deferred import) and mapped to the package it lands in. L
 1. ``hrm.model``, ``hrm.data``, ``hrm.checkpoints``, ``hrm.runtime`` (``hrm.model`` imports only torch, the standard
    library and itself);
 2. ``hrm.evaluation``;
-3. ``hrm.training``, ``hrm.inference``, ``hrm.analysis``;
-4. ``hrm.cli``;
-5. the façade: the top-level ``hrm/__init__.py`` and ``hrm/__main__.py``, which nothing inside ``hrm`` imports.
+3. ``hrm.training``, ``hrm.inference``, ``hrm.analysis`` (analyses of trained models: no training, no lab);
+4. ``hrm.lab`` (the comparison lab, which drives training and evaluation), ``hrm.view`` (pages of what the others
+   write; it imports their file names);
+5. ``hrm.cli``;
+6. the façade: the top-level ``hrm/__init__.py`` and ``hrm/__main__.py``, which nothing inside ``hrm`` imports.
 
 An import may go down, or sideways within a layer as long as the package graph stays acyclic.
 """
@@ -36,8 +38,10 @@ LAYERS: dict[str, int] = {
     "hrm.training": 3,
     "hrm.inference": 3,
     "hrm.analysis": 3,
-    "hrm.cli": 4,
-    "hrm": 5,  # the façade (hrm/__init__.py, hrm/__main__.py)
+    "hrm.lab": 4,
+    "hrm.view": 4,
+    "hrm.cli": 5,
+    "hrm": 6,  # the façade (hrm/__init__.py, hrm/__main__.py)
 }
 MODEL_MAY_IMPORT = {"torch"}
 
@@ -114,6 +118,12 @@ def test_no_upward_import():
             if dest == "hrm" or LAYERS[dest] > LAYERS[source]:
                 problems.append(f"{source} (layer {LAYERS[source]}) imports {dest} at {', '.join(where)}")
     assert not problems, "upward imports:\n" + "\n".join(problems)
+
+
+def test_analysis_holds_analyses_of_trained_models_only():
+    # The lab drives training; analyses only read checkpoints and data (so they never train or start cells).
+    imported = package_graph().get("hrm.analysis", {})
+    assert not {"hrm.training", "hrm.lab", "hrm.view"} & set(imported), imported
 
 
 def test_no_package_cycle():

@@ -6,3 +6,7 @@ class UserError(Exception):
 
     The message names the problem and, where possible, the fix. The CLI prints it on one line and exits 2.
     """
+
+
+class ConfigError(UserError, ValueError):
+    """An invalid configuration value or override: a ``ValueError`` that the CLI prints as one line."""

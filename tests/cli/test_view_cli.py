@@ -12,7 +12,7 @@ import urllib.request
 import pytest
 
 import hrm.cli
-from tests.analysis import view_helpers
+from tests.view import helpers as view_helpers
 
 
 @pytest.fixture(scope="module")

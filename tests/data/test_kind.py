@@ -71,9 +71,9 @@ def test_checkpoint_kind(tmp_path):
 
 def test_a_recorded_kind_that_does_not_fit_the_data_is_a_user_error(tmp_path):
     """T9: build.json says arc over 4x4 Sudoku data: one clear error, not a reshape traceback in `hrm view`."""
-    from hrm.analysis.view import build_page
     from hrm.data.sudoku import SudokuBuildOptions, build_sudoku_dataset
     from hrm.errors import UserError
+    from hrm.view import build_page
 
     root = tmp_path / "s4"
     build_sudoku_dataset(

@@ -7,11 +7,10 @@ import json
 import numpy as np
 import pytest
 
+from hrm.data.config import ensure_dataset
 from hrm.data.format import load_split
-from hrm.runtime.distributed import DistributedContext
 from hrm.training.config import ConfigError, TrainConfig, apply_overrides
 from hrm.training.recipes import get_recipe
-from hrm.training.trainer import ensure_dataset
 
 
 def test_givens_accept_counts_ranges_and_minimal():
@@ -57,7 +56,7 @@ def test_cpu_sudoku_9x9_generates_its_declared_givens(tmp_path):
     assert recipe.schedule.time_budget_minutes == 30 and recipe.schedule.global_batch_size == 128
     assert recipe.arch.hidden_size in (64, 96) and 4 <= recipe.arch.halt_max_steps <= 8
     config = apply_overrides(recipe, [f"data.path={tmp_path / 'd'}", "data.gen_num_train=24", "data.gen_num_test=33"])
-    root = ensure_dataset(config, DistributedContext())
+    root = ensure_dataset(config.data)
     train = np.count_nonzero(load_split(root / "train").set()["inputs"] > 1, axis=1)
     test = np.count_nonzero(load_split(root / "test").set()["inputs"] > 1, axis=1)
     assert len(train) == 24 and len(test) == 33

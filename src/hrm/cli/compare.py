@@ -40,17 +40,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from hrm.analysis import compare
     from hrm.errors import UserError
+    from hrm.lab.grid import run_compare
+    from hrm.lab.plan import plan_cells
+    from hrm.lab.report import format_markdown, summarise, write_report
+    from hrm.lab.spec import load_spec
+    from hrm.lab.study_dir import RECORDS_FILE
 
     if args.report is not None:
         if args.spec is not None or args.search is not None:
             raise UserError("--report DIR takes no spec; use `hrm compare --report DIR` alone")
-        for path in compare.write_report(args.report):
+        for path in write_report(args.report):
             print(path)
         return 0
     if args.search is not None:
-        from hrm.analysis import search
+        from hrm.lab import search
 
         if args.spec is not None:
             raise UserError("give either SPEC or --search SEARCH.yaml, not both")
@@ -61,17 +65,17 @@ def run(args: argparse.Namespace) -> int:
         return 0
     if args.spec is None:
         raise UserError("give a spec (e.g. runs/compare/smoke.yaml), --report DIR or --search SEARCH.yaml")
-    spec = compare.load_spec(args.spec)
+    spec = load_spec(args.spec)
     if args.check:
-        cells = compare.plan_cells(spec)
+        cells = plan_cells(spec)
         print(f"{spec.name}: {len(cells)} cells under a budget of {spec.budget.describe()}")
         for cell in cells:
             print(f"  {cell.id}")
         return 0
     out = args.out or Path("runs_out") / f"compare-{spec.name}"
-    result = compare.run_compare(spec, out, engine=args.engine, parallel=args.parallel)
-    print(compare.format_markdown(compare.summarise(result.records)) if result.records else "no finished cells")
-    print(f"records: {out / compare.RECORDS_FILE}")
+    result = run_compare(spec, out, engine=args.engine, parallel=args.parallel)
+    print(format_markdown(summarise(result.records)) if result.records else "no finished cells")
+    print(f"records: {out / RECORDS_FILE}")
     if result.failed:
         raise UserError(
             f"{len(result.failed)} cell(s) failed ({', '.join(result.failed)}); see {out}/cells/ID/log.txt, "

@@ -50,18 +50,18 @@ def run(args: argparse.Namespace) -> int:
     import torch
 
     from hrm.checkpoints import load_checkpoint
+    from hrm.data.config import ensure_dataset
     from hrm.data.format import load_split
     from hrm.data.sudoku import decode, is_valid_solution
     from hrm.errors import UserError
     from hrm.evaluation.evaluate import evaluate_model
     from hrm.inference.render import grid_lines, side_by_side
     from hrm.runtime.device import resolve_device
-    from hrm.runtime.distributed import DistributedContext
     from hrm.runtime.files import check_output_dir
     from hrm.runtime.logging import check_trackers
     from hrm.training.config import apply_overrides
     from hrm.training.recipes import get_recipe
-    from hrm.training.trainer import ensure_dataset, train
+    from hrm.training.trainer import train
 
     start = time.perf_counter()
     # Every argument is checked before anything is generated or written.
@@ -79,7 +79,7 @@ def run(args: argparse.Namespace) -> int:
         f"puzzles with {config.data.gen_givens} givens; about {args.minutes:g} minutes in all",
         file=sys.stderr,
     )
-    ensure_dataset(config, DistributedContext())
+    ensure_dataset(config.data)
 
     def training_budget_s(after: str) -> float:
         budget = args.minutes * 60.0 - (time.perf_counter() - start) - EVAL_RESERVE_S

@@ -58,8 +58,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from hrm.analysis.view import build_page, default_out, render_html, serve_html, write_html
     from hrm.errors import UserError
+    from hrm.view import build_page, default_out, render_html, serve_html, write_html
 
     if not 0 <= args.port <= 65535:
         raise UserError(f"--port {args.port}: must be in 0..65535")

@@ -19,69 +19,14 @@ import typing
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from hrm.errors import UserError
+from hrm.data.config import DataConfig
+from hrm.errors import ConfigError
 from hrm.model import HRMArchitecture, HRMConfig
 from hrm.model.looped import LoopedArchitecture
 from hrm.model.recurrent import RecurrentArchitecture
 from hrm.model.registry import FAMILIES, family_spec
 from hrm.model.transformer import TransformerArchitecture
 from hrm.model.trm import TRMArchitecture
-
-
-class ConfigError(UserError, ValueError):
-    """An invalid configuration value or override: a ``ValueError`` that the CLI prints as one line."""
-
-
-@dataclass(kw_only=True)
-class DataConfig:
-    """Where the data lives.
-
-    Attributes:
-        path: dataset root holding ``train/`` and ``test/`` (the reference's ``data_path``).
-        train_split / eval_split: sub-directories used for training and for periodic evaluation.
-        online_augment: ours: apply a fresh random Sudoku shuffle (digit relabelling, band/row/stack/column
-            permutations, transpose for square boxes) to every training batch; Sudoku datasets only.
-        generate: ours: build a synthetic dataset at ``path`` when it does not exist yet. ``""`` (off),
-            ``sudoku`` or ``maze``; the ``gen_*`` fields are its options.
-        gen_size: Sudoku side (4, 6 or 9) or maze side.
-        gen_num_train / gen_num_test: puzzles in the train / test split.
-        gen_givens: Sudoku clues per puzzle: a count (``30``), an inclusive range ``"LO-HI"`` (``"28-45"``, drawn
-            uniformly per puzzle), or 0 / ``"minimal"`` (minimal puzzles).
-        gen_test_givens: the same for the test split; ``None`` (default) = ``gen_givens``. A test range such as
-            ``"30-40"`` lets ``hrm evaluate`` report exact accuracy per number of givens.
-        gen_num_aug: pre-generated augmented variants per training puzzle (0 = none; for mazes any value > 0
-            adds the 7 other dihedral transforms).
-        gen_seed: builder seed.
-    """
-
-    path: str = ""
-    train_split: str = "train"
-    eval_split: str = "test"
-    online_augment: bool = False
-    generate: Literal["", "sudoku", "maze"] = ""
-    gen_size: int = 6
-    gen_num_train: int = 1000
-    gen_num_test: int = 500
-    gen_givens: int | str = 0
-    gen_test_givens: int | str | None = None
-    gen_num_aug: int = 0
-    gen_seed: int = 0
-
-    def sudoku_givens(self, test: bool = False) -> int | str:
-        """``gen_givens`` (``test``: ``gen_test_givens``, defaulting to it) as the Sudoku builder takes it: 0 is
-        ``"minimal"``; ConfigError (one line) when it is not a count, a range LO-HI or minimal for this size."""
-        from hrm.data.sudoku import parse_givens
-
-        key, value = "data.gen_givens", self.gen_givens
-        if test and self.gen_test_givens is not None:
-            key, value = "data.gen_test_givens", self.gen_test_givens
-        if isinstance(value, int) and value == 0:
-            return "minimal"
-        try:
-            parse_givens(value, self.gen_size, option=key)
-        except UserError as exc:
-            raise ConfigError(str(exc)) from None
-        return value
 
 
 @dataclass(kw_only=True)

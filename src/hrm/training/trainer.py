@@ -45,18 +45,17 @@ from hrm.checkpoints.format import (
     to_storable,
 )
 from hrm.checkpoints.locate import latest_checkpoint, list_checkpoints, resolve_checkpoint
+from hrm.data.config import ensure_dataset
 from hrm.data.format import (
     check_token_range,
     first_puzzle_per_group,
     head_of_split,
-    is_dataset_root,
     load_identifiers,
     load_split,
 )
 from hrm.data.kind import dataset_kind
 from hrm.data.sampling import TrainSampler
 from hrm.data.sudoku import SudokuBatchAugmenter
-from hrm.data.synthetic import generate_dataset
 from hrm.errors import UserError
 from hrm.evaluation.evaluate import evaluate_model
 from hrm.model import Carry, ReasoningModel, act_loss
@@ -194,36 +193,6 @@ def _init_weights_from(model: ReasoningModel, path: str) -> None:
                 f"data needs {getattr(ours, name)}; start from a checkpoint trained on compatible data"
             )
     load_model_state(model, load_file(str(step_dir / MODEL_FILE), device="cpu"), source=str(step_dir / MODEL_FILE))
-
-
-def ensure_dataset(config: TrainConfig, ctx: dist_utils.DistributedContext) -> Path:
-    """The dataset root; generated first (on rank 0) when ``data.generate`` is set and it does not exist."""
-    data = config.data
-    if not data.path:
-        raise UserError("no dataset: set data=PATH (a folder with train/ and test/, built with `hrm data ...`)")
-    root = Path(data.path)
-    if not is_dataset_root(root) and data.generate:
-        if ctx.is_main:
-            dist_utils.print0(
-                f"generating the {data.generate} dataset at {root} (first use of this recipe)", file=sys.stderr
-            )
-            generate_dataset(
-                data.generate,
-                root,
-                size=data.gen_size,
-                num_train=data.gen_num_train,
-                num_test=data.gen_num_test,
-                num_aug=data.gen_num_aug,
-                seed=data.gen_seed,
-                givens=data.sudoku_givens() if data.generate == "sudoku" else "minimal",
-                test_givens=data.sudoku_givens(test=True) if data.generate == "sudoku" else None,
-            )
-        dist_utils.barrier()
-    if not (root / data.train_split).is_dir():
-        raise UserError(
-            f"dataset {root}: no {data.train_split}/ split folder; build it with `hrm data ...` or pass data=PATH"
-        )
-    return root
 
 
 def build_optimizers(
@@ -414,7 +383,7 @@ class _Trainer:
 
     def _setup_data(self) -> None:
         cfg = self.config
-        root = ensure_dataset(cfg, self.ctx)
+        root = ensure_dataset(cfg.data, generate=self.ctx.is_main, wait=dist_utils.barrier)
         self.data_root = root
         self.train_split = load_split(root / cfg.data.train_split)
         self.data_kind = dataset_kind(root, self.train_split.metadata)  # recorded in every checkpoint

@@ -15,11 +15,11 @@ import numpy as np
 import pytest
 import torch
 
-from hrm.analysis import view
+from hrm import view
 from hrm.data.arc import ARC_PALETTE
 from hrm.data.format import load_split
 from hrm.evaluation.segment_trace import SEGMENTS_FILE, load_segment_predictions
-from tests.analysis import view_helpers as helpers
+from tests.view import helpers
 
 ARC_RGB = [f"rgb({int(c[1:3], 16)}, {int(c[3:5], 16)}, {int(c[5:7], 16)})" for c in ARC_PALETTE]
 TIMEOUT_MS = 30_000  # generous: the machine may be loaded; every wait is for a condition, never a sleep

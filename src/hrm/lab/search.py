@@ -33,8 +33,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from hrm.analysis import compare
 from hrm.errors import UserError
+from hrm.lab.grid import run_compare
+from hrm.lab.plan import plan_cells, prepare_cells
+from hrm.lab.records import read_records, write_records
+from hrm.lab.report import write_report
+from hrm.lab.spec import SPEC_KEYS, CompareSpec, Entry, parse_overrides, parse_spec, positive_int
+from hrm.lab.study_dir import SPEC_FILE, STUDY_FILE, make_out_dir
 from hrm.model.limits import MAX_SEED
 
 SEARCH_KEYS = (
@@ -56,7 +61,6 @@ SEARCH_KEYS = (
 )
 SAMPLERS = ("tpe", "random", "grid")
 METRICS = ("exact_accuracy", "token_accuracy")
-STUDY_FILE = compare.STUDY_FILE
 TRIALS_FILE = "trials.json"
 
 
@@ -84,7 +88,7 @@ class Param:
 @dataclass
 class SearchSpec:
     name: str
-    base: compare.CompareSpec  # one task, one family; its families[0] overrides are the fixed ones
+    base: CompareSpec  # one task, one family; its families[0] overrides are the fixed ones
     params: list[Param]
     trials: int
     sampler: str = "tpe"
@@ -112,7 +116,7 @@ def _param(key: str, raw: Any) -> Param:
             raise UserError(f"{where}: choices takes no other keys")
         choices = raw["choices"]
         if isinstance(choices, dict) and choices:
-            sets = {str(name): compare._overrides(value, f"{where}.{name}") for name, value in choices.items()}
+            sets = {str(name): parse_overrides(value, f"{where}.{name}") for name, value in choices.items()}
             return Param(key, "sets", choices=list(sets), sets=sets)
         if not isinstance(choices, list) or not choices:
             raise UserError(f"{where}: choices must be a non-empty list (or a mapping of named override sets)")
@@ -146,14 +150,14 @@ def parse_search_spec(data: Any, name: str = "search", text: str = "") -> Search
     for key in ("task", "family", "budget", "params", "trials"):
         if key not in data:
             raise UserError(f"search spec: missing {key!r}")
-    base = {k: v for k, v in data.items() if k in compare.SPEC_KEYS and k not in ("task", "family")}
+    base = {k: v for k, v in data.items() if k in SPEC_KEYS and k not in ("task", "family")}
     base["tasks"] = [data["task"]]
     base["families"] = [data["family"]]
-    base_spec = compare.parse_spec(base, name=name, text=text)
+    base_spec = parse_spec(base, name=name, text=text)
     if not isinstance(data["params"], dict) or not data["params"]:
         raise UserError("search spec: params must be a non-empty mapping of override key -> range or choices")
     params = [_param(str(key), raw) for key, raw in data["params"].items()]
-    trials = compare._positive_int(data["trials"], "trials")
+    trials = positive_int(data["trials"], "trials")
     sampler = data.get("sampler", "tpe")
     if sampler not in SAMPLERS:
         raise UserError(f"search spec: sampler must be one of {', '.join(SAMPLERS)}, got {sampler!r}")
@@ -178,12 +182,12 @@ def _check_space(spec: SearchSpec) -> None:
             values = [int(v) for v in values]
         for value in values:
             probe = dataclasses.replace(spec.base, families=[_family(spec, "probe", param.overrides(value))])
-            compare.plan_cells(probe)
+            plan_cells(probe)
 
 
-def _family(spec: SearchSpec, label: str, extra: list[str]) -> compare.Entry:
+def _family(spec: SearchSpec, label: str, extra: list[str]) -> Entry:
     family = spec.base.families[0]
-    return compare.Entry(name=label, base=family.base, overrides=[*family.overrides, *extra])
+    return Entry(name=label, base=family.base, overrides=[*family.overrides, *extra])
 
 
 def load_search_spec(path: str | Path) -> SearchSpec:
@@ -232,9 +236,9 @@ def run_search(spec: SearchSpec, out: str | Path, *, parallel: int | None = None
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise UserError(f"--out {out}: exists and is not a folder")
-    parallel = compare._positive_int(parallel if parallel is not None else spec.base.parallel, "--parallel")
+    parallel = positive_int(parallel if parallel is not None else spec.base.parallel, "--parallel")
     new_out = not out.exists()
-    compare.make_out_dir(out)
+    make_out_dir(out)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     if spec.sampler == "grid":
         sampler = optuna.samplers.GridSampler({p.key: p.choices for p in spec.params}, seed=spec.seed)
@@ -276,7 +280,7 @@ def run_search(spec: SearchSpec, out: str | Path, *, parallel: int | None = None
             "Use a new --out (or restore the spec)"
         )
     if spec.base.text:
-        (out / compare.SPEC_FILE).write_text(spec.base.text, encoding="utf-8")
+        (out / SPEC_FILE).write_text(spec.base.text, encoding="utf-8")
     done = sum(t.state == optuna.trial.TrialState.COMPLETE for t in study.trials)
     lock = threading.Lock()  # the lab's records and plots are written by one trial at a time
 
@@ -285,7 +289,7 @@ def run_search(spec: SearchSpec, out: str | Path, *, parallel: int | None = None
         extra = [o for p in spec.params for o in p.overrides(values[p.key])]
         label = f"trial-{trial.number:03d}"
         grid = dataclasses.replace(spec.base, families=[_family(spec, label, extra)], text="", parallel=1)
-        result = compare.run_compare(grid, out, log=lambda _: None, report=False)
+        result = run_compare(grid, out, log=lambda _: None, report=False)
         if result.failed:
             raise RuntimeError(f"{label}: cell(s) failed: {result.failed}")
         mine = [r for r in result.records if r["family"] == label]
@@ -298,7 +302,7 @@ def run_search(spec: SearchSpec, out: str | Path, *, parallel: int | None = None
 
     # datasets are built here, once, not by trials running side by side
     probe = dataclasses.replace(spec.base, families=[_family(spec, "probe", [])])
-    compare.prepare_cells(compare.plan_cells(probe)[:1], spec.base.budget, log=log)
+    prepare_cells(plan_cells(probe)[:1], spec.base.budget, log=log)
     remaining = spec.trials - done
     if spec.sampler == "grid":  # once every combination is done, another trial would repeat one
         combinations = math.prod(len(p.choices) for p in spec.params)
@@ -306,9 +310,9 @@ def run_search(spec: SearchSpec, out: str | Path, *, parallel: int | None = None
     log(f"{spec.name}: {done} trial(s) finished, {max(remaining, 0)} to run, {parallel} at a time")
     if remaining > 0:
         study.optimize(objective, n_trials=remaining, n_jobs=parallel, catch=(RuntimeError,))
-    compare.write_records(out, compare.read_records(out))
-    if compare.read_records(out):
-        compare.write_report(out, title=f"search {spec.name}")
+    write_records(out, read_records(out))
+    if read_records(out):
+        write_report(out, title=f"search {spec.name}")
     trials = [
         {
             "number": t.number,

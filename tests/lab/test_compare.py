@@ -12,8 +12,15 @@ from pathlib import Path
 import pytest
 import yaml
 
-from hrm.analysis import compare
 from hrm.cli import main
+from hrm.errors import UserError
+from hrm.lab import cell as lab_cell
+from hrm.lab import grid as lab_grid
+from hrm.lab import plan as lab_plan
+from hrm.lab import records as lab_records
+from hrm.lab import spec as lab_spec
+from hrm.lab import stats as lab_stats
+from hrm.lab import study_dir
 from hrm.training.config import TrainConfig
 from hrm.training.recipes import get_recipe
 from hrm.training.trainer import train
@@ -68,7 +75,7 @@ def test_bad_spec_is_one_line_and_writes_nothing(tmp_path, monkeypatch, capsys, 
 
 def test_plan_applies_overrides_in_order_and_flops_budget_sets_steps(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    spec = compare.parse_spec(
+    spec = lab_spec.parse_spec(
         {
             "tasks": [{"name": "t", "recipe": "tiny", "overrides": ["lr=1e-3"]}],
             "families": ["hrm", {"name": "flat", "model": "hrm", "overrides": {"arch.flat": True}}, "gru"],
@@ -77,7 +84,7 @@ def test_plan_applies_overrides_in_order_and_flops_budget_sets_steps(tmp_path, m
             "overrides": {"lr": 2e-3},
         }
     )
-    cells = compare.plan_cells(spec)
+    cells = lab_plan.plan_cells(spec)
     # seed-major: every family's seed 0 before any seed 1 (a study stopped early holds one whole comparison)
     assert [c.id for c in cells] == [
         "hrm__t__s0",
@@ -90,7 +97,7 @@ def test_plan_applies_overrides_in_order_and_flops_budget_sets_steps(tmp_path, m
     assert cells[0].config.optim.lr == 2e-3  # the spec's overrides come after the task's
     assert cells[1].config.arch.flat is True and cells[1].config.runtime.seed == 0
     assert cells[4].config.arch.flat is True and cells[4].config.runtime.seed == 1
-    compare.prepare_cells(cells, spec.budget, log=lambda _: None)
+    lab_plan.prepare_cells(cells, spec.budget, log=lambda _: None)
     for cell in cells:
         assert cell.flops_per_step > 0 and cell.parameters["trunk"] > 0
         assert cell.config.schedule.max_steps == int(2e10 // cell.flops_per_step)
@@ -102,18 +109,18 @@ def test_plan_applies_overrides_in_order_and_flops_budget_sets_steps(tmp_path, m
 def test_t_quantiles_and_interval():
     # two-sided 95% critical values of Student's t (any statistics table)
     for df, expected in ((1, 12.706), (2, 4.303), (3, 3.182), (4, 2.776), (10, 2.228), (30, 2.042)):
-        assert compare.t_quantile(0.975, df) == pytest.approx(expected, abs=1e-3)
-    mean, sd, half = compare.mean_sd_ci([0.5, 0.7, 0.6])
+        assert lab_stats.t_quantile(0.975, df) == pytest.approx(expected, abs=1e-3)
+    mean, sd, half = lab_stats.mean_sd_ci([0.5, 0.7, 0.6])
     assert mean == pytest.approx(0.6) and sd == pytest.approx(0.1)
     assert half == pytest.approx(4.303 * 0.1 / math.sqrt(3), rel=1e-3)
-    assert compare.mean_sd_ci([0.3]) == (0.3, None, None)
+    assert lab_stats.mean_sd_ci([0.3]) == (0.3, None, None)
 
 
 def test_smoke_spec_runs_then_skips_finished_cells(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     out = tmp_path / "smoke"
     assert main(["compare", str(SMOKE), "--out", str(out)]) == 0
-    records = [json.loads(line) for line in (out / compare.RECORDS_FILE).read_text().splitlines()]
+    records = [json.loads(line) for line in (out / study_dir.RECORDS_FILE).read_text().splitlines()]
     assert sorted((r["family"], r["seed"]) for r in records) == [("hrm", 0), ("hrm", 1), ("trm", 0), ("trm", 1)]
     for r in records:
         assert r["steps"] == 30 and r["train_flops"] == 30 * r["flops_per_step"] > 0
@@ -128,41 +135,41 @@ def test_smoke_spec_runs_then_skips_finished_cells(tmp_path, monkeypatch, capsys
         assert sum(g["count"] for g in groups) == r["eval_rows"]
         exact = sum(g["exact_accuracy"] * g["count"] for g in groups) / r["eval_rows"]
         assert exact == pytest.approx(r["exact_accuracy"])
-    rows = list(csvrows(out / compare.SUMMARY_CSV))
+    rows = list(csvrows(out / study_dir.SUMMARY_CSV))
     assert [(row["family"], row["seeds"]) for row in rows] == [("hrm", "2"), ("trm", "2")]
-    assert "| hrm | tiny | 2 |" in (out / compare.SUMMARY_MD).read_text()
-    for name in (compare.COMPUTE_PLOT, compare.SEGMENTS_PLOT):
-        assert (out / compare.PLOTS_DIR / name).stat().st_size > 1000
-    before = (out / compare.RECORDS_FILE).read_text()
+    assert "| hrm | tiny | 2 |" in (out / study_dir.SUMMARY_MD).read_text()
+    for name in (study_dir.COMPUTE_PLOT, study_dir.SEGMENTS_PLOT):
+        assert (out / study_dir.PLOTS_DIR / name).stat().st_size > 1000
+    before = (out / study_dir.RECORDS_FILE).read_text()
 
-    spec = compare.load_spec(SMOKE)
-    result = compare.run_compare(spec, out, log=lambda _: None)
+    spec = lab_spec.load_spec(SMOKE)
+    result = lab_grid.run_compare(spec, out, log=lambda _: None)
     assert result.ran == [] and len(result.skipped) == 4
-    assert (out / compare.RECORDS_FILE).read_text() == before
+    assert (out / study_dir.RECORDS_FILE).read_text() == before
 
     # A torn record is not a finished cell: it is kept aside, named, and the cell runs again (S2)
-    torn = out / compare.CELLS_DIR / result.skipped[0] / compare.RECORD_FILE
+    torn = out / study_dir.CELLS_DIR / result.skipped[0] / study_dir.RECORD_FILE
     torn.write_text(torn.read_text()[:40])
     lines: list[str] = []
-    result = compare.run_compare(spec, out, log=lines.append)
+    result = lab_grid.run_compare(spec, out, log=lines.append)
     assert result.ran == [torn.parent.name] and len(result.skipped) == 3 and not result.failed
     assert any("not a complete record" in line for line in lines)
-    assert compare.valid_record(torn) is not None and (torn.parent / "record.json.corrupt").is_file()
+    assert lab_records.valid_record(torn) is not None and (torn.parent / "record.json.corrupt").is_file()
     assert len(result.records) == 4
 
     # --report rebuilds the table and the plots from the records alone
-    (out / compare.SUMMARY_MD).unlink()
-    shutil.rmtree(out / compare.PLOTS_DIR)
+    (out / study_dir.SUMMARY_MD).unlink()
+    shutil.rmtree(out / study_dir.PLOTS_DIR)
     capsys.readouterr()
     assert main(["compare", "--report", str(out)]) == 0
-    assert (out / compare.SUMMARY_MD).read_text().count("| tiny |") == 2
-    assert (out / compare.PLOTS_DIR / compare.COMPUTE_PLOT).is_file()
+    assert (out / study_dir.SUMMARY_MD).read_text().count("| tiny |") == 2
+    assert (out / study_dir.PLOTS_DIR / study_dir.COMPUTE_PLOT).is_file()
     # ... also from records.jsonl alone (e.g. the copy committed under runs/results/)
     copied = tmp_path / "copied"
     copied.mkdir()
-    shutil.copy(out / compare.RECORDS_FILE, copied / compare.RECORDS_FILE)
+    shutil.copy(out / study_dir.RECORDS_FILE, copied / study_dir.RECORDS_FILE)
     assert main(["compare", "--report", str(copied)]) == 0
-    assert (copied / compare.SUMMARY_CSV).read_text() == (out / compare.SUMMARY_CSV).read_text()
+    assert (copied / study_dir.SUMMARY_CSV).read_text() == (out / study_dir.SUMMARY_CSV).read_text()
 
     # the same directory with a changed spec is refused before anything runs
     changed = write_spec(tmp_path / "changed.yaml", SMOKE.read_text().replace("{steps: 30}", "{steps: 31}"))
@@ -179,19 +186,19 @@ def csvrows(path: Path):
 
 def test_interrupted_cell_resumes_from_its_checkpoint(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    spec = compare.parse_spec(
+    spec = lab_spec.parse_spec(
         {"tasks": ["tiny"], "families": ["hrm"], "budget": {"steps": 6}, "eval": {"max_examples": 8}}
     )
-    (cell,) = compare.plan_cells(spec)
-    compare.prepare_cells([cell], spec.budget, log=lambda _: None)
+    (cell,) = lab_plan.plan_cells(spec)
+    lab_plan.prepare_cells([cell], spec.budget, log=lambda _: None)
     cell_dir = tmp_path / "cell"
     cell_dir.mkdir()
-    (cell_dir / compare.CELL_FILE).write_text(json.dumps(compare._cell_plan(cell, spec)))
+    (cell_dir / study_dir.CELL_FILE).write_text(json.dumps(lab_plan.cell_plan(cell, spec)))
     # "interrupted": the same run stopped after 3 steps with a checkpoint
     partial = TrainConfig.from_dict(cell.config.to_dict())
     partial.schedule.max_steps = 3
-    train(partial, cell_dir / compare.RUN_SUBDIR)
-    record = compare.run_cell_here(cell_dir)
+    train(partial, cell_dir / study_dir.RUN_SUBDIR)
+    record = lab_cell.run_cell_here(cell_dir)
     assert record["resumed"] is True and record["steps"] == 6
     steps = [json.loads(line)["step"] for line in (cell_dir / "run" / "metrics.jsonl").read_text().splitlines()]
     assert min(steps) <= 3 and max(steps) == 6
@@ -201,7 +208,7 @@ def test_interrupted_cell_resumes_from_its_checkpoint(tmp_path, monkeypatch):
 def test_ray_engine_runs_cells_as_tasks(tmp_path, monkeypatch):
     pytest.importorskip("ray", reason="Ray is an optional extra (pip install 'hrm-reasoning[ray]')")
     monkeypatch.chdir(tmp_path)
-    spec = compare.parse_spec(
+    spec = lab_spec.parse_spec(
         {
             "tasks": ["tiny"],
             "families": ["hrm", "gru"],
@@ -211,7 +218,7 @@ def test_ray_engine_runs_cells_as_tasks(tmp_path, monkeypatch):
             "engine": "ray",
         }
     )
-    result = compare.run_compare(spec, tmp_path / "out", log=lambda _: None)
+    result = lab_grid.run_compare(spec, tmp_path / "out", log=lambda _: None)
     assert not result.failed and sorted(r["family"] for r in result.records) == ["gru", "hrm"]
 
 
@@ -239,7 +246,7 @@ def test_bad_search_spec_is_one_line(tmp_path, monkeypatch, capsys, text, messag
 
 def test_a_corrupt_study_is_one_line(tmp_path, monkeypatch, capsys):
     pytest.importorskip("optuna", reason="Optuna is an optional extra (pip install 'hrm-reasoning[search]')")
-    from hrm.analysis.search import STUDY_FILE
+    from hrm.lab.study_dir import STUDY_FILE
 
     monkeypatch.chdir(tmp_path)
     spec = write_spec(tmp_path / "s.yaml", SEARCH)
@@ -253,7 +260,7 @@ def test_a_corrupt_study_is_one_line(tmp_path, monkeypatch, capsys):
 
 
 def test_search_minimal_spec_is_valid():
-    from hrm.analysis.search import load_search_spec
+    from hrm.lab.search import load_search_spec
 
     spec = load_search_spec(REPO / "runs" / "compare" / "search_minimal.yaml")
     assert spec.sampler == "grid" and len(spec.params[0].choices) == spec.trials == 7
@@ -261,7 +268,7 @@ def test_search_minimal_spec_is_valid():
 
 def test_optuna_grid_search_runs_trials_as_lab_cells(tmp_path, monkeypatch):
     pytest.importorskip("optuna", reason="Optuna is an optional extra (pip install 'hrm-reasoning[search]')")
-    from hrm.analysis.search import parse_search_spec, run_search
+    from hrm.lab.search import parse_search_spec, run_search
 
     monkeypatch.chdir(tmp_path)
     spec = parse_search_spec(
@@ -277,7 +284,7 @@ def test_optuna_grid_search_runs_trials_as_lab_cells(tmp_path, monkeypatch):
     )
     result = run_search(spec, tmp_path / "out", parallel=1, log=lambda _: None)
     assert sorted(t["params"]["optim.lr"] for t in result.trials) == [1e-3, 3e-3]
-    records = compare.load_records(tmp_path / "out")
+    records = lab_records.load_records(tmp_path / "out")
     assert sorted(r["family"] for r in records) == ["trial-000", "trial-001"]
     assert {r["config"]["optim"]["lr"] for r in records} == {1e-3, 3e-3}
     # rerunning continues the study: nothing left to do
@@ -287,8 +294,8 @@ def test_optuna_grid_search_runs_trials_as_lab_cells(tmp_path, monkeypatch):
     more = run_search(dataclasses.replace(spec, trials=5), tmp_path / "out", parallel=1, log=lambda _: None)
     assert len(more.trials) == 2
     # ... and a changed budget is not ranked with the old trials
-    other = dataclasses.replace(spec, base=dataclasses.replace(spec.base, budget=compare.Budget("steps", 4)))
-    with pytest.raises(compare.UserError, match="another budget"):
+    other = dataclasses.replace(spec, base=dataclasses.replace(spec.base, budget=lab_spec.Budget("steps", 4)))
+    with pytest.raises(UserError, match="another budget"):
         run_search(other, tmp_path / "out", parallel=1, log=lambda _: None)
 
 
@@ -296,46 +303,46 @@ def test_optuna_grid_search_runs_trials_as_lab_cells(tmp_path, monkeypatch):
 def test_shipped_specs_are_valid(name):
     path = REPO / "runs" / "compare" / f"{name}.yaml"
     if "params" in yaml.safe_load(path.read_text()):  # a search spec: its trials are cells of its base spec
-        from hrm.analysis.search import load_search_spec
+        from hrm.lab.search import load_search_spec
 
         spec = load_search_spec(path).base
     else:
-        spec = compare.load_spec(path)
-    cells = compare.plan_cells(spec)
+        spec = lab_spec.load_spec(path)
+    cells = lab_plan.plan_cells(spec)
     assert len(cells) == len(spec.families) * len(spec.tasks) * len(spec.seeds)
     assert len({c.id for c in cells}) == len(cells)
 
 
 def test_minutes_budget_is_a_wall_clock_limit():
-    spec = compare.parse_spec({"tasks": ["tiny"], "families": ["lstm"], "budget": {"minutes": 1.5}})
-    (cell,) = compare.plan_cells(spec)
+    spec = lab_spec.parse_spec({"tasks": ["tiny"], "families": ["lstm"], "budget": {"minutes": 1.5}})
+    (cell,) = lab_plan.plan_cells(spec)
     assert cell.config.schedule.time_budget_minutes == 1.5
-    assert cell.config.schedule.max_steps == compare.MINUTES_MAX_STEPS
-    assert compare.Budget("minutes", 1.5).describe() == "1.5 wall minutes"
+    assert cell.config.schedule.max_steps == lab_plan.MINUTES_MAX_STEPS
+    assert lab_spec.Budget("minutes", 1.5).describe() == "1.5 wall minutes"
 
 
 def test_a_cell_planned_by_an_older_version_still_matches():
     """A config key added to the library since a cell ran takes its default: the study resumes; a changed or an
     unknown key still counts as a different plan."""
-    spec = compare.parse_spec({"tasks": ["tiny"], "families": ["hrm"], "seeds": 1, "budget": {"steps": 5}})
-    plan = compare._cell_plan(compare.plan_cells(spec)[0], spec)
+    spec = lab_spec.parse_spec({"tasks": ["tiny"], "families": ["hrm"], "seeds": 1, "budget": {"steps": 5}})
+    plan = lab_plan.cell_plan(lab_plan.plan_cells(spec)[0], spec)
     older = json.loads(json.dumps(plan))
     del older["config"]["data"]["gen_test_givens"]  # a key this version has and an older one did not
-    assert compare._same_plan(older, plan)
+    assert lab_plan.same_plan(older, plan)
     changed = json.loads(json.dumps(plan))
     changed["config"]["optim"]["lr"] = 1.0
-    assert not compare._same_plan(changed, plan)
+    assert not lab_plan.same_plan(changed, plan)
     unknown = json.loads(json.dumps(plan))
     unknown["config"]["optim"]["no_such_key"] = 1
-    assert not compare._same_plan(unknown, plan)
+    assert not lab_plan.same_plan(unknown, plan)
 
 
 def test_spec_with_yaml_aliases_is_refused(tmp_path):
     """An alias bomb (a few hundred bytes that expand to gigabytes) is refused at parse time, in one line."""
     bomb = 'a: &a ["x","x","x","x","x","x","x","x","x"]\nb: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a]\nc: [*b,*b,*b,*b,*b]\n'
     spec = write_spec(tmp_path / "bomb.yaml", bomb)
-    with pytest.raises(compare.UserError, match="aliases"):
-        compare.load_spec(spec)
+    with pytest.raises(UserError, match="aliases"):
+        lab_spec.load_spec(spec)
 
 
 def test_out_that_is_another_kind_of_folder_is_refused_untouched(tmp_path, monkeypatch, capsys):
@@ -361,11 +368,11 @@ def test_a_second_compare_on_a_live_folder_is_refused(tmp_path, monkeypatch, cap
     spec = write_spec(tmp_path / "s.yaml", GOOD)
     out = tmp_path / "out"
     out.mkdir()
-    (out / compare.SPEC_FILE).write_text(GOOD)
-    with DirectoryLock(out, compare.COMPARE_LOCK, "comparison folder"):
+    (out / study_dir.SPEC_FILE).write_text(GOOD)
+    with DirectoryLock(out, study_dir.COMPARE_LOCK, "comparison folder"):
         assert main(["compare", str(spec), "--out", str(out)]) == 2
         assert "in use by another hrm process" in capsys.readouterr().err
-        assert not (out / compare.CELLS_DIR).exists()
+        assert not (out / study_dir.CELLS_DIR).exists()
 
 
 def test_a_cell_held_by_another_process_keeps_its_run_folder(tmp_path):
@@ -373,13 +380,13 @@ def test_a_cell_held_by_another_process_keeps_its_run_folder(tmp_path):
     from hrm.runtime.files import DirectoryLock
 
     cell_dir = tmp_path / "cell"
-    run = cell_dir / compare.RUN_SUBDIR
+    run = cell_dir / study_dir.RUN_SUBDIR
     run.mkdir(parents=True)
     (run / "metrics.jsonl").write_text("{}\n")  # a live run before its first checkpoint
-    (cell_dir / compare.CELL_FILE).write_text(json.dumps({"eval": {}, "config": TrainConfig().to_dict()}))
-    with DirectoryLock(cell_dir, compare.CELL_LOCK, "comparison cell"):
-        with pytest.raises(compare.UserError, match="in use by another hrm process"):
-            compare.run_cell_here(cell_dir)
+    (cell_dir / study_dir.CELL_FILE).write_text(json.dumps({"eval": {}, "config": TrainConfig().to_dict()}))
+    with DirectoryLock(cell_dir, study_dir.CELL_LOCK, "comparison cell"):
+        with pytest.raises(UserError, match="in use by another hrm process"):
+            lab_cell.run_cell_here(cell_dir)
     assert (run / "metrics.jsonl").is_file()
 
 
@@ -412,30 +419,30 @@ def test_a_cell_stops_when_the_comparison_process_is_killed(tmp_path, monkeypatc
     import time
 
     monkeypatch.chdir(tmp_path)
-    spec = compare.parse_spec(yaml.safe_load(GOOD.replace("{steps: 4}", "{steps: 100000}")))
-    (cell,) = compare.plan_cells(spec)
-    compare.prepare_cells([cell], spec.budget, log=lambda _: None)
+    spec = lab_spec.parse_spec(yaml.safe_load(GOOD.replace("{steps: 4}", "{steps: 100000}")))
+    (cell,) = lab_plan.plan_cells(spec)
+    lab_plan.prepare_cells([cell], spec.budget, log=lambda _: None)
     cell_dir = tmp_path / "cell"
     cell_dir.mkdir()
-    (cell_dir / compare.CELL_FILE).write_text(json.dumps(compare._cell_plan(cell, spec)))
+    (cell_dir / study_dir.CELL_FILE).write_text(json.dumps(lab_plan.cell_plan(cell, spec)))
     parent = subprocess.Popen(
         [
             sys.executable,
             "-c",
             textwrap.dedent(
                 f"""
-                from hrm.analysis.compare import run_cell_process
+                from hrm.lab.grid import run_cell_process
                 run_cell_process({str(cell_dir)!r}, 1)
                 """
             ),
         ],
         cwd=tmp_path,
     )
-    pid_file = cell_dir / f"{compare.CELL_LOCK}.pid"
+    pid_file = cell_dir / f"{study_dir.CELL_LOCK}.pid"
     try:
         deadline = time.monotonic() + 300
         while not (pid_file.is_file() and pid_file.read_text().strip().isdigit()):  # the cell holds its lock
-            assert parent.poll() is None, (cell_dir / compare.LOG_FILE).read_text()
+            assert parent.poll() is None, (cell_dir / study_dir.LOG_FILE).read_text()
             assert time.monotonic() < deadline, "the cell never started"
             time.sleep(0.05)
         child = int(pid_file.read_text())
@@ -447,21 +454,21 @@ def test_a_cell_stops_when_the_comparison_process_is_killed(tmp_path, monkeypatc
     while _alive(child):
         assert time.monotonic() < deadline, "the cell kept running after its comparison was killed"
         time.sleep(0.05)
-    assert "the comparison process ended" in (cell_dir / compare.LOG_FILE).read_text()
+    assert "the comparison process ended" in (cell_dir / study_dir.LOG_FILE).read_text()
 
 
 def test_a_failed_cell_reports_its_own_error_line_not_later_output(tmp_path):
     """The reason shown for a failed cell is its error line, even when another process wrote to the log after it."""
-    log = tmp_path / compare.LOG_FILE
+    log = tmp_path / study_dir.LOG_FILE
     log.write_text(
-        "$ python -m hrm.analysis.compare_cell old\nhrm compare: cell error: an old failure\n"
-        "$ python -m hrm.analysis.compare_cell new\n"
+        "$ python -m hrm.lab.cell old\nhrm compare: cell error: an old failure\n"
+        "$ python -m hrm.lab.cell new\n"
         "hrm compare: cell error: this cell is in use by another hrm process (PID 7)\n"
         "step 120/4000 loss 1.23\n"
     )
-    assert compare._last_line(log) == "hrm compare: cell error: this cell is in use by another hrm process (PID 7)"
-    log.write_text("$ python -m hrm.analysis.compare_cell new\nTraceback ...\nValueError: boom\n")
-    assert compare._last_line(log) == "ValueError: boom"
+    assert lab_grid.failure_line(log) == "hrm compare: cell error: this cell is in use by another hrm process (PID 7)"
+    log.write_text("$ python -m hrm.lab.cell new\nTraceback ...\nValueError: boom\n")
+    assert lab_grid.failure_line(log) == "ValueError: boom"
 
 
 def test_cells_dropped_from_the_spec_leave_the_table(tmp_path, monkeypatch):
@@ -469,7 +476,7 @@ def test_cells_dropped_from_the_spec_leave_the_table(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     out = tmp_path / "out"
     for cell in ("hrm__tiny__s0", "gru__tiny__s0"):
-        (out / compare.CELLS_DIR / cell).mkdir(parents=True)
+        (out / study_dir.CELLS_DIR / cell).mkdir(parents=True)
         record = {
             "cell": cell,
             "family": cell.split("__")[0],
@@ -479,33 +486,33 @@ def test_cells_dropped_from_the_spec_leave_the_table(tmp_path, monkeypatch):
             **dict.fromkeys(("exact_accuracy", "token_accuracy", "wall_s", "mean_segments"), 0.5),
             **dict.fromkeys(("steps", "train_flops", "flops_per_step"), 4),
         }
-        (out / compare.CELLS_DIR / cell / compare.RECORD_FILE).write_text(json.dumps(record))
-    assert [r["cell"] for r in compare.load_records(out)] == ["gru__tiny__s0", "hrm__tiny__s0"]  # no spec: all
-    (out / compare.SPEC_FILE).write_text(GOOD)  # the spec now has only the hrm family
-    assert [r["cell"] for r in compare.load_records(out)] == ["hrm__tiny__s0"]
-    assert [r["cell"] for r in compare.read_records(out, only={"hrm__tiny__s0"})] == ["hrm__tiny__s0"]
-    assert (out / compare.CELLS_DIR / "gru__tiny__s0" / compare.RECORD_FILE).is_file()  # kept on disk
+        (out / study_dir.CELLS_DIR / cell / study_dir.RECORD_FILE).write_text(json.dumps(record))
+    assert [r["cell"] for r in lab_records.load_records(out)] == ["gru__tiny__s0", "hrm__tiny__s0"]  # no spec: all
+    (out / study_dir.SPEC_FILE).write_text(GOOD)  # the spec now has only the hrm family
+    assert [r["cell"] for r in lab_records.load_records(out)] == ["hrm__tiny__s0"]
+    assert [r["cell"] for r in lab_records.read_records(out, only={"hrm__tiny__s0"})] == ["hrm__tiny__s0"]
+    assert (out / study_dir.CELLS_DIR / "gru__tiny__s0" / study_dir.RECORD_FILE).is_file()  # kept on disk
 
 
 @pytest.mark.parametrize("text", ["[]", '{"cell": "x"}', '{"cell": "x", "exact_accuracy": "high"}', "\x00\xff"])
 def test_a_corrupt_record_is_not_a_finished_cell(tmp_path, text):
     """T5: a record of the wrong type or without its numbers is not finished (the cell reruns) and never a crash."""
-    (tmp_path / compare.RECORD_FILE).write_bytes(text.encode("latin-1"))
-    assert compare.valid_record(tmp_path / compare.RECORD_FILE) is None
+    (tmp_path / study_dir.RECORD_FILE).write_bytes(text.encode("latin-1"))
+    assert lab_records.valid_record(tmp_path / study_dir.RECORD_FILE) is None
 
 
 @pytest.mark.parametrize("content", [b"[]\n", b'{"cell": "x"}\n', b"\xff\xfe\x00binary"])
 def test_a_corrupt_records_file_is_one_line_for_report(tmp_path, capsys, content):
     out = tmp_path / "out"
     out.mkdir()
-    (out / compare.RECORDS_FILE).write_bytes(content)
+    (out / study_dir.RECORDS_FILE).write_bytes(content)
     assert main(["compare", "--report", str(out)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and compare.RECORDS_FILE in err[0]
+    assert len(err) == 1 and study_dir.RECORDS_FILE in err[0]
 
 
 @pytest.mark.parametrize("content", [b"\xff\xfe\x00binary", b"[]", b'{"eval": {}}', b'{"eval": [], "config": {}}'])
 def test_a_corrupt_cell_plan_is_a_user_error(tmp_path, content):
-    (tmp_path / compare.CELL_FILE).write_bytes(content)
-    with pytest.raises(compare.UserError, match=compare.CELL_FILE):
-        compare.run_cell_here(tmp_path)
+    (tmp_path / study_dir.CELL_FILE).write_bytes(content)
+    with pytest.raises(UserError, match=study_dir.CELL_FILE):
+        lab_cell.run_cell_here(tmp_path)

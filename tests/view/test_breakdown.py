@@ -7,11 +7,11 @@ import json
 import pytest
 import torch
 
-from hrm.analysis import view
+from hrm import view
 from hrm.data.sudoku import SudokuBuildOptions, build_sudoku_dataset
 from hrm.evaluation.runner import EvaluateOptions, run_evaluation
-from tests.analysis.test_view_browser import Page, browser  # noqa: F401  (browser: the shared fixture)
 from tests.evaluation.helpers import save_tiny_checkpoint, tiny_model
+from tests.view.test_browser import Page, browser  # noqa: F401  (browser: the shared fixture)
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,216 @@
+"""A comparison's report: the summary table (mean, sd, 95% t-interval over seeds per family and task, as
+``summary.md`` and ``summary.csv``) and the two plots (accuracy against training FLOPs and against segments)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from hrm.errors import UserError
+from hrm.lab.plan import TRAIN_FLOPS_FACTOR
+from hrm.lab.records import load_records
+from hrm.lab.stats import mean_sd_ci
+from hrm.lab.study_dir import COMPUTE_PLOT, PLOTS_DIR, RECORDS_FILE, SEGMENTS_PLOT, SPEC_FILE, SUMMARY_CSV, SUMMARY_MD
+
+SUMMARY_COLUMNS = (
+    "family",
+    "model",
+    "task",
+    "seeds",
+    "parameters",
+    "flops_per_step",
+    "steps",
+    "train_flops",
+    "wall_min",
+    "exact_mean",
+    "exact_sd",
+    "exact_ci95_low",
+    "exact_ci95_high",
+    "token_mean",
+    "token_sd",
+    "token_ci95_low",
+    "token_ci95_high",
+    "mean_segments",
+)
+
+
+def summarise(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One row per (family, task), in the order the records' cells first appear."""
+    groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for record in records:
+        groups.setdefault((record["family"], record["task"]), []).append(record)
+    rows = []
+    for (family, task), group in groups.items():
+        exact = mean_sd_ci([r["exact_accuracy"] for r in group])
+        token = mean_sd_ci([r["token_accuracy"] for r in group])
+
+        def bounds(stat: tuple[float, float | None, float | None]) -> tuple[float | None, float | None]:
+            mean, _, half = stat
+            return (None, None) if half is None else (max(0.0, mean - half), min(1.0, mean + half))
+
+        rows.append(
+            {
+                "family": family,
+                "model": group[0]["model"],
+                "task": task,
+                "seeds": len(group),
+                "parameters": group[0]["parameters"].get("trunk", group[0]["parameters"].get("total")),
+                "flops_per_step": group[0]["flops_per_step"],
+                "steps": sum(r["steps"] for r in group) / len(group),
+                "train_flops": sum(r["train_flops"] for r in group) / len(group),
+                "wall_min": sum(r["wall_s"] for r in group) / len(group) / 60,
+                "exact_mean": exact[0],
+                "exact_sd": exact[1],
+                "exact_ci95_low": bounds(exact)[0],
+                "exact_ci95_high": bounds(exact)[1],
+                "token_mean": token[0],
+                "token_sd": token[1],
+                "token_ci95_low": bounds(token)[0],
+                "token_ci95_high": bounds(token)[1],
+                "mean_segments": sum(r["mean_segments"] for r in group) / len(group),
+            }
+        )
+    return rows
+
+
+def _pct(value: float | None) -> str:
+    return "–" if value is None else f"{100 * value:.1f}"
+
+
+def format_markdown(rows: list[dict[str, Any]], title: str = "") -> str:
+    lines = [f"# {title}", ""] if title else []
+    lines += [
+        "| family | task | seeds | params | GFLOPs/step | steps | train PFLOPs | wall min | exact % (mean ± sd) "
+        "| exact 95% CI | token % (mean ± sd) | segments |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in rows:
+        exact_sd = "" if r["exact_sd"] is None else f" ± {100 * r['exact_sd']:.1f}"
+        token_sd = "" if r["token_sd"] is None else f" ± {100 * r['token_sd']:.1f}"
+        ci = "–" if r["exact_ci95_low"] is None else f"{_pct(r['exact_ci95_low'])}–{_pct(r['exact_ci95_high'])}"
+        lines.append(
+            f"| {r['family']} | {r['task']} | {r['seeds']} | {r['parameters']:,} | {r['flops_per_step'] / 1e9:.3g} "
+            f"| {r['steps']:.0f} | {r['train_flops'] / 1e15:.3g} | {r['wall_min']:.1f} "
+            f"| {_pct(r['exact_mean'])}{exact_sd} | {ci} | {_pct(r['token_mean'])}{token_sd} "
+            f"| {r['mean_segments']:.2f} |"
+        )
+    lines += [
+        "",
+        "exact/token: held-out accuracy at the family's M_max segments; CI: 95% t-interval of the mean over seeds "
+        "(clipped to [0, 100]); segments: mean segments used with early exit (M_max without a halting head); "
+        f"train FLOPs = steps x {TRAIN_FLOPS_FACTOR} x forward FLOPs of one segment over the batch.",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def write_summary(out: Path, rows: list[dict[str, Any]], title: str = "") -> list[Path]:
+    import csv
+
+    md = out / SUMMARY_MD
+    csv_file = out / SUMMARY_CSV
+    tmp_md, tmp_csv = out / f".{SUMMARY_MD}.tmp", out / f".{SUMMARY_CSV}.tmp"
+    tmp_md.write_text(format_markdown(rows, title), encoding="utf-8")
+    with open(tmp_csv, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=SUMMARY_COLUMNS)
+        writer.writeheader()
+        for row in rows:
+            writer.writerow({k: ("" if row[k] is None else row[k]) for k in SUMMARY_COLUMNS})
+    os.replace(tmp_md, md)
+    os.replace(tmp_csv, csv_file)
+    return [md, csv_file]
+
+
+def plot_records(out: Path, records: list[dict[str, Any]]) -> list[Path]:
+    """Exact accuracy against training FLOPs (each seed a point, the mean a larger marker) and against the
+    inference segment cap (mean over seeds), one colour per family, one panel per task."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    from matplotlib import colormaps
+    from matplotlib.figure import Figure  # no pyplot: no global state (searches run trials in threads)
+
+    plots = out / PLOTS_DIR
+    plots.mkdir(exist_ok=True)
+    tasks = list(dict.fromkeys(r["task"] for r in records))
+    families = list(dict.fromkeys(r["family"] for r in records))
+    colours = {f: colormaps["tab10" if len(families) <= 10 else "tab20"](i) for i, f in enumerate(families)}
+    written = []
+
+    fig = Figure(figsize=(5.5 * len(tasks), 4.2))
+    axes = fig.subplots(1, len(tasks), squeeze=False)
+    for ax, task in zip(axes[0], tasks):
+        for family in families:
+            group = [r for r in records if r["task"] == task and r["family"] == family]
+            if not group:
+                continue
+            xs = [max(r["train_flops"], 1) for r in group]
+            ys = [100 * r["exact_accuracy"] for r in group]
+            ax.scatter(xs, ys, color=colours[family], alpha=0.45, s=18)
+            ax.scatter([sum(xs) / len(xs)], [sum(ys) / len(ys)], color=colours[family], s=70, label=family,
+                       edgecolors="black")  # fmt: skip
+        ax.set_xscale("log")
+        ax.set_ylim(bottom=0)
+        ax.set_xlabel("training compute (FLOPs)")
+        ax.set_ylabel("held-out exact accuracy (%)")
+        ax.set_title(task)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    path = plots / COMPUTE_PLOT
+    fig.savefig(path, dpi=110)
+    written.append(path)
+
+    fig = Figure(figsize=(5.5 * len(tasks), 4.2))
+    axes = fig.subplots(1, len(tasks), squeeze=False)
+    for ax, task in zip(axes[0], tasks):
+        for family in families:
+            group = [r for r in records if r["task"] == task and r["family"] == family]
+            by_cap: dict[int, list[float]] = {}
+            for r in group:
+                for point in r.get("scaling", []):
+                    by_cap.setdefault(int(point["segments"]), []).append(100 * point["exact_accuracy"])
+            if not by_cap:
+                continue
+            caps = sorted(by_cap)
+            ax.plot(caps, [sum(by_cap[c]) / len(by_cap[c]) for c in caps], marker="o", color=colours[family],
+                    label=family)  # fmt: skip
+        all_caps = sorted({int(p["segments"]) for r in records if r["task"] == task for p in r.get("scaling", [])})
+        ax.set_xscale("log", base=2)
+        ax.set_xticks(all_caps or [1], [str(c) for c in all_caps or [1]])
+        ax.set_ylim(bottom=0)
+        ax.set_xlabel("inference segments allowed")
+        ax.set_ylabel("held-out exact accuracy (%)")
+        ax.set_title(task)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    path = plots / SEGMENTS_PLOT
+    fig.savefig(path, dpi=110)
+    written.append(path)
+    return written
+
+
+def write_report(out: Path, records: list[dict[str, Any]] | None = None, title: str | None = None) -> list[Path]:
+    """Summary table and plots from the records (``hrm compare --report DIR``)."""
+    if records is None:
+        records = load_records(out)
+    if not records:
+        raise UserError(f"{out}: no finished cells yet ({RECORDS_FILE} is empty); run `hrm compare SPEC --out {out}`")
+    if title is None:
+        title = _title(out)
+    return [*write_summary(out, summarise(records), title), *plot_records(out, records)]
+
+
+def _title(out: Path) -> str:
+    spec = out / SPEC_FILE
+    if spec.is_file():
+        try:
+            import yaml
+
+            data = yaml.safe_load(spec.read_text(encoding="utf-8"))
+            if isinstance(data, dict) and isinstance(data.get("name"), str):
+                return data["name"]
+        except Exception:  # noqa: BLE001 - the title is cosmetic
+            pass
+    return out.name
