@@ -13,7 +13,7 @@ def _model(**kw):
     torch.manual_seed(0)
     model = HRM(tiny_config(**kw))
     with torch.no_grad():
-        model.core.puzzle_emb.weight.normal_()  # a trained table must survive the round trip
+        model.core.embed.puzzle_emb.weight.normal_()  # a trained table must survive the round trip
     return model.eval()
 
 

@@ -219,8 +219,8 @@ def test_arc_json_unknown_task_and_missing_output(arc_run, capsys, tmp_path):
 _TO_REFERENCE = (
     ("core.high_level.layers.", "inner.H_level.layers."),
     ("core.low_level.layers.", "inner.L_level.layers."),
-    ("core.embed_tokens.weight", "inner.embed_tokens.embedding_weight"),
-    ("core.puzzle_emb.weight", "inner.puzzle_emb.weights"),
+    ("core.embed.embed_tokens.weight", "inner.embed_tokens.embedding_weight"),
+    ("core.embed.puzzle_emb.weight", "inner.puzzle_emb.weights"),
     ("core.z_H_init", "inner.H_init"),
     ("core.z_L_init", "inner.L_init"),
     ("core.lm_head.", "inner.lm_head."),

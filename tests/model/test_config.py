@@ -12,7 +12,7 @@ def test_default_parameter_count_matches_reference(vocab, expected):
     counts = model.num_parameters()
     assert counts["trunk"] == expected
     assert counts["puzzle_embedding"] == 512  # one ID × 512, a buffer outside parameters()
-    assert all(p is not model.core.puzzle_emb.weight for p in model.parameters())
+    assert all(p is not model.core.embed.puzzle_emb.weight for p in model.parameters())
 
 
 def test_learned_positions_add_table():

@@ -6,7 +6,8 @@ import pytest
 import torch
 
 from hrm.model import HRM, act_loss
-from hrm.model.layers import ReasoningModule
+from hrm.model.common import BlockStack
+from hrm.model.layers import TransformerBlock
 from tests.conftest import tiny_batch, tiny_config
 
 
@@ -78,14 +79,14 @@ def test_gradients_reach_embeddings_and_both_modules_but_not_inits():
     loss.backward()
     core = model.core
     for p in (
-        core.embed_tokens.weight,
+        core.embed.embed_tokens.weight,
         core.low_level.layers[0].mlp.down_proj.weight,
         core.high_level.layers[0].self_attn.qkv_proj.weight,
         core.lm_head.weight,
         core.q_head.bias,
     ):
         assert p.grad is not None and p.grad.abs().sum() > 0
-    pending = core.puzzle_emb.pop_pending()
+    pending = core.embed.puzzle_emb.pop_pending()
     assert len(pending) == 1  # only the grad-enabled segment records rows, not the target-Q segment
     ids, rows = pending[0]
     assert rows.grad is not None and rows.grad.abs().sum() > 0
@@ -114,7 +115,7 @@ def test_q_head_init_and_initial_states():
     model = HRM(tiny_config())
     assert torch.count_nonzero(model.core.q_head.weight) == 0
     assert torch.all(model.core.q_head.bias == -5)
-    assert torch.count_nonzero(model.core.puzzle_emb.weight) == 0
+    assert torch.count_nonzero(model.core.embed.puzzle_emb.weight) == 0
     z_H, z_L = model.core.initial_states(2)
     assert torch.equal(z_H[1, 3], model.core.z_H_init) and torch.equal(z_L[0, 0], model.core.z_L_init)
 
@@ -128,7 +129,7 @@ def test_carry_refill_keeps_running_rows_and_discards_their_new_sample():
     assert torch.equal(carry.current_data["inputs"], first["inputs"]) and torch.all(carry.steps == 1)
     # Pretend rows 1 and 3 halted: they are reset and take the new batch's rows; rows 0 and 2 keep their data.
     carry.halted = torch.tensor([False, True, False, True])
-    z_H_before = carry.z_H.clone()
+    z_H_before = carry.state["z_H"].clone()
     carry, _ = model(carry, second)
     assert torch.equal(carry.current_data["inputs"][[0, 2]], first["inputs"][[0, 2]])
     assert torch.equal(carry.current_data["inputs"][[1, 3]], second["inputs"][[1, 3]])
@@ -136,9 +137,9 @@ def test_carry_refill_keeps_running_rows_and_discards_their_new_sample():
     assert carry.steps.tolist() == [2, 1, 2, 1]
     # A refilled row starts from the initial state: same result as a fresh carry on the new batch.
     fresh, _ = model(model.initial_carry(second), second)
-    torch.testing.assert_close(carry.z_H[[1, 3]], fresh.z_H[[1, 3]])
-    assert not torch.allclose(carry.z_H[[0, 2]], fresh.z_H[[0, 2]])
-    assert not torch.equal(z_H_before, carry.z_H)
+    torch.testing.assert_close(carry.state["z_H"][[1, 3]], fresh.state["z_H"][[1, 3]])
+    assert not torch.allclose(carry.state["z_H"][[0, 2]], fresh.state["z_H"][[0, 2]])
+    assert not torch.equal(z_H_before, carry.state["z_H"])
 
 
 def test_eval_mode_runs_exactly_max_segments():
@@ -205,7 +206,7 @@ def test_target_q_formula_uses_next_segment_from_new_carry():
         carry, out = model(carry, batch)
         with torch.no_grad():
             nxt = model.core(
-                carry.z_H, carry.z_L, carry.current_data["inputs"], carry.current_data["puzzle_identifiers"]
+                carry.state["z_H"], carry.state["z_L"], carry.current_data["inputs"], carry.current_data["puzzle_identifiers"]
             )
             nh, nc = nxt.q_halt_logits, nxt.q_continue_logits
         is_last = carry.steps >= 2
@@ -277,6 +278,6 @@ def test_learned_positions_and_multi_token_prefix_shapes():
 
 def test_reasoning_module_adds_injection_once():
     torch.manual_seed(0)
-    module = ReasoningModule(1, 16, 2, 2.0, 1e-5)
+    module = BlockStack([TransformerBlock(16, 2, 2.0, 1e-5)])
     state, inj = torch.randn(1, 3, 16), torch.randn(1, 3, 16)
     torch.testing.assert_close(module(state, inj, None), module.layers[0](state + inj, None))

@@ -68,7 +68,7 @@ def test_train_step_matches_a_hand_written_step():
     assert dense.param_groups[0]["lr"] == 0.001 and sparse.param_groups[0]["lr"] == 0.01
     for (name, p), q in zip(model.state_dict().items(), twin.state_dict().values()):
         assert p.equal(q), name
-    assert carry.steps.equal(twin_carry.steps) and carry.z_H.equal(twin_carry.z_H)
+    assert carry.steps.equal(twin_carry.steps) and carry.state["z_H"].equal(twin_carry.state["z_H"])
     assert all(p.grad is None for p in model.parameters())
     assert sums.shape == (len(METRIC_KEYS),)
     assert sums[METRIC_KEYS.index("lm_loss")].item() == pytest.approx(metrics["lm_loss"].item())

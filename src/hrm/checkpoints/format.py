@@ -204,6 +204,7 @@ def check_weights_file(file: Path, family: str, config: Any) -> None:
     try:
         with safe_open(str(file), framework="pt", device="cpu") as f:
             found = {key: tuple(f.get_slice(key).get_shape()) for key in f.keys()}  # noqa: SIM118 (not a dict)
+        found = upgraded(family_spec(family).model_cls, found)
     except FileNotFoundError as exc:
         raise UserError(f"{file.parent}: missing {MODEL_FILE}") from exc
     except (SafetensorError, OSError) as exc:
@@ -261,8 +262,16 @@ def read_checkpoint(
     )
 
 
+def upgraded(model: ReasoningModel | type[ReasoningModel], named: dict[str, Any]) -> dict[str, Any]:
+    """``named`` (weights, an EMA's shadow, ... by parameter name) under today's names: a name an older version
+    saved is mapped through the family's ``upgrade_key``."""
+    return {model.upgrade_key(name): value for name, value in named.items()}
+
+
 def load_model_state(model: ReasoningModel, state: dict[str, torch.Tensor], source: str) -> None:
-    """Strictly load ``state`` into ``model``; shape or key mismatches become one-line UserErrors."""
+    """Strictly load ``state`` (older names upgraded) into ``model``; shape or key mismatches become one-line
+    UserErrors."""
+    state = upgraded(model, state)
     expected = model.state_dict()
     missing = sorted(set(expected) - set(state))
     unexpected = sorted(set(state) - set(expected))

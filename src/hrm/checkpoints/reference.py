@@ -29,9 +29,9 @@ from hrm.model.config import LossType, PosEncoding
 _RENAMES = (
     ("inner.H_level.layers.", "core.high_level.layers."),
     ("inner.L_level.layers.", "core.low_level.layers."),
-    ("inner.embed_tokens.embedding_weight", "core.embed_tokens.weight"),
-    ("inner.embed_pos.embedding_weight", "core.embed_pos.weight"),
-    ("inner.puzzle_emb.weights", "core.puzzle_emb.weight"),
+    ("inner.embed_tokens.embedding_weight", "core.embed.embed_tokens.weight"),
+    ("inner.embed_pos.embedding_weight", "core.embed.embed_pos.weight"),
+    ("inner.puzzle_emb.weights", "core.embed.puzzle_emb.weight"),
     ("inner.H_init", "core.z_H_init"),
     ("inner.L_init", "core.z_L_init"),
     ("inner.lm_head.", "core.lm_head."),
@@ -134,18 +134,18 @@ def _reference_config(
 ) -> HRMConfig:
     arch = config["arch"]
     try:
-        embed = state["core.embed_tokens.weight"]
+        embed = state["core.embed.embed_tokens.weight"]
     except KeyError as exc:
         raise UserError(f"{source}: no token embedding tensor; is this a reference HRM checkpoint?") from exc
     vocab_size, hidden = embed.shape
-    puzzle = state.get("core.puzzle_emb.weight")
+    puzzle = state.get("core.embed.puzzle_emb.weight")
     num_ids, ndim = (puzzle.shape[0], puzzle.shape[1]) if puzzle is not None else (1, 0)
     puzzle_len = -(-ndim // hidden)
     pos = str(arch.get("pos_encodings", "rope"))
     if pos == "learned":
-        if "core.embed_pos.weight" not in state:
+        if "core.embed.embed_pos.weight" not in state:
             raise UserError(f"{source}: config says learned positions but the checkpoint has no embed_pos table")
-        inferred = state["core.embed_pos.weight"].shape[0] - puzzle_len
+        inferred = state["core.embed.embed_pos.weight"].shape[0] - puzzle_len
         if seq_len is not None and seq_len != inferred:
             raise UserError(f"{source}: seq_len={seq_len} given but the position table implies {inferred}")
         seq_len = inferred

@@ -4,8 +4,9 @@ Every family implements the model protocol (:mod:`hrm.model.protocol`, docs/arch
 in :mod:`hrm.model.registry`.
 """
 
+from hrm.model.common import Carry
 from hrm.model.config import HRMArchitecture, HRMConfig
-from hrm.model.hrm import HRM, Carry, HRMCore
+from hrm.model.hrm import HRM, HRMCore
 from hrm.model.losses import IGNORE_LABEL_ID, act_loss, stablemax_cross_entropy
 from hrm.model.protocol import ReasoningModel, SegmentOutput, SegmentRunner, SegmentStep
 from hrm.model.registry import FAMILIES, FamilySpec, build_model, family_spec, register_family

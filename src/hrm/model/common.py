@@ -4,7 +4,7 @@
   :class:`BlockStackArchitecture`: the fields every family built from HRM's attention blocks shares.
 - :class:`InputEmbedding`: f_I as HRM builds it (token table, puzzle-ID prefix tokens, optional learned positions,
   scaled by √D), so that every family sees the same input.
-- :class:`StateCarry` and :class:`OuterLoop`: deep supervision + ACT over segments with a persistent carry
+- :class:`Carry` and :class:`OuterLoop`: deep supervision + ACT over segments with a persistent carry
   (rows that halted are reset and refilled), written once for every family whose segment maps a state dict to a
   new state dict. A family with ``halt_max_steps == 1`` and no state is a plain single-pass model under it.
 - FLOP counting helpers for :meth:`flops_per_segment`.
@@ -252,8 +252,8 @@ class InputEmbedding(nn.Module):
 
 
 @dataclass
-class StateCarry:
-    """The training carry of the zoo families: the family's recurrent state plus HRM's bookkeeping.
+class Carry:
+    """The training carry of every family: the family's recurrent state plus the outer loop's bookkeeping.
 
     ``state`` maps names (``z_H``, ``z_L``, ...) to batch-first tensors; a stateless family has ``{}``.
     """
@@ -263,8 +263,8 @@ class StateCarry:
     halted: torch.Tensor  # bool [B]; a halted row is reset and refilled on the next call
     current_data: dict[str, torch.Tensor]
 
-    def to(self, device: torch.device | str) -> StateCarry:
-        return StateCarry(
+    def to(self, device: torch.device | str) -> Carry:
+        return Carry(
             state={k: v.to(device) for k, v in self.state.items()},
             steps=self.steps.to(device),
             halted=self.halted.to(device),
@@ -278,12 +278,14 @@ class StateCarry:
         return out
 
     @classmethod
-    def from_state_dict(cls, state: dict[str, torch.Tensor]) -> StateCarry:
+    def from_state_dict(cls, state: dict[str, torch.Tensor]) -> Carry:
         def section(prefix: str) -> dict[str, torch.Tensor]:
             return {k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)}
 
+        # A carry saved by HRM before it shared this class holds its states unprefixed (``z_H``, ``z_L``).
+        legacy = {k: v for k, v in state.items() if k not in ("steps", "halted") and "." not in k}
         return cls(
-            state=section("state."),
+            state={**legacy, **section("state.")},
             steps=state["steps"],
             halted=state["halted"],
             current_data=section("current_data."),
@@ -291,7 +293,7 @@ class StateCarry:
 
 
 class OuterLoop:
-    """Deep supervision + ACT with a persistent carry, for families built on :class:`StateCarry`.
+    """Deep supervision + ACT with a persistent carry, for families built on :class:`Carry`.
 
     The family provides ``config`` (with ``halt_max_steps``, ``halt_exploration_prob``), ``has_halting_head``,
     ``initial_state(inputs, puzzle_identifiers)``, ``_segment(state, inputs, puzzle_identifiers)`` returning
@@ -319,19 +321,19 @@ class OuterLoop:
             self, state: dict[str, torch.Tensor], inputs: torch.Tensor, puzzle_identifiers: torch.Tensor
         ) -> tuple[dict[str, torch.Tensor], torch.Tensor, torch.Tensor | None, torch.Tensor | None]: ...
 
-    def initial_carry(self, batch: dict[str, torch.Tensor]) -> StateCarry:
+    def initial_carry(self, batch: dict[str, torch.Tensor]) -> Carry:
         """A carry with every row halted, so the first call loads the whole batch."""
         inputs = batch["inputs"]
         batch_size, device = inputs.shape[0], inputs.device
         pids = batch.get("puzzle_identifiers", torch.zeros(batch_size, dtype=torch.int32, device=device))
-        return StateCarry(
+        return Carry(
             state=self.initial_state(inputs, pids),
             steps=torch.zeros(batch_size, dtype=torch.int32, device=device),
             halted=torch.ones(batch_size, dtype=torch.bool, device=device),
             current_data={k: torch.zeros_like(v) for k, v in batch.items()},
         )
 
-    def forward(self, carry: StateCarry, batch: dict[str, torch.Tensor]) -> tuple[StateCarry, dict[str, torch.Tensor]]:
+    def forward(self, carry: Carry, batch: dict[str, torch.Tensor]) -> tuple[Carry, dict[str, torch.Tensor]]:
         cfg = self.config
         halted = carry.halted
         data = {
@@ -371,7 +373,7 @@ class OuterLoop:
                     outputs["target_q_continue"] = torch.sigmoid(
                         torch.where(is_last, next_halt, torch.maximum(next_halt, next_continue))
                     )
-        return StateCarry(state=state, steps=steps, halted=new_halted, current_data=data), outputs
+        return Carry(state=state, steps=steps, halted=new_halted, current_data=data), outputs
 
     def fresh_state(self, inputs: torch.Tensor, puzzle_identifiers: torch.Tensor) -> dict[str, torch.Tensor]:
         """The state a halted row restarts from, only read (broadcast by ``torch.where``) on every call.
@@ -452,7 +454,8 @@ def block_flops(batch: int, length: int, hidden_size: int, expansion: float, mix
 
 
 class BlockStack(nn.Module):
-    """A stack of blocks applied to ``state + injection`` (HRM's ReasoningModule, for any block type)."""
+    """A recurrent module (HRM's f_L or f_H, TRM's net, a looped stack): add the injected input once (``None``:
+    nothing), then run the blocks in order."""
 
     def __init__(self, layers: list[nn.Module]):
         super().__init__()
@@ -529,7 +532,7 @@ class ZooModel(OuterLoop, SegmentRunner, FamilyModule):
     """
 
     family: ClassVar[str] = ""
-    carry_cls = StateCarry  # what the trainer rebuilds a saved carry with
+    carry_cls = Carry  # what the trainer rebuilds a saved carry with
     core: ZooCore  # each family declares its own core class
 
     @property

@@ -155,13 +155,6 @@ def swiglu_width(hidden_size: int, expansion: float) -> int:
     return -(-width // 256) * 256
 
 
-def transformer_block_flops(batch: int, length: int, hidden: int, width: int) -> int:
-    """Matmul FLOPs of one :class:`TransformerBlock` forward on [batch, length, hidden] (SwiGLU width ``width``)."""
-    projections = 2 * batch * length * (3 * hidden * hidden + hidden * hidden + 3 * hidden * width)
-    attention = 4 * batch * length * length * hidden  # QKᵀ and AV over all heads
-    return projections + attention
-
-
 class SwiGLU(nn.Module):
     def __init__(self, hidden_size: int, expansion: float):
         super().__init__()
@@ -190,21 +183,3 @@ class TransformerBlock(nn.Module):
     def forward(self, h: torch.Tensor, rotary: tuple[torch.Tensor, torch.Tensor] | None) -> torch.Tensor:
         h = rms_norm(h + self.self_attn(h, rotary), self.norm_eps)
         return rms_norm(h + self.mlp(h), self.norm_eps)
-
-
-class ReasoningModule(nn.Module):
-    """A recurrent module (the paper's f_L or f_H): add the injected input once, then run the blocks."""
-
-    def __init__(self, num_layers: int, hidden_size: int, num_heads: int, expansion: float, norm_eps: float):
-        super().__init__()
-        self.layers = nn.ModuleList(
-            TransformerBlock(hidden_size, num_heads, expansion, norm_eps) for _ in range(num_layers)
-        )
-
-    def forward(
-        self, state: torch.Tensor, injection: torch.Tensor, rotary: tuple[torch.Tensor, torch.Tensor] | None
-    ) -> torch.Tensor:
-        h = state + injection
-        for layer in self.layers:
-            h = layer(h, rotary)
-        return h

@@ -162,6 +162,10 @@ class ReasoningModel(Protocol):
     # training speed
     def compile_targets(self) -> list[nn.Module]: ...  # the modules runtime.compile compiles (parameter names kept)
 
+    # checkpoints
+    @classmethod
+    def upgrade_key(cls, name: str) -> str: ...  # a weight's name in an older checkpoint -> its name today
+
 
 if TYPE_CHECKING:
 
@@ -185,6 +189,13 @@ class SegmentRunner:
     def has_halting_head(self) -> bool:
         """Default True; a family overrides it with a class attribute or (when its config decides) a property."""
         return True
+
+    @classmethod
+    def upgrade_key(cls, name: str) -> str:
+        """The name today's code gives a weight that an older version saved as ``name`` (default: unchanged).
+
+        A family that renames a tensor maps the old name here, so that checkpoints written before keep loading."""
+        return name
 
     def halts(self, q_halt: Tensor, q_continue: Tensor) -> Tensor:
         """Early-exit rule: a row stops after the first segment where this is True (HRM: q_halt > q_continue)."""

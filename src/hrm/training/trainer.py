@@ -43,6 +43,7 @@ from hrm.checkpoints.format import (
     load_train_state,
     read_model_config,
     to_storable,
+    upgraded,
 )
 from hrm.checkpoints.locate import latest_checkpoint, list_checkpoints, resolve_checkpoint
 from hrm.data.config import ensure_dataset
@@ -509,15 +510,16 @@ class _Trainer:
         load_model_state(self.model, weights, source=str(path))
         if state["live_parameters"] is not None:
             with torch.no_grad():
+                live = upgraded(self.model, state["live_parameters"])
                 for name, param in self.model.named_parameters():
-                    param.copy_(state["live_parameters"][name])
+                    param.copy_(live[name])
         self.dense.load_state_dict(state["dense_optimizer"])
         if self.sparse is not None and state["sparse_optimizer"] is not None:
             self.sparse.load_state_dict(state["sparse_optimizer"])
         if self.ema is not None:
             if state["ema"] is None:
                 raise UserError(f"{path}: the run was trained without EMA; resume with ema.enabled=false")
-            self.ema.load_state_dict(state["ema"])
+            self.ema.load_state_dict({**state["ema"], "shadow": upgraded(self.model, state["ema"]["shadow"])})
         self.sampler.load_state_dict(from_storable(state["sampler"]))
         self.batches = iter(self.sampler)
         self.step = int(state["step"])
