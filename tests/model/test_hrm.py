@@ -206,7 +206,10 @@ def test_target_q_formula_uses_next_segment_from_new_carry():
         carry, out = model(carry, batch)
         with torch.no_grad():
             nxt = model.core(
-                carry.state["z_H"], carry.state["z_L"], carry.current_data["inputs"], carry.current_data["puzzle_identifiers"]
+                carry.state["z_H"],
+                carry.state["z_L"],
+                carry.current_data["inputs"],
+                carry.current_data["puzzle_identifiers"],
             )
             nh, nc = nxt.q_halt_logits, nxt.q_continue_logits
         is_last = carry.steps >= 2

@@ -111,7 +111,8 @@ def test_max_segments_must_be_positive():
 
 
 def test_registry():
-    assert family_spec("hrm") == FamilySpec("hrm", HRMConfig, HRM)
+    spec = family_spec("hrm")
+    assert (spec.name, spec.config_cls, spec.model_cls, spec.config_section) == ("hrm", HRMConfig, HRM, "arch")
     config = tiny_config()
     assert isinstance(build_model("hrm", config), HRM)
     assert build_model("hrm", config.to_dict()).config == config

@@ -8,8 +8,8 @@ import math
 
 import pytest
 
-from hrm.model import HRMConfig
-from hrm.training.config import ArchConfig, ConfigError, TrainConfig, apply_overrides, parse_value, valid_keys
+from hrm.model import HRMArchitecture, HRMConfig
+from hrm.training.config import ConfigError, TrainConfig, apply_overrides, parse_value, valid_keys
 from hrm.training.recipes import RECIPES, get_recipe
 from hrm.training.schedule import eval_every_for, learning_rate, total_steps_for
 
@@ -60,11 +60,49 @@ def test_published_sudoku_maze_recipes():
 def test_arch_config_mirrors_hrm_config():
     dataset_fields = {"vocab_size", "seq_len", "num_puzzle_identifiers"}
     model_fields = {f.name: f.default for f in dataclasses.fields(HRMConfig)}
-    arch_fields = {f.name: f.default for f in dataclasses.fields(ArchConfig)}
+    arch_fields = {f.name: f.default for f in dataclasses.fields(HRMArchitecture)}
     assert set(arch_fields) == set(model_fields) - dataset_fields
     assert all(arch_fields[k] == model_fields[k] for k in arch_fields)
-    model = ArchConfig().model_config(vocab_size=11, seq_len=81, num_puzzle_identifiers=1)
+    assert type(TrainConfig().arch) is HRMArchitecture
+    model = TrainConfig().model_config(vocab_size=11, seq_len=81, num_puzzle_identifiers=1)
     assert model == HRMConfig(vocab_size=11, seq_len=81)
+
+
+def test_every_registered_family_has_its_section_and_keys():
+    from hrm.model.registry import FAMILIES
+
+    config, keys = TrainConfig(), valid_keys()
+    for name, spec in FAMILIES.items():
+        section = config.section(name)
+        assert type(section) is spec.architecture_cls
+        assert {f"{spec.config_section}.{f.name}" for f in dataclasses.fields(section)} <= set(keys)
+        assert apply_overrides(config, [f"model={name}"]).architecture is not None
+
+
+def test_a_family_registered_before_the_config_module_gets_a_section(tmp_path):
+    # A new family is its model file plus one registry entry: the training config picks its section up.
+    import subprocess
+    import sys
+
+    code = """
+import dataclasses
+from hrm.model.registry import FamilySpec, register_family, family_spec
+from hrm.model.recurrent import GRUBaseline, GRUConfig, RecurrentArchitecture
+
+@dataclasses.dataclass(kw_only=True)
+class WideArch(RecurrentArchitecture):
+    hidden_size: int = 96
+
+register_family(FamilySpec("wide-gru", GRUConfig, GRUBaseline, WideArch, section="wide"))
+from hrm.training.config import apply_overrides, valid_keys
+from hrm.training.recipes import get_recipe
+assert "wide.hidden_size" in valid_keys()
+config = apply_overrides(get_recipe("tiny"), ["model=wide-gru", "wide.hidden_size=40"])
+print(config.model_config(11, 16, 1).hidden_size)
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "40"
 
 
 def test_overrides_are_typed_and_copied():

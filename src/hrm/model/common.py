@@ -32,6 +32,20 @@ from hrm.model.puzzle_embedding import PuzzleEmbedding
 LEARNED_POS_SCALE = 0.707106781  # the reference's literal for 1/√2, applied before the √D scale
 
 
+# What a family sized to compare with an HRM takes from HRM's architecture as it is (size_like_hrm in each family).
+HRM_SHAPE_FIELDS = (
+    "hidden_size", "num_heads", "expansion", "puzzle_emb_ndim", "rope_theta", "rms_norm_eps", "loss_type",
+    "pos_encodings",
+)  # fmt: skip
+HRM_HALTING_FIELDS = ("halt_max_steps", "halt_exploration_prob")
+
+
+def copy_fields(target: Any, source: Any, names: tuple[str, ...]) -> None:
+    """``target.x = source.x`` for each name (one family's config section sized from another's)."""
+    for name in names:
+        setattr(target, name, getattr(source, name))
+
+
 class FamilyConfig:
     """Helpers of the zoo's config dataclasses (``to_dict`` / ``from_dict`` / validation).
 

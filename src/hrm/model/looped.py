@@ -10,16 +10,19 @@ bootstrapped Q-continue target); ``act=False`` runs a fixed number of segments.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar, Literal
+from typing import Any, ClassVar, Literal
 
 import torch
 
 from hrm.model.common import (
+    HRM_HALTING_FIELDS,
+    HRM_SHAPE_FIELDS,
     AttentionStackCore,
     BlockStackArchitecture,
     DatasetFields,
     ZooModel,
     block_flops,
+    copy_fields,
     linear_flops,
 )
 from hrm.model.layers import at_least_fp32, trunc_normal_
@@ -136,3 +139,14 @@ class Looped(ZooModel):
         if cfg.halt_max_steps > 1:
             heads += linear_flops(batch_size, cfg.hidden_size, 2)
         return cfg.loops * per_call + heads
+
+
+def size_like_hrm(section: LoopedArchitecture, hrm: Any) -> None:
+    """The looped Transformer beside an HRM: its width, heads, positions, loss, puzzle embedding and M_max;
+    ``low_layers`` blocks looped to HRM's block applications per segment, the gradient window as deep as HRM's
+    1-step gradient."""
+    copy_fields(section, hrm, HRM_SHAPE_FIELDS + HRM_HALTING_FIELDS)
+    blocks = hrm.high_cycles * (hrm.low_cycles * hrm.low_layers + hrm.high_layers)
+    section.num_layers = hrm.low_layers
+    section.loops = max(1, round(blocks / hrm.low_layers))
+    section.grad_window = min(section.loops, -(-(hrm.low_layers + hrm.high_layers) // hrm.low_layers))

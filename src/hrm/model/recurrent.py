@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import ClassVar, Literal
+from typing import Any, ClassVar, Literal
 
 import torch
 from torch import nn
@@ -198,3 +198,11 @@ class LSTMBaseline(_RecurrentBaseline):
     """Bidirectional multi-layer LSTM over the flattened grid (family ``lstm``)."""
 
     family: ClassVar[str] = "lstm"
+
+
+def size_like_hrm(section: RecurrentArchitecture, hrm: Any) -> None:
+    """A GRU/LSTM beside an HRM: 2 bidirectional layers at HRM's width, its puzzle embedding and loss."""
+    section.hidden_size = hrm.hidden_size
+    section.num_layers = 2
+    section.puzzle_emb_ndim = hrm.puzzle_emb_ndim
+    section.loss_type = hrm.loss_type

@@ -6,10 +6,11 @@ Checkpoints record the family's name in ``config.json`` (absent: ``"hrm"``), so 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import Field, dataclass
 from typing import Any, ClassVar, Protocol
 
-from hrm.model.config import HRMConfig
+from hrm.model.config import HRMArchitecture, HRMConfig
 from hrm.model.hrm import HRM
 from hrm.model.protocol import FamilyModule
 
@@ -27,11 +28,30 @@ class ModelConfig(Protocol):
 
 @dataclass(frozen=True)
 class FamilySpec:
-    """A model family: ``config_cls`` has ``to_dict()`` / ``from_dict()``; ``model_cls(config)`` builds the model."""
+    """A model family: ``config_cls`` has ``to_dict()`` / ``from_dict()``; ``model_cls(config)`` builds the model.
+
+    What a training config needs of it (so that adding a family is its model file plus this entry):
+
+    Attributes:
+        architecture_cls: the dataclass of the family's choices without the dataset's sizes (``XArchitecture``);
+            a training config has one section of this type, and ``config_cls(vocab_size=..., seq_len=...,
+            num_puzzle_identifiers=..., **section)`` is the model config. ``None``: not trainable from a config.
+        section: that section's name in a training config (default: the family's name; HRM's is ``arch``).
+        size_like_hrm: ``f(section, hrm_arch)`` sizes the family's section to compare with an HRM architecture
+            (same width and M_max, comparable depth); the small recipes call it so that ``model=NAME`` works on
+            them.
+    """
 
     name: str
     config_cls: type[ModelConfig]
     model_cls: type[FamilyModule]
+    architecture_cls: type | None = None
+    section: str = ""
+    size_like_hrm: Callable[[Any, HRMArchitecture], None] | None = None
+
+    @property
+    def config_section(self) -> str:
+        return self.section or self.name
 
 
 FAMILIES: dict[str, FamilySpec] = {}
@@ -63,22 +83,39 @@ def build_model(family: str, config: dict[str, Any] | Any) -> FamilyModule:
     return spec.model_cls(config)
 
 
-register_family(FamilySpec("hrm", HRMConfig, HRM))
+register_family(FamilySpec("hrm", HRMConfig, HRM, architecture_cls=HRMArchitecture, section="arch"))
 
 
 def _register_zoo() -> None:
     # Imported here, not at the top: the zoo's modules import hrm.model pieces that import this module's users.
-    from hrm.model.looped import Looped, LoopedConfig
-    from hrm.model.recurrent import GRUBaseline, GRUConfig, LSTMBaseline, LSTMConfig
-    from hrm.model.transformer import Transformer, TransformerConfig
-    from hrm.model.trm import TRM, TRMConfig
+    from hrm.model import looped, recurrent, transformer, trm
 
     for spec in (
-        FamilySpec("trm", TRMConfig, TRM),
-        FamilySpec("transformer", TransformerConfig, Transformer),
-        FamilySpec("looped", LoopedConfig, Looped),
-        FamilySpec("gru", GRUConfig, GRUBaseline),
-        FamilySpec("lstm", LSTMConfig, LSTMBaseline),
+        FamilySpec("trm", trm.TRMConfig, trm.TRM, trm.TRMArchitecture, size_like_hrm=trm.size_like_hrm),
+        FamilySpec(
+            "transformer",
+            transformer.TransformerConfig,
+            transformer.Transformer,
+            transformer.TransformerArchitecture,
+            size_like_hrm=transformer.size_like_hrm,
+        ),
+        FamilySpec(
+            "looped", looped.LoopedConfig, looped.Looped, looped.LoopedArchitecture, size_like_hrm=looped.size_like_hrm
+        ),
+        FamilySpec(
+            "gru",
+            recurrent.GRUConfig,
+            recurrent.GRUBaseline,
+            recurrent.RecurrentArchitecture,
+            size_like_hrm=recurrent.size_like_hrm,
+        ),
+        FamilySpec(
+            "lstm",
+            recurrent.LSTMConfig,
+            recurrent.LSTMBaseline,
+            recurrent.RecurrentArchitecture,
+            size_like_hrm=recurrent.size_like_hrm,
+        ),
     ):
         register_family(spec)
 

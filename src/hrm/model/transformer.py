@@ -13,16 +13,18 @@ Two modes, chosen by ``halt_max_steps``:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar, Literal
+from typing import Any, ClassVar, Literal
 
 import torch
 
 from hrm.model.common import (
+    HRM_SHAPE_FIELDS,
     AttentionStackCore,
     BlockStackArchitecture,
     DatasetFields,
     ZooModel,
     block_flops,
+    copy_fields,
     linear_flops,
 )
 from hrm.model.layers import at_least_fp32, trunc_normal_
@@ -134,3 +136,10 @@ class Transformer(ZooModel):
         if cfg.outer_loop:
             heads += linear_flops(batch_size, cfg.hidden_size, 2)
         return blocks + heads
+
+
+def size_like_hrm(section: TransformerArchitecture, hrm: Any) -> None:
+    """The Transformer beside an HRM: its width, heads, positions, loss and puzzle embedding; high_layers +
+    low_layers blocks in one pass (HRM's parameter count)."""
+    copy_fields(section, hrm, HRM_SHAPE_FIELDS)
+    section.num_layers = hrm.high_layers + hrm.low_layers

@@ -27,18 +27,21 @@ for this unpacks the wrong number of values and cannot run; see docs/differences
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import torch
 from torch import nn
 
 from hrm.model.common import (
+    HRM_HALTING_FIELDS,
+    HRM_SHAPE_FIELDS,
     BlockStack,
     BlockStackArchitecture,
     DatasetFields,
     InputEmbedding,
     ZooModel,
     block_flops,
+    copy_fields,
     linear_flops,
 )
 from hrm.model.layers import (
@@ -262,3 +265,14 @@ class TRM(ZooModel):
             batch_size, cfg.hidden_size, 2
         )
         return calls * per_call + heads
+
+
+def size_like_hrm(section: TRMArchitecture, hrm: Any) -> None:
+    """TRM beside an HRM: its width, heads, positions, loss, puzzle embedding and M_max; one stack of
+    ``low_layers`` blocks, T = high_cycles, n = low_cycles; ceil(ndim / D) prefix tokens (not 16: a small grid would
+    be mostly prefix)."""
+    copy_fields(section, hrm, HRM_SHAPE_FIELDS + HRM_HALTING_FIELDS)
+    section.num_layers = hrm.low_layers
+    section.high_cycles = hrm.high_cycles
+    section.low_cycles = hrm.low_cycles
+    section.puzzle_emb_len = 0

@@ -17,33 +17,11 @@ import math
 import types
 import typing
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from hrm.data.config import DataConfig
 from hrm.errors import ConfigError
-from hrm.model import HRMArchitecture, HRMConfig
-from hrm.model.looped import LoopedArchitecture
-from hrm.model.recurrent import RecurrentArchitecture
 from hrm.model.registry import FAMILIES, family_spec
-from hrm.model.transformer import TransformerArchitecture
-from hrm.model.trm import TRMArchitecture
-
-
-@dataclass(kw_only=True)
-class ArchConfig(HRMArchitecture):
-    """The architecture section: :class:`~hrm.model.config.HRMArchitecture`'s fields, which document themselves
-    on :class:`~hrm.model.HRMConfig`; the dataset supplies vocab, seq_len and IDs. ``puzzle_emb_ndim=None`` means
-    hidden_size.
-    """
-
-    def model_config(self, vocab_size: int, seq_len: int, num_puzzle_identifiers: int) -> HRMConfig:
-        """The model for a dataset of this vocab, length and puzzle-ID count (ValueError if it is impossible)."""
-        return HRMConfig(
-            vocab_size=vocab_size,
-            seq_len=seq_len,
-            num_puzzle_identifiers=num_puzzle_identifiers,
-            **dataclasses.asdict(self),
-        )
 
 
 @dataclass(kw_only=True)
@@ -196,23 +174,12 @@ class EMAConfig:
 
 
 @dataclass(kw_only=True)
-class TrainConfig:
-    """A complete training run. Build one with a recipe, change it with :func:`apply_overrides`.
-
-    ``model`` names the model family (``hrm``, ``trm``, ``transformer``, ``looped``, ``gru``, ``lstm``); its
-    architecture is the section of the same name (``arch`` for ``hrm``), documented on the family's
-    ``...Architecture`` dataclass in :mod:`hrm.model`. The other families' sections are kept but unused.
-    """
+class _TrainConfigBase:
+    """The sections every run has; :class:`TrainConfig` adds one section per registered model family."""
 
     name: str = "custom"
     model: str = "hrm"
     data: DataConfig = field(default_factory=DataConfig)
-    arch: ArchConfig = field(default_factory=ArchConfig)
-    trm: TRMArchitecture = field(default_factory=TRMArchitecture)
-    transformer: TransformerArchitecture = field(default_factory=TransformerArchitecture)
-    looped: LoopedArchitecture = field(default_factory=LoopedArchitecture)
-    gru: RecurrentArchitecture = field(default_factory=RecurrentArchitecture)
-    lstm: RecurrentArchitecture = field(default_factory=RecurrentArchitecture)
     optim: OptimConfig = field(default_factory=OptimConfig)
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
@@ -220,6 +187,10 @@ class TrainConfig:
     runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
     logging: LoggingConfig = field(default_factory=LoggingConfig)
     ema: EMAConfig = field(default_factory=EMAConfig)
+
+    if TYPE_CHECKING:  # the family sections (arch, trm, ...) are made from the registry below
+
+        def __getattr__(self, name: str) -> Any: ...
 
     def validate(self) -> TrainConfig:
         """Raise :class:`ConfigError` naming the first impossible value; returns ``self``."""
@@ -290,15 +261,12 @@ class TrainConfig:
         if self.data.generate == "sudoku":
             self.data.sudoku_givens()
             self.data.sudoku_givens(test=True)
-        need(
-            self.model in FAMILIES and (self.model == "hrm" or hasattr(self, self.model)),
-            f"model must be one of {', '.join(sorted(f for f in FAMILIES if f == 'hrm' or hasattr(self, f)))}, "
-            f"got {self.model!r}",
-        )
+        trainable = sorted(f for f in FAMILIES if _has_section(self, f))
+        need(self.model in trainable, f"model must be one of {', '.join(trainable)}, got {self.model!r}")
         # Every family's section, with placeholder dataset sizes: the selected one builds the model, and an unused
         # one must be valid too, so that `model=gru trm.num_layers=-5` is an error rather than a silently ignored
         # override (and a config stays valid whichever family a later override selects).
-        for family in [self.model] + sorted(f for f in FAMILIES if f != self.model and hasattr(self, f)):
+        for family in [self.model] + [f for f in trainable if f != self.model]:
             try:
                 self.family_model_config(family, vocab_size=2, seq_len=1, num_puzzle_identifiers=1)
             except ValueError as exc:
@@ -327,13 +295,15 @@ class TrainConfig:
         """The selected family's model config for a dataset of these sizes."""
         return self.family_model_config(self.model, vocab_size, seq_len, num_puzzle_identifiers)
 
+    def section(self, family: str) -> Any:
+        """``family``'s architecture section (``arch`` for HRM), whichever family is selected."""
+        return getattr(self, _section_of(family))
+
     def family_model_config(self, family: str, vocab_size: int, seq_len: int, num_puzzle_identifiers: int) -> Any:
         """The model config ``family``'s section describes, for a dataset of these sizes (whichever is selected)."""
-        if family == "hrm":
-            return self.arch.model_config(vocab_size, seq_len, num_puzzle_identifiers)
-        section = getattr(self, _section_of(family))
+        section = self.section(family)
         values = {f.name: getattr(section, f.name) for f in dataclasses.fields(section)}
-        config_cls: type = family_spec(family).config_cls  # every zoo config takes the DatasetFields
+        config_cls: type = family_spec(family).config_cls  # every family's config takes the dataset's sizes
         return config_cls(
             vocab_size=vocab_size, seq_len=seq_len, num_puzzle_identifiers=num_puzzle_identifiers, **values
         )
@@ -350,7 +320,38 @@ class TrainConfig:
 
 def _section_of(family: str) -> str:
     """The TrainConfig section holding ``family``'s architecture (``arch`` for HRM)."""
-    return "arch" if family == "hrm" else family
+    return family_spec(family).config_section
+
+
+def _has_section(config: Any, family: str) -> bool:
+    spec = FAMILIES[family]
+    return spec.architecture_cls is not None and hasattr(config, spec.config_section)
+
+
+def _family_sections() -> list[tuple[str, type, Any]]:
+    """One section per registered family with an architecture dataclass, in registry order."""
+    sections: dict[str, type] = {}
+    for spec in FAMILIES.values():
+        if spec.architecture_cls is not None:
+            sections.setdefault(spec.config_section, spec.architecture_cls)
+    return [(name, cls, field(default_factory=cls)) for name, cls in sections.items()]
+
+
+# A complete training run. The family sections come from the registry (FamilySpec.architecture_cls), so a family
+# registered before this module is imported gets its section, its `--keys` and its config-file keys with no edit
+# here. For type checkers a family section is an attribute of type Any (`_TrainConfigBase.__getattr__`).
+if TYPE_CHECKING:
+    TrainConfig = _TrainConfigBase
+else:
+    TrainConfig = dataclasses.make_dataclass("TrainConfig", _family_sections(), bases=(_TrainConfigBase,), kw_only=True)
+    TrainConfig.__module__ = __name__  # (make_dataclass's module= needs Python 3.12) for pickle and repr
+    TrainConfig.__doc__ = """A complete training run. Build one with a recipe, change it with :func:`apply_overrides`.
+
+    ``model`` names the model family (``hrm``, ``trm``, ``transformer``, ``looped``, ``gru``, ``lstm``, or any
+    family registered with an ``architecture_cls``); its architecture is that family's section (``arch`` for
+    ``hrm``, else the family's name), documented on the family's ``...Architecture`` dataclass in
+    :mod:`hrm.model`. The other families' sections are kept (and validated) but unused.
+    """
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -41,6 +41,7 @@ from collections.abc import Callable
 from typing import Literal
 
 from hrm.errors import UserError
+from hrm.model.registry import FAMILIES
 from hrm.training.config import TrainConfig
 
 
@@ -189,44 +190,12 @@ def trm_arc_agi_2() -> TrainConfig:
 def match_zoo_sections(config: TrainConfig) -> TrainConfig:
     """Size every other family's section from the HRM ``arch`` of a small recipe, so ``model=NAME`` works on it.
 
-    Same width, heads, expansion, positions, loss, puzzle embedding and M_max as HRM everywhere; then
-    trm: one stack of ``low_layers`` blocks, T = high_cycles, n = low_cycles, ceil(ndim / D) prefix tokens (not 16:
-    small grids would be mostly prefix); transformer: high_layers + low_layers blocks, one pass (HRM's parameter
-    count); looped: ``low_layers`` blocks looped to HRM's block applications per segment, the gradient window as
-    deep as HRM's 1-step gradient, HRM's M_max; gru/lstm: 2 bidirectional layers at HRM's width.
+    Each family says how it compares with an HRM (``FamilySpec.size_like_hrm`` in :mod:`hrm.model.registry`: the
+    same width, heads, positions, loss, puzzle embedding and M_max, a comparable depth).
     """
-    arch = config.arch
-    common = dict(
-        hidden_size=arch.hidden_size,
-        num_heads=arch.num_heads,
-        expansion=arch.expansion,
-        puzzle_emb_ndim=arch.puzzle_emb_ndim,
-        rope_theta=arch.rope_theta,
-        rms_norm_eps=arch.rms_norm_eps,
-        loss_type=arch.loss_type,
-        pos_encodings=arch.pos_encodings,
-    )
-    halting = dict(halt_max_steps=arch.halt_max_steps, halt_exploration_prob=arch.halt_exploration_prob)
-    for key, value in {**common, **halting}.items():
-        setattr(config.trm, key, value)
-    config.trm.num_layers = arch.low_layers
-    config.trm.high_cycles = arch.high_cycles
-    config.trm.low_cycles = arch.low_cycles
-    config.trm.puzzle_emb_len = 0
-    for key, value in common.items():
-        setattr(config.transformer, key, value)
-    config.transformer.num_layers = arch.high_layers + arch.low_layers
-    for key, value in {**common, **halting}.items():
-        setattr(config.looped, key, value)
-    blocks = arch.high_cycles * (arch.low_cycles * arch.low_layers + arch.high_layers)
-    config.looped.num_layers = arch.low_layers
-    config.looped.loops = max(1, round(blocks / arch.low_layers))
-    config.looped.grad_window = min(config.looped.loops, -(-(arch.low_layers + arch.high_layers) // arch.low_layers))
-    for section in (config.gru, config.lstm):
-        section.hidden_size = arch.hidden_size
-        section.num_layers = 2
-        section.puzzle_emb_ndim = arch.puzzle_emb_ndim
-        section.loss_type = arch.loss_type
+    for spec in FAMILIES.values():
+        if spec.size_like_hrm is not None and spec.architecture_cls is not None:
+            spec.size_like_hrm(config.section(spec.name), config.arch)
     return config
 
 
