@@ -102,7 +102,7 @@ def bench_config(
     recipe: TrainConfig = get_recipe(bench.recipe)
     batch = batch_size or bench.batch_size
     precision = resolve_precision(device, dtype)
-    model_config = recipe.arch.model_config(bench.vocab_size, bench.seq_len, 1)
+    model_config = recipe.model_config(bench.vocab_size, bench.seq_len, 1)
     torch.manual_seed(0)
     model = HRM(model_config).to(device).train()
     model.forward_dtype = precision.forward_dtype

@@ -463,7 +463,7 @@ def hrm_model_config(ctx: dict):
         recipe.arch.high_layers = 1
         recipe.arch.low_layers = 1
         recipe.arch.puzzle_emb_ndim = 32
-    return recipe, recipe.arch.model_config(sizes["vocab_size"], sizes["seq_len"], 1)
+    return recipe, recipe.model_config(sizes["vocab_size"], sizes["seq_len"], 1)
 
 
 def stage_hrm_step(ctx: dict, budget_s: float) -> dict:

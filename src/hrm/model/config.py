@@ -17,7 +17,8 @@ LossType = Literal["stablemax", "softmax"]
 class HRMArchitecture:
     """The architecture choices of an HRM, without what the dataset fixes (see :class:`HRMConfig`).
 
-    Training configs (:class:`hrm.training.config.ArchConfig`) extend this class, so the two never drift apart.
+    A training config's ``arch`` section is this class (its family section, from the registry), so the two never
+    drift apart.
     """
 
     puzzle_emb_ndim: int | None = None
