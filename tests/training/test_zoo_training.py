@@ -121,6 +121,54 @@ def test_resume_is_exact(family, tiny_data, tmp_path):
         assert a[key].equal(b[key]), key
 
 
+def test_an_hrm_run_saved_under_the_former_names_resumes_exactly(tiny_data, tmp_path):
+    """Checkpoints written before HRM shared the families' code name f_I's tables ``core.embed_tokens`` (not
+    ``core.embed.embed_tokens``) in the weights, the EMA shadow and the live parameters, and keep the carry's states
+    unprefixed (``z_H``); such a run resumes to the same weights as an uninterrupted one."""
+    from safetensors import safe_open
+    from safetensors.torch import save_file
+
+    from hrm.checkpoints.format import MODEL_FILE, TRAIN_STATE_FILE
+    from hrm.model.hrm import LEGACY_PREFIXES
+
+    def old_name(key: str) -> str:
+        for old, new in LEGACY_PREFIXES:
+            if key.startswith(new):
+                return old + key[len(new) :]
+        return key
+
+    extra = ("runtime.deterministic=true", "checkpoint.every_steps=4", "checkpoint.keep_last=10", "ema.enabled=true")
+    config = _config("hrm", tiny_data, 12, *extra)
+    full = tmp_path / "full"
+    train(config, full)
+    partial = tmp_path / "partial"
+    shutil.copytree(full, partial)
+    for step, path in list_checkpoints(partial):
+        if step > 4:
+            shutil.rmtree(path)
+    lines = (partial / "metrics.jsonl").read_text().splitlines()
+    (partial / "metrics.jsonl").write_text("".join(f"{x}\n" for x in lines if json.loads(x)["step"] <= 4))
+    step_dir = partial / "step-4"
+    with safe_open(str(step_dir / MODEL_FILE), "pt") as f:
+        metadata = f.metadata()
+    weights = load_file(str(step_dir / MODEL_FILE))
+    assert any(old_name(k) != k for k in weights)  # the test renames something
+    save_file({old_name(k): v for k, v in weights.items()}, str(step_dir / MODEL_FILE), metadata=metadata)
+    state = torch.load(step_dir / TRAIN_STATE_FILE, weights_only=True)
+    state["carry"] = {k.removeprefix("state."): v for k, v in state["carry"].items()}
+    state["ema"]["shadow"] = {old_name(k): v for k, v in state["ema"]["shadow"].items()}
+    if state.get("live_parameters") is not None:
+        state["live_parameters"] = {old_name(k): v for k, v in state["live_parameters"].items()}
+    torch.save(state, step_dir / TRAIN_STATE_FILE)
+    assert "z_H" in state["carry"]
+    train(config, partial, resume=True)
+    a = load_file(str(full / "step-12" / "model.safetensors"))
+    b = load_file(str(partial / "step-12" / "model.safetensors"))
+    assert a.keys() == b.keys()
+    for key in a:
+        assert a[key].equal(b[key]), key
+
+
 def test_model_selection_errors_name_the_choices():
     with pytest.raises(ConfigError, match="model must be one of gru, hrm, looped, lstm, transformer, trm"):
         apply_overrides(get_recipe("tiny"), ["model=rnn"])

@@ -151,11 +151,12 @@ class FamilyConfig:
         if self.puzzle_emb_ndim is None:
             self.puzzle_emb_ndim = self.hidden_size
 
-    def _validate_block_stack(self, pos_encodings: tuple[str, ...]) -> None:
-        """The checks of a stack of HRM's attention blocks (width, heads, positions, loss, halting exploration)."""
+    def _validate_block_stack(self, pos_encodings: tuple[str, ...], layers: tuple[str, ...] = ("num_layers",)) -> None:
+        """The checks of stacks of HRM's attention blocks (width, heads, ``layers`` per stack, positions, loss,
+        halting exploration)."""
         self._positive("vocab_size", "seq_len", "num_puzzle_identifiers", "hidden_size", "num_heads")
         self._non_negative("puzzle_emb_ndim")
-        self._bounded(MAX_LAYERS, "num_layers")
+        self._bounded(MAX_LAYERS, *layers)
         self._bounded(MAX_RECURRENCE, "halt_max_steps")
         self._choice("pos_encodings", pos_encodings)
         self._choice("loss_type", ("stablemax", "softmax"))

@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import ClassVar, Literal
 
-from hrm.model.limits import MAX_LAYERS, MAX_RECURRENCE, check_count, check_model_values
+from hrm.model.common import FamilyConfig
+from hrm.model.limits import MAX_RECURRENCE
 
 PosEncoding = Literal["rope", "learned"]
 LossType = Literal["stablemax", "softmax"]
 
 
 @dataclass(kw_only=True)
-class HRMArchitecture:
+class HRMArchitecture(FamilyConfig):
     """The architecture choices of an HRM, without what the dataset fixes (see :class:`HRMConfig`).
 
     A training config's ``arch`` section is this class (its family section, from the registry), so the two never
@@ -82,47 +82,18 @@ class HRMConfig(HRMArchitecture):
     seq_len: int
     num_puzzle_identifiers: int = 1
 
+    family: ClassVar[str] = "hrm"
+
     def __post_init__(self) -> None:
-        if self.puzzle_emb_ndim is None:
-            self.puzzle_emb_ndim = self.hidden_size
+        self._resolve_puzzle_emb()
         self.validate()
 
     def validate(self) -> None:
-        """Raise ``ValueError`` naming the first impossible value."""
-        positive = (
-            "vocab_size",
-            "seq_len",
-            "num_puzzle_identifiers",
-            "hidden_size",
-            "num_heads",
-            "high_layers",
-            "low_layers",
-            "high_cycles",
-            "low_cycles",
-            "halt_max_steps",
-        )
-        for name in positive:
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"HRMConfig.{name} must be a positive integer, got {value!r}")
-        if not isinstance(self.puzzle_emb_ndim, int) or self.puzzle_emb_ndim < 0:
-            raise ValueError(f"HRMConfig.puzzle_emb_ndim must be an integer >= 0, got {self.puzzle_emb_ndim!r}")
-        if self.hidden_size % self.num_heads != 0:
-            raise ValueError(
-                f"HRMConfig.hidden_size ({self.hidden_size}) must be divisible by num_heads ({self.num_heads})"
-            )
-        if self.pos_encodings == "rope" and (self.hidden_size // self.num_heads) % 2 != 0:
-            raise ValueError("HRMConfig: rope needs an even head_dim (hidden_size / num_heads)")
-        if self.pos_encodings not in ("rope", "learned"):
-            raise ValueError(f"HRMConfig.pos_encodings must be 'rope' or 'learned', got {self.pos_encodings!r}")
-        if self.loss_type not in ("stablemax", "softmax"):
-            raise ValueError(f"HRMConfig.loss_type must be 'stablemax' or 'softmax', got {self.loss_type!r}")
-        if not self.expansion > 0:
-            raise ValueError(f"HRMConfig.expansion must be > 0, got {self.expansion!r}")
-        if not self.rope_theta > 0:
-            raise ValueError(f"HRMConfig.rope_theta must be > 0, got {self.rope_theta!r}")
-        if not self.rms_norm_eps > 0:
-            raise ValueError(f"HRMConfig.rms_norm_eps must be > 0, got {self.rms_norm_eps!r}")
+        """Raise ``ValueError`` naming the first impossible value (the checks every block-stack family shares,
+        then HRM's own: cycles and the gradient window); a hostile or mistyped size (vocab_size=1e11) is refused
+        before any tensor exists."""
+        self._validate_block_stack(("rope", "learned"), layers=("high_layers", "low_layers"))
+        self._bounded(MAX_RECURRENCE, "high_cycles", "low_cycles")
         calls = self.high_cycles * (self.low_cycles + 1)
         if (
             isinstance(self.grad_window, bool)
@@ -133,26 +104,9 @@ class HRMConfig(HRMArchitecture):
                 f"HRMConfig.grad_window must be an integer in [1, high_cycles*(low_cycles+1)={calls}], "
                 f"got {self.grad_window!r}"
             )
-        if not 0.0 <= self.halt_exploration_prob <= 1.0:
-            raise ValueError(f"HRMConfig.halt_exploration_prob must be in [0, 1], got {self.halt_exploration_prob!r}")
         if not math.isfinite(self.expansion):
             raise ValueError(f"HRMConfig.expansion must be finite, got {self.expansion!r}")
-        for name, limit in (
-            ("high_layers", MAX_LAYERS),
-            ("low_layers", MAX_LAYERS),
-            ("high_cycles", MAX_RECURRENCE),
-            ("low_cycles", MAX_RECURRENCE),
-            ("halt_max_steps", MAX_RECURRENCE),
-        ):
-            check_count(f"HRMConfig.{name}", getattr(self, name), limit)
-        # Checked before any tensor exists: a hostile or mistyped config (vocab_size=1e11) must not allocate
-        # terabytes before anything else can complain.
-        check_model_values(
-            "HRMConfig",
-            self.approx_num_values(),
-            f"vocab_size={self.vocab_size}, seq_len={self.seq_len}, hidden_size={self.hidden_size}, "
-            f"num_puzzle_identifiers={self.num_puzzle_identifiers}",
-        )
+        self._check_values(self.approx_num_values())
 
     def approx_num_values(self) -> float:
         """About how many values the weights and the per-example activations of one row take (no allocation).
@@ -168,10 +122,6 @@ class HRMConfig(HRMArchitecture):
         return blocks + tables + 4 * total_len * h
 
     @property
-    def head_dim(self) -> int:
-        return self.hidden_size // self.num_heads
-
-    @property
     def puzzle_emb_len(self) -> int:
         """Prefix tokens taken by the puzzle-ID embedding: ceil(puzzle_emb_ndim / hidden_size)."""
         assert self.puzzle_emb_ndim is not None  # __post_init__ resolves None to hidden_size
@@ -181,14 +131,3 @@ class HRMConfig(HRMArchitecture):
     def total_len(self) -> int:
         """Internal sequence length: prefix tokens + grid tokens."""
         return self.seq_len + self.puzzle_emb_len
-
-    def to_dict(self) -> dict[str, Any]:
-        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.init}
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> HRMConfig:
-        names = {f.name for f in dataclasses.fields(cls) if f.init}
-        unknown = sorted(set(data) - names)
-        if unknown:
-            raise ValueError(f"unknown HRMConfig keys {unknown}; valid keys: {sorted(names)}")
-        return cls(**data)
