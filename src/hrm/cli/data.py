@@ -86,6 +86,13 @@ def _register_sudoku(sub) -> None:
         "--num-test", type=count(MAX_GENERATED, minimum=0), default=0, help="generate this many test puzzles"
     )
     p.add_argument(
+        "--num-val",
+        type=count(MAX_GENERATED, minimum=0),
+        default=0,
+        help="a val/ split of this many puzzles drawn like the training ones (generated, or carved from the training "
+        "files), disjoint from train and test; what checkpoint and hyperparameter choices should read",
+    )
+    p.add_argument(
         "--givens",
         help="givens of generated puzzles: a number, a range like 18-22, or 'minimal' "
         "(default by size: 4×4 6, 6×6 20, 9×9 30)",
@@ -136,6 +143,7 @@ def _run_sudoku(args) -> int:
             test_solutions=list(args.test_solutions),
             num_train=args.num_train,
             num_test=args.num_test,
+            num_val=args.num_val,
             givens=args.givens,
             test_givens=args.test_givens,
             min_difficulty=args.min_difficulty,
@@ -170,6 +178,12 @@ def _register_maze(sub) -> None:
     p.add_argument(
         "--num-test", type=count(MAX_GENERATED, minimum=0), default=1000, help="generated test mazes (default 1000)"
     )
+    p.add_argument(
+        "--num-val",
+        type=count(MAX_GENERATED, minimum=0),
+        default=0,
+        help="a val/ split of this many generated mazes, distinct from train and test (default 0: none)",
+    )
     p.add_argument("--train-file", type=Path, help="text mazes (blank-line separated) or CSV for train")
     p.add_argument("--test-file", type=Path, help="text mazes or CSV for test")
     p.add_argument(
@@ -198,6 +212,7 @@ def _run_maze(args) -> int:
             size=args.size,
             num_train=args.num_train,
             num_test=args.num_test,
+            num_val=args.num_val,
             train_file=args.train_file,
             test_file=args.test_file,
             min_path_length=args.min_path_length,

@@ -106,7 +106,7 @@ def run(args: argparse.Namespace) -> int:
 
     checkpoint = load_checkpoint(result.checkpoint, device=args.device if args.device != "auto" else "cpu")
     model = checkpoint.model
-    test = load_split(Path(config.data.path) / config.data.eval_split)
+    test = load_split(Path(config.data.path) / config.data.test_split)  # read once, after training
     metrics = evaluate_model(model, test, global_batch_size=256)
     print(
         f"\nheld-out exact accuracy: {metrics['exact_accuracy']:.1%} of {int(metrics['count'])} puzzles "

@@ -430,6 +430,8 @@ class MazeBuildOptions:
         out: dataset root to create.
         size: side of generated mazes (default 30).
         num_train, num_test: generated mazes per split (used when the split has no file).
+        num_val: generated mazes of a ``val/`` split, drawn like the training mazes (their own random stream),
+            distinct from train and test; never augmented. Choices read it, the test split is read once.
         train_file, test_file: text mazes (blocks separated by blank lines) or the hub's CSV format.
         min_path_length: generated mazes need a shortest path longer than this (default: the hard threshold).
         loop_prob: fraction of inner walls removed after carving (cycles; 0 = perfect maze).
@@ -443,6 +445,7 @@ class MazeBuildOptions:
     size: int = DEFAULT_SIZE
     num_train: int = 1000
     num_test: int = 1000
+    num_val: int = 0
     train_file: Path | None = None
     test_file: Path | None = None
     min_path_length: int | None = None
@@ -500,6 +503,13 @@ def build_maze_dataset(options: MazeBuildOptions) -> Path:
             raise UserError("no training mazes: give --train-file or --num-train N")
         train = _generate_rows(opts.num_train, opts, np.random.default_rng([opts.seed, 1]), seen, "generating train")
     seen.update(canonical_key(m) for m in train.inputs)
+    val = None
+    if opts.num_val < 0:
+        raise UserError(f"--num-val {opts.num_val}: must be ≥ 0")
+    if opts.num_val > 0:
+        if opts.train_file is not None:
+            raise UserError("--num-val: a validation split is generated; with --train-file, pass no --num-val")
+        val = _generate_rows(opts.num_val, opts, np.random.default_rng([opts.seed, 3]), seen, "generating val")
     if opts.test_file is not None:
         test = read_mazes(opts.test_file)
         sources.append(source_record(opts.test_file, "test"))
@@ -511,7 +521,7 @@ def build_maze_dataset(options: MazeBuildOptions) -> Path:
     if test.inputs.shape[1] != n:
         raise UserError(f"train mazes are {n}×{n} but test mazes are {test.inputs.shape[1]}×{test.inputs.shape[1]}")
     # Every label is checked once more, right before writing.
-    for rows in (train, test):
+    for rows in (train, test) + ((val,) if val is not None else ()):
         for i in range(len(rows)):
             why = verify_label(rows.inputs[i], rows.labels[i])
             if why is not None:
@@ -530,23 +540,29 @@ def build_maze_dataset(options: MazeBuildOptions) -> Path:
         ew = SplitWriter(tmp / "test", seq_len, VOCAB_SIZE)
         ew.add_single_example_groups(test.inputs.reshape(-1, seq_len), test.labels.reshape(-1, seq_len), 1)
         ew.finish(pad_id=PAD_ID, ignore_label_id=0, blank_identifier_id=0, num_puzzle_identifiers=1)
-        lengths = {
-            name: [int((rows.labels[i] == PATH).sum()) + 1 for i in range(len(rows))]
-            for name, rows in (("train", train), ("test", test))
+        splits = {
+            "train": SplitSummary(tw.num_groups, tw.num_puzzles, tw.num_examples),
+            "test": SplitSummary(ew.num_groups, ew.num_puzzles, ew.num_examples),
         }
+        named = [("train", train), ("test", test)]
+        if val is not None:
+            vw = SplitWriter(tmp / "val", seq_len, VOCAB_SIZE)
+            vw.add_single_example_groups(val.inputs.reshape(-1, seq_len), val.labels.reshape(-1, seq_len), 1)
+            vw.finish(pad_id=PAD_ID, ignore_label_id=0, blank_identifier_id=0, num_puzzle_identifiers=1)
+            splits["val"] = SplitSummary(vw.num_groups, vw.num_puzzles, vw.num_examples)
+            named.append(("val", val))
+        lengths = {name: [int((rows.labels[i] == PATH).sum()) + 1 for i in range(len(rows))] for name, rows in named}
         summary = BuildSummary(
             kind="maze",
             seed=opts.seed,
             seq_len=seq_len,
             vocab_size=VOCAB_SIZE,
             num_puzzle_identifiers=1,
-            splits={
-                "train": SplitSummary(tw.num_groups, tw.num_puzzles, tw.num_examples),
-                "test": SplitSummary(ew.num_groups, ew.num_puzzles, ew.num_examples),
-            },
+            splits=splits,
             options={
                 "size": n,
                 "aug": opts.aug,
+                **({"num_val": opts.num_val} if opts.num_val else {}),
                 "loop_prob": opts.loop_prob,
                 "unique_path": opts.unique_path,
                 "min_path_length": (hard_min_path_length(n) if opts.min_path_length is None else opts.min_path_length),

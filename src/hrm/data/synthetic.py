@@ -18,6 +18,7 @@ def generate_dataset(
     num_train: int,
     num_test: int,
     num_aug: int,
+    num_val: int = 0,
     seed: int,
     givens: int | str | tuple[int, int] = "minimal",
     test_givens: int | str | tuple[int, int] | None = None,
@@ -26,7 +27,8 @@ def generate_dataset(
 
     Sudoku: ``size``×``size`` boards with ``givens`` clues (a count, a range ``"30-40"`` or ``"minimal"``; the test
     split ``test_givens``, default the same), ``num_aug`` shuffled copies of each training puzzle. Maze:
-    ``size``×``size`` mazes, dihedral augmentation when ``num_aug`` > 0.
+    ``size``×``size`` mazes, dihedral augmentation when ``num_aug`` > 0. ``num_val`` > 0 adds a ``val/`` split drawn
+    like the training puzzles, disjoint from train and test.
     """
     if kind == "sudoku":
         from hrm.data.sudoku import SudokuBuildOptions, build_sudoku_dataset
@@ -36,6 +38,7 @@ def generate_dataset(
             size=size,
             num_train=num_train,
             num_test=num_test,
+            num_val=num_val,
             givens=givens,
             test_givens=test_givens,
             num_aug=num_aug,
@@ -47,7 +50,13 @@ def generate_dataset(
 
         build_maze_dataset(
             MazeBuildOptions(
-                out=Path(out), size=size, num_train=num_train, num_test=num_test, aug=num_aug > 0, seed=seed
+                out=Path(out),
+                size=size,
+                num_train=num_train,
+                num_test=num_test,
+                num_val=num_val,
+                aug=num_aug > 0,
+                seed=seed,
             )
         )
     else:

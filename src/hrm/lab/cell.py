@@ -139,9 +139,14 @@ def evaluate_cell(cell_dir, plan, evaluation, config, run_dir, result, resume, t
     checkpoint = open_checkpoint(run_dir)  # the newest: the state at the end of the budget
     model = checkpoint.model
     root = Path(config.data.path)
-    split = load_split(root / config.data.eval_split)
+    # The test split is read here once, at the end, for the report; a validation split (the generated recipes'
+    # data.eval_split) is what any choice made from these records reads.
+    split = load_split(root / config.data.test_split)
     if evaluation.max_examples > 0:
         split = head_of_split(split, evaluation.max_examples)
+    val_split = None
+    if config.data.eval_split and config.data.eval_split != config.data.test_split:
+        val_split = load_split(root / config.data.eval_split)
     max_segments = int(model.max_segments)
     caps = evaluation.segments or default_caps(max_segments)
     if max_segments <= 1:
@@ -164,6 +169,15 @@ def evaluate_cell(cell_dir, plan, evaluation, config, run_dir, result, resume, t
         early = scaling_sweep(
             model, split, [max_segments], batch_size=evaluation.batch_size, early_exit=True, progress=False
         )[0]
+    validation = None
+    if val_split is not None:
+        val = scaling_sweep(model, val_split, [max_segments], batch_size=evaluation.batch_size, progress=False)[0]
+        validation = {
+            "split": config.data.eval_split,
+            "rows": int(val.metrics.count),
+            "exact_accuracy": val.metrics.exact_accuracy,
+            "token_accuracy": val.metrics.token_accuracy,
+        }
     eval_seconds = time.perf_counter() - eval_started
     record = {
         "cell": plan["id"],
@@ -181,7 +195,9 @@ def evaluate_cell(cell_dir, plan, evaluation, config, run_dir, result, resume, t
         "wall_s": round(float(result.elapsed_s), 3),
         "process_wall_s": round(train_seconds, 3),
         "resumed": resume,
+        "test_split": config.data.test_split,
         "eval_rows": int(main.metrics.count),
+        "validation": validation,  # at M_max; None when the task has no validation split (the paper's recipes)
         "max_segments": max_segments,
         "exact_accuracy": main.metrics.exact_accuracy,
         "token_accuracy": main.metrics.token_accuracy,

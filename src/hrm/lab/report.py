@@ -32,6 +32,8 @@ SUMMARY_COLUMNS = (
     "token_ci95_low",
     "token_ci95_high",
     "mean_segments",
+    "val_exact_mean",
+    "val_exact_sd",
 )
 
 
@@ -43,6 +45,8 @@ def summarise(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
     rows = []
     for (family, task), group in groups.items():
         exact = mean_sd_ci([r["exact_accuracy"] for r in group])
+        val_values = [v["exact_accuracy"] for v in (r.get("validation") for r in group) if isinstance(v, dict)]
+        val = mean_sd_ci(val_values) if len(val_values) == len(group) else (None, None, None)
         token = mean_sd_ci([r["token_accuracy"] for r in group])
 
         def bounds(stat: tuple[float, float | None, float | None]) -> tuple[float | None, float | None]:
@@ -69,6 +73,8 @@ def summarise(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 "token_ci95_low": bounds(token)[0],
                 "token_ci95_high": bounds(token)[1],
                 "mean_segments": sum(r["mean_segments"] for r in group) / len(group),
+                "val_exact_mean": val[0],
+                "val_exact_sd": val[1],
             }
         )
     return rows
@@ -82,22 +88,24 @@ def format_markdown(rows: list[dict[str, Any]], title: str = "") -> str:
     lines = [f"# {title}", ""] if title else []
     lines += [
         "| family | task | seeds | params | GFLOPs/step | steps | train PFLOPs | wall min | exact % (mean ± sd) "
-        "| exact 95% CI | token % (mean ± sd) | segments |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| exact 95% CI | token % (mean ± sd) | segments | val exact % |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in rows:
         exact_sd = "" if r["exact_sd"] is None else f" ± {100 * r['exact_sd']:.1f}"
         token_sd = "" if r["token_sd"] is None else f" ± {100 * r['token_sd']:.1f}"
+        val_sd = "" if r.get("val_exact_sd") is None else f" ± {100 * r['val_exact_sd']:.1f}"
         ci = "–" if r["exact_ci95_low"] is None else f"{_pct(r['exact_ci95_low'])}–{_pct(r['exact_ci95_high'])}"
         lines.append(
             f"| {r['family']} | {r['task']} | {r['seeds']} | {r['parameters']:,} | {r['flops_per_step'] / 1e9:.3g} "
             f"| {r['steps']:.0f} | {r['train_flops'] / 1e15:.3g} | {r['wall_min']:.1f} "
             f"| {_pct(r['exact_mean'])}{exact_sd} | {ci} | {_pct(r['token_mean'])}{token_sd} "
-            f"| {r['mean_segments']:.2f} |"
+            f"| {r['mean_segments']:.2f} | {_pct(r.get('val_exact_mean'))}{val_sd} |"
         )
     lines += [
         "",
-        "exact/token: held-out accuracy at the family's M_max segments; CI: 95% t-interval of the mean over seeds "
+        "exact/token: test-split accuracy at the family's M_max segments (read once, at the end); val exact: the "
+        "validation split's, what choices read (– without one); CI: 95% t-interval of the mean over seeds "
         "(clipped to [0, 100]); segments: mean segments used with early exit (M_max without a halting head); "
         f"train FLOPs = steps x {TRAIN_FLOPS_FACTOR} x forward FLOPs of one segment over the batch.",
     ]

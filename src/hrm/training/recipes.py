@@ -222,15 +222,29 @@ def _cpu_base(config: TrainConfig) -> TrainConfig:
 
 
 def _generated(
-    config: TrainConfig, name: str, path: str, kind: Literal["sudoku", "maze"], size: int, train: int, test: int, **gen
+    config: TrainConfig,
+    name: str,
+    path: str,
+    kind: Literal["sudoku", "maze"],
+    size: int,
+    train: int,
+    test: int,
+    val: int = 0,
+    **gen,
 ) -> None:
-    """Name the recipe and point it at data that ``hrm train`` generates on first use (``data.gen_*`` options)."""
+    """Name the recipe and point it at data that ``hrm train`` generates on first use (``data.gen_*`` options).
+
+    ``val`` > 0: a validation split of that many puzzles drawn like the training ones (disjoint from train and
+    test) is what periodic evaluation and best checkpoints read; the test split is left for the final report."""
     config.name = name
     config.data.path = path
     config.data.generate = kind
     config.data.gen_size = size
     config.data.gen_num_train = train
     config.data.gen_num_test = test
+    if val:
+        config.data.gen_num_val = val
+        config.data.eval_split = "val"
     for key, value in gen.items():
         if not hasattr(config.data, f"gen_{key}"):  # a typo must not become a silently ignored attribute
             raise TypeError(f"_generated: no data.gen_{key}")
@@ -247,7 +261,7 @@ def _schedule(config: TrainConfig, epochs: int, eval_interval: int, minutes: flo
 def cpu_sudoku_6x6() -> TrainConfig:
     """6x6 Sudoku, 20 givens, 20 min on a 2-core CPU (generates its data)."""
     config = _cpu_base(reference_defaults())
-    _generated(config, "cpu-sudoku-6x6", "data/sudoku-6x6-g20", "sudoku", 6, 1000, 500, givens=20)
+    _generated(config, "cpu-sudoku-6x6", "data/sudoku-6x6-g20-val", "sudoku", 6, 1000, 500, val=200, givens=20)
     config.data.online_augment = True
     _schedule(config, epochs=1000, eval_interval=100, minutes=20.0)
     return match_zoo_sections(config)
@@ -257,7 +271,7 @@ def cpu_sudoku_6x6_minimal() -> TrainConfig:
     """6x6 Sudoku, minimal puzzles (~10 givens), 20 min on a CPU."""
     config = cpu_sudoku_6x6()
     config.name = "cpu-sudoku-6x6-minimal"
-    config.data.path = "data/sudoku-6x6-minimal"
+    config.data.path = "data/sudoku-6x6-minimal-val"
     config.data.gen_givens = 0
     return config
 
@@ -272,8 +286,8 @@ def cpu_sudoku_9x9() -> TrainConfig:
     need more refinement; these values are a starting point chosen by analogy with the 6x6 recipes, not tuned.
     """
     config = _cpu_base(reference_defaults())
-    path = "data/sudoku-9x9-g28-45-test30-40"
-    _generated(config, "cpu-sudoku-9x9", path, "sudoku", 9, 3000, 1100, givens="28-45", test_givens="30-40")
+    path = "data/sudoku-9x9-g28-45-test30-40-val"
+    _generated(config, "cpu-sudoku-9x9", path, "sudoku", 9, 3000, 1100, val=300, givens="28-45", test_givens="30-40")
     config.data.online_augment = True
     config.arch.halt_max_steps = 8
     _schedule(config, epochs=400, eval_interval=40, minutes=30.0)
@@ -297,7 +311,7 @@ def cpu_maze_small() -> TrainConfig:
     """7x7 mazes (shortest paths > 6 moves), 20 min on a 2-core CPU."""
     config = _cpu_base(reference_defaults())
     # num_aug 1: the 8 dihedral transforms of every training maze
-    _generated(config, "cpu-maze-small", "data/maze-7x7", "maze", 7, 1000, 500, num_aug=1)
+    _generated(config, "cpu-maze-small", "data/maze-7x7-val", "maze", 7, 1000, 500, val=200, num_aug=1)
     config.arch.halt_max_steps = 8  # path finding needs more refinement segments than Sudoku
     _schedule(config, epochs=1000, eval_interval=100, minutes=20.0)
     return match_zoo_sections(config)

@@ -32,10 +32,15 @@ class SudokuBuildOptions:
 
     Each split takes its puzzles from, in this order of preference: a Sudoku-Extreme CSV (``train_csv`` /
     ``test_csv``), puzzle line files (``train_puzzles`` with optional matching ``train_solutions``), or the
-    generator (``num_train`` / ``num_test`` puzzles of ``size`` with ``givens``).
+    generator (``num_train`` / ``num_test`` puzzles of ``size`` with ``givens``). ``num_val`` > 0 adds a ``val/``
+    split carved from the training distribution: generated like the training puzzles (same givens, its own random
+    stream) when they are generated, else drawn from the training pool (and removed from it); disjoint from train
+    and test either way, never augmented. Choices (checkpoints, hyperparameters) read it; the test split is read
+    once, for the report.
 
     Attributes:
-        out: dataset root to create (``out/train``, ``out/test``, ``identifiers.json``, ``build.json``).
+        out: dataset root to create (``out/train``, ``out/test``, ``out/val`` with ``num_val``,
+            ``identifiers.json``, ``build.json``).
         size: board size for generated puzzles (4, 6, 8, 9, ...); file sources infer it and must agree.
         givens: generated puzzles' givens: a count, an inclusive (lo, hi) range, a string "18-22", or "minimal";
             default ``DEFAULT_GIVENS[size]`` (4×4: 6, 6×6: 20, 9×9: 30).
@@ -60,6 +65,7 @@ class SudokuBuildOptions:
     test_solutions: list[Path] = field(default_factory=list)
     num_train: int = 0
     num_test: int = 0
+    num_val: int = 0
     givens: GivensSpec | None = None
     test_givens: GivensSpec | None = None
     min_difficulty: int | None = None
@@ -72,7 +78,7 @@ class SudokuBuildOptions:
 
 
 # Independent random streams derived from the seed (SeedSequence entropy [seed, stream]).
-_STREAM_SUBSAMPLE, _STREAM_AUGMENT, _STREAM_GEN_TRAIN, _STREAM_GEN_TEST = 1, 2, 3, 4
+_STREAM_SUBSAMPLE, _STREAM_AUGMENT, _STREAM_GEN_TRAIN, _STREAM_GEN_TEST, _STREAM_VAL = 1, 2, 3, 4, 5
 _AUG_CHUNK = 64  # puzzles per vectorised augmentation chunk (fixed: part of the seed -> bytes contract)
 
 
@@ -111,8 +117,8 @@ def _check_options(opts: SudokuBuildOptions) -> None:
         raise UserError(f"--num-aug {opts.num_aug}: must be ≥ 0")
     if opts.subsample_size is not None and opts.subsample_size <= 0:
         raise UserError(f"--subsample-size {opts.subsample_size}: must be positive")
-    if opts.num_train < 0 or opts.num_test < 0:
-        raise UserError("--num-train/--num-test must be ≥ 0")
+    if opts.num_train < 0 or opts.num_test < 0 or opts.num_val < 0:
+        raise UserError("--num-train/--num-test/--num-val must be ≥ 0")
     if (opts.num_train or opts.num_test) and opts.size not in TEXT_SIZES:
         raise UserError(
             f"--size {opts.size}: the generator makes {', '.join(map(str, TEXT_SIZES))}-wide boards only "
@@ -152,6 +158,26 @@ def build_sudoku_dataset(options: SudokuBuildOptions) -> Path:
         )
         train = SudokuRows(n, p, s, np.arange(1, len(p) + 1), "generated")
         generated["train"] = len(p)
+    val = None
+    if opts.num_val > 0:
+        if "train" in generated:
+            p, s = generate_many(
+                opts.num_val,
+                n,
+                givens,
+                _rng(opts.seed, _STREAM_VAL),
+                exclude={row.tobytes() for row in train.puzzles},
+                show_progress=opts.show_progress,
+                desc="generating val",
+            )
+            val = SudokuRows(n, p, s, np.arange(1, len(p) + 1), "generated")
+            generated["val"] = len(p)
+        else:  # carved out of the training pool: a seeded draw, removed from training
+            if opts.num_val >= len(train):
+                raise UserError(f"--num-val {opts.num_val}: the training pool has only {len(train)} puzzles")
+            idx = np.sort(_rng(opts.seed, _STREAM_VAL).choice(len(train), size=opts.num_val, replace=False))
+            keep = np.setdiff1d(np.arange(len(train)), idx)
+            val, train = train.take(idx), train.take(keep)
     if test is None:
         if opts.num_test <= 0:
             raise UserError("no test puzzles: give --test-csv, --test-puzzles or --num-test N (generator)")
@@ -160,7 +186,8 @@ def build_sudoku_dataset(options: SudokuBuildOptions) -> Path:
             n,
             test_givens,
             _rng(opts.seed, _STREAM_GEN_TEST),
-            exclude={row.tobytes() for row in train.puzzles},
+            exclude={row.tobytes() for row in train.puzzles}
+            | ({row.tobytes() for row in val.puzzles} if val is not None else set()),
             show_progress=opts.show_progress,
             desc="generating test",
         )
@@ -172,6 +199,8 @@ def build_sudoku_dataset(options: SudokuBuildOptions) -> Path:
     excluded = 0
     if opts.exclude_train_overlap:
         pool = {r.tobytes() for r in train.puzzles} | {r.tobytes() for r in train.solutions}
+        if val is not None:  # the validation puzzles came from the training pool
+            pool |= {r.tobytes() for r in val.puzzles} | {r.tobytes() for r in val.solutions}
         keep = np.array(
             [(p.tobytes() not in pool) and (s.tobytes() not in pool) for p, s in zip(test.puzzles, test.solutions)],
             dtype=bool,
@@ -224,9 +253,21 @@ def build_sudoku_dataset(options: SudokuBuildOptions) -> Path:
         test_meta = test_writer.finish(
             pad_id=PAD_ID, ignore_label_id=0, blank_identifier_id=0, num_puzzle_identifiers=1
         )
+        splits = {
+            "train": SplitSummary(train_meta.total_groups, writer.num_puzzles, writer.num_examples),
+            "test": SplitSummary(test_meta.total_groups, test_writer.num_puzzles, test_writer.num_examples),
+        }
+        if val is not None:
+            val_writer = SplitWriter(tmp / "val", seq_len, vocab)
+            val_writer.add_single_example_groups(val.puzzles + 1, val.solutions + 1, 1)
+            val_meta = val_writer.finish(
+                pad_id=PAD_ID, ignore_label_id=0, blank_identifier_id=0, num_puzzle_identifiers=1
+            )
+            splits["val"] = SplitSummary(val_meta.total_groups, val_writer.num_puzzles, val_writer.num_examples)
         mean_givens = {
             "train": float(np.count_nonzero(train.puzzles, axis=1).mean()),
             "test": float(np.count_nonzero(test.puzzles, axis=1).mean()),
+            **({"val": float(np.count_nonzero(val.puzzles, axis=1).mean())} if val is not None else {}),
         }
         summary = BuildSummary(
             kind="sudoku",
@@ -234,10 +275,7 @@ def build_sudoku_dataset(options: SudokuBuildOptions) -> Path:
             seq_len=seq_len,
             vocab_size=vocab,
             num_puzzle_identifiers=1,
-            splits={
-                "train": SplitSummary(train_meta.total_groups, writer.num_puzzles, writer.num_examples),
-                "test": SplitSummary(test_meta.total_groups, test_writer.num_puzzles, test_writer.num_examples),
-            },
+            splits=splits,
             options={
                 "size": n,
                 "box": list(box),
@@ -247,6 +285,7 @@ def build_sudoku_dataset(options: SudokuBuildOptions) -> Path:
                 "givens": _givens_record(givens) if generated else None,
                 "test_givens": _givens_record(test_givens) if "test" in generated else None,
                 "exclude_train_overlap": opts.exclude_train_overlap,
+                **({"num_val": opts.num_val} if opts.num_val else {}),
             },
             sources=train_src + test_src,
             stats={
