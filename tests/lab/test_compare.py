@@ -18,6 +18,7 @@ from hrm.lab import cell as lab_cell
 from hrm.lab import grid as lab_grid
 from hrm.lab import plan as lab_plan
 from hrm.lab import records as lab_records
+from hrm.lab import report as lab_report
 from hrm.lab import spec as lab_spec
 from hrm.lab import stats as lab_stats
 from hrm.lab import study_dir
@@ -516,3 +517,25 @@ def test_a_corrupt_cell_plan_is_a_user_error(tmp_path, content):
     (tmp_path / study_dir.CELL_FILE).write_bytes(content)
     with pytest.raises(UserError, match=study_dir.CELL_FILE):
         lab_cell.run_cell_here(tmp_path)
+
+
+def test_a_cell_reports_test_once_and_validation_for_choices(tmp_path, monkeypatch):
+    """Issue 22: with a validation split, a cell records test metrics (the report) and validation metrics (what a
+    search maximises and the summary's val column shows)."""
+    from hrm.lab.search import selection_score
+
+    monkeypatch.chdir(tmp_path)
+    text = (
+        "tasks: [{name: t, recipe: tiny, overrides: [data.path=d, data.gen_num_val=8, data.eval_split=val]}]\n"
+        "families: [hrm]\nseeds: [0]\nbudget: {steps: 3}\neval: {segments: [1]}\n"
+    )
+    spec = lab_spec.parse_spec(yaml.safe_load(text), text=text)
+    result = lab_grid.run_compare(spec, tmp_path / "out", log=lambda _: None)
+    (record,) = result.records
+    assert record["test_split"] == "test" and record["eval_rows"] == 32  # the tiny recipe's 32 test puzzles
+    validation = record["validation"]
+    assert validation["split"] == "val" and validation["rows"] == 8
+    assert selection_score(record, "exact_accuracy") == validation["exact_accuracy"]
+    assert selection_score({**record, "validation": None}, "token_accuracy") == record["token_accuracy"]
+    row = lab_report.summarise([record])[0]
+    assert row["val_exact_mean"] == validation["exact_accuracy"] and "val exact %" in lab_report.format_markdown([row])
