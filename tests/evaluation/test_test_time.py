@@ -113,13 +113,13 @@ def test_evaluate_test_time_reports_gain_and_compute(sudoku4):
     assert names[0] == "plain" and rows[0]["gain_exact"] == 0 and rows[0]["compute_x"] == pytest.approx(1)
     assert names[1:] == [
         "augment-vote x3",
-        "augment-vote x3 + rule check",
+        "augment-vote x3 + oracle verifier",
         "noise-halt x2 (std 0.1)",
-        "noise-halt x2 (std 0.1) + rule check",
+        "noise-halt x2 (std 0.1) + oracle verifier",
     ]
     for r in rows:
         assert r["rows"] == 10 and 0 <= r["exact_accuracy"] <= 1
-        assert r["domain_knowledge"] == r["method"].endswith("rule check")
+        assert r["oracle_verifier"] == r["method"].endswith("oracle verifier")
     assert rows[1]["compute_x"] == pytest.approx(3) and rows[3]["compute_x"] == pytest.approx(2)  # no early exit
 
 
@@ -128,7 +128,7 @@ def test_evaluate_and_solve_cli(sudoku4, tmp_path, capsys):
     out = tmp_path / "ev"
     args = ["evaluate", "--checkpoint", str(ckpt), "--data", str(data), "--no-progress", "--out", str(out)]
     assert main([*args, "--augment-votes", "2", "--noise-samples", "2", "--rule-check"]) == 0
-    assert "augment-vote x2 + rule check [domain knowledge]" in capsys.readouterr().out
+    assert "augment-vote x2 + oracle verifier [oracle pass@K: a perfect verifier]" in capsys.readouterr().out
     assert len(json.loads((out / "eval.json").read_text())["test_time"]) == 5
     assert main([*args, "--rule-check"]) == 2  # nothing to pick among
     assert "--augment-votes K or --noise-samples K" in capsys.readouterr().err

@@ -119,7 +119,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     add_test_time_arguments(
         tts,
-        rule_check_help="Sudoku: also report each method choosing only among rule-valid candidates (domain knowledge)",
+        rule_check_help=(
+            "Sudoku: also report each method choosing only among rule-valid candidates "
+            "(oracle pass@K: a perfect verifier)"
+        ),
         rows=True,
     )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")

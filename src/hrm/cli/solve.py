@@ -84,12 +84,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="ANSI colours in the text output (default: when printing to a terminal)",
     )
     tts = parser.add_argument_group("test-time scaling (Sudoku, maze; one method at a time)")
-    add_test_time_arguments(tts, rule_check_help="Sudoku: prefer rule-valid candidates (domain knowledge)", rows=False)
+    add_test_time_arguments(
+        tts, rule_check_help="Sudoku: prefer rule-valid candidates (oracle pass@K: a perfect verifier)", rows=False
+    )
     parser.add_argument("--json", action="store_true", help="print the result as JSON instead of text")
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    from hrm.evaluation.test_time import ORACLE_LABEL
     from hrm.inference.render import format_result, format_trace, save_gif, save_pngs
     from hrm.inference.solve import solve
     from hrm.runtime.files import check_output_dir, check_output_file
@@ -133,7 +136,7 @@ def run(args: argparse.Namespace) -> int:
     if result.test_time is not None:
         t = result.test_time
         print(
-            f"test-time: {t['method']}{' [domain knowledge]' if t['domain_knowledge'] else ''}: "
+            f"test-time: {t['method']}{ORACLE_LABEL if t['oracle_verifier'] else ''}: "
             f"{t['agreeing']} of {t['candidates']} candidates gave this answer; {t['segments_run']} segments run "
             f"({t['compute_x']:.1f}x the plain answer); "
             + ("answer changed" if t["changed_answer"] else "same answer as plain")

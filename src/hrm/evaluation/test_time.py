@@ -13,7 +13,7 @@ Three ways to spend more inference compute on a puzzle, each measured against th
   recurrent modules, see :func:`recurrent_modules`), noise std = ``noise_std`` × the state's RMS over the hidden
   units at that position; the answer of the run whose halting head is most confident (highest final q_halt
   logit) is kept (PTRM, arXiv 2605.19943). A family without a halting head votes instead.
-* **rule check** (Sudoku only; uses domain knowledge, so reported separately): among a method's candidates, only
+* **oracle verifier** (Sudoku only, ``--rule-check``; reported separately): among a method's candidates, only
   those that are complete valid grids agreeing with the givens compete, when there is at least one.
 
 Every candidate runs the same segment cap (and early exit, when asked) as the plain answer.
@@ -44,6 +44,9 @@ from hrm.evaluation.metrics import row_metrics
 
 AUGMENT_KINDS = ("sudoku", "maze")
 
+# How a verified method is labelled in tables: on uniquely solvable puzzles the rule check is a perfect verifier.
+ORACLE_LABEL = " [oracle pass@K: a perfect verifier]"
+
 
 def recurrent_modules(model: Any) -> list[torch.nn.Module]:
     """The modules a family applies repeatedly inside a segment, each with the state it updates as its first
@@ -64,7 +67,8 @@ class TestTimeOptions:
         augment: K symmetric views for augmentation voting (Sudoku, Maze); K >= 2.
         noise: K trajectories (1 clean + K−1 noisy) picked by the halting head; K >= 2.
         noise_std: noise std relative to the state's RMS at each position.
-        rules: also report each method with the Sudoku rule check (domain knowledge).
+        rules: also report each method with the Sudoku rule check: oracle pass@K (on uniquely solvable puzzles a
+            rule-valid grid is the answer, so the check is a perfect verifier, not the model's choice).
         seed: seeds the views and the noise.
         limit: measure on the first this many rows only (0 = all).
         max_segments: the segment cap of every candidate (default the model's M_max).
@@ -267,7 +271,7 @@ def pick(candidates: Candidates, rule: str, allowed: np.ndarray | None = None) -
 
 
 def sudoku_valid(candidates: Candidates, inputs: np.ndarray, n: int) -> np.ndarray:
-    """[K, B]: the candidate is a complete valid grid that agrees with the givens (domain knowledge)."""
+    """[K, B]: the candidate is a complete valid grid that agrees with the givens (the oracle verifier)."""
     givens = np.clip(inputs.astype(np.int64) - 1, 0, None)
     out = np.zeros(candidates.predictions.shape[:2], dtype=bool)
     for k, preds in enumerate(candidates.predictions):
@@ -312,7 +316,7 @@ def evaluate_test_time(
     Returns one dict per method: ``method``, ``candidates``, ``exact_accuracy``, ``token_accuracy``,
     ``gain_exact`` (percentage points over the plain answer), ``segments_per_puzzle`` (summed over candidates),
     ``compute_x`` (that over the plain answer's), ``seconds`` (wall time spent producing the candidates, shared
-    by the methods that pick from the same candidates), ``domain_knowledge``.
+    by the methods that pick from the same candidates), ``oracle_verifier``.
     """
     options.check(kind, model)
     if (options.augment or options.rules) and kind == "sudoku" and side is None:
@@ -326,7 +330,7 @@ def evaluate_test_time(
     def tally(name: str, candidates: int, domain: bool) -> _Tally:
         if name not in tallies:
             tallies[name] = _Tally()
-            meta[name] = {"candidates": candidates, "domain_knowledge": domain}
+            meta[name] = {"candidates": candidates, "oracle_verifier": domain}
         return tallies[name]
 
     views: Any = None
@@ -373,7 +377,7 @@ def evaluate_test_time(
             if options.rules:
                 assert side is not None  # rules are for Sudoku only (options.check), whose side is checked above
                 allowed = sudoku_valid(cands, inputs, side)
-                t = tally(f"{name} + rule check", cands.predictions.shape[0], True)
+                t = tally(f"{name} + oracle verifier", cands.predictions.shape[0], True)
                 t.add(pick(cands, rule, allowed), labels, valid, cost)
                 t.seconds += seconds
         if progress is not None:
@@ -420,7 +424,7 @@ def format_test_time(rows: list[dict[str, Any]]) -> str:
     )
     lines = ["test-time scaling (same rows; compute = segments run / the plain answer's):", header]
     for r in rows:
-        name = r["method"] + (" [domain knowledge]" if r["domain_knowledge"] else "")
+        name = r["method"] + (ORACLE_LABEL if r["oracle_verifier"] else "")
         lines.append(
             f"{name:<58} {100 * r['exact_accuracy']:>7.2f} {r['gain_exact']:>+8.2f} {100 * r['token_accuracy']:>7.2f} "
             f"{r['segments_per_puzzle']:>16.2f} {r['compute_x']:>7.1f}x {r['seconds']:>7.1f}"

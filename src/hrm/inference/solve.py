@@ -456,8 +456,8 @@ def _test_time_answer(model, parsed, rows, pids, options, cap, early_exit, plain
     plain_answer = decode(0, tokens[0])
     plain_check = check_answer(parsed, plain_answer, reference)
     report = {
-        "method": method + (" + rule check" if options.rules else ""),
-        "domain_knowledge": bool(options.rules),
+        "method": method + (" + oracle verifier" if options.rules else ""),
+        "oracle_verifier": bool(options.rules),
         "candidates": int(cands.predictions.shape[0]),
         "agreeing": agree,
         "segments_run": int(cands.segments.sum()),
