@@ -192,6 +192,12 @@ def evaluate_cell(cell_dir, plan, evaluation, config, run_dir, result, resume, t
         "flops_per_step": plan["flops_per_step"],
         "steps": int(result.step),
         "train_flops": int(result.step) * int(plan["flops_per_step"]),
+        # Measured (every segment, recursion and backward that runs); absent in plans made before it was measured.
+        "flops_per_step_measured": plan.get("flops_per_step_measured"),
+        "train_flops_measured": int(result.step) * int(plan["flops_per_step_measured"])
+        if plan.get("flops_per_step_measured")
+        else None,
+        "row_segments": int(result.step) * int(config.schedule.global_batch_size),  # one segment per row per step
         "wall_s": round(float(result.elapsed_s), 3),
         "process_wall_s": round(train_seconds, 3),
         "resumed": resume,

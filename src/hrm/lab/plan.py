@@ -36,7 +36,8 @@ class Cell:
     seed: int
     overrides: list[str]  # everything applied to the recipe, in order
     config: Any  # hrm.training.config.TrainConfig
-    flops_per_step: int = 0
+    flops_per_step: int = 0  # the convention: TRAIN_FLOPS_FACTOR x one segment's forward
+    flops_per_step_measured: int = 0  # one real step counted (hrm.training.flops); what a FLOPs budget spends
     parameters: dict[str, int] = field(default_factory=dict)
     seq_len: int = 0
     max_segments: int = 1
@@ -54,6 +55,7 @@ class Cell:
             "overrides": self.overrides,
             "config": self.config.to_dict(),
             "flops_per_step": self.flops_per_step,
+            "flops_per_step_measured": self.flops_per_step_measured,
             "parameters": self.parameters,
             "seq_len": self.seq_len,
             "max_segments": self.max_segments,
@@ -145,6 +147,7 @@ def prepare_cells(cells: list[Cell], budget: Budget, log: Callable[[str], None] 
     from hrm.data.format import load_split
     from hrm.model.registry import build_model
     from hrm.training.config import apply_overrides
+    from hrm.training.flops import measure_step_flops
 
     seen: set[str] = set()
     for cell in cells:
@@ -161,15 +164,16 @@ def prepare_cells(cells: list[Cell], budget: Budget, log: Callable[[str], None] 
         cell.parameters = {k: int(v) for k, v in model.num_parameters().items()}
         batch = cell.config.schedule.global_batch_size
         cell.flops_per_step = int(TRAIN_FLOPS_FACTOR * model.flops_per_segment(batch, meta.seq_len))
+        cell.flops_per_step_measured = measure_step_flops(model, batch, int(meta.seq_len), cell.config.loss_type)
         cell.seq_len = int(meta.seq_len)
         cell.max_segments = int(model.max_segments)
         cell.has_halting_head = bool(model.has_halting_head)
         if budget.kind == "flops":
-            steps = int(budget.value // cell.flops_per_step)
+            steps = int(budget.value // cell.flops_per_step_measured)
             if steps < 1:
                 raise UserError(
                     f"cell {cell.id}: the FLOPs budget {budget.value:.3g} is less than one training step "
-                    f"({cell.flops_per_step:.3g} FLOPs); raise budget.flops"
+                    f"({cell.flops_per_step_measured:.3g} FLOPs, measured); raise budget.flops"
                 )
             cell.overrides.append(f"schedule.max_steps={steps}")
             cell.config = apply_overrides(cell.config, [f"schedule.max_steps={steps}"])

@@ -22,6 +22,7 @@ SUMMARY_COLUMNS = (
     "flops_per_step",
     "steps",
     "train_flops",
+    "train_flops_measured",
     "wall_min",
     "exact_mean",
     "exact_sd",
@@ -63,6 +64,7 @@ def summarise(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 "flops_per_step": group[0]["flops_per_step"],
                 "steps": sum(r["steps"] for r in group) / len(group),
                 "train_flops": sum(r["train_flops"] for r in group) / len(group),
+                "train_flops_measured": _mean_if_all([r.get("train_flops_measured") for r in group]),
                 "wall_min": sum(r["wall_s"] for r in group) / len(group) / 60,
                 "exact_mean": exact[0],
                 "exact_sd": exact[1],
@@ -80,6 +82,13 @@ def summarise(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return rows
 
 
+def _mean_if_all(values: list[Any]) -> float | None:
+    """The mean when every value is a number (records made before a field existed have none)."""
+    if values and all(isinstance(v, int | float) and not isinstance(v, bool) for v in values):
+        return sum(values) / len(values)
+    return None
+
+
 def _pct(value: float | None) -> str:
     return "–" if value is None else f"{100 * value:.1f}"
 
@@ -87,18 +96,20 @@ def _pct(value: float | None) -> str:
 def format_markdown(rows: list[dict[str, Any]], title: str = "") -> str:
     lines = [f"# {title}", ""] if title else []
     lines += [
-        "| family | task | seeds | params | GFLOPs/step | steps | train PFLOPs | wall min | exact % (mean ± sd) "
+        "| family | task | seeds | params | GFLOPs/step | steps | train PFLOPs | measured PFLOPs | wall min "
+        "| exact % (mean ± sd) "
         "| exact 95% CI | token % (mean ± sd) | segments | val exact % |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in rows:
         exact_sd = "" if r["exact_sd"] is None else f" ± {100 * r['exact_sd']:.1f}"
         token_sd = "" if r["token_sd"] is None else f" ± {100 * r['token_sd']:.1f}"
         val_sd = "" if r.get("val_exact_sd") is None else f" ± {100 * r['val_exact_sd']:.1f}"
+        measured = "–" if r.get("train_flops_measured") is None else f"{r['train_flops_measured'] / 1e15:.3g}"
         ci = "–" if r["exact_ci95_low"] is None else f"{_pct(r['exact_ci95_low'])}–{_pct(r['exact_ci95_high'])}"
         lines.append(
             f"| {r['family']} | {r['task']} | {r['seeds']} | {r['parameters']:,} | {r['flops_per_step'] / 1e9:.3g} "
-            f"| {r['steps']:.0f} | {r['train_flops'] / 1e15:.3g} | {r['wall_min']:.1f} "
+            f"| {r['steps']:.0f} | {r['train_flops'] / 1e15:.3g} | {measured} | {r['wall_min']:.1f} "
             f"| {_pct(r['exact_mean'])}{exact_sd} | {ci} | {_pct(r['token_mean'])}{token_sd} "
             f"| {r['mean_segments']:.2f} | {_pct(r.get('val_exact_mean'))}{val_sd} |"
         )
@@ -107,7 +118,9 @@ def format_markdown(rows: list[dict[str, Any]], title: str = "") -> str:
         "exact/token: test-split accuracy at the family's M_max segments (read once, at the end); val exact: the "
         "validation split's, what choices read (– without one); CI: 95% t-interval of the mean over seeds "
         "(clipped to [0, 100]); segments: mean segments used with early exit (M_max without a halting head); "
-        f"train FLOPs = steps x {TRAIN_FLOPS_FACTOR} x forward FLOPs of one segment over the batch.",
+        f"train FLOPs = steps x {TRAIN_FLOPS_FACTOR} x forward FLOPs of one segment over the batch (the convention); "
+        "measured = steps x one real training step counted by torch.utils.flop_counter (every segment, the halting "
+        "target's extra segment, no-grad recursions and the backward that runs; what a flops budget spends).",
     ]
     return "\n".join(lines) + "\n"
 
