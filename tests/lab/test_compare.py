@@ -101,10 +101,13 @@ def test_plan_applies_overrides_in_order_and_flops_budget_sets_steps(tmp_path, m
     lab_plan.prepare_cells(cells, spec.budget, log=lambda _: None)
     for cell in cells:
         assert cell.flops_per_step > 0 and cell.parameters["trunk"] > 0
-        assert cell.config.schedule.max_steps == int(2e10 // cell.flops_per_step)
+        assert 0 < cell.flops_per_step_measured != cell.flops_per_step  # a FLOPs budget spends measured FLOPs
+        assert cell.config.schedule.max_steps == int(2e10 // cell.flops_per_step_measured)
     # equal FLOPs budget: the cheaper family gets more steps
     gru, hrm = cells[2], cells[0]
-    assert (gru.flops_per_step < hrm.flops_per_step) == (gru.config.schedule.max_steps > hrm.config.schedule.max_steps)
+    assert (gru.flops_per_step_measured < hrm.flops_per_step_measured) == (
+        gru.config.schedule.max_steps > hrm.config.schedule.max_steps
+    )
 
 
 def test_t_quantiles_and_interval():
@@ -539,3 +542,17 @@ def test_a_cell_reports_test_once_and_validation_for_choices(tmp_path, monkeypat
     assert selection_score({**record, "validation": None}, "token_accuracy") == record["token_accuracy"]
     row = lab_report.summarise([record])[0]
     assert row["val_exact_mean"] == validation["exact_accuracy"] and "val exact %" in lab_report.format_markdown([row])
+    # A curve, not one point: the budget's 3 steps evaluate validation at every step (ceil(3 / 4) = 1).
+    assert "schedule.eval_every_steps=1" in record["overrides"]
+    curve = record["curve"]
+    assert [p["step"] for p in curve] == [1, 2, 3]
+    assert [p["train_flops"] for p in curve] == [s * record["flops_per_step_measured"] for s in (1, 2, 3)]
+    assert curve[-1]["exact_accuracy"] == validation["exact_accuracy"]  # the last evaluation is the final model
+    assert row["common_train_flops"] == record["train_flops_measured"] == curve[-1]["train_flops"]
+    assert row["val_exact_at_common_mean"] == curve[-1]["exact_accuracy"]
+    assert (tmp_path / "out" / study_dir.PLOTS_DIR / study_dir.VALIDATION_PLOT).is_file()
+    # The common budget of a task is the smallest any cell reached; a cell is read at its last point within it.
+    short = {**record, "family": "short", "curve": curve[:2]}
+    rows = {r["family"]: r for r in lab_report.summarise([record, short])}
+    assert rows["hrm"]["common_train_flops"] == curve[1]["train_flops"]
+    assert rows["hrm"]["val_exact_at_common_mean"] == curve[1]["exact_accuracy"]

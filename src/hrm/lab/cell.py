@@ -94,6 +94,24 @@ def _breakdown_dict(breakdown: Any, cap: int) -> dict[str, Any] | None:
     return table.as_dict() if table is not None else None
 
 
+def validation_curve(run_dir: Path, plan: dict[str, Any], config: Any) -> list[dict[str, Any]]:
+    """The trainer's periodic evaluations of the validation split (``metrics.jsonl``), each with the training FLOPs
+    spent by then (measured, else the convention)."""
+    from hrm.runtime.logging import read_metrics
+
+    per_step = plan.get("flops_per_step_measured") or plan["flops_per_step"]
+    points = {}
+    for r in read_metrics(run_dir):
+        if r.get("split") == "eval" and isinstance(r.get("exact_accuracy"), int | float):
+            points[int(r["step"])] = {  # a resumed run may log a step twice: the last one holds
+                "step": int(r["step"]),
+                "train_flops": int(r["step"]) * int(per_step),
+                "exact_accuracy": float(r["exact_accuracy"]),
+                "token_accuracy": float(r.get("accuracy", r.get("token_accuracy", float("nan")))),
+            }
+    return [points[s] for s in sorted(points)]
+
+
 def run_cell_here(cell_dir: str | os.PathLike) -> dict[str, Any]:
     """Train (or resume) the cell in ``cell_dir`` and evaluate it; writes and returns its record."""
     import torch
@@ -179,6 +197,7 @@ def evaluate_cell(cell_dir, plan, evaluation, config, run_dir, result, resume, t
             "token_accuracy": val.metrics.token_accuracy,
         }
     eval_seconds = time.perf_counter() - eval_started
+    curve = validation_curve(run_dir, plan, config) if validation is not None else []
     record = {
         "cell": plan["id"],
         "family": plan["family"],
@@ -204,6 +223,7 @@ def evaluate_cell(cell_dir, plan, evaluation, config, run_dir, result, resume, t
         "test_split": config.data.test_split,
         "eval_rows": int(main.metrics.count),
         "validation": validation,  # at M_max; None when the task has no validation split (the paper's recipes)
+        "curve": curve,  # the trainer's validation evaluations: step, FLOPs so far, exact and token accuracy
         "max_segments": max_segments,
         "exact_accuracy": main.metrics.exact_accuracy,
         "token_accuracy": main.metrics.token_accuracy,

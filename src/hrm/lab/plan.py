@@ -20,6 +20,8 @@ from hrm.lab.study_dir import CELL_FILE, CELLS_DIR, RECORDS_FILE, SPEC_FILE, STU
 # forward + backward ~ 3x forward (the usual convention). Families with a truncated (1-step) gradient spend less
 # on the backward; the factor is the same for every family so that budgets stay comparable (docs/compare.md).
 TRAIN_FLOPS_FACTOR = 3
+# Validation points per cell under a step or FLOPs budget (a curve, not one point; issue 22).
+CURVE_POINTS = 4
 # An upper bound on steps under a wall-minutes budget (the time budget is what stops the run).
 MINUTES_MAX_STEPS = 10**9
 
@@ -177,6 +179,7 @@ def prepare_cells(cells: list[Cell], budget: Budget, log: Callable[[str], None] 
                 )
             cell.overrides.append(f"schedule.max_steps={steps}")
             cell.config = apply_overrides(cell.config, [f"schedule.max_steps={steps}"])
+        _curve_overrides(cell, budget)
 
 
 def cell_plan(cell: Cell, spec: CompareSpec) -> dict[str, Any]:
@@ -239,3 +242,18 @@ def check_out_dir(out: Path, cells: list[Cell], spec: CompareSpec) -> None:
                 f"{out}: cell {cell.id} was run with a different config, budget or evaluation; "
                 "use a new --out (or remove that cell's folder to rerun it)"
             )
+
+
+def _curve_overrides(cell: Cell, budget: Budget) -> None:
+    """With a validation split and a known step count, evaluate it :data:`CURVE_POINTS` times over the budget
+    (unless the spec sets ``schedule.eval_every_steps`` itself); under a minutes budget the recipe's interval
+    stays."""
+    from hrm.training.config import apply_overrides
+
+    data, schedule = cell.config.data, cell.config.schedule
+    has_validation = bool(data.eval_split) and data.eval_split != data.test_split
+    if not has_validation or budget.kind == "minutes" or schedule.eval_every_steps > 0:
+        return
+    every = max(1, -(-schedule.max_steps // CURVE_POINTS))
+    cell.overrides.append(f"schedule.eval_every_steps={every}")
+    cell.config = apply_overrides(cell.config, [f"schedule.eval_every_steps={every}"])

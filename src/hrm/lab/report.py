@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 from pathlib import Path
 from typing import Any
@@ -11,7 +12,16 @@ from hrm.errors import UserError
 from hrm.lab.plan import TRAIN_FLOPS_FACTOR
 from hrm.lab.records import load_records
 from hrm.lab.stats import mean_sd_ci
-from hrm.lab.study_dir import COMPUTE_PLOT, PLOTS_DIR, RECORDS_FILE, SEGMENTS_PLOT, SPEC_FILE, SUMMARY_CSV, SUMMARY_MD
+from hrm.lab.study_dir import (
+    COMPUTE_PLOT,
+    PLOTS_DIR,
+    RECORDS_FILE,
+    SEGMENTS_PLOT,
+    SPEC_FILE,
+    SUMMARY_CSV,
+    SUMMARY_MD,
+    VALIDATION_PLOT,
+)
 
 SUMMARY_COLUMNS = (
     "family",
@@ -35,11 +45,32 @@ SUMMARY_COLUMNS = (
     "mean_segments",
     "val_exact_mean",
     "val_exact_sd",
+    "common_train_flops",
+    "val_exact_at_common_mean",
+    "val_exact_at_common_sd",
 )
 
 
+def value_at(curve: list[dict[str, Any]], flops: float) -> float | None:
+    """Validation exact accuracy at the last point of ``curve`` within ``flops`` training FLOPs (None before it)."""
+    within = [p for p in curve if p["train_flops"] <= flops]
+    return within[-1]["exact_accuracy"] if within else None
+
+
+def common_budgets(records: list[dict[str, Any]]) -> dict[str, float]:
+    """Per task: the training FLOPs every cell with a validation curve reached (the smallest final point)."""
+    ends: dict[str, float] = {}
+    for r in records:
+        curve = r.get("curve") or []
+        if curve:
+            ends[r["task"]] = min(ends.get(r["task"], math.inf), curve[-1]["train_flops"])
+    return ends
+
+
 def summarise(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """One row per (family, task), in the order the records' cells first appear."""
+    """One row per (family, task), in the order the records' cells first appear; with validation curves, also each
+    family's validation accuracy at the task's common FLOPs budget (:func:`common_budgets`)."""
+    common = common_budgets(records)
     groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
     for record in records:
         groups.setdefault((record["family"], record["task"]), []).append(record)
@@ -48,6 +79,10 @@ def summarise(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
         exact = mean_sd_ci([r["exact_accuracy"] for r in group])
         val_values = [v["exact_accuracy"] for v in (r.get("validation") for r in group) if isinstance(v, dict)]
         val = mean_sd_ci(val_values) if len(val_values) == len(group) else (None, None, None)
+        budget = common.get(task)
+        at_common = [value_at(r.get("curve") or [], budget) for r in group] if budget is not None else []
+        reached = [v for v in at_common if v is not None]
+        at = mean_sd_ci(reached) if at_common and len(reached) == len(at_common) else (None, None, None)
         token = mean_sd_ci([r["token_accuracy"] for r in group])
 
         def bounds(stat: tuple[float, float | None, float | None]) -> tuple[float | None, float | None]:
@@ -77,6 +112,9 @@ def summarise(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 "mean_segments": sum(r["mean_segments"] for r in group) / len(group),
                 "val_exact_mean": val[0],
                 "val_exact_sd": val[1],
+                "common_train_flops": budget,
+                "val_exact_at_common_mean": at[0],
+                "val_exact_at_common_sd": at[1],
             }
         )
     return rows
@@ -98,25 +136,32 @@ def format_markdown(rows: list[dict[str, Any]], title: str = "") -> str:
     lines += [
         "| family | task | seeds | params | GFLOPs/step | steps | train PFLOPs | measured PFLOPs | wall min "
         "| exact % (mean ± sd) "
-        "| exact 95% CI | token % (mean ± sd) | segments | val exact % |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| exact 95% CI | token % (mean ± sd) | segments | val exact % | val exact % at equal FLOPs |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in rows:
         exact_sd = "" if r["exact_sd"] is None else f" ± {100 * r['exact_sd']:.1f}"
         token_sd = "" if r["token_sd"] is None else f" ± {100 * r['token_sd']:.1f}"
         val_sd = "" if r.get("val_exact_sd") is None else f" ± {100 * r['val_exact_sd']:.1f}"
         measured = "–" if r.get("train_flops_measured") is None else f"{r['train_flops_measured'] / 1e15:.3g}"
+        at_common = "–"
+        if r.get("val_exact_at_common_mean") is not None:
+            sd = r.get("val_exact_at_common_sd")
+            at_common = _pct(r["val_exact_at_common_mean"]) + ("" if sd is None else f" ± {100 * sd:.1f}")
+            at_common += f" (@{r['common_train_flops'] / 1e15:.3g} PFLOPs)"
         ci = "–" if r["exact_ci95_low"] is None else f"{_pct(r['exact_ci95_low'])}–{_pct(r['exact_ci95_high'])}"
         lines.append(
             f"| {r['family']} | {r['task']} | {r['seeds']} | {r['parameters']:,} | {r['flops_per_step'] / 1e9:.3g} "
             f"| {r['steps']:.0f} | {r['train_flops'] / 1e15:.3g} | {measured} | {r['wall_min']:.1f} "
             f"| {_pct(r['exact_mean'])}{exact_sd} | {ci} | {_pct(r['token_mean'])}{token_sd} "
-            f"| {r['mean_segments']:.2f} | {_pct(r.get('val_exact_mean'))}{val_sd} |"
+            f"| {r['mean_segments']:.2f} | {_pct(r.get('val_exact_mean'))}{val_sd} | {at_common} |"
         )
     lines += [
         "",
         "exact/token: test-split accuracy at the family's M_max segments (read once, at the end); val exact: the "
-        "validation split's, what choices read (– without one); CI: 95% t-interval of the mean over seeds "
+        "validation split's, what choices read (– without one); at equal FLOPs: each cell's validation curve read "
+        "at the last evaluation within the task's common training FLOPs (the smallest any cell reached); "
+        "CI: 95% t-interval of the mean over seeds "
         "(clipped to [0, 100]); segments: mean segments used with early exit (M_max without a halting head); "
         f"train FLOPs = steps x {TRAIN_FLOPS_FACTOR} x forward FLOPs of one segment over the batch (the convention); "
         "measured = steps x one real training step counted by torch.utils.flop_counter (every segment, the halting "
@@ -209,7 +254,51 @@ def plot_records(out: Path, records: list[dict[str, Any]]) -> list[Path]:
     path = plots / SEGMENTS_PLOT
     fig.savefig(path, dpi=110)
     written.append(path)
+
+    curved = [r for r in records if r.get("curve")]
+    if curved:
+        written.append(_plot_validation(plots, curved, tasks, families, colours))
     return written
+
+
+def _plot_validation(
+    plots: Path, records: list[dict[str, Any]], tasks: list[str], families: list[str], colours
+) -> Path:
+    """Validation exact accuracy against measured training FLOPs: the mean over seeds at each evaluation and a band
+    of ± one sd (seeds of a family share their evaluation steps under a step or FLOPs budget)."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(5.5 * len(tasks), 4.2))
+    axes = fig.subplots(1, len(tasks), squeeze=False)
+    for ax, task in zip(axes[0], tasks):
+        for family in families:
+            curves = [r["curve"] for r in records if r["task"] == task and r["family"] == family]
+            if not curves:
+                continue
+            steps = sorted(set.intersection(*({p["step"] for p in c} for c in curves)))
+            if not steps:
+                continue
+            xs, means, sds = [], [], []
+            for step in steps:
+                values = [100 * next(p["exact_accuracy"] for p in c if p["step"] == step) for c in curves]
+                mean, sd, _ = mean_sd_ci(values)
+                xs.append(max(next(p["train_flops"] for p in curves[0] if p["step"] == step), 1))
+                means.append(mean)
+                sds.append(sd or 0.0)
+            ax.plot(xs, means, marker="o", color=colours[family], label=f"{family} (n={len(curves)})")
+            ax.fill_between(xs, [m - s for m, s in zip(means, sds)], [m + s for m, s in zip(means, sds)],
+                            color=colours[family], alpha=0.2)  # fmt: skip
+        ax.set_xscale("log")
+        ax.set_ylim(bottom=0)
+        ax.set_xlabel("training compute (measured FLOPs)")
+        ax.set_ylabel("validation exact accuracy (%)")
+        ax.set_title(task)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    path = plots / VALIDATION_PLOT
+    fig.savefig(path, dpi=110)
+    return path
 
 
 def write_report(out: Path, records: list[dict[str, Any]] | None = None, title: str | None = None) -> list[Path]:

@@ -9,6 +9,7 @@ that every part of the lab shares. ``hrm.view`` imports these names to recognise
       summary.md / .csv    mean ± sd and a 95% t-interval over seeds per (family, task)
       plots/accuracy_vs_compute.png    held-out exact accuracy against training FLOPs, per family
       plots/accuracy_vs_segments.png   held-out exact accuracy against the inference segment cap, per family
+      plots/validation_vs_compute.png  validation exact accuracy against measured training FLOPs (seed bands)
       study.db             an Optuna search's storage (hrm.lab.search), whose trials are cells here
       cells/ID/cell.json   the cell's resolved plan (config, FLOPs/step, parameters)
       cells/ID/run/        its ``hrm train`` run directory (checkpoints: an interrupted cell resumes from them)
@@ -35,6 +36,7 @@ SPEC_FILE = "spec.yaml"
 PLOTS_DIR = "plots"
 COMPUTE_PLOT = "accuracy_vs_compute.png"
 SEGMENTS_PLOT = "accuracy_vs_segments.png"
+VALIDATION_PLOT = "validation_vs_compute.png"  # with validation curves: mean ± sd over seeds per family
 CELLS_DIR = "cells"
 CELL_FILE = "cell.json"
 RECORD_FILE = "record.json"

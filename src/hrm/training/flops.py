@@ -30,7 +30,7 @@ def _cpu_attention_backward(grad_out: Any, query: Any, key: Any, value: Any, *ar
 
 def _custom_formulas() -> dict[Any, Any]:
     ops = torch.ops.aten
-    formulas = {}
+    formulas: dict[Any, Any] = {}
     if hasattr(ops, "_scaled_dot_product_flash_attention_for_cpu"):
         formulas[ops._scaled_dot_product_flash_attention_for_cpu] = _cpu_attention
     if hasattr(ops, "_scaled_dot_product_flash_attention_for_cpu_backward"):
