@@ -99,20 +99,26 @@ def test_tiny_recipe_learns_and_checkpoint_round_trips(family, tiny_data, tmp_pa
         load_checkpoint(result.checkpoint, family=other)
 
 
+def _full_and_cut_run(config, tmp_path: Path, step: int) -> tuple[Path, Path]:
+    """A full run, and a copy cut back to its state at ``step`` (later checkpoints and metrics removed)."""
+    full = tmp_path / "full"
+    train(config, full)
+    partial = tmp_path / "partial"
+    shutil.copytree(full, partial)
+    for at, path in list_checkpoints(partial):
+        if at > step:
+            shutil.rmtree(path)
+    lines = (partial / "metrics.jsonl").read_text().splitlines()
+    (partial / "metrics.jsonl").write_text("".join(f"{x}\n" for x in lines if json.loads(x)["step"] <= step))
+    return full, partial
+
+
 @pytest.mark.parametrize("family", ["trm", "gru"])
 def test_resume_is_exact(family, tiny_data, tmp_path):
     """Resuming from a mid-run checkpoint (a carry with state, and one without) ends with identical weights."""
     extra = ("runtime.deterministic=true", "checkpoint.every_steps=4", "checkpoint.keep_last=10")
     config = _config(family, tiny_data, 12, *extra)
-    full = tmp_path / "full"
-    train(config, full)
-    partial = tmp_path / "partial"
-    shutil.copytree(full, partial)
-    for step, path in list_checkpoints(partial):
-        if step > 4:
-            shutil.rmtree(path)
-    lines = (partial / "metrics.jsonl").read_text().splitlines()
-    (partial / "metrics.jsonl").write_text("".join(f"{x}\n" for x in lines if json.loads(x)["step"] <= 4))
+    full, partial = _full_and_cut_run(config, tmp_path, 4)
     train(config, partial, resume=True)
     a = load_file(str(full / "step-12" / "model.safetensors"))
     b = load_file(str(partial / "step-12" / "model.safetensors"))
@@ -139,15 +145,7 @@ def test_an_hrm_run_saved_under_the_former_names_resumes_exactly(tiny_data, tmp_
 
     extra = ("runtime.deterministic=true", "checkpoint.every_steps=4", "checkpoint.keep_last=10", "ema.enabled=true")
     config = _config("hrm", tiny_data, 12, *extra)
-    full = tmp_path / "full"
-    train(config, full)
-    partial = tmp_path / "partial"
-    shutil.copytree(full, partial)
-    for step, path in list_checkpoints(partial):
-        if step > 4:
-            shutil.rmtree(path)
-    lines = (partial / "metrics.jsonl").read_text().splitlines()
-    (partial / "metrics.jsonl").write_text("".join(f"{x}\n" for x in lines if json.loads(x)["step"] <= 4))
+    full, partial = _full_and_cut_run(config, tmp_path, 4)
     step_dir = partial / "step-4"
     with safe_open(str(step_dir / MODEL_FILE), "pt") as f:
         metadata = f.metadata()

@@ -209,16 +209,6 @@ def _normalised_config(config: Any) -> str:
     return json.dumps(config, sort_keys=True, default=str)
 
 
-def make_out_dir(out: Path) -> None:
-    """Create ``out`` (and its parents); UserError in one line when that is impossible (e.g. under /proc)."""
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise UserError(
-            f"--out {out}: cannot create the folder ({exc.strerror or exc}); choose a path you can write"
-        ) from None
-
-
 def check_out_dir(out: Path, cells: list[Cell], spec: CompareSpec) -> None:
     """A rerun into ``out`` must describe the same cells as before; UserError (before anything is written)."""
     ours = any((out / name).exists() for name in (SPEC_FILE, CELLS_DIR, RECORDS_FILE, STUDY_FILE))
