@@ -24,7 +24,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from hrm.model.layers import CastedEmbedding, CastedLinear, RotaryEmbedding, TransformerBlock, swiglu_width
+from hrm.model.layers import (
+    CastedEmbedding,
+    CastedLinear,
+    Rotary2DEmbedding,
+    RotaryEmbedding,
+    TransformerBlock,
+    swiglu_width,
+)
 from hrm.model.limits import MAX_LAYERS, MAX_RECURRENCE, check_count, check_model_values
 from hrm.model.protocol import FamilyModule, SegmentOutput, SegmentRunner
 from hrm.model.puzzle_embedding import PuzzleEmbedding
@@ -167,6 +174,16 @@ class FamilyConfig:
             raise ValueError(f"{self._name('hidden_size')} ({hidden}) must be divisible by num_heads ({heads})")
         if self.pos_encodings == "rope" and (hidden // heads) % 2 != 0:
             raise ValueError(f"{type(self).__name__}: rope needs an even head_dim (hidden_size / num_heads)")
+        if self.pos_encodings == "rope2d":
+            if (hidden // heads) % 4 != 0:
+                raise ValueError(
+                    f"{type(self).__name__}: rope2d needs head_dim (hidden_size / num_heads) divisible by 4"
+                )
+            seq_len = int(getattr(self, "seq_len", 0))
+            if math.isqrt(seq_len) ** 2 != seq_len:
+                raise ValueError(
+                    f"{type(self).__name__}: rope2d needs a square grid, but seq_len={seq_len} is not a square"
+                )
 
     @property
     def head_dim(self) -> int:
@@ -191,7 +208,8 @@ class BlockStackArchitecture(FamilyConfig):
         puzzle_emb_ndim: puzzle-ID embedding width; ``None`` means ``hidden_size``; 0 disables it.
         hidden_size / num_heads / expansion: width, attention heads, SwiGLU expansion (before the 2/3 rule), as HRM.
         num_layers: blocks in the family's stack.
-        pos_encodings: ``rope``, ``learned`` or (TRM's MLP-mixer only) ``none``.
+        pos_encodings: ``rope``, ``rope2d`` (2-D rotary for square grids, ours), ``learned`` or (TRM's MLP-mixer
+            only) ``none``.
         rope_theta / rms_norm_eps: RoPE base and the post-norm's epsilon, as HRM.
         halt_max_steps: the most segments per sample (deep supervision with ACT when > 1).
         halt_exploration_prob: ε of ACT's exploration minimum.
@@ -203,7 +221,7 @@ class BlockStackArchitecture(FamilyConfig):
     num_heads: int = 8
     expansion: float = 4.0
     num_layers: int = 4
-    pos_encodings: Literal["rope", "learned", "none"] = "rope"
+    pos_encodings: Literal["rope", "rope2d", "learned", "none"] = "rope"
     rope_theta: float = 10000.0
     rms_norm_eps: float = 1e-5
     halt_max_steps: int = 16
@@ -468,6 +486,16 @@ def block_flops(batch: int, length: int, hidden_size: int, expansion: float, mix
     return token_mixing + swiglu_flops(batch * length, hidden_size, expansion)
 
 
+def build_rotary(config: Any, total_len: int) -> RotaryEmbedding | Rotary2DEmbedding | None:
+    """The rotary tables ``config.pos_encodings`` asks for: 1-D ``rope``, 2-D ``rope2d`` (rows and columns of a
+    square grid rotated separately), or None (learned positions, or none)."""
+    if config.pos_encodings == "rope":
+        return RotaryEmbedding(config.head_dim, total_len, config.rope_theta)
+    if config.pos_encodings == "rope2d":
+        return Rotary2DEmbedding(config.head_dim, config.puzzle_emb_len, total_len, config.rope_theta)
+    return None
+
+
 class BlockStack(nn.Module):
     """A recurrent module (HRM's f_L or f_H, TRM's net, a looped stack): add the injected input once (``None``:
     nothing), then run the blocks in order."""
@@ -510,9 +538,7 @@ class AttentionStackCore(nn.Module):
             config.pos_encodings,
             total_len,
         )
-        self.rotary = (
-            RotaryEmbedding(config.head_dim, total_len, config.rope_theta) if config.pos_encodings == "rope" else None
-        )
+        self.rotary = build_rotary(config, total_len)
         self.blocks = BlockStack(
             [
                 TransformerBlock(D, config.num_heads, config.expansion, config.rms_norm_eps)

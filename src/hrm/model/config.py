@@ -9,7 +9,7 @@ from typing import ClassVar, Literal
 from hrm.model.common import FamilyConfig
 from hrm.model.limits import MAX_RECURRENCE
 
-PosEncoding = Literal["rope", "learned"]
+PosEncoding = Literal["rope", "rope2d", "learned"]
 LossType = Literal["stablemax", "softmax"]
 
 
@@ -58,7 +58,8 @@ class HRMConfig(HRMArchitecture):
         high_layers / low_layers: Transformer blocks in f_H / f_L.
         high_cycles: N, high-level cycles per segment.
         low_cycles: T, low-level steps per high-level cycle.
-        pos_encodings: ``rope`` (rotary) or ``learned`` (added table, scaled by 1/√2).
+        pos_encodings: ``rope`` (rotary), ``rope2d`` (ours: rows and columns of a square grid rotated separately,
+            :class:`~hrm.model.layers.Rotary2DEmbedding`) or ``learned`` (added table, scaled by 1/√2).
         rope_theta: rotary base.
         rms_norm_eps: epsilon inside RMSNorm.
         halt_max_steps: M_max, the most segments per sample.
@@ -92,7 +93,7 @@ class HRMConfig(HRMArchitecture):
         """Raise ``ValueError`` naming the first impossible value (the checks every block-stack family shares,
         then HRM's own: cycles and the gradient window); a hostile or mistyped size (vocab_size=1e11) is refused
         before any tensor exists."""
-        self._validate_block_stack(("rope", "learned"), layers=("high_layers", "low_layers"))
+        self._validate_block_stack(("rope", "rope2d", "learned"), layers=("high_layers", "low_layers"))
         self._bounded(MAX_RECURRENCE, "high_cycles", "low_cycles")
         calls = self.high_cycles * (self.low_cycles + 1)
         if (

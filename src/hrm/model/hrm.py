@@ -38,9 +38,16 @@ from typing import ClassVar
 import torch
 from torch import nn
 
-from hrm.model.common import BlockStack, InputEmbedding, ZooModel, block_flops
+from hrm.model.common import BlockStack, InputEmbedding, ZooModel, block_flops, build_rotary
 from hrm.model.config import HRMConfig
-from hrm.model.layers import CastedLinear, RotaryEmbedding, TransformerBlock, at_least_fp32, trunc_normal_
+from hrm.model.layers import (
+    CastedLinear,
+    Rotary2DEmbedding,
+    RotaryEmbedding,
+    TransformerBlock,
+    at_least_fp32,
+    trunc_normal_,
+)
 from hrm.model.protocol import SegmentOutput
 
 # Weights written before HRM shared the families' input network (hrm < 0.x, and the shipped checkpoint) name
@@ -66,7 +73,7 @@ class HRMCore(nn.Module):
 
     z_H_init: torch.Tensor  # buffers, [hidden_size]
     z_L_init: torch.Tensor
-    rotary: RotaryEmbedding | None
+    rotary: RotaryEmbedding | Rotary2DEmbedding | None
 
     def __init__(self, config: HRMConfig):
         super().__init__()
@@ -84,11 +91,7 @@ class HRMCore(nn.Module):
             config.pos_encodings,
             config.total_len,
         )
-        self.rotary = (
-            RotaryEmbedding(config.head_dim, config.total_len, config.rope_theta)
-            if config.pos_encodings == "rope"
-            else None
-        )
+        self.rotary = build_rotary(config, config.total_len)
         self.low_level = _blocks(config, config.low_layers)
         self.high_level = _blocks(config, config.high_layers)
         self.lm_head = CastedLinear(D, config.vocab_size)

@@ -112,6 +112,56 @@ class RotaryEmbedding(nn.Module):
         return self.cos[:length], self.sin[:length]
 
 
+class Rotary2DEmbedding(nn.Module):
+    """2-D RoPE for square grids (``pos_encodings="rope2d"``): the same tables as :class:`RotaryEmbedding`, with
+    the rotation pairs split in two — the first quarter of the frequencies rotated by a token's row, the second by
+    its column — so attention scores depend on (row, column) offsets instead of the 1-D distance in reading order.
+
+    The ``prefix_len`` puzzle-embedding tokens sit on row 0 (columns 0.. prefix_len-1); grid cell (r, c) of an
+    s×s grid on row r + 1, column c. A length whose grid part is not a square is a ValueError.
+    """
+
+    cos: torch.Tensor  # buffers, [length, head_dim] for the length they were made for
+    sin: torch.Tensor
+
+    def __init__(self, head_dim: int, prefix_len: int, length: int, theta: float):
+        super().__init__()
+        if head_dim % 4 != 0:
+            raise ValueError(f"rope2d needs head_dim divisible by 4, got {head_dim}")
+        self.head_dim, self.prefix_len, self.theta = head_dim, prefix_len, theta
+        cos, sin = self._tables(length, torch.device("cpu"))
+        self.register_buffer("cos", cos, persistent=False)
+        self.register_buffer("sin", sin, persistent=False)
+
+    def positions(self, length: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+        """(row, column) of every position of a sequence of ``length`` tokens."""
+        cells = length - self.prefix_len
+        side = math.isqrt(max(cells, 0))
+        if cells < 1 or side * side != cells:
+            raise ValueError(f"rope2d needs a square grid: {cells} grid tokens is not a square")
+        index = torch.arange(length, device=device)
+        grid = (index - self.prefix_len).clamp(min=0)
+        is_prefix = index < self.prefix_len
+        rows = torch.where(is_prefix, 0, grid // side + 1)
+        cols = torch.where(is_prefix, index, grid % side)
+        return rows.to(torch.float32), cols.to(torch.float32)
+
+    def _tables(self, length: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+        half = self.head_dim // 2  # rotation pairs; each axis takes half of them
+        inv_freq = 1.0 / (self.theta ** (torch.arange(0, half, 2, dtype=torch.float32, device=device) / half))
+        rows, cols = self.positions(length, device)
+        freqs = torch.cat((torch.outer(rows, inv_freq), torch.outer(cols, inv_freq)), dim=-1)  # [length, half]
+        angles = torch.cat((freqs, freqs), dim=-1)
+        sin = angles.sin()
+        sin[:, :half].neg_()
+        return angles.cos(), sin
+
+    def forward(self, length: int) -> tuple[torch.Tensor, torch.Tensor]:
+        if length != self.cos.shape[0]:
+            return self._tables(length, self.cos.device)
+        return self.cos, self.sin
+
+
 def apply_rotary(x: torch.Tensor, cos: torch.Tensor, signed_sin: torch.Tensor) -> torch.Tensor:
     """Rotate ``x`` [B, L, H, D] by position (the tables of :class:`RotaryEmbedding`); fp32 math, cast back.
 

@@ -44,7 +44,7 @@ class LoopedArchitecture(BlockStackArchitecture):
         act: adaptive halting in training; ``False`` = every sample runs halt_max_steps segments.
     """
 
-    pos_encodings: Literal["rope", "learned"] = "rope"
+    pos_encodings: Literal["rope", "rope2d", "learned"] = "rope"
     loops: int = 6
     grad_window: int = 2
     act: bool = True
@@ -61,7 +61,7 @@ class LoopedConfig(LoopedArchitecture, DatasetFields):
         self.validate()
 
     def validate(self) -> None:
-        self._validate_block_stack(("rope", "learned"))
+        self._validate_block_stack(("rope", "rope2d", "learned"))
         self._positive("num_layers", "loops", "halt_max_steps")
         self._bounded(MAX_RECURRENCE, "loops")
         self._check_values(self._block_stack_values(self.num_layers, self.total_len))

@@ -44,7 +44,7 @@ class TransformerArchitecture(BlockStackArchitecture):
     """
 
     num_layers: int = 8
-    pos_encodings: Literal["rope", "learned"] = "rope"
+    pos_encodings: Literal["rope", "rope2d", "learned"] = "rope"
     halt_max_steps: int = 1
     act: bool = True
 
@@ -60,7 +60,7 @@ class TransformerConfig(TransformerArchitecture, DatasetFields):
         self.validate()
 
     def validate(self) -> None:
-        self._validate_block_stack(("rope", "learned"))
+        self._validate_block_stack(("rope", "rope2d", "learned"))
         self._positive("num_layers", "halt_max_steps")
         self._check_values(self._block_stack_values(self.num_layers, self.total_len))
 

@@ -41,12 +41,12 @@ from hrm.model.common import (
     InputEmbedding,
     ZooModel,
     block_flops,
+    build_rotary,
     copy_fields,
     linear_flops,
 )
 from hrm.model.layers import (
     CastedLinear,
-    RotaryEmbedding,
     SwiGLU,
     TransformerBlock,
     at_least_fp32,
@@ -96,7 +96,7 @@ class TRMConfig(TRMArchitecture, DatasetFields):
         self.puzzle_emb_len = self.puzzle_emb_len_resolved
 
     def validate(self) -> None:
-        self._validate_block_stack(("rope", "learned", "none"))
+        self._validate_block_stack(("rope", "rope2d", "learned", "none"))
         self._positive("num_layers", "high_cycles", "low_cycles", "halt_max_steps")
         self._non_negative("puzzle_emb_len")
         self._bounded(MAX_RECURRENCE, "high_cycles", "low_cycles")
@@ -163,11 +163,7 @@ class TRMCore(nn.Module):
             config.pos_encodings,
             config.total_len,
         )
-        self.rotary = (
-            RotaryEmbedding(config.head_dim, config.total_len, config.rope_theta)
-            if config.pos_encodings == "rope"
-            else None
-        )
+        self.rotary = build_rotary(config, config.total_len)
         layers: list[nn.Module]
         if config.mlp_t:
             layers = [
