@@ -556,3 +556,49 @@ def test_a_cell_reports_test_once_and_validation_for_choices(tmp_path, monkeypat
     rows = {r["family"]: r for r in lab_report.summarise([record, short])}
     assert rows["hrm"]["common_train_flops"] == curve[1]["train_flops"]
     assert rows["hrm"]["val_exact_at_common_mean"] == curve[1]["exact_accuracy"]
+
+
+TUNED = (
+    "tasks: [{name: t, recipe: tiny, overrides: [data.path=d, data.gen_num_val=8, data.eval_split=val]}]\n"
+    "families: [hrm, gru]\nseeds: [0, 1]\nbudget: {steps: 2}\neval: {segments: [1]}\nparallel: 2\n"
+    "tune:\n  trials: 2\n  sampler: grid\n  params: {optim.lr: {choices: [0.001, 0.01]}}\n"
+    "  families: {gru: {gru.hidden_size: {choices: [16]}}}\n"
+)
+
+
+def test_tune_searches_every_family_the_same_way_then_runs_the_seeds_at_the_best(tmp_path, monkeypatch):
+    pytest.importorskip("optuna", reason="Optuna is an optional extra (pip install 'hrm-reasoning[search]')")
+    monkeypatch.chdir(tmp_path)
+    spec = lab_spec.parse_spec(yaml.safe_load(TUNED), text=TUNED)
+    result = lab_grid.run_compare(spec, tmp_path / "out", log=lambda _: None)
+    assert not result.failed and len(result.records) == 4  # parallel: 2 runs two trials side by side in one folder
+    for family in ("hrm", "gru"):
+        trials = json.loads((tmp_path / "out" / "tune" / f"{family}__t" / "trials.json").read_text())
+        assert len(trials["trials"]) == 2  # the same trial budget for each family
+        best = trials["best"]["overrides"]
+        for record in (r for r in result.records if r["family"] == family):
+            assert record["tuned"]["trials"] == 2 and record["tuned"]["overrides"] == best
+            assert set(best) <= set(record["overrides"])  # the seeds run at the family's best
+    gru = next(r for r in result.records if r["family"] == "gru")
+    assert "gru.hidden_size=16" in gru["tuned"]["overrides"]  # the family's own knob was searched
+    assert "Tuned on validation" in (tmp_path / "out" / study_dir.SUMMARY_MD).read_text()
+    # A rerun continues the finished searches (nothing left) and skips the finished cells.
+    again = lab_grid.run_compare(
+        lab_spec.parse_spec(yaml.safe_load(TUNED), text=TUNED), tmp_path / "out", log=lambda _: None
+    )
+    assert again.ran == [] and len(again.skipped) == 4
+
+
+def test_a_bad_tune_block_is_one_line_and_writes_nothing(tmp_path, monkeypatch):
+    pytest.importorskip("optuna", reason="Optuna is an optional extra (pip install 'hrm-reasoning[search]')")
+    monkeypatch.chdir(tmp_path)
+    for text, message in [
+        (GOOD + "tune: {trials: 2, params: {optim.lrr: {choices: [1]}}}\n", "optim.lrr"),
+        (GOOD + "tune: {params: {optim.lr: {choices: [0.1]}}}\n", "missing 'trials'"),
+        (GOOD + "tune: {trials: 2, families: {trm: {}}}\n", "trm not in families"),
+        (GOOD + "tune: {trials: 2, colour: red}\n", "unknown key(s) colour"),
+    ]:
+        spec = lab_spec.parse_spec(yaml.safe_load(text), text=text)
+        with pytest.raises(UserError, match=message.replace("(", r"\(").replace(")", r"\)")):
+            lab_grid.run_compare(spec, tmp_path / "out", log=lambda _: None)
+        assert not (tmp_path / "out").exists()

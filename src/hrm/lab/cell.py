@@ -222,6 +222,7 @@ def evaluate_cell(cell_dir, plan, evaluation, config, run_dir, result, resume, t
         "resumed": resume,
         "test_split": config.data.test_split,
         "eval_rows": int(main.metrics.count),
+        "tuned": plan.get("tuned"),  # a `tune:` search's choice for this family and task, and its trial count
         "validation": validation,  # at M_max; None when the task has no validation split (the paper's recipes)
         "curve": curve,  # the trainer's validation evaluations: step, FLOPs so far, exact and token accuracy
         "max_segments": max_segments,

@@ -8,6 +8,8 @@ about a spec is checked (spec keys, families, recipes, every override of every c
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import os
 import subprocess
 import sys
@@ -34,6 +36,7 @@ from hrm.lab.study_dir import (
     make_out_dir,
     write_json_atomic,
 )
+from hrm.lab.tune import search_specs, tune_families
 from hrm.runtime.files import DirectoryLock
 
 
@@ -109,9 +112,11 @@ def run_compare(
     parallel: int | None = None,
     log: Callable[[str], None] = print,
     report: bool = True,
+    hold_lock: bool = True,
 ) -> CompareResult:
     """Run every unfinished cell of ``spec`` into ``out``, then write records and (with ``report``) the table and
-    plots."""
+    plots. ``hold_lock=False``: the caller already holds the folder's lock (a search running trials side by side
+    in one folder)."""
     out = Path(out)
     engine = engine or spec.engine
     if engine not in ENGINES:
@@ -121,13 +126,19 @@ def run_compare(
     if engine == "ray":
         _require_ray()
     cells = plan_cells(spec)  # everything validated before anything is written
+    searches = search_specs(spec) if spec.tune is not None else {}
     if out.exists() and not out.is_dir():
         raise UserError(f"--out {out}: exists and is not a folder")
     prepare_cells(cells, spec.budget, log=log)  # datasets, FLOPs/step, parameters (nothing under out yet)
-    check_out_dir(out, cells, spec)
+    check_out_dir(out, [] if searches else cells, spec)  # tuned cells are checked once their overrides are known
     make_out_dir(out)
     # One comparison process per folder: a second one would rerun (and delete) the first one's live cells.
-    with DirectoryLock(out, COMPARE_LOCK, "comparison folder"):
+    with DirectoryLock(out, COMPARE_LOCK, "comparison folder") if hold_lock else contextlib.nullcontext():
+        if searches:
+            spec = dataclasses.replace(spec, tuned=tune_families(spec, out, searches, log=log))
+            cells = plan_cells(spec)
+            prepare_cells(cells, spec.budget, log=lambda _: None)
+            check_out_dir(out, cells, spec)
         return _run_cells(spec, cells, out, engine, log, report)
 
 

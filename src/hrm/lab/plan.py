@@ -14,7 +14,7 @@ from typing import Any
 
 from hrm.errors import UserError
 from hrm.lab.spec import Budget, CompareSpec
-from hrm.lab.study_dir import CELL_FILE, CELLS_DIR, RECORDS_FILE, SPEC_FILE, STUDY_FILE
+from hrm.lab.study_dir import CELL_FILE, CELLS_DIR, RECORDS_FILE, SPEC_FILE, STUDY_FILE, TUNE_DIR
 
 # Training FLOPs of one optimiser step = TRAIN_FLOPS_FACTOR x the forward FLOPs of one segment over the batch:
 # forward + backward ~ 3x forward (the usual convention). Families with a truncated (1-step) gradient spend less
@@ -44,6 +44,7 @@ class Cell:
     seq_len: int = 0
     max_segments: int = 1
     has_halting_head: bool = False
+    tuned: dict[str, Any] | None = None  # what a `tune:` search chose for this family and task, and its trials
 
     def plan(self) -> dict[str, Any]:
         """What ``cell.json`` holds (and what a rerun compares)."""
@@ -62,10 +63,12 @@ class Cell:
             "seq_len": self.seq_len,
             "max_segments": self.max_segments,
             "has_halting_head": self.has_halting_head,
+            "tuned": self.tuned,
         }
 
 
-def _slug(text: str) -> str:
+def slug(text: str) -> str:
+    """A label as a folder name: letters, digits, '.', '_' and '-' kept, every other run of characters a '-'."""
     return re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-") or "x"
 
 
@@ -73,13 +76,13 @@ def _check_unique_slugs(what: str, names: list[str]) -> None:
     """Two names that map to one folder name would share a cell folder (one overwriting the other): refuse."""
     seen: dict[str, str] = {}
     for name in names:
-        slug = _slug(name)
-        if slug in seen and seen[slug] != name:
+        folder = slug(name)
+        if folder in seen and seen[folder] != name:
             raise UserError(
-                f"spec: {what} {seen[slug]!r} and {name!r} both map to the folder name {slug!r}; "
+                f"spec: {what} {seen[folder]!r} and {name!r} both map to the folder name {folder!r}; "
                 "rename one (letters, digits, '.', '_' and '-' are kept as they are)"
             )
-        seen[slug] = name
+        seen[folder] = name
 
 
 def _budget_overrides(budget: Budget) -> list[str]:
@@ -115,11 +118,13 @@ def plan_cells(spec: CompareSpec) -> list[Cell]:
         for task in spec.tasks:
             recipe = recipes[task.name]
             for family in spec.families:
+                tuned = spec.tuned.get(family.name, {}).get(task.name)
                 overrides = [
                     f"model={family.base}",
                     *task.overrides,
                     *spec.overrides,
                     *family.overrides,
+                    *(tuned["overrides"] if tuned else []),  # the family's best on this task (hrm.lab.tune)
                     *_budget_overrides(spec.budget),
                     f"runtime.seed={seed}",
                     f"runtime.num_threads={spec.threads}",
@@ -137,8 +142,10 @@ def plan_cells(spec: CompareSpec) -> list[Cell]:
                         f"model {family.base!r}; choose families in `families:` (e.g. {{name: x, model: "
                         f"{config.model}}}), not with an override"
                     )
-                cell_id = f"{_slug(family.name)}__{_slug(task.name)}__s{seed}"
-                cells.append(Cell(cell_id, family.name, family.base, task.name, task.base, seed, overrides, config))
+                cell_id = f"{slug(family.name)}__{slug(task.name)}__s{seed}"
+                cell = Cell(cell_id, family.name, family.base, task.name, task.base, seed, overrides, config)
+                cell.tuned = tuned
+                cells.append(cell)
     return cells
 
 
@@ -211,7 +218,7 @@ def _normalised_config(config: Any) -> str:
 
 def check_out_dir(out: Path, cells: list[Cell], spec: CompareSpec) -> None:
     """A rerun into ``out`` must describe the same cells as before; UserError (before anything is written)."""
-    ours = any((out / name).exists() for name in (SPEC_FILE, CELLS_DIR, RECORDS_FILE, STUDY_FILE))
+    ours = any((out / name).exists() for name in (SPEC_FILE, CELLS_DIR, RECORDS_FILE, STUDY_FILE, TUNE_DIR))
     if out.is_dir() and any(out.iterdir()) and not ours:
         raise UserError(
             f"--out {out}: an existing folder that is not a comparison (no {SPEC_FILE}, {CELLS_DIR}/ or "

@@ -48,6 +48,8 @@ SUMMARY_COLUMNS = (
     "common_train_flops",
     "val_exact_at_common_mean",
     "val_exact_at_common_sd",
+    "tuned_trials",
+    "tuned_overrides",
 )
 
 
@@ -115,6 +117,8 @@ def summarise(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 "common_train_flops": budget,
                 "val_exact_at_common_mean": at[0],
                 "val_exact_at_common_sd": at[1],
+                "tuned_trials": (group[0].get("tuned") or {}).get("trials"),
+                "tuned_overrides": " ".join((group[0].get("tuned") or {}).get("overrides", [])) or None,
             }
         )
     return rows
@@ -156,6 +160,13 @@ def format_markdown(rows: list[dict[str, Any]], title: str = "") -> str:
             f"| {_pct(r['exact_mean'])}{exact_sd} | {ci} | {_pct(r['token_mean'])}{token_sd} "
             f"| {r['mean_segments']:.2f} | {_pct(r.get('val_exact_mean'))}{val_sd} | {at_common} |"
         )
+    tuned = [r for r in rows if r.get("tuned_trials")]
+    if tuned:
+        lines += ["", "Tuned on validation, seed 0, the same trial budget per family (`tune:`):", ""]
+        lines += [
+            f"- {r['family']} on {r['task']}: {r['tuned_trials']} trials → `{r['tuned_overrides'] or '(as given)'}`"
+            for r in tuned
+        ]
     lines += [
         "",
         "exact/token: test-split accuracy at the family's M_max segments (read once, at the end); val exact: the "

@@ -39,8 +39,9 @@ from hrm.lab.plan import plan_cells, prepare_cells
 from hrm.lab.records import read_records, write_records
 from hrm.lab.report import write_report
 from hrm.lab.spec import SPEC_KEYS, CompareSpec, Entry, parse_overrides, parse_spec, positive_int
-from hrm.lab.study_dir import SPEC_FILE, STUDY_FILE, make_out_dir
+from hrm.lab.study_dir import COMPARE_LOCK, SPEC_FILE, STUDY_FILE, make_out_dir
 from hrm.model.limits import MAX_SEED
+from hrm.runtime.files import DirectoryLock
 
 SEARCH_KEYS = (
     "name",
@@ -289,7 +290,7 @@ def run_search(spec: SearchSpec, out: str | Path, *, parallel: int | None = None
         extra = [o for p in spec.params for o in p.overrides(values[p.key])]
         label = f"trial-{trial.number:03d}"
         grid = dataclasses.replace(spec.base, families=[_family(spec, label, extra)], text="", parallel=1)
-        result = run_compare(grid, out, log=lambda _: None, report=False)
+        result = run_compare(grid, out, log=lambda _: None, report=False, hold_lock=False)
         if result.failed:
             raise RuntimeError(f"{label}: cell(s) failed: {result.failed}")
         mine = [r for r in result.records if r["family"] == label]
@@ -309,7 +310,9 @@ def run_search(spec: SearchSpec, out: str | Path, *, parallel: int | None = None
         remaining = min(remaining, combinations - done)
     log(f"{spec.name}: {done} trial(s) finished, {max(remaining, 0)} to run, {parallel} at a time")
     if remaining > 0:
-        study.optimize(objective, n_trials=remaining, n_jobs=parallel, catch=(RuntimeError,))
+        # The search holds the folder's lock; its trials run side by side in it without taking it again.
+        with DirectoryLock(out, COMPARE_LOCK, "comparison folder"):
+            study.optimize(objective, n_trials=remaining, n_jobs=parallel, catch=(RuntimeError,))
     write_records(out, read_records(out))
     if read_records(out):
         write_report(out, title=f"search {spec.name}")

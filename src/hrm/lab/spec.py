@@ -32,6 +32,7 @@ SPEC_KEYS = {
     "threads": "torch threads per cell (default 1)",
     "engine": "local (default) or ray",
     "ray_address": "an existing Ray cluster's address (default: start a local one)",
+    "tune": "{trials, params, families, sampler, metric, seed}: an Optuna search per family first (hrm.lab.tune)",
 }
 TASK_KEYS = ("name", "recipe", "overrides")
 FAMILY_KEYS = ("name", "model", "overrides")
@@ -86,6 +87,8 @@ class CompareSpec:
     ray_address: str | None = None
     description: str = ""
     text: str = ""  # the spec file's text, copied to DIR/spec.yaml
+    tune: dict[str, Any] | None = None  # the raw `tune:` block, checked by hrm.lab.tune.search_specs
+    tuned: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)  # family -> task -> the search's best
 
 
 def parse_overrides(value: Any, where: str) -> list[str]:
@@ -227,6 +230,7 @@ def parse_spec(data: Any, name: str = "compare", text: str = "") -> CompareSpec:
         engine=engine,
         ray_address=ray_address,
         text=text,
+        tune=data.get("tune"),
     )
 
 

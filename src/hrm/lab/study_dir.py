@@ -11,6 +11,7 @@ that every part of the lab shares. ``hrm.view`` imports these names to recognise
       plots/accuracy_vs_segments.png   held-out exact accuracy against the inference segment cap, per family
       plots/validation_vs_compute.png  validation exact accuracy against measured training FLOPs (seed bands)
       study.db             an Optuna search's storage (hrm.lab.search), whose trials are cells here
+      tune/FAMILY__TASK/   a `tune:` block's search per family and task (a comparison folder each)
       cells/ID/cell.json   the cell's resolved plan (config, FLOPs/step, parameters)
       cells/ID/run/        its ``hrm train`` run directory (checkpoints: an interrupted cell resumes from them)
       cells/ID/record.json its record, written atomically when the cell finishes
@@ -28,6 +29,7 @@ from hrm.errors import UserError
 
 COMPARE_LOCK = "compare.lock"  # held by the hrm compare process running this folder; holds its PID
 CELL_LOCK = "cell.lock"  # held by the process running one cell
+TUNE_DIR = "tune"  # a spec's `tune:` searches, one comparison folder per (family, task) (hrm.lab.tune)
 STUDY_FILE = "study.db"  # an Optuna search's storage (hrm.lab.search), whose trials are cells here
 RECORDS_FILE = "records.jsonl"  # read by hrm.view
 SUMMARY_CSV = "summary.csv"
