@@ -315,6 +315,13 @@ def test_shipped_specs_are_valid(name):
     cells = lab_plan.plan_cells(spec)
     assert len(cells) == len(spec.families) * len(spec.tasks) * len(spec.seeds)
     assert len({c.id for c in cells}) == len(cells)
+    if spec.tune is not None:  # every family's search space checked against its config
+        pytest.importorskip("optuna", reason="Optuna is an optional extra (pip install 'hrm-reasoning[search]')")
+        from hrm.lab.tune import search_specs
+
+        searches = search_specs(spec)
+        assert len(searches) == len(spec.families) * len(spec.tasks)
+        assert len({s.trials for s in searches.values()}) == 1  # the same trial budget for every family
 
 
 def test_minutes_budget_is_a_wall_clock_limit():
@@ -602,3 +609,16 @@ def test_a_bad_tune_block_is_one_line_and_writes_nothing(tmp_path, monkeypatch):
         with pytest.raises(UserError, match=message.replace("(", r"\(").replace(")", r"\)")):
             lab_grid.run_compare(spec, tmp_path / "out", log=lambda _: None)
         assert not (tmp_path / "out").exists()
+
+
+def test_check_lists_the_cells_and_the_searches_and_refuses_a_bad_tune_block(tmp_path, capsys):
+    pytest.importorskip("optuna", reason="Optuna is an optional extra (pip install 'hrm-reasoning[search]')")
+    good = write_spec(tmp_path / "good.yaml", GOOD + "tune: {trials: 3, params: {optim.lr: {choices: [0.001]}}}\n")
+    assert main(["compare", str(good), "--check"]) == 0
+    out = capsys.readouterr().out
+    assert "1 cells" in out and "1 searches (family x task) of 3 trial(s) each" in out and "hrm__tiny__s0" in out
+    bad = write_spec(tmp_path / "bad.yaml", GOOD + "tune: {trials: 3, params: {optim.lrr: {choices: [1]}}}\n")
+    assert main(["compare", str(bad), "--check"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "optim.lrr" in err[0]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.yaml", "good.yaml"]

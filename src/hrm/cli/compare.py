@@ -69,6 +69,12 @@ def run(args: argparse.Namespace) -> int:
     if args.check:
         cells = plan_cells(spec)
         print(f"{spec.name}: {len(cells)} cells under a budget of {spec.budget.describe()}")
+        if spec.tune is not None:
+            from hrm.lab.tune import search_specs
+
+            searches = search_specs(spec)  # every family's search space checked against its config
+            trials = next(iter(searches.values())).trials
+            print(f"  first: {len(searches)} searches (family x task) of {trials} trial(s) each, seed 0")
         for cell in cells:
             print(f"  {cell.id}")
         return 0
