@@ -198,6 +198,21 @@ def write_summary(out: Path, rows: list[dict[str, Any]], title: str = "") -> lis
     return [md, csv_file]
 
 
+def _finish_axes(ax: Any, task: str, xlabel: str, ylabel: str) -> None:
+    ax.set_ylim(bottom=0)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(task)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+
+
+def _save(fig: Any, path: Path) -> Path:
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    return path
+
+
 def plot_records(out: Path, records: list[dict[str, Any]]) -> list[Path]:
     """Exact accuracy against training FLOPs (each seed a point, the mean a larger marker) and against the
     inference segment cap (mean over seeds), one colour per family, one panel per task."""
@@ -227,16 +242,8 @@ def plot_records(out: Path, records: list[dict[str, Any]]) -> list[Path]:
             ax.scatter([sum(xs) / len(xs)], [sum(ys) / len(ys)], color=colours[family], s=70, label=family,
                        edgecolors="black")  # fmt: skip
         ax.set_xscale("log")
-        ax.set_ylim(bottom=0)
-        ax.set_xlabel("training compute (FLOPs)")
-        ax.set_ylabel("held-out exact accuracy (%)")
-        ax.set_title(task)
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
-    fig.tight_layout()
-    path = plots / COMPUTE_PLOT
-    fig.savefig(path, dpi=110)
-    written.append(path)
+        _finish_axes(ax, task, "training compute (FLOPs)", "held-out exact accuracy (%)")
+    written.append(_save(fig, plots / COMPUTE_PLOT))
 
     fig = Figure(figsize=(5.5 * len(tasks), 4.2))
     axes = fig.subplots(1, len(tasks), squeeze=False)
@@ -255,16 +262,8 @@ def plot_records(out: Path, records: list[dict[str, Any]]) -> list[Path]:
         all_caps = sorted({int(p["segments"]) for r in records if r["task"] == task for p in r.get("scaling", [])})
         ax.set_xscale("log", base=2)
         ax.set_xticks(all_caps or [1], [str(c) for c in all_caps or [1]])
-        ax.set_ylim(bottom=0)
-        ax.set_xlabel("inference segments allowed")
-        ax.set_ylabel("held-out exact accuracy (%)")
-        ax.set_title(task)
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
-    fig.tight_layout()
-    path = plots / SEGMENTS_PLOT
-    fig.savefig(path, dpi=110)
-    written.append(path)
+        _finish_axes(ax, task, "inference segments allowed", "held-out exact accuracy (%)")
+    written.append(_save(fig, plots / SEGMENTS_PLOT))
 
     curved = [r for r in records if r.get("curve")]
     if curved:
@@ -273,7 +272,7 @@ def plot_records(out: Path, records: list[dict[str, Any]]) -> list[Path]:
 
 
 def _plot_validation(
-    plots: Path, records: list[dict[str, Any]], tasks: list[str], families: list[str], colours
+    plots: Path, records: list[dict[str, Any]], tasks: list[str], families: list[str], colours: dict[str, Any]
 ) -> Path:
     """Validation exact accuracy against measured training FLOPs: the mean over seeds at each evaluation and a band
     of ± one sd (seeds of a family share their evaluation steps under a step or FLOPs budget)."""
@@ -300,16 +299,8 @@ def _plot_validation(
             ax.fill_between(xs, [m - s for m, s in zip(means, sds)], [m + s for m, s in zip(means, sds)],
                             color=colours[family], alpha=0.2)  # fmt: skip
         ax.set_xscale("log")
-        ax.set_ylim(bottom=0)
-        ax.set_xlabel("training compute (measured FLOPs)")
-        ax.set_ylabel("validation exact accuracy (%)")
-        ax.set_title(task)
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
-    fig.tight_layout()
-    path = plots / VALIDATION_PLOT
-    fig.savefig(path, dpi=110)
-    return path
+        _finish_axes(ax, task, "training compute (measured FLOPs)", "validation exact accuracy (%)")
+    return _save(fig, plots / VALIDATION_PLOT)
 
 
 def write_report(out: Path, records: list[dict[str, Any]] | None = None, title: str | None = None) -> list[Path]:
