@@ -155,10 +155,14 @@ def _dataset_split(opts: EvaluateOptions, checkpoint: Checkpoint, notes: list[st
 
 
 def default_split(checkpoint: Checkpoint) -> str:
-    """The training config's eval split, else ``test``."""
-    data = (checkpoint.train_config or {}).get("data")
-    if isinstance(data, dict) and isinstance(data.get("eval_split"), str) and data["eval_split"]:
-        return data["eval_split"]
+    """The training config's test split (what is reported; a generated recipe's periodic evaluation reads its
+    validation split instead), else its eval split (configs written before ``data.test_split`` existed), else
+    ``test``."""
+    data = (checkpoint.train_config or {}).get("data") if isinstance(checkpoint.train_config, dict) else None
+    if isinstance(data, dict):
+        for key in ("test_split", "eval_split"):
+            if isinstance(data.get(key), str) and data[key]:
+                return data[key]
     return "test"
 
 
