@@ -16,6 +16,7 @@ module                 its one job
 :mod:`~.stats`         Student's t, mean ± sd and a t-interval over seeds
 :mod:`~.report`        the summary table and plots
 :mod:`~.search`        Optuna searches whose trials are cells of the same folder
+:mod:`~.tune`          a spec's ``tune:`` block: one search per family and task, then the seeds at the best
 :mod:`~.study_dir`     the file names of a comparison folder
 =====================  ==========================================================================================
 
