@@ -622,3 +622,24 @@ def test_check_lists_the_cells_and_the_searches_and_refuses_a_bad_tune_block(tmp
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "optim.lrr" in err[0]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.yaml", "good.yaml"]
+
+
+def test_the_summary_tabulates_test_accuracy_at_m_max_at_16_segments_and_with_early_exit():
+    base = {
+        "family": "hrm", "model": "hrm", "task": "t", "parameters": {"trunk": 10}, "flops_per_step": 1,
+        "steps": 4, "train_flops": 4, "wall_s": 60.0, "token_accuracy": 0.9, "mean_segments": 3.0,
+    }  # fmt: skip
+    records = [
+        {**base, "cell": f"c{i}", "exact_accuracy": acc, "early_exit": {"exact_accuracy": acc / 2},
+         "scaling": [{"segments": 4, "exact_accuracy": acc}, {"segments": 16, "exact_accuracy": deep}]}
+        for i, (acc, deep) in enumerate([(0.2, 0.4), (0.4, 0.6)])
+    ]  # fmt: skip
+    (row,) = lab_report.summarise(records)
+    assert row["exact_mean"] == pytest.approx(0.3) and row["exact_at_16_mean"] == pytest.approx(0.5)
+    assert row["early_exit_exact_mean"] == pytest.approx(0.15)
+    table = lab_report.format_markdown([row])
+    assert "| 50.0 | 15.0 |" in table and "exact % at 16 seg." in table
+    header, rule, line = table.splitlines()[:3]
+    assert header.count("|") == rule.count("|") == line.count("|")  # every column filled
+    (without,) = lab_report.summarise([{**records[0], "scaling": [], "early_exit": None}])
+    assert without["exact_at_16_mean"] is None and without["early_exit_exact_mean"] is None

@@ -23,6 +23,7 @@ from hrm.lab.study_dir import (
     VALIDATION_PLOT,
 )
 
+DEEP_SEGMENTS = 16  # the paper's M_max: the summary's second test column
 SUMMARY_COLUMNS = (
     "family",
     "model",
@@ -50,6 +51,8 @@ SUMMARY_COLUMNS = (
     "val_exact_at_common_sd",
     "tuned_trials",
     "tuned_overrides",
+    "exact_at_16_mean",
+    "early_exit_exact_mean",
 )
 
 
@@ -117,11 +120,23 @@ def summarise(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 "common_train_flops": budget,
                 "val_exact_at_common_mean": at[0],
                 "val_exact_at_common_sd": at[1],
+                "exact_at_16_mean": _mean_if_all([_exact_at(r, DEEP_SEGMENTS) for r in group]),
+                "early_exit_exact_mean": _mean_if_all(
+                    [(r.get("early_exit") or {}).get("exact_accuracy") for r in group]
+                ),
                 "tuned_trials": (group[0].get("tuned") or {}).get("trials"),
                 "tuned_overrides": " ".join((group[0].get("tuned") or {}).get("overrides", [])) or None,
             }
         )
     return rows
+
+
+def _exact_at(record: dict[str, Any], segments: int) -> float | None:
+    """Test exact accuracy with ``segments`` segments allowed, from the record's scaling sweep (None if not run)."""
+    for point in record.get("scaling") or []:
+        if isinstance(point, dict) and point.get("segments") == segments:
+            return point.get("exact_accuracy")
+    return None
 
 
 def _mean_if_all(values: list[Any]) -> float | None:
@@ -140,8 +155,9 @@ def format_markdown(rows: list[dict[str, Any]], title: str = "") -> str:
     lines += [
         "| family | task | seeds | params | GFLOPs/step | steps | train PFLOPs | measured PFLOPs | wall min "
         "| exact % (mean ± sd) "
-        "| exact 95% CI | token % (mean ± sd) | segments | val exact % | val exact % at equal FLOPs |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| exact 95% CI | exact % at 16 seg. | exact % early exit | token % (mean ± sd) | segments | val exact % "
+        "| val exact % at equal FLOPs |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in rows:
         exact_sd = "" if r["exact_sd"] is None else f" ± {100 * r['exact_sd']:.1f}"
@@ -157,7 +173,8 @@ def format_markdown(rows: list[dict[str, Any]], title: str = "") -> str:
         lines.append(
             f"| {r['family']} | {r['task']} | {r['seeds']} | {r['parameters']:,} | {r['flops_per_step'] / 1e9:.3g} "
             f"| {r['steps']:.0f} | {r['train_flops'] / 1e15:.3g} | {measured} | {r['wall_min']:.1f} "
-            f"| {_pct(r['exact_mean'])}{exact_sd} | {ci} | {_pct(r['token_mean'])}{token_sd} "
+            f"| {_pct(r['exact_mean'])}{exact_sd} | {ci} | {_pct(r.get('exact_at_16_mean'))} "
+            f"| {_pct(r.get('early_exit_exact_mean'))} | {_pct(r['token_mean'])}{token_sd} "
             f"| {r['mean_segments']:.2f} | {_pct(r.get('val_exact_mean'))}{val_sd} | {at_common} |"
         )
     tuned = [r for r in rows if r.get("tuned_trials")]
@@ -169,7 +186,8 @@ def format_markdown(rows: list[dict[str, Any]], title: str = "") -> str:
         ]
     lines += [
         "",
-        "exact/token: test-split accuracy at the family's M_max segments (read once, at the end); val exact: the "
+        "exact/token: test-split accuracy at the family's M_max segments (read once, at the end), also with 16 "
+        "segments allowed and with early exit (– where not run); val exact: the "
         "validation split's, what choices read (– without one); at equal FLOPs: each cell's validation curve read "
         "at the last evaluation within the task's common training FLOPs (the smallest any cell reached); "
         "CI: 95% t-interval of the mean over seeds "
