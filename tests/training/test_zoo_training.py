@@ -176,3 +176,25 @@ def test_model_selection_errors_name_the_choices():
     assert config.model == "trm" and config.trm.mlp_t and config.ema.enabled
     assert config.model_config(11, 81, 1).total_len == 97
     assert TrainConfig.from_dict({k: v for k, v in config.to_dict().items() if k != "model"}).model == "hrm"
+
+
+def test_samples_loaded_counts_the_puzzles_a_run_took_and_survives_resume(tiny_data, tmp_path):
+    """A row takes a new puzzle when it halts: one per row per step for a single-pass family, one per M_max steps
+    with a fixed number of segments (the tiny recipe's batch is 16, its M_max 3)."""
+    assert train(_config("gru", tiny_data, 6), tmp_path / "gru").samples_loaded == 6 * 16
+    fixed = _config("hrm", tiny_data, 6, "arch.act=false")
+    assert train(fixed, tmp_path / "fixed").samples_loaded == 2 * 16  # loaded at steps 1 and 4
+    extra = ("runtime.deterministic=true", "checkpoint.every_steps=4", "checkpoint.keep_last=10")
+    config = _config("hrm", tiny_data, 12, *extra)
+    full, partial = _full_and_cut_run(config, tmp_path / "act", 4)
+    expected = train(config, tmp_path / "again").samples_loaded
+    assert 16 <= expected <= 12 * 16
+    assert train(config, partial, resume=True).samples_loaded == expected  # counted across the resume
+    # A state saved before the count existed resumes, and says it does not know.
+    state_file = partial / "step-12" / "train_state.pt"
+    state = torch.load(state_file, weights_only=True)
+    del state["samples_loaded"]
+    torch.save(state, state_file)
+    shutil.rmtree(partial / "step-8", ignore_errors=True)
+    longer = _config("hrm", tiny_data, 14, *extra)
+    assert train(longer, partial, resume=True).samples_loaded is None

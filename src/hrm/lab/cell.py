@@ -217,6 +217,7 @@ def evaluate_cell(cell_dir, plan, evaluation, config, run_dir, result, resume, t
         if plan.get("flops_per_step_measured")
         else None,
         "row_segments": int(result.step) * int(config.schedule.global_batch_size),  # one segment per row per step
+        "samples_loaded": result.samples_loaded,  # training puzzles (with repeats) loaded; rows refill when they halt
         "wall_s": round(float(result.elapsed_s), 3),
         "process_wall_s": round(train_seconds, 3),
         "resumed": resume,

@@ -107,6 +107,9 @@ class TrainResult:
     best: dict[str, Any] | None
     checkpoint: Path | None
     elapsed_s: float
+    # Training samples loaded into the carry (a row takes a new puzzle when it halts: a family that halts early sees
+    # more puzzles per step); None when the run resumed from a state saved before this was counted.
+    samples_loaded: int | None = None
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -291,6 +294,8 @@ class _Trainer:
         self.last_eval: dict[str, float] | None = None
         self.metric_sums = torch.zeros(len(METRIC_KEYS), dtype=widest_float(self.device), device=self.device)
         self.metric_steps = 0
+        self.samples_loaded = torch.zeros((), dtype=torch.int64, device=self.device)  # this rank's, on the device
+        self.samples_counted = True
         self.carry: Carry | None = None
         self.total_steps = total_steps_for(
             cfg, self.train_split.metadata.total_groups, self.train_split.metadata.mean_puzzle_examples
@@ -473,6 +478,7 @@ class _Trainer:
             "carry": carry,
             "rng": rng_all,
             "metric_sums": self.metric_sums.cpu().clone(),
+            "samples_loaded": self.total_samples_loaded(),
             "metric_steps": self.metric_steps,
             "best": self.best,
         }
@@ -526,6 +532,9 @@ class _Trainer:
         self.total_steps = int(state["total_steps"]) if self.config.schedule.max_steps <= 0 else self.total_steps
         self.elapsed_before = float(state["elapsed_s"])
         self.metric_sums = state["metric_sums"].to(self.device)
+        loaded = state.get("samples_loaded")  # absent in states saved before it was counted
+        self.samples_counted = isinstance(loaded, int)
+        self.samples_loaded.fill_(int(loaded) if isinstance(loaded, int) and self.ctx.is_main else 0)
         self.metric_steps = int(state["metric_steps"])
         self.best = state["best"]
         same_world = int(state["world_size"]) == self.ctx.world_size
@@ -666,7 +675,13 @@ class _Trainer:
             best=self.best,
             checkpoint=last_saved if saved_step == self.step else latest_checkpoint(self.run.path),
             elapsed_s=self.elapsed(),
+            samples_loaded=self.total_samples_loaded(),
         )
+
+    def total_samples_loaded(self) -> int | None:
+        """Samples loaded into the carry so far, summed over ranks (a collective: every rank calls it)."""
+        total = int(dist_utils.all_reduce_sum(self.samples_loaded.clone()).item())
+        return total if self.samples_counted else None
 
     def optimizer_step(self, time_fraction: float) -> tuple[torch.Tensor, float]:
         """One optimiser step on the next batch; returns its summed metrics (:data:`METRIC_KEYS`) and the rate."""
@@ -677,6 +692,7 @@ class _Trainer:
         batch = batch_to_device(raw, self.device, self.model.batch_keys)
         if self.carry is None:
             self.carry = self.model.initial_carry(batch)
+        self.samples_loaded += self.carry.halted.sum()  # halted rows take this batch's samples in this step
         self.step += 1
         lr = learning_rate(cfg, cfg.optim.lr, self.step, self.total_steps, time_fraction)
         emb_lr = learning_rate(cfg, cfg.optim.puzzle_emb_lr, self.step, self.total_steps, time_fraction)
