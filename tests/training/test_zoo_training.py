@@ -99,6 +99,14 @@ def test_tiny_recipe_learns_and_checkpoint_round_trips(family, tiny_data, tmp_pa
         load_checkpoint(result.checkpoint, family=other)
 
 
+def assert_same_weights(a_dir: Path, b_dir: Path) -> None:
+    a = load_file(str(a_dir / "model.safetensors"))
+    b = load_file(str(b_dir / "model.safetensors"))
+    assert a.keys() == b.keys()
+    for key in a:
+        assert a[key].equal(b[key]), key
+
+
 def _full_and_cut_run(config, tmp_path: Path, step: int) -> tuple[Path, Path]:
     """A full run, and a copy cut back to its state at ``step`` (later checkpoints and metrics removed)."""
     full = tmp_path / "full"
@@ -120,11 +128,7 @@ def test_resume_is_exact(family, tiny_data, tmp_path):
     config = _config(family, tiny_data, 12, *extra)
     full, partial = _full_and_cut_run(config, tmp_path, 4)
     train(config, partial, resume=True)
-    a = load_file(str(full / "step-12" / "model.safetensors"))
-    b = load_file(str(partial / "step-12" / "model.safetensors"))
-    assert a.keys() == b.keys()
-    for key in a:
-        assert a[key].equal(b[key]), key
+    assert_same_weights(full / "step-12", partial / "step-12")
 
 
 def test_an_hrm_run_saved_under_the_former_names_resumes_exactly(tiny_data, tmp_path):
@@ -160,11 +164,7 @@ def test_an_hrm_run_saved_under_the_former_names_resumes_exactly(tiny_data, tmp_
     torch.save(state, step_dir / TRAIN_STATE_FILE)
     assert "z_H" in state["carry"]
     train(config, partial, resume=True)
-    a = load_file(str(full / "step-12" / "model.safetensors"))
-    b = load_file(str(partial / "step-12" / "model.safetensors"))
-    assert a.keys() == b.keys()
-    for key in a:
-        assert a[key].equal(b[key]), key
+    assert_same_weights(full / "step-12", partial / "step-12")
 
 
 def test_model_selection_errors_name_the_choices():

@@ -158,7 +158,8 @@ def default_split(checkpoint: Checkpoint) -> str:
     """The training config's test split (what is reported; a generated recipe's periodic evaluation reads its
     validation split instead), else its eval split (configs written before ``data.test_split`` existed), else
     ``test``."""
-    data = (checkpoint.train_config or {}).get("data") if isinstance(checkpoint.train_config, dict) else None
+    config = checkpoint.train_config
+    data = config.get("data") if isinstance(config, dict) else None
     if isinstance(data, dict):
         for key in ("test_split", "eval_split"):
             if isinstance(data.get(key), str) and data[key]:

@@ -124,9 +124,8 @@ class HRMConfig(HRMArchitecture):
 
     @property
     def puzzle_emb_len(self) -> int:
-        """Prefix tokens taken by the puzzle-ID embedding: ceil(puzzle_emb_ndim / hidden_size)."""
-        assert self.puzzle_emb_ndim is not None  # __post_init__ resolves None to hidden_size
-        return -(-self.puzzle_emb_ndim // self.hidden_size)
+        """Prefix tokens taken by the puzzle-ID embedding: ceil(puzzle_emb_ndim / hidden_size), as every family's."""
+        return self.prefix_tokens
 
     @property
     def total_len(self) -> int:

@@ -74,6 +74,15 @@ class CastedEmbedding(nn.Module):
         return F.embedding(ids.to(torch.int32), self.weight.to(dtype))
 
 
+def _signed_tables(freqs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Angles [length, head_dim / 2] of the rotation pairs → the (cos, signed sin) tables [length, head_dim] that
+    :func:`apply_rotary` reads: each pair's angle on both halves, the sin table's first half negated."""
+    angles = torch.cat((freqs, freqs), dim=-1)
+    sin = angles.sin()
+    sin[:, : freqs.shape[-1]].neg_()
+    return angles.cos(), sin
+
+
 class RotaryEmbedding(nn.Module):
     """Rotate-half RoPE tables (cos, signed sin) of shape [length, head_dim]; not saved in checkpoints.
 
@@ -100,11 +109,7 @@ class RotaryEmbedding(nn.Module):
             self.theta ** (torch.arange(0, self.head_dim, 2, dtype=torch.float32, device=device) / self.head_dim)
         )
         positions = torch.arange(length, dtype=torch.float32, device=device)
-        freqs = torch.outer(positions, inv_freq)
-        angles = torch.cat((freqs, freqs), dim=-1)
-        sin = angles.sin()
-        sin[:, : self.head_dim // 2].neg_()
-        return angles.cos(), sin
+        return _signed_tables(torch.outer(positions, inv_freq))
 
     def forward(self, length: int) -> tuple[torch.Tensor, torch.Tensor]:
         if length > self.cos.shape[0]:
@@ -150,11 +155,7 @@ class Rotary2DEmbedding(nn.Module):
         half = self.head_dim // 2  # rotation pairs; each axis takes half of them
         inv_freq = 1.0 / (self.theta ** (torch.arange(0, half, 2, dtype=torch.float32, device=device) / half))
         rows, cols = self.positions(length, device)
-        freqs = torch.cat((torch.outer(rows, inv_freq), torch.outer(cols, inv_freq)), dim=-1)  # [length, half]
-        angles = torch.cat((freqs, freqs), dim=-1)
-        sin = angles.sin()
-        sin[:, :half].neg_()
-        return angles.cos(), sin
+        return _signed_tables(torch.cat((torch.outer(rows, inv_freq), torch.outer(cols, inv_freq)), dim=-1))
 
     def forward(self, length: int) -> tuple[torch.Tensor, torch.Tensor]:
         if length != self.cos.shape[0]:
