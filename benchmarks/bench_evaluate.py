@@ -10,7 +10,7 @@ with every pair. The achieved FLOP/s (forward matmul FLOPs, counted analytically
 
 Usage (a toy model on an ARC-AGI-1 build, as in issue 13)::
 
-    hrm data arc --preset arc-agi-1 --data-root ../shared/data --num-aug 8 --out /tmp/arc8
+    hrm data arc --preset arc-agi-1 --data-root ../shared/data --num-aug 8 --allow-duplicates --out /tmp/arc8
     hrm train arc-agi-1 data=/tmp/arc8 arch.hidden_size=64 arch.num_heads=4 arch.high_layers=1 arch.low_layers=1 \\
         arch.halt_max_steps=2 max_steps=2 global_batch_size=32 runtime.device=cpu --out /tmp/arc-toy
     python benchmarks/bench_evaluate.py --checkpoint /tmp/arc-toy --data /tmp/arc8 --rows 256 --pairs 2 --profile

@@ -149,9 +149,10 @@ def test_maze_command(tmp_path, capsys):
 
 def test_arc_command(tmp_path, capsys):
     task = {"train": [{"input": [[1, 2]], "output": [[2, 1]]}], "test": [{"input": [[3, 0]], "output": [[0, 3]]}]}
+    other = {"train": [{"input": [[1, 2]], "output": [[2, 1]]}], "test": [{"input": [[4, 0]], "output": [[0, 4]]}]}
     tr, ev = tmp_path / "tr.json", tmp_path / "ev.json"
     tr.write_text(json.dumps({"aaa": task}))
-    ev.write_text(json.dumps({"bbb": task}))
+    ev.write_text(json.dumps({"bbb": other}))
     assert (
         main(
             [
@@ -180,6 +181,29 @@ def test_arc_command(tmp_path, capsys):
     assert "ragged" in _error_line(capsys)
     assert main(["data", "arc", "--preset", "arc-agi-1", "--out", str(tmp_path / "c")]) == 2
     assert "needs --data-root" in _error_line(capsys)
+
+
+def test_arc_command_refuses_a_task_in_both_splits(tmp_path, capsys):
+    task = {"train": [{"input": [[1, 2]], "output": [[2, 1]]}], "test": [{"input": [[3, 0]], "output": [[0, 3]]}]}
+    tr, ev = tmp_path / "src" / "tr.json", tmp_path / "src" / "ev.json"
+    tr.parent.mkdir()
+    tr.write_text(json.dumps({"aaa": task}))
+    ev.write_text(json.dumps({"bbb": task}, indent=2))  # formatting does not hide it
+    args = ["data", "arc", "--training", str(tr), "--evaluation", str(ev), "--num-aug", "2", "--no-progress"]
+    out = tmp_path / "out" / "arc"
+    assert main([*args, "--out", str(out)]) == 2
+    line = _error_line(capsys)
+    assert "task 'aaa' (training) has the same pairs as task 'bbb' (evaluation" in line
+    assert "tr.json:1" in line and "ev.json:2" in line and "--allow-duplicates" in line
+    assert not (tmp_path / "out").exists()
+    assert main([*args, "--allow-duplicates", "--drop-duplicates", "--out", str(out)]) == 2
+    assert "choose one of them" in _error_line(capsys)
+    assert main([*args, "--allow-duplicates", "--out", str(out)]) == 0
+    assert "aaa (training) = bbb (evaluation): kept all" in capsys.readouterr().out
+    records = json.loads((out / "augmentations" / "tasks.json").read_text())
+    assert [r["id"] for r in records] == ["aaa", "bbb"] and records[0]["sha256"] == records[1]["sha256"]
+    assert main([*args, "--drop-duplicates", "--out", str(tmp_path / "drop")]) == 0
+    assert load_dataset_root(tmp_path / "drop").identifiers[1] == "bbb"
 
 
 def test_custom_command(tmp_path, capsys):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
@@ -85,6 +86,9 @@ def arc1_builds(tmp_path_factory, shared_data):
                 num_aug=2,
                 seed=0,
                 preset="arc-agi-1",
+                # The reference's 960 tasks, training/40853293 (= evaluation/070dd51e) included, so the counts
+                # below are the reference's.
+                duplicates="keep",
                 show_progress=False,
             )
         )
@@ -278,3 +282,174 @@ def test_parse_grid_rejects_non_integer_cells(grid):
 
     with pytest.raises(UserError, match="colours must be integers 0-9"):
         parse_grid(grid, "task.json", "grid")
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Duplicates by content
+
+
+def _sha256_from_json(task: dict) -> str:
+    """The documented recipe of task_sha256, from the raw JSON: the hash must be reproducible without hrm."""
+    digests = sorted(
+        hashlib.sha256(json.dumps([p["input"], p["output"]], separators=(",", ":")).encode()).hexdigest()
+        for p in task["train"] + task["test"]
+    )
+    return hashlib.sha256("\n".join(digests).encode()).hexdigest()
+
+
+def test_real_data_has_one_duplicate_and_the_arc_agi_1_preset_refuses_it(tmp_path, shared_data):
+    found = {}
+    for preset in arc.PRESETS:
+        tasks = arc.load_sources(arc.preset_sources(preset, shared_data))
+        groups = arc.duplicate_groups([arc.task_sha256(t) for t in tasks])
+        found[preset] = [[(tasks[i].task_id, tasks[i].role) for i in g] for g in groups]
+    # fchollet/ARC-AGI issue #162: one task is in both ARC-AGI-1 splits under two ids; ARC-AGI-2 has none.
+    assert found == {"arc-agi-1": [[("40853293", "training"), ("070dd51e", "evaluation")]], "arc-agi-2": []}
+    out = tmp_path / "arc1"
+    with pytest.raises(UserError) as err:
+        build_arc_dataset(
+            ArcBuildOptions(out=out, sources=arc.preset_sources("arc-agi-1", shared_data), show_progress=False)
+        )
+    msg = str(err.value)
+    assert "\n" not in msg and "training.json:" in msg and "evaluation.json:" in msg
+    assert "'40853293' (training)" in msg and "'070dd51e' (evaluation" in msg and "--allow-duplicates" in msg
+    assert not out.exists() and list(tmp_path.iterdir()) == []
+    evaluation = json.loads((shared_data / "arc-agi-1" / "evaluation.json").read_text())
+    tasks = arc.load_arc_tasks(shared_data / "arc-agi-1" / "evaluation.json", "evaluation")
+    assert arc.task_sha256(tasks[0]) == _sha256_from_json(evaluation[tasks[0].task_id])
+
+
+def _pair_task(seed: int) -> dict:
+    rng = np.random.default_rng(seed)
+
+    def pair():
+        return {"input": rng.integers(0, 10, (3, 4)).tolist(), "output": rng.integers(0, 10, (2, 2)).tolist()}
+
+    return {"train": [pair(), pair(), pair()], "test": [pair()]}
+
+
+def _write(path: Path, tasks: dict, **dump) -> Path:
+    path.write_text(json.dumps(tasks, **dump))
+    return path
+
+
+def _dup_sources(tmp_path: Path) -> list[tuple[Path, arc.Role]]:
+    """A training file and an evaluation file holding the same task, byte for byte, as 'trn1' and 'evl1'."""
+    same = _pair_task(0)
+    training = _write(tmp_path / "training.json", {"trn0": _pair_task(1), "trn1": same})
+    evaluation = _write(tmp_path / "evaluation.json", {"evl0": _pair_task(2), "evl1": same})
+    return [(training, "training"), (evaluation, "evaluation")]
+
+
+def test_a_task_in_both_splits_is_refused_before_anything_is_written(tmp_path):
+    out = tmp_path / "out" / "ds"
+    with pytest.raises(UserError) as err:
+        build_arc_dataset(ArcBuildOptions(out=out, sources=_dup_sources(tmp_path), num_aug=1, show_progress=False))
+    msg = str(err.value)
+    assert "\n" not in msg
+    assert msg.startswith(f"{tmp_path / 'training.json'}:1: task 'trn1' (training) has the same pairs as task 'evl1'")
+    assert f"(evaluation, {tmp_path / 'evaluation.json'}:1)" in msg
+    assert "--drop-duplicates to build without 'trn1'" in msg and "--allow-duplicates" in msg
+    assert not (tmp_path / "out").exists()  # not even the parent folder, nor a .partial folder
+
+
+def test_allowed_duplicates_are_built_and_the_hashes_recorded(tmp_path):
+    sources = _dup_sources(tmp_path)
+    root = build_arc_dataset(
+        ArcBuildOptions(out=tmp_path / "keep", sources=sources, num_aug=1, duplicates="keep", show_progress=False)
+    )
+    records = {r["id"]: r for r in ArcVariants.load(root).tasks}
+    assert set(records) == {"trn0", "trn1", "evl0", "evl1"}
+    raw = {**json.loads(sources[0][0].read_text()), **json.loads(sources[1][0].read_text())}
+    for task_id, record in records.items():
+        assert record["sha256"] == _sha256_from_json(raw[task_id])
+    assert records["trn1"]["sha256"] == records["evl1"]["sha256"] != records["trn0"]["sha256"]
+    build = json.loads((root / "build.json").read_text())
+    assert build["options"]["duplicates"] == "keep"
+    assert build["stats"]["duplicate tasks (same pairs)"] == ["trn1 (training) = evl1 (evaluation): kept all"]
+
+
+def test_dropped_duplicates_keep_the_evaluation_copy(tmp_path):
+    root = build_arc_dataset(
+        ArcBuildOptions(
+            out=tmp_path / "drop", sources=_dup_sources(tmp_path), num_aug=1, duplicates="drop", show_progress=False
+        )
+    )
+    assert [r["id"] for r in ArcVariants.load(root).tasks] == ["trn0", "evl0", "evl1"]
+    build = json.loads((root / "build.json").read_text())
+    assert [s["tasks"] for s in build["sources"]] == [1, 2]
+    assert build["stats"]["duplicate tasks (same pairs)"] == ["trn1 (training) = evl1 (evaluation): left out trn1"]
+    assert load_dataset_root(root).test.metadata.total_groups == 2
+
+
+def test_a_duplicate_within_one_split_is_refused(tmp_path):
+    evaluation = _write(tmp_path / "ev.json", {"a": _pair_task(0), "b": _pair_task(1), "c": _pair_task(0)})
+    with pytest.raises(
+        UserError,
+        match=r"ev.json:1: task 'c' \(evaluation\) has the same pairs as task 'a' "
+        r"\(evaluation, .*ev.json:1\), so it would count twice",
+    ):
+        build_arc_dataset(
+            ArcBuildOptions(out=tmp_path / "o", sources=[(evaluation, "evaluation")], show_progress=False)
+        )
+    assert not (tmp_path / "o").exists()
+    several = {"a": _pair_task(0), "b": _pair_task(1), "c": _pair_task(0), "d": _pair_task(1), "e": _pair_task(0)}
+    evaluation = _write(tmp_path / "ev.json", several)
+    with pytest.raises(UserError, match=r"\(and 1 more copy\); 1 more duplicated task, .* keep them all$"):
+        build_arc_dataset(
+            ArcBuildOptions(out=tmp_path / "o", sources=[(evaluation, "evaluation")], show_progress=False)
+        )
+    root = build_arc_dataset(
+        ArcBuildOptions(
+            out=tmp_path / "o", sources=[(evaluation, "evaluation")], num_aug=0, duplicates="drop", show_progress=False
+        )
+    )
+    assert [r["id"] for r in ArcVariants.load(root).tasks] == ["a", "b"]
+    assert json.loads((root / "build.json").read_text())["stats"]["duplicate tasks (same pairs)"] == [
+        "a (evaluation) = c (evaluation) = e (evaluation): left out c, e",
+        "b (evaluation) = d (evaluation): left out d",
+    ]
+
+
+def test_reformatted_reordered_and_resplit_copies_are_detected(tmp_path):
+    task = _pair_task(0)
+    pairs = task["train"] + task["test"]
+    # Whitespace, key order ("output" first), pair order, and a test pair moved among the demonstrations.
+    shuffled = {
+        "test": [{"output": pairs[0]["output"], "input": pairs[0]["input"]}],
+        "name": "ignored",
+        "train": [{"output": p["output"], "input": p["input"]} for p in reversed(pairs[1:])],
+    }
+    training = tmp_path / "upstream" / "training"
+    training.mkdir(parents=True)
+    (training / "x1.json").write_text(json.dumps(task, indent=4))
+    evaluation = _write(tmp_path / "evaluation.json", {"y1": shuffled, "y2": _pair_task(3)}, indent=None)
+    tasks = arc.load_sources([(training, "training"), (evaluation, "evaluation")])
+    hashes = [arc.task_sha256(t) for t in tasks]
+    assert [[tasks[i].task_id for i in g] for g in arc.duplicate_groups(hashes)] == [["x1", "y1"]]
+    with pytest.raises(UserError, match=r"x1.json:1: task 'x1' \(training\) has the same pairs as task 'y1'"):
+        build_arc_dataset(
+            ArcBuildOptions(
+                out=tmp_path / "o", sources=[(training, "training"), (evaluation, "evaluation")], show_progress=False
+            )
+        )
+
+
+def test_near_misses_are_not_duplicates(tmp_path):
+    task = _pair_task(0)
+    one_cell = json.loads(json.dumps(task))
+    one_cell["test"][0]["output"][0][0] = (one_cell["test"][0]["output"][0][0] + 1) % 10
+    other_test = {"train": task["train"], "test": _pair_task(5)["test"]}  # same demonstrations, another test
+    transposed = json.loads(json.dumps(task))
+    transposed["train"][0]["input"] = np.array(task["train"][0]["input"]).T.tolist()  # same cells, another shape
+    swapped = {"train": [{"input": p["output"], "output": p["input"]} for p in task["train"]], "test": task["test"]}
+    fewer = {"train": task["train"][:2], "test": task["test"]}  # a subset of the pairs
+    variants = {"orig": task, "cell": one_cell, "other": other_test, "tr": transposed, "swap": swapped, "few": fewer}
+    tasks = arc.load_arc_tasks(_write(tmp_path / "ev.json", variants), "evaluation")
+    assert arc.duplicate_groups([arc.task_sha256(t) for t in tasks]) == []
+    root = build_arc_dataset(
+        ArcBuildOptions(
+            out=tmp_path / "o", sources=[(tmp_path / "ev.json", "evaluation")], show_progress=False, num_aug=0
+        )
+    )
+    assert json.loads((root / "build.json").read_text())["stats"]["duplicate tasks (same pairs)"] == "none"

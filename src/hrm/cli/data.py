@@ -253,8 +253,9 @@ def _register_arc(sub) -> None:
     p.add_argument(
         "--preset",
         choices=["arc-agi-1", "arc-agi-2"],
-        help="arc-agi-1: ARC-AGI-1 training+evaluation + ConceptARC corpus (960 tasks); "
-        "arc-agi-2: ARC-AGI-2 training+evaluation (1120 tasks); needs --data-root",
+        help="arc-agi-1: ARC-AGI-1 training+evaluation + ConceptARC corpus (960 tasks, one of them in both "
+        "splits: add --drop-duplicates or --allow-duplicates); arc-agi-2: ARC-AGI-2 training+evaluation (1120 "
+        "tasks); needs --data-root",
     )
     p.add_argument("--data-root", type=Path, help="the shared data folder, for --preset")
     p.add_argument(
@@ -284,12 +285,23 @@ def _register_arc(sub) -> None:
     p.add_argument("--num-aug", type=int, default=1000, help="variants per task besides the original (default 1000)")
     p.add_argument("--retries-factor", type=int, default=5, help="draw at most this × num-aug candidates (default 5)")
     p.add_argument("--no-translate", action="store_true", help="no random translation in the train split")
+    p.add_argument(
+        "--allow-duplicates",
+        action="store_true",
+        help="keep tasks whose pairs equal another task's under another id (the build refuses them by default: "
+        "a task in both training and evaluation leaks its answers); the reference keeps them",
+    )
+    p.add_argument(
+        "--drop-duplicates",
+        action="store_true",
+        help="build one copy of each such task: its evaluation copy if it has one, else the first in source order",
+    )
     _common(p)
     p.set_defaults(func=_run_arc, sources=None)
 
 
 def _run_arc(args) -> int:
-    from hrm.data.arc import ArcBuildOptions, build_arc_dataset, dataset_dir_sources, preset_sources
+    from hrm.data.arc import ArcBuildOptions, Duplicates, build_arc_dataset, dataset_dir_sources, preset_sources
 
     started = time.perf_counter()
     sources = list(args.sources or [])
@@ -301,6 +313,9 @@ def _run_arc(args) -> int:
         if sources:
             raise UserError("--preset chooses the sources itself; drop --training/--evaluation/--dataset-dir")
         sources = preset_sources(args.preset, args.data_root)
+    if args.allow_duplicates and args.drop_duplicates:
+        raise UserError("--allow-duplicates keeps every copy and --drop-duplicates keeps one; choose one of them")
+    duplicates: Duplicates = "keep" if args.allow_duplicates else "drop" if args.drop_duplicates else "refuse"
     out = build_arc_dataset(
         ArcBuildOptions(
             out=args.out,
@@ -311,6 +326,7 @@ def _run_arc(args) -> int:
             translate=not args.no_translate,
             seed=args.seed,
             preset=args.preset,
+            duplicates=duplicates,
             force=args.force,
             show_progress=not args.no_progress,
         )

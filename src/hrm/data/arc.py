@@ -22,10 +22,15 @@ Randomness is keyed per task (``SeedSequence([seed, hash(task id)])``), so a tas
 do not depend on which other tasks are in the build; identifiers are numbered in source order, tasks sorted by id.
 
 Each build writes ``<root>/augmentations/`` so evaluation can undo every augmentation:
-``tasks.json`` (id, role, source, variants, pair counts), ``puzzle_task.npy`` [num_identifiers] int32 (task index,
--1 for the blank), ``puzzle_dihedral.npy`` uint8, ``puzzle_colour_map.npy`` uint8 [num_identifiers, 10], and
-``train_offsets.npy`` uint8 [train examples, 2] (row, column translation). :class:`ArcVariants` reads them; the
-names in ``identifiers.json`` also encode tid and colour map, as the reference's evaluation expects.
+``tasks.json`` (id, role, source, content hash ``sha256``, variants, pair counts), ``puzzle_task.npy``
+[num_identifiers] int32 (task index, -1 for the blank), ``puzzle_dihedral.npy`` uint8, ``puzzle_colour_map.npy``
+uint8 [num_identifiers, 10], and ``train_offsets.npy`` uint8 [train examples, 2] (row, column translation).
+:class:`ArcVariants` reads them; the names in ``identifiers.json`` also encode tid and colour map, as the
+reference's evaluation expects.
+
+Duplicates by content: two tasks with the same multiset of (input, output) pairs (:func:`task_sha256`) under
+different ids are refused (``duplicates="refuse"``), kept (``"keep"``) or built once (``"drop"``); the ids alone
+would not catch it (ARC-AGI-1 training ``40853293`` is evaluation ``070dd51e``).
 """
 
 from __future__ import annotations
@@ -87,6 +92,7 @@ ARC_PALETTE = (
 
 Role = Literal["training", "evaluation"]
 Protocol = Literal["transductive", "strict"]
+Duplicates = Literal["refuse", "keep", "drop"]
 PRESETS: dict[str, tuple[tuple[str, Role], ...]] = {
     # ARC-AGI-1 training + evaluation + ConceptARC corpus: the reference's ARC-1 setting (960 tasks).
     "arc-agi-1": (
@@ -521,6 +527,9 @@ class ArcBuildOptions:
         translate: random translation of train-split examples (reference: on).
         seed: the only source of randomness.
         preset: recorded in build.json when the sources came from a preset.
+        duplicates: what to do with tasks whose pairs equal another task's (:func:`duplicate_groups`): "refuse"
+            (default: a UserError naming both), "keep" (build every copy, as the reference does) or "drop" (build
+            one copy: the first evaluation copy if there is one, else the first in source order).
     """
 
     out: Path
@@ -531,6 +540,7 @@ class ArcBuildOptions:
     translate: bool = True
     seed: int = 0
     preset: str | None = None
+    duplicates: Duplicates = "refuse"
     force: bool = False
     show_progress: bool = True
 
@@ -558,6 +568,65 @@ def load_sources(sources: list[tuple[Path, Role]]) -> list[ArcTask]:
     return tasks
 
 
+def _pair_sha256(pair: ArcPair) -> str:
+    # Compact JSON of the grids as lists of rows: what anyone can recompute from the task file with
+    # json.dumps([p["input"], p["output"]], separators=(",", ":")), whatever the file's whitespace or key order.
+    grids = [pair.input.tolist(), None if pair.output is None else pair.output.tolist()]
+    return hashlib.sha256(json.dumps(grids, separators=(",", ":")).encode("ascii")).hexdigest()
+
+
+def task_sha256(task: ArcTask) -> str:
+    """The content hash of a task: SHA-256 of its pairs' SHA-256 digests (hex), sorted, joined by newlines.
+
+    It reads the grids only: not the task id, the file name or its JSON formatting, not the order of the pairs
+    (ARC-AGI-2 re-lists ARC-AGI-1 tasks with their pairs re-ordered), and not which pairs are demonstrations and
+    which are tests. The last is deliberate: a copy with a test pair moved among the demonstrations still hands
+    that answer to training when either copy is a training task (all of its pairs go to the train split).
+    """
+    digests = sorted(_pair_sha256(p) for p in task.pairs)
+    return hashlib.sha256("\n".join(digests).encode("ascii")).hexdigest()
+
+
+def duplicate_groups(hashes: list[str]) -> list[list[int]]:
+    """Indices of the tasks that share a content hash, one group per hash seen more than once, in source order."""
+    by_hash: dict[str, list[int]] = {}
+    for i, h in enumerate(hashes):
+        by_hash.setdefault(h, []).append(i)
+    return [group for group in by_hash.values() if len(group) > 1]
+
+
+def _kept_copy(tasks: list[ArcTask], group: list[int]) -> int:
+    # The evaluation copy, so that what is scored stays exactly the benchmark's; leaving out a training copy
+    # only costs one training task.
+    return next((i for i in group if tasks[i].role == "evaluation"), group[0])
+
+
+def _duplicate_error(tasks: list[ArcTask], groups: list[list[int]]) -> UserError:
+    group = groups[0]
+    kept = _kept_copy(tasks, group)
+    other = tasks[next(i for i in group if i != kept)]
+    first = tasks[kept]
+    copies = f" (and {len(group) - 2} more {'copies' if len(group) > 3 else 'copy'})" if len(group) > 2 else ""
+    more = f"; {len(groups) - 1} more duplicated task{'s' if len(groups) > 2 else ''}" if len(groups) > 1 else ""
+    harm = "its test answers would be trained on" if other.role != first.role else "it would count twice"
+    return UserError(
+        f"{other.where}: task {other.task_id!r} ({other.role}) has the same pairs as task {first.task_id!r} "
+        f"({first.role}, {first.where}){copies}{more}, so {harm}: pass --drop-duplicates to build without "
+        f"{other.task_id!r}, or --allow-duplicates to keep {'both' if len(group) == 2 else 'them all'}"
+    )
+
+
+def _describe_duplicates(tasks: list[ArcTask], groups: list[list[int]], duplicates: Duplicates) -> list[str]:
+    """One line per group for build.json: the copies, and what the build did with them."""
+    lines = []
+    for group in groups:
+        names = " = ".join(f"{tasks[i].task_id} ({tasks[i].role})" for i in group)
+        kept = _kept_copy(tasks, group)
+        left_out = ", ".join(str(tasks[i].task_id) for i in group if i != kept)
+        lines.append(f"{names}: " + ("kept all" if duplicates == "keep" else f"left out {left_out}"))
+    return lines
+
+
 def build_arc_dataset(options: ArcBuildOptions) -> Path:
     """Build an ARC dataset root in the reference format plus augmentation records; returns its path."""
     opts = options
@@ -567,11 +636,23 @@ def build_arc_dataset(options: ArcBuildOptions) -> Path:
         raise UserError("--num-aug must be ≥ 0 and --retries-factor ≥ 1")
     if opts.seed < 0:
         raise UserError(f"--seed {opts.seed}: must be ≥ 0")
+    if opts.duplicates not in ("refuse", "keep", "drop"):
+        raise UserError(f"duplicates={opts.duplicates!r}: choose 'refuse', 'keep' or 'drop'")
     if not opts.sources:
         raise UserError("no ARC sources: give --preset with --data-root, or --training/--evaluation files")
     out = Path(opts.out)
     check_output_target(out, opts.force)
     tasks = load_sources(opts.sources)
+    # Before anything is written: a refused build leaves no folder behind.
+    hashes = [task_sha256(t) for t in tasks]
+    groups = duplicate_groups(hashes)
+    if groups and opts.duplicates == "refuse":
+        raise _duplicate_error(tasks, groups)
+    duplicate_notes = _describe_duplicates(tasks, groups, opts.duplicates)
+    if opts.duplicates == "drop":
+        left_out = {i for group in groups for i in group if i != _kept_copy(tasks, group)}
+        tasks = [t for i, t in enumerate(tasks) if i not in left_out]
+        hashes = [h for i, h in enumerate(hashes) if i not in left_out]
     per_source = [sum(1 for t in tasks if t.source == _source_name(Path(p))) for p, _ in opts.sources]
     if not any(t.role == "evaluation" for t in tasks):
         raise UserError("no evaluation tasks: the test split would be empty; give an --evaluation source")
@@ -623,6 +704,7 @@ def build_arc_dataset(options: ArcBuildOptions) -> Path:
                     "id": task.task_id,
                     "role": task.role,
                     "source": task.source,
+                    "sha256": hashes[ti],
                     "variants": nv,
                     "first_identifier": first_id,
                     "train_pairs": len(task.train),
@@ -664,6 +746,7 @@ def build_arc_dataset(options: ArcBuildOptions) -> Path:
                 "retries_factor": opts.retries_factor,
                 "translate": opts.translate,
                 "preset": opts.preset,
+                "duplicates": opts.duplicates,
             },
             sources=[dict(source_record(p, role), tasks=n) for (p, role), n in zip(opts.sources, per_source)],
             stats={
@@ -672,6 +755,7 @@ def build_arc_dataset(options: ArcBuildOptions) -> Path:
                 "variants per task": {"min": int(counts.min()), "mean": float(counts.mean()), "max": int(counts.max())},
                 "tasks with fewer than num_aug + 1 variants": len(short_tasks),
                 "first of them": short_tasks[:10],
+                "duplicate tasks (same pairs)": duplicate_notes or "none",
             },
         )
         finish_root(tmp, identifiers, summary)
@@ -758,11 +842,13 @@ __all__ = [
     "dataset_dir_sources",
     "decode_grid",
     "dihedral_shape",
+    "duplicate_groups",
     "encode_grid",
     "invert_colour_map",
     "load_arc_tasks",
     "parse_variant_name",
     "preset_sources",
     "task_rng",
+    "task_sha256",
     "variant_name",
 ]
