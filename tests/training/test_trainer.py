@@ -99,13 +99,14 @@ def test_summarise_train_metrics_normalises_like_the_reference():
         exact_accuracy=2.0,
         q_halt_accuracy=4.0,
         steps=10.0,
+        skipped=0,
     )
     sums = torch.tensor([values[k] for k in METRIC_KEYS], dtype=torch.float64)
     out = summarise_train_metrics(sums, num_steps=2, global_batch_size=8)
     assert out["lm_loss"] == 0.5 and out["q_halt_loss"] == 0.125  # ÷ (global batch × steps)
     assert out["exact_accuracy"] == 0.5 and out["steps"] == 2.5 and out["count"] == 4  # ÷ halted rows
     empty = summarise_train_metrics(torch.zeros(len(METRIC_KEYS), dtype=torch.float64), 1, 8)
-    assert empty["exact_accuracy"] is None and empty["lm_loss"] == 0.0
+    assert empty["exact_accuracy"] is None and empty["lm_loss"] == 0.0 and empty["skipped_steps"] == 0
 
 
 def test_sudoku_augmentation_keeps_puzzles_valid(tiny_data):

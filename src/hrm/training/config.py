@@ -29,16 +29,26 @@ class OptimConfig:
     """Both optimisers and the learning-rate schedule (spec §3.1-3.2).
 
     Attributes:
-        optimizer: ``adam_atan2`` (the reference) or ``adamw`` (torch's, with ``adamw_eps``) for the dense weights.
-        lr / betas / weight_decay: the dense optimiser's; decay is decoupled and applies to every parameter.
+        optimizer: ``adam_atan2`` (the reference) or ``adamw`` (torch's, with ``adamw_eps``) for the dense weights;
+            ours: ``muon``, Muon on the blocks' hidden weight matrices and ``muon_aux_optimizer`` on every other
+            parameter (embeddings, output and Q heads, biases), in one optimiser (docs/optimisers.md).
+        lr / betas / weight_decay: the dense optimiser's; decay is decoupled and applies to every parameter. With
+            ``muon``: those of the parameters Muon does not take.
         puzzle_emb_lr / puzzle_emb_weight_decay: the sign-SGD of the puzzle-ID table.
         warmup_steps: linear warmup from 0 (the reference's ``lr_warmup_steps``).
         lr_min_ratio: cosine floor as a fraction of lr after warmup; 1.0 = constant (the reference default).
-        adamw_eps: ε of ``adamw``.
+        adamw_eps: ε of ``adamw`` (also with ``muon_aux_optimizer=adamw``).
         grad_clip: ours: clip the dense gradients' global norm to this value; 0 = off (the reference).
+        muon_lr: ours: Muon's peak rate; the schedule scales it by the same factor as ``lr`` (lr must be > 0).
+        muon_momentum / muon_nesterov / muon_ns_steps: Muon's momentum, Nesterov direction and Newton–Schulz
+            steps (the Muon reference's 0.95, true, 5).
+        muon_weight_decay: decoupled decay of the Muon matrices (multiplied by their rate; the Muon README's 0.01).
+        muon_aux_optimizer: ``adam_atan2`` or ``adamw`` for the parameters Muon does not take.
+        muon_ns_dtype: ``auto``: Newton–Schulz in bfloat16 on CUDA (as the Muon reference), in the weights'
+            dtype (fp32) elsewhere; ``float32``: always fp32.
     """
 
-    optimizer: Literal["adam_atan2", "adamw"] = "adam_atan2"
+    optimizer: Literal["adam_atan2", "adamw", "muon"] = "adam_atan2"
     lr: float = 1e-4
     betas: tuple[float, float] = (0.9, 0.95)
     weight_decay: float = 0.1
@@ -48,6 +58,13 @@ class OptimConfig:
     lr_min_ratio: float = 1.0
     adamw_eps: float = 1e-8
     grad_clip: float = 0.0
+    muon_lr: float = 0.02
+    muon_momentum: float = 0.95
+    muon_nesterov: bool = True
+    muon_ns_steps: int = 5
+    muon_weight_decay: float = 0.01
+    muon_aux_optimizer: Literal["adam_atan2", "adamw"] = "adam_atan2"
+    muon_ns_dtype: Literal["auto", "float32"] = "auto"
 
 
 @dataclass(kw_only=True)
@@ -64,6 +81,12 @@ class ScheduleConfig:
             ``lr_min_ratio < 1`` the cosine decays over the budget (progress = elapsed / budget) instead of over steps.
         eval_every_steps: ours: when > 0, evaluate every this many steps instead of every ``eval_interval``.
         eval_at_end: ours: evaluate after the last step even if it is not an evaluation step.
+        grad_accum_steps: ours: split each rank's rows into this many micro-batches, run one after the other with
+            their gradients summed before the optimiser step; the carry, ACT and the loss normalisation by the global
+            batch are those of one big batch (``global_batch_size / world_size`` must divide by it). Trades time for
+            memory: the paper's batch of 768 on a small GPU or a CPU.
+        max_nonfinite_steps: ours: a step whose loss or gradient norm is not finite is skipped (no update of the
+            weights, optimiser state, EMA or carry); this many skipped steps in a row stop the run (exit code 2).
     """
 
     global_batch_size: int = 768
@@ -73,6 +96,8 @@ class ScheduleConfig:
     time_budget_minutes: float = 0.0
     eval_every_steps: int = 0
     eval_at_end: bool = True
+    grad_accum_steps: int = 1
+    max_nonfinite_steps: int = 5
 
 
 @dataclass(kw_only=True)
@@ -210,9 +235,16 @@ class _TrainConfigBase:
             ("schedule.global_batch_size", s.global_batch_size),
             ("schedule.epochs", s.epochs),
             ("schedule.eval_interval", s.eval_interval),
+            ("schedule.grad_accum_steps", s.grad_accum_steps),
+            ("schedule.max_nonfinite_steps", s.max_nonfinite_steps),
             ("logging.log_every", self.logging.log_every),
         ):
             need(value >= 1, f"{key} must be >= 1, got {value}")
+        need(
+            s.global_batch_size % s.grad_accum_steps == 0,
+            f"schedule.grad_accum_steps ({s.grad_accum_steps}) must divide schedule.global_batch_size "
+            f"({s.global_batch_size}); choose a divisor",
+        )
         need(
             s.epochs % s.eval_interval == 0,
             f"schedule.eval_interval ({s.eval_interval}) must divide schedule.epochs ({s.epochs})",
@@ -239,9 +271,17 @@ class _TrainConfigBase:
             ("optim.weight_decay", o.weight_decay),
             ("optim.puzzle_emb_weight_decay", o.puzzle_emb_weight_decay),
             ("optim.grad_clip", o.grad_clip),
+            ("optim.muon_lr", o.muon_lr),
+            ("optim.muon_weight_decay", o.muon_weight_decay),
         ):
             need(_finite(number) and number >= 0, f"{key} must be a finite number >= 0, got {number}")
         need(o.adamw_eps > 0, f"optim.adamw_eps must be > 0, got {o.adamw_eps}")
+        need(0 <= o.muon_momentum < 1, f"optim.muon_momentum must be in [0, 1), got {o.muon_momentum}")
+        need(o.muon_ns_steps >= 1, f"optim.muon_ns_steps must be >= 1, got {o.muon_ns_steps}")
+        need(
+            o.optimizer != "muon" or o.lr > 0,
+            "optim.optimizer=muon needs optim.lr > 0 (the schedule scales optim.muon_lr by the same factor as lr)",
+        )
         need(
             len(o.betas) == 2 and all(0 <= b < 1 for b in o.betas),
             f"optim.betas must be two numbers in [0, 1), got {o.betas}",

@@ -65,13 +65,22 @@ class EMA:
         return [(self.shadow[name], params[name]) for name in self.shadow]
 
     @torch.no_grad()
-    def update(self, model: nn.Module) -> None:
-        """Fold the model's current parameters into the average (call after each optimiser step)."""
+    def update(self, model: nn.Module, keep: torch.Tensor | None = None) -> None:
+        """Fold the model's current parameters into the average (call after each optimiser step).
+
+        ``keep``: a 0-dim bool tensor; where false the average is left as it was (a step the trainer's non-finite
+        guard skipped on the device). ``num_updates`` counts calls either way.
+        """
         pairs = self._matching(model)
         shadows = [s for s, _ in pairs]
         # lerp(s, p, 1 − decay) = s + (1 − decay)(p − s) = decay·s + (1 − decay)·p.
         currents = [p.detach() if p.dtype == torch.float32 else p.detach().float() for _, p in pairs]
-        torch._foreach_lerp_(shadows, currents, 1.0 - self.decay)
+        if keep is None:
+            torch._foreach_lerp_(shadows, currents, 1.0 - self.decay)
+        else:
+            weight = keep.to(torch.float32) * (1.0 - self.decay)
+            for shadow, current in zip(shadows, currents):
+                shadow.lerp_(current, weight)
         self.num_updates += 1
 
     @torch.no_grad()

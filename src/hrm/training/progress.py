@@ -30,6 +30,7 @@ class TrainProgress:
         self.clock = time.perf_counter()
         self.step_s: float | None = None  # smoothed seconds per step, for the time-budget projection
         self.shown_exact: float | None = None  # the last train exact accuracy (steps where no row halted have none)
+        self.skipped = 0  # steps the non-finite guard skipped in this process
 
     def show(self, record: dict[str, Any], last_eval: dict[str, float] | None) -> None:
         """Put a logged train record (and the last evaluation) beside the bar."""
@@ -38,7 +39,11 @@ class TrainProgress:
         if self.bar is None:
             return
         exact = self.shown_exact
-        postfix = {"loss": f"{record['lm_loss']:.4f}", "exact": "-" if exact is None else f"{exact:.3f}"}
+        loss = record["lm_loss"]  # None when the non-finite guard skipped every step since the last log
+        postfix = {"loss": "-" if loss is None else f"{loss:.4f}", "exact": "-" if exact is None else f"{exact:.3f}"}
+        self.skipped += int(record.get("skipped_steps") or 0)
+        if self.skipped:
+            postfix["skipped"] = str(self.skipped)  # steps the non-finite guard skipped so far
         if last_eval is not None:
             postfix["eval_exact"] = f"{last_eval['exact_accuracy']:.3f}"
         postfix["lr"] = f"{record['lr']:.2e}"

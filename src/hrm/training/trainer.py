@@ -75,7 +75,7 @@ from hrm.runtime.device import (
 )
 from hrm.runtime.logging import MetricsLogger, check_trackers
 from hrm.training.config import TrainConfig
-from hrm.training.optim import AdamATan2, PuzzleEmbeddingSignSGD, set_lr
+from hrm.training.optim import AdamATan2, PuzzleEmbeddingSignSGD, build_muon, set_lr
 from hrm.training.progress import TrainProgress
 from hrm.training.run_dir import BEST_ON_LABELS, TRAIN_CONFIG_FILE, RunDir
 from hrm.training.schedule import eval_every_for, learning_rate, total_steps_for
@@ -92,6 +92,7 @@ METRIC_KEYS = (
     "exact_accuracy",
     "q_halt_accuracy",
     "steps",
+    "skipped",  # 1 for a step the non-finite guard skipped (its other values are zeros)
 )
 LOSS_KEYS = ("lm_loss", "q_halt_loss", "q_continue_loss")
 
@@ -117,6 +118,74 @@ class TrainResult:
 # ---------------------------------------------------------------------------------------------------------------
 
 
+def split_rows(carry: Carry, batch: dict[str, torch.Tensor], parts: int) -> list[tuple[Carry, dict[str, torch.Tensor]]]:
+    """Cut the carry and the batch into ``parts`` equal row ranges (micro-batches); :func:`join_rows` undoes it.
+
+    Rows are independent in every family (a row's segment reads only its own state and sample), so running the
+    ranges one after the other is the big batch's step, up to the order of floating-point sums.
+    """
+    rows = carry.halted.shape[0]
+    if rows % parts:
+        raise ValueError(f"{rows} rows cannot be split into {parts} equal micro-batches")
+    size = rows // parts
+    state = carry.state_dict()
+    cls = type(carry)
+    return [
+        (
+            cls.from_state_dict({k: v[i * size : (i + 1) * size] for k, v in state.items()}),
+            {k: v[i * size : (i + 1) * size] for k, v in batch.items()},
+        )
+        for i in range(parts)
+    ]
+
+
+def join_rows(carries: Sequence[Carry]) -> Carry:
+    """The carry of the whole batch from its micro-batches' carries, in row order."""
+    if len(carries) == 1:
+        return carries[0]
+    states = [c.state_dict() for c in carries]
+    return type(carries[0]).from_state_dict({k: torch.cat([s[k] for s in states]) for k in states[0]})
+
+
+def _dense_params(optimizers: Sequence[tuple[Any, float]]) -> list[torch.Tensor]:
+    return [
+        p
+        for opt, _ in optimizers
+        if isinstance(opt, torch.optim.Optimizer)
+        for group in opt.param_groups
+        for p in group["params"]
+        if p.grad is not None
+    ]
+
+
+def _masked_optimizer_step(optimizer: torch.optim.Optimizer, keep: torch.Tensor) -> None:
+    """``optimizer.step()`` whose effect is kept only where ``keep`` (a 0-dim bool on the device) is true.
+
+    No host synchronisation: the step always runs and the parameters and optimiser state it touched are put back
+    with ``torch.where`` when ``keep`` is false. The cost is one copy of the stepped parameters and their state per
+    step. State created by this step (a parameter's first) is reset to zeros, which is a fresh state; state tensors
+    on another device than ``keep`` (Adam-style step counters kept on the host) are left as stepped.
+    """
+    params = [p for group in optimizer.param_groups for p in group["params"] if p.grad is not None]
+    saved: list[tuple[torch.Tensor, torch.Tensor]] = []
+    fresh: list[torch.Tensor] = []
+    for p in params:
+        saved.append((p, p.detach().clone()))
+        state = optimizer.state.get(p)
+        if not state:
+            fresh.append(p)
+            continue
+        saved.extend((v, v.clone()) for v in state.values() if isinstance(v, torch.Tensor) and v.device == keep.device)
+    optimizer.step()
+    with torch.no_grad():
+        for tensor, before in saved:
+            tensor.copy_(torch.where(keep, tensor, before))
+        for p in fresh:
+            for value in optimizer.state.get(p, {}).values():
+                if isinstance(value, torch.Tensor) and value.device == keep.device:
+                    value.copy_(torch.where(keep, value, torch.zeros_like(value)))
+
+
 def train_step(
     model: nn.Module,
     carry: Carry,
@@ -127,6 +196,8 @@ def train_step(
     loss_type: str = "stablemax",
     stablemax_dtype: torch.dtype = torch.float64,
     grad_clip: float = 0.0,
+    micro_batches: int = 1,
+    guard: str = "sync",
 ) -> tuple[Carry, torch.Tensor]:
     """One optimiser step on the local batch; returns the new carry and the step's summed metrics.
 
@@ -134,45 +205,104 @@ def train_step(
     ``optimizers`` are (optimiser, learning rate) pairs, stepped in the given order after the rate is written
     (the reference order is the puzzle-embedding sign-SGD, then the dense optimiser). ``grad_clip`` > 0 clips the
     global norm of the dense optimisers' gradients. The metrics come back as one tensor, ordered as
-    :data:`METRIC_KEYS`, on the model's device (no host synchronisation here).
+    :data:`METRIC_KEYS`, on the model's device.
+
+    ``micro_batches`` > 1 (gradient accumulation) runs the rows in that many equal ranges one after the other, each
+    backward adding to the gradients (DDP reduces them once, after the last); every loss is still divided by the
+    global batch, so the update is the one-batch update up to floating-point summation order.
+
+    The non-finite guard: when the summed loss or the gradient norm (dense and puzzle-embedding gradients, agreed
+    over ranks) is not finite, nothing is updated (weights, optimiser state, puzzle table, carry) and the metrics
+    are zeros with ``skipped`` = 1. ``guard="sync"`` reads that on the host (cheap off CUDA); ``guard="masked"``
+    never does: the updates run and are undone on the device (see :func:`_masked_optimizer_step`).
     """
-    carry, outputs = model(carry, batch)
-    loss, metrics = act_loss(
-        outputs, carry.current_data["labels"], carry.halted, carry.steps, loss_type, stablemax_dtype
-    )
-    (loss / global_batch_size).backward()
+    parts = [(carry, batch)] if micro_batches == 1 else split_rows(carry, batch, micro_batches)
+    carries: list[Carry] = []
+    total: torch.Tensor | None = None
+    loss_sum: torch.Tensor | None = None
+    for index, (part_carry, part_batch) in enumerate(parts):
+        last = index == len(parts) - 1
+        no_sync = getattr(model, "no_sync", None)  # DDP: reduce the gradients in the last backward only
+        with no_sync() if (no_sync is not None and not last) else contextlib.nullcontext():
+            part_carry, outputs = model(part_carry, part_batch)
+            loss, metrics = act_loss(
+                outputs,
+                part_carry.current_data["labels"],
+                part_carry.halted,
+                part_carry.steps,
+                loss_type,
+                stablemax_dtype,
+            )
+            (loss / global_batch_size).backward()
+        carries.append(part_carry)
+        dtype = widest_float(loss.device)
+        zero = torch.zeros((), device=loss.device)
+        values = torch.stack([metrics.get(k, zero).detach().to(dtype) for k in METRIC_KEYS])
+        total = values if total is None else total + values
+        loss_sum = loss.detach() if loss_sum is None else loss_sum + loss.detach()
+    assert total is not None and loss_sum is not None
+    new_carry = join_rows(carries)
+
+    dense = _dense_params(optimizers)
     if grad_clip > 0:
-        params = [
-            p
-            for opt, _ in optimizers
-            if isinstance(opt, torch.optim.Optimizer)
-            for group in opt.param_groups
-            for p in group["params"]
-            if p.grad is not None
-        ]
-        torch.nn.utils.clip_grad_norm_(params, grad_clip)
+        norm = torch.nn.utils.clip_grad_norm_(dense, grad_clip)
+    else:
+        norm = torch.nn.utils.get_total_norm([p.grad for p in dense if p.grad is not None])
+    sparse = [g for opt, _ in optimizers if isinstance(opt, PuzzleEmbeddingSignSGD) for g in opt.pending_grads()]
+    bad = ~(torch.isfinite(loss_sum) & torch.isfinite(norm))
+    for grad in sparse:
+        bad = bad | ~torch.isfinite(grad).all()
+    if dist_utils.is_initialized():  # every rank must take the same decision (the losses are local)
+        bad = dist_utils.all_reduce_sum(bad.to(torch.float32)) > 0
+    keep = ~bad
+    skipped_index = METRIC_KEYS.index("skipped")
+
+    if guard == "sync":
+        if bool(bad):
+            for optimizer, _ in optimizers:
+                optimizer.zero_grad(set_to_none=True)
+                if isinstance(optimizer, PuzzleEmbeddingSignSGD):
+                    optimizer.discard_pending()
+            skipped = torch.zeros_like(total)
+            skipped[skipped_index] = 1
+            return carry, skipped
+        for optimizer, lr in optimizers:
+            set_lr(optimizer, lr)
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
+        return new_carry, total
+
     for optimizer, lr in optimizers:
         set_lr(optimizer, lr)
-        optimizer.step()
+        if isinstance(optimizer, PuzzleEmbeddingSignSGD):
+            optimizer.step(keep=keep)
+        else:
+            _masked_optimizer_step(optimizer, keep)
         optimizer.zero_grad(set_to_none=True)
-    dtype = widest_float(loss.device)
-    zero = torch.zeros((), device=loss.device)
-    values = torch.stack([metrics.get(k, zero).detach().to(dtype) for k in METRIC_KEYS])
-    return carry, values
+    old, new = carry.state_dict(), new_carry.state_dict()
+    kept = type(new_carry).from_state_dict(
+        {k: torch.where(keep.view(*([1] * v.dim())) if v.dim() else keep, v, old[k]) for k, v in new.items()}
+    )
+    total = torch.where(keep, total, torch.zeros_like(total))
+    total[skipped_index] = bad.to(total.dtype)
+    return kept, total
 
 
 def summarise_train_metrics(sums: torch.Tensor, num_steps: int, global_batch_size: int) -> dict[str, float | None]:
     """Turn summed :data:`METRIC_KEYS` over ``num_steps`` steps into the logged values (reference normalisation).
 
-    Losses are divided by the global batch (and averaged over the steps); accuracy, exact_accuracy,
-    q_halt_accuracy and steps by the number of halted rows, or null when no row halted.
+    Losses are divided by the global batch (and averaged over the steps that updated); accuracy, exact_accuracy,
+    q_halt_accuracy and steps by the number of halted rows, or null when no row halted; ``skipped_steps`` counts
+    the steps the non-finite guard skipped.
     """
     values = dict(zip(METRIC_KEYS, sums.tolist()))
     count = values.pop("count")
-    out: dict[str, float | None] = {"count": count}
+    skipped = int(values.pop("skipped"))
+    updated = num_steps - skipped
+    out: dict[str, float | None] = {"count": count, "skipped_steps": skipped}
     for key, value in values.items():
         if key in LOSS_KEYS:
-            out[key] = value / (global_batch_size * num_steps)
+            out[key] = value / (global_batch_size * updated) if updated > 0 else None
         else:
             out[key] = value / count if count > 0 else None
     return out
@@ -208,6 +338,8 @@ def build_optimizers(
         dense: torch.optim.Optimizer = AdamATan2(
             model.parameters(), lr=0.0, betas=optim.betas, weight_decay=optim.weight_decay
         )
+    elif optim.optimizer == "muon":  # ours: Muon on the hidden matrices, adam_atan2/adamw on the other parameters
+        dense = build_muon(model, optim)
     else:
         dense = torch.optim.AdamW(
             model.parameters(), lr=0.0, betas=optim.betas, weight_decay=optim.weight_decay, eps=optim.adamw_eps
@@ -248,6 +380,11 @@ def compile_pays(config: TrainConfig, total_steps: int) -> bool:
 # ---------------------------------------------------------------------------------------------------------------
 
 
+def nonfinite_tensors(tensors: dict[str, torch.Tensor]) -> list[str]:
+    """Names of the floating-point tensors holding a NaN or an infinity."""
+    return [k for k, v in tensors.items() if v.is_floating_point() and not bool(torch.isfinite(v).all())]
+
+
 def clock() -> float:
     """Seconds on a monotonic clock: the trainer's one time source (a test replaces it to make timing exact)."""
     return time.perf_counter()
@@ -285,6 +422,15 @@ class _Trainer:
                 f"the number of processes ({self.ctx.world_size})"
             )
         self.local_batch_size = cfg.schedule.global_batch_size // self.ctx.world_size
+        if self.local_batch_size % cfg.schedule.grad_accum_steps != 0:
+            raise UserError(
+                f"schedule.grad_accum_steps ({cfg.schedule.grad_accum_steps}) must divide each process's "
+                f"{self.local_batch_size} rows (global batch {cfg.schedule.global_batch_size} over "
+                f"{self.ctx.world_size} processes); choose a divisor"
+            )
+        # The non-finite guard reads its flag on the host every step except on CUDA, where that would stall the
+        # queue: there the skipped update is undone on the device and the count of skips is read when logging.
+        self.guard = "masked" if device.type == "cuda" else "sync"
 
         self._setup_data()
         self._setup_model()  # before the run directory exists, so that a bad checkpoint.init_from leaves nothing
@@ -296,6 +442,8 @@ class _Trainer:
         self.metric_steps = 0
         self.samples_loaded = torch.zeros((), dtype=torch.int64, device=self.device)  # this rank's, on the device
         self.samples_counted = True
+        self.nonfinite_run = torch.zeros((), dtype=torch.int64, device=self.device)  # skipped steps in a row
+        self.last_update_step = 0  # the last step that updated the weights (as far as the host has read)
         self.carry: Carry | None = None
         self.total_steps = total_steps_for(
             cfg, self.train_split.metadata.total_groups, self.train_split.metadata.mean_puzzle_examples
@@ -367,6 +515,10 @@ class _Trainer:
                 continue
             except (SafetensorError, OSError) as exc:
                 skipped.append(f"{path.name}: {MODEL_FILE} unreadable ({exc})")
+                continue
+            bad = nonfinite_tensors(weights) + nonfinite_tensors(state.get("live_parameters") or {})
+            if bad:  # written before the non-finite guard existed: resuming from it would train on NaN
+                skipped.append(f"{path.name}: non-finite values in {bad[0]}")
                 continue
             for reason in skipped:
                 dist_utils.print0(f"note: skipping {reason}; resuming from {path.name}", file=sys.stderr)
@@ -485,7 +637,21 @@ class _Trainer:
         return state
 
     def save(self) -> Path | None:
-        """Write ``step-N`` (collective: every rank must call it; rank 0 writes)."""
+        """Write ``step-N`` (collective: every rank must call it; rank 0 writes).
+
+        Never writes a non-finite value: the guard keeps the weights finite, and this checks it (a host sync per
+        checkpoint) so that no later ``--resume`` or ``best`` can start from one.
+        """
+        if self.guard == "masked":
+            self.check_divergence()
+        bad = nonfinite_tensors(dict(self.model.named_parameters()))
+        if self.ema is not None:
+            bad += [f"EMA {name}" for name in nonfinite_tensors(self.ema.shadow)]
+        if bad:
+            raise UserError(
+                f"step {self.step}: {', '.join(bad[:3])}{' ...' if len(bad) > 3 else ''} hold non-finite values; "
+                "nothing was saved (lower optim.lr or set optim.grad_clip)"
+            )
         state = self._train_state()
         path = None
         if self.ctx.is_main:
@@ -692,7 +858,7 @@ class _Trainer:
         batch = batch_to_device(raw, self.device, self.model.batch_keys)
         if self.carry is None:
             self.carry = self.model.initial_carry(batch)
-        self.samples_loaded += self.carry.halted.sum()  # halted rows take this batch's samples in this step
+        refilled = self.carry.halted.sum()  # halted rows take this batch's samples in this step
         self.step += 1
         lr = learning_rate(cfg, cfg.optim.lr, self.step, self.total_steps, time_fraction)
         emb_lr = learning_rate(cfg, cfg.optim.puzzle_emb_lr, self.step, self.total_steps, time_fraction)
@@ -709,6 +875,8 @@ class _Trainer:
                 loss_type=cfg.loss_type,
                 stablemax_dtype=self.precision.stablemax_dtype,
                 grad_clip=cfg.optim.grad_clip,
+                micro_batches=cfg.schedule.grad_accum_steps,
+                guard=self.guard,
             )
 
         try:
@@ -728,12 +896,49 @@ class _Trainer:
                 optimizer.zero_grad(set_to_none=True)
             self.carry, values = step()
         self.stepped = True
-        if self.ema is not None:
-            self.ema.update(self.model)
+        skipped = values[METRIC_KEYS.index("skipped")]
+        self.samples_loaded += refilled * (1 - skipped.to(torch.int64))  # a skipped step keeps the old carry
+        self.nonfinite_run = (self.nonfinite_run + 1) * skipped.to(torch.int64)
+        if self.guard == "sync":
+            if bool(skipped):
+                self.check_divergence()
+            else:
+                self.last_update_step = self.step
+                if self.ema is not None:
+                    self.ema.update(self.model)
+        elif self.ema is not None:
+            self.ema.update(self.model, keep=skipped == 0)
         return values, lr
+
+    def check_divergence(self) -> None:
+        """Stop the run (one UserError, exit code 2) after ``schedule.max_nonfinite_steps`` skipped steps in a row.
+
+        A host read of the device counter: every step off CUDA, at each log and checkpoint on CUDA.
+        """
+        run = int(self.nonfinite_run.item())
+        if run == 0:
+            self.last_update_step = self.step
+            return
+        limit = self.config.schedule.max_nonfinite_steps
+        if run < limit:
+            return
+        cfg = self.config
+        first = self.step - run + 1
+        kept = latest_checkpoint(self.run.path) if self.ctx.is_main else None
+        where = f"; the newest checkpoint ({kept.name}) holds finite weights" if kept is not None else ""
+        low_precision = self.precision.forward_dtype != torch.float32
+        dtype_hint = "; or train in float32 (runtime.dtype=float32)" if low_precision else ""
+        raise UserError(
+            f"training diverged: steps {first}-{self.step} ({run} in a row, schedule.max_nonfinite_steps={limit}) "
+            f"had a non-finite loss or gradient norm, so none of them updated the weights{where}; the usual cause "
+            f"is a learning rate too high (optim.lr={cfg.optim.lr:g}): lower it, lengthen optim.warmup_steps or "
+            f"set optim.grad_clip (e.g. 1.0){dtype_hint}"
+        )
 
     def log_train_metrics(self, lr: float) -> dict[str, Any]:
         """Log the train metrics summed since the last log (all-reduced over ranks) and start a new interval."""
+        if self.guard == "masked":
+            self.check_divergence()
         sums = dist_utils.all_reduce_sum(self.metric_sums.clone())
         now = clock()
         record = {
