@@ -291,6 +291,11 @@ def test_optuna_grid_search_runs_trials_as_lab_cells(tmp_path, monkeypatch):
     records = lab_records.load_records(tmp_path / "out")
     assert sorted(r["family"] for r in records) == ["trial-000", "trial-001"]
     assert {r["config"]["optim"]["lr"] for r in records} == {1e-3, 3e-3}
+    # 3 steps: both trials at 0% exact, so the tie goes to the better token accuracy (not to the first trial)
+    assert all(t["exact_accuracy"] == 0 for t in result.trials)
+    by_token = max(records, key=lambda r: r["token_accuracy"])
+    assert result.best is not None and result.best["overrides"] == [f"optim.lr={by_token['config']['optim']['lr']}"]
+    assert result.best["tie_break"]["token_accuracy"] == pytest.approx(by_token["token_accuracy"])
     # rerunning continues the study: nothing left to do
     again = run_search(spec, tmp_path / "out", parallel=1, log=lambda _: None)
     assert len(again.trials) == 2

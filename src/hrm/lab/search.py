@@ -297,6 +297,9 @@ def run_search(spec: SearchSpec, out: str | Path, *, parallel: int | None = None
         value = sum(selection_score(r, spec.metric) for r in mine) / len(mine)
         trial.set_user_attr("overrides", extra)
         trial.set_user_attr("steps", sum(r["steps"] for r in mine) / len(mine))
+        # Ties in the metric (every trial at 0% exact on a short budget) are broken by the other metric.
+        tie = sum(selection_score(r, TIE_BREAK[spec.metric]) for r in mine) / len(mine)
+        trial.set_user_attr("tie_break", tie)
         with lock:
             log(f"  {label}: {spec.metric} {value:.4f}  {' '.join(extra) or '(base)'}")
         return value
@@ -323,16 +326,34 @@ def run_search(spec: SearchSpec, out: str | Path, *, parallel: int | None = None
             "overrides": t.user_attrs.get("overrides", []),
             "steps": t.user_attrs.get("steps"),
             spec.metric: t.value,
+            "tie_break": {TIE_BREAK[spec.metric]: _tie_value(t, out, spec)},
         }
         for t in study.trials
         if t.state == optuna.trial.TrialState.COMPLETE
     ]
-    best = max(trials, key=lambda t: t[spec.metric]) if trials else None
+    tie_key = TIE_BREAK[spec.metric]
+    best = max(trials, key=lambda t: (t[spec.metric], t["tie_break"][tie_key], -t["number"])) if trials else None
     summary = {"name": spec.name, "metric": spec.metric, "sampler": spec.sampler, "trials": trials, "best": best}
     tmp = out / f".{TRIALS_FILE}.tmp"
     tmp.write_text(json.dumps(summary, indent=1) + "\n", encoding="utf-8")
     tmp.replace(out / TRIALS_FILE)
     return SearchResult(out, trials, best)
+
+
+# The metric that breaks a tie in the searched one (exact accuracy is often 0 for every trial of a short budget).
+TIE_BREAK = {"exact_accuracy": "token_accuracy", "token_accuracy": "exact_accuracy"}
+
+
+def _tie_value(trial: Any, out: Path, spec: SearchSpec) -> float:
+    """The trial's tie-break metric: recorded with it, or (a trial finished before it was recorded) read from the
+    folder's records of its cells."""
+    if isinstance(trial.user_attrs.get("tie_break"), int | float):
+        return float(trial.user_attrs["tie_break"])
+    label = f"trial-{trial.number:03d}"
+    mine = [r for r in read_records(out) if r.get("family") == label]
+    if not mine:
+        return 0.0
+    return sum(selection_score(r, TIE_BREAK[spec.metric]) for r in mine) / len(mine)
 
 
 def selection_score(record: dict[str, Any], metric: str) -> float:
