@@ -20,6 +20,7 @@ examples:
   hrm evaluate --checkpoint runs/arc1 --out eval/            # ARC: voted pass@1/2/10, submission.json
   hrm evaluate --checkpoint ckpt/step_26041 --data data/sudoku-extreme-1k   # a reference checkpoint file
   hrm evaluate --checkpoint runs/sudoku --augment-votes 8 --noise-samples 8 --rule-check   # test-time scaling
+  hrm evaluate --checkpoint runs/sudoku --depth 256 --breadth 1,4,16 --exit halt --out eval/   # depth x breadth
 
 metrics: exact% = rows whose every supervised token is right (the headline); token% = mean per-row token
 accuracy; q_halt% = rows where (q_halt >= 0) agrees with exactness; segments = mean segments run; valid% (Sudoku)
@@ -125,6 +126,38 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         ),
         rows=True,
     )
+    db = parser.add_argument_group(
+        "depth x breadth (test-time compute: K trajectories per puzzle, up to --depth segments, one answer chosen; "
+        "writes depth_breadth.json and .png with --out; see docs/evaluation.md)"
+    )
+    db.add_argument("--depth", type=int, metavar="D", help="run every trajectory up to D segments (turns this on)")
+    db.add_argument(
+        "--breadth", default="1", metavar="R[,R...]", help="trajectories per view from different initial states"
+    )
+    db.add_argument("--views", default="1", metavar="V[,V...]", help="Sudoku/Maze: symmetric views per puzzle")
+    db.add_argument(
+        "--init",
+        default="random",
+        choices=("random", "noise"),
+        help="how trajectories other than the first start: a fresh random state (default) or noise on the initial one",
+    )
+    db.add_argument("--init-std", type=float, default=0.5, metavar="S", help="--init noise: std relative to RMS")
+    db.add_argument(
+        "--step-noise", type=float, default=0.0, metavar="S", help="PTRM: noise std (x RMS) once per segment"
+    )
+    db.add_argument(
+        "--exit",
+        default="none",
+        choices=("none", "halt", "fixed-point"),
+        help="per-trajectory early exit: never, by the halting head, or at a fixed point of the state",
+    )
+    db.add_argument("--fixed-point-tol", type=float, default=1e-3, metavar="T", help="relative state change (1e-3)")
+    db.add_argument(
+        "--choose",
+        default="single,halt,converge,vote,oracle",
+        metavar="RULE[,RULE...]",
+        help="choice rules to report: single, halt, converge, vote, oracle (a perfect verifier; labelled so)",
+    )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.set_defaults(func=run)
 
@@ -139,6 +172,31 @@ def _ints(text: str, option: str) -> tuple[int, ...]:
     if not values or min(values) < 1:
         raise UserError(f"{option} {text!r}: every value must be >= 1")
     return values
+
+
+def _depth_breadth(args: argparse.Namespace):  # -> DepthBreadthOptions | None
+    from hrm.errors import UserError
+    from hrm.evaluation.depth_breadth import DepthBreadthOptions
+
+    if args.depth is None:
+        given = [f for f, v, d in (("--breadth", args.breadth, "1"), ("--views", args.views, "1")) if v != d]
+        if given or args.step_noise or args.exit != "none":
+            raise UserError(f"{', '.join(given) or '--step-noise/--exit'} goes with --depth D (the most segments)")
+        return None
+    rules = [r.strip() for r in args.choose.split(",") if r.strip()]
+    return DepthBreadthOptions(
+        starts=list(_ints(args.breadth, "--breadth")),
+        views=list(_ints(args.views, "--views")),
+        depth=args.depth,
+        init=args.init,
+        init_std=args.init_std,
+        step_noise=args.step_noise,
+        exit=args.exit,
+        fixed_point_tol=args.fixed_point_tol,
+        choose=rules,
+        seed=args.test_time_seed,
+        limit=args.test_time_rows,
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -170,6 +228,7 @@ def run(args: argparse.Namespace) -> int:
         progress=not args.no_progress,
         save_predictions=args.save_predictions,
         test_time=test_time_options(args),
+        depth_breadth=_depth_breadth(args),
     )
     report = run_evaluation(options)
     print(report.format())

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from hrm.errors import UserError
 from hrm.evaluation.arc_vote import DEFAULT_KS
+from hrm.evaluation.depth_breadth import DepthBreadthOptions
 from hrm.evaluation.test_time import TestTimeOptions
 
 
@@ -31,6 +32,7 @@ class EvaluateOptions:
         pass_k: ARC pass@K values to report.
         test_time: also measure test-time scaling (augmentation voting, noisy trajectories, Sudoku rule check)
             at the last segment cap, on the same rows (:mod:`hrm.evaluation.test_time`).
+        depth_breadth: also run depth x breadth (:mod:`hrm.evaluation.depth_breadth`) on the same rows.
     """
 
     checkpoint: Path
@@ -52,6 +54,7 @@ class EvaluateOptions:
     progress: bool = True
     save_predictions: int = 0  # with out: per-segment predictions of the first N rows (segment_trace.py)
     test_time: TestTimeOptions | None = None
+    depth_breadth: DepthBreadthOptions | None = None  # K trajectories x D segments (hrm.evaluation.depth_breadth)
 
     @property
     def direct(self) -> bool:

@@ -22,13 +22,15 @@ from hrm.evaluation.breakdown import format_breakdown
 from hrm.evaluation.evaluate import EvalResult
 from hrm.evaluation.metrics import format_histogram
 from hrm.evaluation.sudoku_check import SudokuChecker
-from hrm.runtime.files import write_text_atomic
+from hrm.runtime.files import atomic_path, write_text_atomic
 
 EVAL_FILE = "eval.json"
 SUBMISSION_FILE = "submission.json"
 ARC_DETAILS_FILE = "arc_candidates.json"
 SUDOKU_PREDICTIONS_FILE = "predictions.txt"
 PLOT_FILE = "scaling.png"
+DEPTH_BREADTH_FILE = "depth_breadth.json"
+DEPTH_BREADTH_PLOT = "depth_breadth.png"
 
 
 @dataclass
@@ -44,6 +46,7 @@ class EvalReport:
     files: list[str] = field(default_factory=list)
     seconds: float = 0.0
     test_time: list[dict[str, Any]] | None = None  # hrm.evaluation.test_time rows, when asked for
+    depth_breadth: dict[str, Any] | None = None  # hrm.evaluation.depth_breadth's result, when asked for
 
     @property
     def primary(self) -> EvalResult:
@@ -59,6 +62,7 @@ class EvalReport:
             "notes": self.notes,
             "results": [r.as_dict() for r in self.results],
             **({"test_time": self.test_time} if self.test_time is not None else {}),
+            **({"depth_breadth": self.depth_breadth} if self.depth_breadth is not None else {}),
         }
 
     def format(self) -> str:
@@ -92,6 +96,15 @@ def write_outputs(
         from hrm.evaluation.plots import plot_scaling_sweep
 
         report.files.append(str(plot_scaling_sweep(report.results, out / PLOT_FILE)))
+    if report.depth_breadth is not None:
+        from hrm.evaluation.depth_breadth import plot_depth_breadth
+
+        data = out / DEPTH_BREADTH_FILE
+        write_text_atomic(data, json.dumps(report.depth_breadth, indent=1) + "\n")
+        report.files.append(str(data))
+        with atomic_path(out / DEPTH_BREADTH_PLOT) as tmp:
+            plot_depth_breadth(report.depth_breadth, tmp)
+        report.files.append(str(out / DEPTH_BREADTH_PLOT))
     path = out / EVAL_FILE
     report.files.insert(0, str(path))
     write_text_atomic(
@@ -159,6 +172,10 @@ def format_report(report: EvalReport) -> str:
     lines.append(format_histogram(primary.metrics.halting_histogram))
     if report.test_time is not None:
         lines.append("\n" + test_time.format_test_time(report.test_time))
+    if report.depth_breadth is not None:
+        from hrm.evaluation.depth_breadth import format_depth_breadth
+
+        lines.append("\n" + format_depth_breadth(report.depth_breadth, report.primary.max_segments))
     lines.append(f"\n{report.seconds:.1f} s")
     lines += [f"wrote {f}" for f in report.files]
     return "\n".join(lines)

@@ -20,9 +20,10 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
+from typing import Any
 
 from hrm.checkpoints import open_checkpoint
-from hrm.evaluation import test_time
+from hrm.evaluation import depth_breadth, test_time
 from hrm.evaluation.evaluate import apply_precision, evaluate_batches, model_device, parse_segments
 from hrm.evaluation.inputs import ARC_SEQ_LEN_HINT, resolve_inputs
 from hrm.evaluation.options import EvaluateOptions
@@ -56,6 +57,9 @@ def run_evaluation(options: EvaluateOptions) -> EvalReport:
 
     if opts.test_time is not None:
         opts.test_time.check(inputs.kind, model)  # before the main pass: a bad flag costs nothing
+    if opts.depth_breadth is not None:
+        has_verifier = depth_breadth.verifier_for(inputs.kind, inputs.sudoku_side) is not None
+        opts.depth_breadth.check(inputs.kind, model, has_verifier)
     apply_precision(model, precision)
     by_cap = evaluate_batches(
         model,
@@ -82,7 +86,12 @@ def run_evaluation(options: EvaluateOptions) -> EvalReport:
             model, inputs.batches(model_device(model)), inputs.kind, inputs.sudoku_side, tt_options
         )
 
+    db_result = None
+    if opts.depth_breadth is not None:  # on the same rows: K trajectories x D segments, every choice rule
+        db_result = _depth_breadth(opts, model, inputs)
+
     report = EvalReport(
+        depth_breadth=db_result,
         test_time=tt_rows,
         checkpoint=str(checkpoint.path),
         data=inputs.source,
@@ -109,3 +118,19 @@ def run_evaluation(options: EvaluateOptions) -> EvalReport:
     if opts.out is not None:
         write_outputs(report, Path(opts.out), inputs.sudoku_checker, inputs.arc_rows, inputs.arc_order)
     return report
+
+
+def _depth_breadth(opts: EvaluateOptions, model: Any, inputs: Any) -> dict[str, Any]:
+    from hrm.evaluation.flops import measure_segment_flops
+
+    db = opts.depth_breadth
+    assert db is not None
+    seq_len = int(model.config.seq_len)
+    return depth_breadth.run_depth_breadth(
+        model,
+        inputs.batches(model_device(model)),
+        db,
+        views_for=depth_breadth.views_for(inputs.kind, inputs.sudoku_side, seq_len, db.seed),
+        verifier=depth_breadth.verifier_for(inputs.kind, inputs.sudoku_side),
+        segment_flops=measure_segment_flops(model, seq_len),
+    )

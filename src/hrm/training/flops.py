@@ -5,37 +5,15 @@ them: the extra no-grad segment HRM-style halting runs for its Q-continue target
 gradient window, and a backward that covers only the window (the 1-step gradient). A measured step counts what
 runs: the model's call on the carry (every segment and recursion, with or without gradient), then the backward
 of the ACT loss. Matmul-class operations only (matmul, attention, convolutions), as the counter does; 2 FLOPs per
-multiply-add; the CPU attention kernel is added to what the counter knows.
+multiply-add; the CPU attention kernel is added to what the counter knows (:mod:`hrm.evaluation.flops`).
 """
 
 from __future__ import annotations
 
-from typing import Any
-
 import torch
-from torch.utils.flop_counter import FlopCounterMode, sdpa_backward_flop_count, sdpa_flop_count
 
+from hrm.evaluation.flops import counting
 from hrm.model import ReasoningModel, act_loss
-
-
-# torch's counter knows the CUDA attention kernels but not the CPU one that scaled_dot_product_attention runs here:
-# without these formulas the attention scores (QKᵀ and AV, and their backward) would count as zero on CPU.
-def _cpu_attention(query: Any, key: Any, value: Any, *args: Any, **kwargs: Any) -> int:
-    return sdpa_flop_count(query, key, value)
-
-
-def _cpu_attention_backward(grad_out: Any, query: Any, key: Any, value: Any, *args: Any, **kwargs: Any) -> int:
-    return sdpa_backward_flop_count(grad_out, query, key, value)
-
-
-def _custom_formulas() -> dict[Any, Any]:
-    ops = torch.ops.aten
-    formulas: dict[Any, Any] = {}
-    if hasattr(ops, "_scaled_dot_product_flash_attention_for_cpu"):
-        formulas[ops._scaled_dot_product_flash_attention_for_cpu] = _cpu_attention
-    if hasattr(ops, "_scaled_dot_product_flash_attention_for_cpu_backward"):
-        formulas[ops._scaled_dot_product_flash_attention_for_cpu_backward] = _cpu_attention_backward
-    return formulas
 
 
 def measure_step_flops(model: ReasoningModel, batch_size: int, seq_len: int, loss_type: str = "stablemax") -> int:
@@ -57,7 +35,7 @@ def measure_step_flops(model: ReasoningModel, batch_size: int, seq_len: int, los
         "puzzle_identifiers": torch.zeros(1, dtype=torch.int32, device=device),
     }
     try:
-        with FlopCounterMode(display=False, custom_mapping=_custom_formulas()) as counter:
+        with counting() as counter:
             carry = model.initial_carry(batch)
             carry, outputs = model(carry, batch)
             loss, _ = act_loss(outputs, carry.current_data["labels"], carry.halted, carry.steps, loss_type)
