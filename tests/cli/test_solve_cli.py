@@ -118,6 +118,10 @@ def test_bad_files_and_checkpoints(cli, ckpt, tmp_path):
 
 
 def test_missing_shipped_checkpoint(cli, tmp_path, monkeypatch):
-    monkeypatch.setattr(locate, "pretrained_dir", lambda name="": tmp_path / "none")
+    monkeypatch.setattr(locate, "pretrained_root", lambda: tmp_path / "none")
     code, _, err = cli("solve", SUDOKU_6)
+    assert code == 2 and "no shipped model for 6×6 Sudoku (shipped: none)" in err and err.count("\n") == 1
+    # hrm info and hrm analyze still fall back to the default shipped folder by name.
+    monkeypatch.setattr(locate, "pretrained_dir", lambda name="": tmp_path / "none")
+    code, _, err = cli("info")
     assert code == 2 and "ships no pretrained checkpoint" in err

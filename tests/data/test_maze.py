@@ -105,6 +105,24 @@ def test_verify_rejects_bad_labels():
     assert "moves" in maze.verify_label(open_inp, loop)
 
 
+def test_label_problems_lists_every_broken_rule():
+    inp = maze.encode(["S   ", "### ", "    ", "G###"])
+    lab, _, _ = maze.solve(inp)
+    assert maze.label_problems(inp, lab) == []
+    bad = lab.copy()
+    bad[1, 0] = maze.PATH  # through a wall
+    bad[3, 1] = maze.OPEN  # a wall knocked down
+    bad[2, 2] = maze.OPEN  # a gap in the path
+    problems = maze.label_problems(inp, bad)
+    assert problems == [
+        "the label changes 1 cell other than marking the path",
+        "the path runs through a wall, S or G (1 cell)",
+        "the marked cells do not form a path from S to G",
+    ]
+    assert maze.verify_label(inp, bad) == problems[0]  # verify_label is the first of them
+    assert maze.label_problems(inp, lab[:2]) == ["label and maze differ in size"]
+
+
 def _write(path: Path, text: str) -> Path:
     path.write_text(text)
     return path

@@ -91,6 +91,37 @@ def test_sudoku_answer_checks():
     assert status[0, 4] == KEPT and status[0, 0] == RIGHT and status[1, 0] == WRONG
 
 
+def test_every_broken_rule_is_listed():
+    p = load_puzzle(SUDOKU_6)
+    solution = reference_answer(p)
+    bad = solution.copy()
+    bad[1, 0], bad[1, 1] = 0, 0  # two blanks (one of them a given: counted once, as a blank)
+    bad[0, 4] = 2  # a given (4) changed: now row 1, column 5 and box 2 hold two 2s
+    res = check_answer(p, bad, solution)
+    assert res.problems == [
+        "2 cells left blank",
+        "the given 4 at row 1, column 5 was changed to 2",
+        "digit 2 appears twice in row 1",
+        "digit 2 appears twice in column 5",
+        "digit 2 appears twice in box 2",
+    ]
+    assert not res.valid and res.reason.startswith("the answer breaks 5 rules: 2 cells left blank; the given 4")
+    assert res.reason.endswith("; and 1 more")
+    assert check_answer(p, solution, solution).problems == []
+    text, _ = maze_text()
+    m = load_puzzle(text.split("\n"))
+    everywhere = np.full_like(m.grid, maze.PATH)  # every cell marked: walls, S and G too, and far too long
+    res = check_answer(m, everywhere)
+    assert not res.valid and len(res.problems) == 2
+    assert "runs through a wall, S or G" in res.problems[0] and "moves but the shortest has" in res.problems[1]
+    assert res.reason.startswith("the answer breaks 2 rules: the path runs through a wall")
+    gap = maze.solve(m.grid)[0]
+    r, c = np.argwhere(gap == maze.PATH)[0]
+    gap[r, c] = maze.WALL  # an open cell of the path turned into a wall
+    res = check_answer(m, gap)
+    assert "the answer changes 1 cell other than marking the path" in res.problems
+
+
 def test_decode_answer_round_trip():
     p = load_puzzle(SUDOKU_6)
     solution = reference_answer(p)

@@ -61,20 +61,24 @@ def test_trace_matches_answer(sudoku_ckpt):
     assert len(r.to_dict()["trace"]) == r.segments
 
 
-def test_default_checkpoint_is_the_shipped_one(tmp_path, monkeypatch):
-    shipped = tmp_path / "sudoku-6x6"
-    monkeypatch.setattr(locate, "pretrained_dir", lambda name=locate.PRETRAINED_NAME: shipped)
-    with pytest.raises(UserError, match="ships no pretrained checkpoint"):
+def test_default_checkpoint_is_the_shipped_one_for_the_puzzle(tmp_path, monkeypatch):
+    root = tmp_path / "pretrained"
+    monkeypatch.setattr(locate, "pretrained_root", lambda: root)
+    with pytest.raises(UserError, match=r"no shipped model for 6×6 Sudoku \(shipped: none\)"):
         hrm.solve(SUDOKU_6)
     # A run-directory layout (sudoku-6x6/step-N/) ...
-    helpers.sudoku_checkpoint(shipped / "step-12")
+    helpers.sudoku_checkpoint(root / "sudoku-6x6" / "step-12")
     r = hrm.solve(SUDOKU_6, device="cpu")
-    assert r.checkpoint.endswith("step-12")
-    # ... or the step directory itself.
-    other = tmp_path / "flat"
-    helpers.sudoku_checkpoint(other)
-    monkeypatch.setattr(locate, "pretrained_dir", lambda name=locate.PRETRAINED_NAME: other)
-    assert hrm.solve(SUDOKU_6, device="cpu").checkpoint == str(other)
+    assert r.checkpoint.endswith("step-12") and r.shipped == "sudoku-6x6"
+    assert any("shipped sudoku-6x6" in note for note in r.notes)
+    # ... or the step directory itself; a 4×4 puzzle picks the 4×4 model beside it.
+    helpers.sudoku_checkpoint(root / "four", n=4)
+    r = hrm.solve("1...2...3...4...", device="cpu")
+    assert r.checkpoint == str(root / "four") and r.shipped == "four" and r.answer.shape == (4, 4)
+    with pytest.raises(UserError, match=r"no shipped model for 8×8 maze \(shipped: 4×4 Sudoku \(four\), 6×6"):
+        hrm.solve(helpers.maze_text()[0].split("\n"))
+    # A given checkpoint is used as before, whatever is shipped.
+    assert hrm.solve(str(root / "four"), "1...2...3...4...", device="cpu").shipped is None
 
 
 def test_checkpoint_for_another_task_is_a_one_line_error(sudoku_ckpt, maze_ckpt, tmp_path):
@@ -144,11 +148,9 @@ def test_solve_arc_unseen_task_explains_transduction(arc_ckpt, tmp_path):
 
 
 def test_shipped_checkpoint_if_present():
+    # Size and contents of every shipped model: tests/checkpoints/test_shipped.py.
     shipped = locate.pretrained_dir()
     if not shipped.is_dir():
         pytest.skip("no checkpoint shipped yet at src/hrm/assets/pretrained/sudoku-6x6")
-    size = sum(p.stat().st_size for p in shipped.rglob("*") if p.is_file())
-    assert size <= 5 * 2**20, f"the shipped checkpoint is {size / 2**20:.1f} MB; the package limit is 5 MB"
-    assert not list(shipped.rglob("train_state.pt")), "do not ship the optimizer state"
     r = hrm.solve(SUDOKU_6, device="cpu")
-    assert r.kind == "sudoku" and r.answer.shape == (6, 6)
+    assert r.kind == "sudoku" and r.answer.shape == (6, 6) and r.shipped == "sudoku-6x6"

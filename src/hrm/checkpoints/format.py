@@ -144,7 +144,7 @@ def save_checkpoint(
     return path
 
 
-def _read_family(path: str | os.PathLike) -> str:
+def read_family(path: str | os.PathLike) -> str:
     """The model family a ``step-N`` directory holds (``"hrm"`` for checkpoints written before families)."""
     family = _read_config(path).get("family", DEFAULT_FAMILY)
     if not isinstance(family, str):
@@ -175,7 +175,7 @@ def read_model_config(path: str | os.PathLike, family: str | None = None) -> Any
     With ``family``, a checkpoint of another family is a UserError (the caller needs that family).
     """
     config = _read_config(path)
-    recorded = _read_family(path)
+    recorded = read_family(path)
     if family is not None and recorded != family:
         raise UserError(f"{path} holds a {recorded!r} model, not {family!r}; pass a checkpoint of a {family} model")
     try:
@@ -235,7 +235,7 @@ def read_checkpoint(
         raise UserError(f"checkpoint {path} not found (expected a step-N directory or a run directory)")
     model_config = read_model_config(path, family)
     config = _read_config(path)
-    recorded = _read_family(path)
+    recorded = read_family(path)
     check_weights_file(path / MODEL_FILE, recorded, model_config)
     model = build_model(recorded, model_config)
     try:

@@ -8,7 +8,8 @@ What may be passed wherever a checkpoint is taken (``hrm evaluate/solve/info/ana
 * ``RUN/best`` or ``RUN/latest``: the checkpoint recorded in ``RUN/best.json`` (the latest when no evaluation has
   been recorded) or the newest one;
 * :func:`open_checkpoint` only: a reference ``step_N`` file with ``all_config.yaml`` beside it, or nothing (the
-  checkpoint shipped with the package).
+  default shipped model, :data:`PRETRAINED_NAME`; ``hrm solve`` instead picks the shipped model for the puzzle's
+  kind and size from the registry, :mod:`hrm.checkpoints.shipped`).
 
 Anything else is a one-line :class:`~hrm.errors.UserError`.
 """
@@ -128,9 +129,16 @@ def load_checkpoint(
     return read_checkpoint(resolve_checkpoint(path, which), device, family)
 
 
+def pretrained_root() -> Path:
+    """The folder of the shipped models inside the installed package: one sub-folder per model (see
+    :mod:`hrm.checkpoints.shipped`, which lists them)."""
+    return Path(str(resources.files("hrm") / "assets" / "pretrained"))
+
+
 def pretrained_dir(name: str = PRETRAINED_NAME) -> Path:
-    """Where the shipped checkpoint ``name`` lives inside the installed package (it may be absent)."""
-    return Path(str(resources.files("hrm") / "assets" / "pretrained" / name))
+    """Where the shipped model ``name`` lives inside the installed package (it may be absent); the default is the
+    one ``hrm info`` and ``hrm analyze`` fall back to without ``--checkpoint``."""
+    return pretrained_root() / name
 
 
 def open_checkpoint(

@@ -25,6 +25,7 @@ COMMAND_MODULES = (
     "convert",
     "evaluate",
     "solve",
+    "models",
     "analyze",
     "compare",
     "view",

@@ -15,11 +15,26 @@ EPILOG = """\
 PUZZLE is a Sudoku string (n² characters for an n×n board, '.' or '0' for blanks) or a file holding one, a maze
 text file (one row per line over '# SGo', '.' also open), or an ARC task JSON file; '-' reads stdin.
 
-Without --checkpoint the checkpoint shipped with hrm (6×6 Sudoku) is used. Exit status: 0 when the answer is
-valid, 1 when the model answered but the answer is not valid, 2 for bad input.
+Without --checkpoint the puzzle is read first and the model shipped with hrm for its kind and size is used
+(`hrm models` lists them); when none is shipped for it, a one-line error says what is.
+
+An answer that breaks a rule of the puzzle (a Sudoku row, column or box, a changed given, a blank; a maze path
+that is not a shortest S-G path through open cells) is never shown as solved: it is labelled NOT SOLVED with the
+rules it breaks. --effort N retries such an answer with more test-time compute, level by level up to N, and stops
+at the first level whose answer keeps the rules (M = --max-segments, default the model's M_max):
+  0  one run, early exit by the Q-head, at most M segments (default)
+  1  one run of every segment up to 4×M
+  2  augmentation vote: 8 symmetric views (Sudoku shuffles, maze rotations/reflections), 4×M segments each
+  3  level 2's views + 16 noisy trajectories; the answer is picked by the rule check (the puzzle's own rules,
+     a verifier outside the model, and said so in the output)
+Levels 2-3 are for Sudoku and mazes; --effort is not combined with --augment-votes/--noise-samples/--rule-check.
+
+Exit status: 0 when the answer is valid (the puzzle is solved), 1 when no valid answer was found (at every level
+tried), 2 for bad input (a one-line error: the puzzle, the checkpoint, no shipped model for the puzzle).
 
 examples:
-  hrm solve '....43.45.1..1.2...2...4....6...6..5'        (6×6 Sudoku, 36 characters)
+  hrm solve '....43.45.1..1.2...2...4....6...6..5'        (6×6 Sudoku, 36 characters: the shipped 6×6 model)
+  hrm solve --effort 3 '....43.45.1..1.2...2...4....6...6..5'
   hrm solve --checkpoint runs/sudoku9 --trace puzzle.txt
   hrm solve --checkpoint runs/maze maze.txt --save-gif maze.gif
   hrm solve --checkpoint runs/arc1 00576224.json --views 16
@@ -41,12 +56,23 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--checkpoint",
         type=Path,
         help="step-N directory, or run directory (its latest checkpoint; RUN_DIR/best for the best); "
-        "default: the checkpoint shipped with hrm",
+        "default: the shipped model for the puzzle's kind and size (`hrm models`)",
     )
     parser.add_argument(
         "--kind",
         choices=("sudoku", "maze", "arc"),
-        help="puzzle type the checkpoint was trained on (default: read from the checkpoint)",
+        help="puzzle type the checkpoint was trained on (default: read from the checkpoint; without "
+        "--checkpoint: from the puzzle)",
+    )
+    parser.add_argument(
+        "--effort",
+        type=int,
+        default=0,
+        metavar="N",
+        # The levels live in hrm.inference.effort (checked there, a one-line error); not imported here, so that
+        # building the parser of every command stays cheap. tests/cli/test_solve_effort_cli.py keeps "3" in step.
+        help="0-3: retry an answer that breaks the rules with more test-time compute, up to level N (see below; "
+        "default 0: one run)",
     )
     parser.add_argument(
         "--max-segments",
@@ -116,6 +142,8 @@ def run(args: argparse.Namespace) -> int:
         puzzle_id=args.puzzle_id,
         device=args.device,
         test_time=test_time_options(args),
+        effort=args.effort,
+        seed=args.test_time_seed,
     )
     written = []
     if args.save_gif is not None:

@@ -164,34 +164,48 @@ def solve(maze: np.ndarray) -> tuple[np.ndarray, int, int]:
 
 
 def verify_label(maze: np.ndarray, label: np.ndarray) -> str | None:
-    """None if ``label`` marks a shortest S→G path of ``maze`` with 'o' and is otherwise equal to it; else why not."""
+    """None if ``label`` marks a shortest S→G path of ``maze`` with 'o' and is otherwise equal to it; else why not
+    (the first of :func:`label_problems`)."""
+    problems = label_problems(maze, label)
+    return problems[0] if problems else None
+
+
+def label_problems(maze: np.ndarray, label: np.ndarray) -> list[str]:
+    """Every way ``label`` fails to mark a shortest S→G path of ``maze`` (empty when it does), most basic first.
+
+    A problem that makes the later checks meaningless (sizes differ, no single S and G, G unreachable) ends the
+    list; the others are all reported, so a user sees each rule an answer breaks, not only the first.
+    """
     m = np.asarray(maze).reshape(-1)
     lab = np.asarray(label).reshape(-1)
     if m.shape != lab.shape:
-        return "label and maze differ in size"
+        return ["label and maze differ in size"]
     n = int(round(np.sqrt(m.size)))
     if np.any(m == PATH):
-        return "the input maze already contains path cells 'o'"
+        return ["the input maze already contains path cells 'o'"]
+    problems = []
     on_path = lab == PATH
-    if np.any(lab[~on_path] != m[~on_path]):
-        return "the label changes cells other than marking the path"
-    if np.any(m[on_path] != OPEN):
-        return "the path runs through a wall, S or G"
+    changed = int((lab[~on_path] != m[~on_path]).sum())
+    if changed:
+        problems.append(f"the label changes {changed} cell{'s' if changed > 1 else ''} other than marking the path")
+    blocked = int((m[on_path] != OPEN).sum())
+    if blocked:
+        problems.append(f"the path runs through a wall, S or G ({blocked} cell{'s' if blocked > 1 else ''})")
     s, g = _find_one(m, START), _find_one(m, GOAL)
     if s < 0 or g < 0:
-        return "the maze needs exactly one S and one G"
+        return problems + ["the maze needs exactly one S and one G"]
     dist, _ = bfs(m != WALL, s, n)
     if dist[g] < 0:
-        return "G cannot be reached from S"
+        return problems + ["G cannot be reached from S"]
     # The marked cells plus S and G must connect S to G in exactly dist[g] moves using dist[g]-1 path cells.
     if int(on_path.sum()) != dist[g] - 1:
-        return f"the path has {int(on_path.sum()) + 1} moves but the shortest has {dist[g]}"
+        problems.append(f"the path has {int(on_path.sum()) + 1} moves but the shortest has {dist[g]}")
     along = on_path.copy()
     along[s] = along[g] = True
     pdist, _ = bfs(along, s, n)
     if pdist[g] != dist[g]:
-        return "the marked cells do not form a path from S to G"
-    return None
+        problems.append("the marked cells do not form a path from S to G")
+    return problems
 
 
 # ----------------------------------------------------------------------------------------------------------------

@@ -489,10 +489,27 @@ class AnswerCheck:
     correct: bool | None = None  # None when no reference answer is known
     reference: np.ndarray | None = None  # the known answer (Sudoku: the unique solution; maze/ARC: given in input)
     notes: list[str] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)  # every rule the answer breaks (empty when valid)
+
+
+# How many broken rules a one-line reason names before it says "and N more" (the full list is in ``problems``).
+REASON_RULES = 4
+
+
+def rules_reason(problems: list[str]) -> str:
+    """One line for an answer that breaks rules: ``the answer breaks 3 rules: a; b; c`` (the first few named)."""
+    count = len(problems)
+    named = "; ".join(problems[:REASON_RULES])
+    more = f"; and {count - REASON_RULES} more" if count > REASON_RULES else ""
+    return f"the answer breaks {count} rule{'s' if count > 1 else ''}: {named}{more}"
 
 
 def check_answer(puzzle: Puzzle, answer: np.ndarray, reference: np.ndarray | None = None) -> AnswerCheck:
-    """Is ``answer`` a valid answer to ``puzzle``? (and the right one, where a reference is known)."""
+    """Is ``answer`` a valid answer to ``puzzle``? (and the right one, where a reference is known).
+
+    ``problems`` lists every rule a Sudoku or maze answer breaks; ``reason`` says why it is valid, or names the
+    broken rules (:func:`rules_reason`).
+    """
     if puzzle.kind == "sudoku":
         return _check_sudoku(puzzle, answer, reference)
     if puzzle.kind == "maze":
@@ -507,46 +524,51 @@ def reference_answer(puzzle: Puzzle) -> np.ndarray | None:
     return puzzle.expected
 
 
+def sudoku_problems(puzzle: Puzzle, answer: np.ndarray) -> list[str]:
+    """Every rule a Sudoku answer breaks: blank cells (one rule: the grid is complete), each changed given, and
+    each digit repeated in a row, column or box."""
+    n = puzzle.shape[0]
+    givens = puzzle.grid
+    answer = np.asarray(answer)
+    problems = []
+    blanks = int((answer == 0).sum())
+    if blanks:
+        problems.append(f"{blanks} cell{'s' if blanks > 1 else ''} left blank")
+    for r, c in np.argwhere((givens != 0) & (answer != givens)).tolist():
+        if answer[r, c]:  # a given left blank is already counted among the blank cells
+            problems.append(
+                f"the given {int(givens[r, c])} at row {r + 1}, column {c + 1} was changed to {int(answer[r, c])}"
+            )
+    return problems + sudoku.unit_conflicts(answer, n)
+
+
 def _check_sudoku(puzzle: Puzzle, answer: np.ndarray, reference: np.ndarray | None) -> AnswerCheck:
     n = puzzle.shape[0]
     givens = puzzle.grid
     notes = [] if reference is not None else ["the puzzle has more than one solution; any valid one counts"]
-    blanks = int((answer == 0).sum())
-    changed = np.argwhere((givens != 0) & (answer != givens))
-    if blanks:
-        valid, reason = False, f"{blanks} cell{'s' if blanks > 1 else ''} left blank"
-    elif len(changed):
-        r, c = changed[0]
-        valid, reason = (
-            False,
-            (f"the given {int(givens[r, c])} at row {r + 1}, column {c + 1} was changed to {int(answer[r, c])}"),
-        )
+    problems = sudoku_problems(puzzle, answer)
+    valid = not problems
+    if valid:
+        reason = f"every row, column and box holds 1-{n} once and all {int((givens != 0).sum())} givens are kept"
     else:
-        bad, messages = sudoku.givens_conflict(answer.reshape(1, -1), n)
-        if bad[0]:
-            valid, reason = False, f"breaks the rules: {messages[0]}"
-        else:
-            valid, reason = (
-                True,
-                f"every row, column and box holds 1-{n} once and all {int((givens != 0).sum())} givens are kept",
-            )
+        reason = rules_reason(problems)
     correct = valid if reference is None else bool(np.array_equal(answer, reference))
-    return AnswerCheck(valid=valid, reason=reason, correct=correct, reference=reference, notes=notes)
+    return AnswerCheck(valid=valid, reason=reason, correct=correct, reference=reference, notes=notes, problems=problems)
 
 
 def _check_maze(puzzle: Puzzle, answer: np.ndarray) -> AnswerCheck:
-    why = maze.verify_label(puzzle.grid, answer)
-    _, length = _maze_distances(puzzle.grid)
-    if why is None:
+    # label_problems speaks of a dataset "label"; here it is the model's answer.
+    problems = [why.replace("the label", "the answer") for why in maze.label_problems(puzzle.grid, answer)]
+    if not problems:
+        _, length = _maze_distances(puzzle.grid)
         return AnswerCheck(
             valid=True,
             reason=f"the path joins S to G through open cells in {length} moves, the shortest possible",
             correct=True,
             reference=puzzle.expected,
         )
-    # verify_label speaks of a dataset "label"; here it is the model's answer.
     return AnswerCheck(
-        valid=False, reason=why.replace("the label", "the answer"), correct=False, reference=puzzle.expected
+        valid=False, reason=rules_reason(problems), correct=False, reference=puzzle.expected, problems=problems
     )
 
 
@@ -572,7 +594,8 @@ def _check_arc(puzzle: Puzzle, answer: np.ndarray) -> AnswerCheck:
     notes = []
     if expected is not None and answer.size and answer.shape != expected.shape:
         notes.append(f"the expected output is {expected.shape[0]}×{expected.shape[1]}")
-    return AnswerCheck(valid=valid, reason=reason, correct=correct, reference=expected, notes=notes)
+    problems = [] if valid else [reason]
+    return AnswerCheck(valid=valid, reason=reason, correct=correct, reference=expected, notes=notes, problems=problems)
 
 
 def cell_status(puzzle: Puzzle, answer: np.ndarray, reference: np.ndarray | None = None) -> np.ndarray:

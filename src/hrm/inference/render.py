@@ -26,6 +26,7 @@ import numpy as np
 
 from hrm.data import maze, sudoku
 from hrm.data.arc import ARC_PALETTE
+from hrm.inference.effort import MAX_EFFORT
 from hrm.inference.puzzles import KEPT, RIGHT, UNKNOWN, WRONG, Puzzle, cell_status, maze_text
 from hrm.inference.solve import SolveResult
 from hrm.runtime.files import atomic_path, check_output_dir, check_output_file
@@ -41,6 +42,7 @@ MAZE_COLOURS = {
     "unknown": "#bbbbbb",
 }
 CHANGED_COLOUR = "#fff1a8"
+RULED_KINDS = ("sudoku", "maze")  # kinds whose rules decide whether an answer solves the puzzle
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 _ANSI_STATUS = {RIGHT: "\x1b[32m", WRONG: "\x1b[31m"}
@@ -120,13 +122,19 @@ def format_result(result: SolveResult, color: bool = False) -> str:
     p = result.puzzle
     status = cell_status(p, result.answer, result.reference)
     blocks = [grid_lines(result.kind, p.grid), grid_lines(result.kind, result.answer, status, color=color)]
-    titles = ["input", f"answer (segment {result.segments})"]
+    # A Sudoku or maze answer that breaks a rule is labelled on the grid itself, so it is never read as a solution.
+    ruled = result.kind in RULED_KINDS
+    titles = ["input", f"answer (segment {result.segments})" + ("" if result.valid or not ruled else ": NOT SOLVED")]
     if result.reference is not None and result.correct is False:
         blocks.append(grid_lines(result.kind, result.reference))
         titles.append("expected" if result.kind != "sudoku" else "solution")
     source = "" if p.source.startswith("<") else f" from {p.source}"
     lines = [f"{p.describe()}{source}", "", side_by_side(blocks, titles), ""]
-    lines.append(f"valid:      {_yes_no(result.valid)}: {result.reason}")
+    if ruled:  # valid means solved: every rule of the puzzle is kept
+        verdict = "yes, solved" if result.valid else "no, not solved"
+    else:  # ARC: a well-formed grid in the task's colours, which is not yet a solution
+        verdict = _yes_no(result.valid)
+    lines.append(f"valid:      {verdict}: {result.reason}")
     if result.correct is not None and result.kind != "maze":
         against = (
             "the unique solution"
@@ -147,18 +155,49 @@ def format_result(result: SolveResult, color: bool = False) -> str:
         how = "early exit off: ran every segment"
     lines.append(f"segments:   {result.segments} of at most {result.max_segments} ({how})")
     if not no_head:
+        q_continue = "" if math.isnan(result.q_continue_logit) else f"; q_continue = {result.q_continue_logit:+.2f}"
         lines.append(
-            f"confidence: {result.confidence:.3f} (sigmoid of q_halt = {result.q_halt_logit:+.2f}; "
-            f"q_continue = {result.q_continue_logit:+.2f})"
+            f"confidence: {result.confidence:.3f} (sigmoid of q_halt = {result.q_halt_logit:+.2f}{q_continue})"
         )
     if result.kind == "arc":
         lines.append(
             f"puzzle id:  {result.puzzle_identifier}"
             + (f" (+ {result.views - 1} augmented views)" if result.views > 1 else "")
         )
+    lines += format_effort(result)
     for note in result.notes:
         lines.append(f"note:       {note}")
     return "\n".join(lines)
+
+
+def format_effort(result: SolveResult) -> list[str]:
+    """The ``effort:`` lines: which level answered (and who picked the answer), each level tried with its time; or,
+    for an unsolved puzzle solved without ``--effort``, how to try harder."""
+    report = result.effort
+    if report is None:
+        if result.kind in RULED_KINDS and not result.valid and result.test_time is None:
+            return [f"effort:     one plain run; --effort {MAX_EFFORT} retries with more test-time compute"]
+        return []
+    tried = report["levels"]
+    last = tried[-1]
+    if report["solved"]:
+        head = f"solved at level {last['level']} of {report['requested']} in {report['seconds']:.2f} s"
+    else:
+        head = f"not solved: no level up to {report['requested']} found a valid answer ({report['seconds']:.2f} s)"
+    lines = [f"effort:     {head}; answer picked by {last['picked_by']}"]
+    if last["rule_check"]:
+        lines.append(
+            "            (picked by the rule check, a verifier outside the model: the puzzle's own rules chose "
+            "among the model's candidates)"
+        )
+    for level in tried:
+        outcome = "solved" if level["valid"] else "not solved"
+        plural = "s" if level["candidates"] > 1 else ""
+        lines.append(
+            f"  level {level['level']}: {level['what']} (cap {level['max_segments']}): {outcome}; "
+            f"{level['candidates']} candidate{plural}, {level['segments_run']} segments run, {level['seconds']:.2f} s"
+        )
+    return lines
 
 
 def format_trace(result: SolveResult, color: bool = False, width: int = 120) -> str:

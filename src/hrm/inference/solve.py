@@ -19,17 +19,19 @@ from __future__ import annotations
 
 import math
 import os
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import torch
 
-from hrm.checkpoints import Checkpoint, checkpoint_identifiers, checkpoint_kind, open_checkpoint
+from hrm.checkpoints import Checkpoint, checkpoint_identifiers, checkpoint_kind, find_shipped, open_checkpoint
 from hrm.data import arc
 from hrm.data.augment import arc_augment, arc_invert
 from hrm.data.kind import kind_from_shape, kind_in
 from hrm.errors import UserError
+from hrm.inference import effort as levels
 from hrm.inference.puzzles import (
     KINDS,
     Puzzle,
@@ -85,6 +87,9 @@ class SolveResult:
     notes: list[str] = field(default_factory=list)
     trace: list[SegmentPrediction] | None = None
     test_time: dict[str, Any] | None = None  # what test-time scaling did (solve(test_time=...))
+    problems: list[str] = field(default_factory=list)  # every rule the answer breaks (empty when valid)
+    effort: dict[str, Any] | None = None  # solve(effort=N >= 1): the levels tried, which one answered, the time
+    shipped: str | None = None  # the shipped model picked for the puzzle (no checkpoint given), by name
 
     @property
     def input(self) -> np.ndarray:
@@ -114,6 +119,8 @@ class SolveResult:
             "q_continue_logit": _finite_or_none(self.q_continue_logit),
             "puzzle_identifier": self.puzzle_identifier,
             "checkpoint": self.checkpoint,
+            "shipped": self.shipped,
+            "problems": list(self.problems),
             "notes": list(self.notes),
         }
         if self.kind == "arc":
@@ -125,6 +132,8 @@ class SolveResult:
             )
         if self.test_time is not None:
             out["test_time"] = self.test_time
+        if self.effort is not None:
+            out["effort"] = self.effort
         if self.trace is not None:
             out["trace"] = [
                 {
@@ -254,14 +263,15 @@ def _as_model(model_or_checkpoint: Any, device: str | torch.device | None) -> tu
     )
 
 
-def _sigmoid(x: float) -> float:
-    return float(torch.sigmoid(torch.tensor(float(x), dtype=torch.float64)))
-
-
 def _changed(previous: np.ndarray, current: np.ndarray) -> int:
     if previous.shape != current.shape:
         return int(current.size)
     return int((previous != current).sum())
+
+
+def puzzle_size(puzzle: Puzzle) -> int | None:
+    """The size a shipped model is picked by: the board side of a Sudoku, the side of a maze (None for ARC)."""
+    return puzzle.shape[0] if puzzle.kind in ("sudoku", "maze") else None
 
 
 def solve(
@@ -278,17 +288,21 @@ def solve(
     puzzle_id: int | None = None,
     device: str | torch.device | None = None,
     test_time: Any = None,
+    effort: int = 0,
+    seed: int = 0,
 ) -> SolveResult:
     """Solve one puzzle with a model.
 
-    ``solve(puzzle)`` uses the checkpoint shipped with the package; ``solve(model_or_checkpoint, puzzle)`` takes a
-    model of any registered family (:class:`~hrm.model.HRM`, TRM, the baselines), a
-    :class:`~hrm.checkpoints.Checkpoint`, or a path (step dir or run dir). ``puzzle`` is anything
-    :func:`hrm.inference.puzzles.load_puzzle` accepts (a Sudoku string, a file path, a grid, an ARC task dict, a
-    :class:`Puzzle`).
+    ``solve(puzzle)`` reads the puzzle first and uses the shipped model for its kind and size
+    (:func:`hrm.checkpoints.find_shipped`; a one-line UserError naming what is shipped when there is none);
+    ``solve(model_or_checkpoint, puzzle)`` takes a model of any registered family (:class:`~hrm.model.HRM`, TRM,
+    the baselines), a :class:`~hrm.checkpoints.Checkpoint`, or a path (step dir or run dir). ``puzzle`` is
+    anything :func:`hrm.inference.puzzles.load_puzzle` accepts (a Sudoku string, a file path, a grid, an ARC task
+    dict, a :class:`Puzzle`).
 
     Args:
-        kind: the model's puzzle kind; default from the checkpoint's dataset metadata or its vocab/seq_len.
+        kind: the model's puzzle kind; default from the checkpoint's dataset metadata or its vocab/seq_len (without
+            a model: the puzzle's kind, which picks the shipped model).
         max_segments: most segments to run (default the model's M_max; more is inference-time scaling).
         early_exit: stop at the first segment where q_halt > q_continue (default); False runs all segments.
         trace: also record the answer after every segment (``SolveResult.trace``).
@@ -302,9 +316,13 @@ def solve(
             noisy trajectories, optionally the Sudoku rule check): the answer is the one it picks among its
             candidates; ``SolveResult.test_time`` reports the candidates, agreement and compute beside the plain
             answer.
+        effort: 0 (default) answers once; N in 1..3 retries an answer that breaks the rules with the effort levels
+            of :mod:`hrm.inference.effort` up to N, stopping at the first valid answer (``SolveResult.effort``
+            reports the levels tried, their time, and who picked the answer). Not combined with ``test_time``.
+        seed: seeds the views and noise of effort levels 2 and 3.
 
-    Raises UserError (one line) for a bad puzzle, a checkpoint trained on another puzzle type or size, or an ARC
-    task the checkpoint was not trained on (:class:`UnseenTaskError`).
+    Raises UserError (one line) for a bad puzzle, a checkpoint trained on another puzzle type or size, an ARC
+    task the checkpoint was not trained on (:class:`UnseenTaskError`), or no shipped model for the puzzle.
     """
     if puzzle is None:
         if model_or_checkpoint is None:
@@ -314,6 +332,15 @@ def solve(
         raise UserError(f"views must be >= 1, got {views}")
     if max_segments is not None and max_segments < 1:
         raise UserError(f"max_segments must be >= 1, got {max_segments}")
+    shipped = None
+    notes: list[str] = []
+    if model_or_checkpoint is None:
+        # No model given: the puzzle says what is needed (read once: stdin cannot be read twice).
+        puzzle = load_puzzle(puzzle, kind, task_id=task_id, test_index=test_index)
+        shipped = find_shipped(puzzle.kind, puzzle_size(puzzle))
+        assert shipped.checkpoint is not None  # find_shipped returns readable models only
+        model_or_checkpoint = shipped.checkpoint
+        notes.append(f"model: the shipped {shipped.name} ({shipped.task}, {shipped.family}); --checkpoint for another")
     model, ckpt = _as_model(model_or_checkpoint, device)
     config = model.config
     dataset = ckpt.dataset if ckpt is not None else None
@@ -321,10 +348,10 @@ def solve(
     side = math.isqrt(config.seq_len) if model_type == "sudoku" else None
     parsed = load_puzzle(puzzle, model_type, task_id=task_id, test_index=test_index, sudoku_size=side)
     check_fits(parsed, config, model_type)
+    levels.check_effort(effort, parsed.kind, test_time)
     cap = model.max_segments if max_segments is None else int(max_segments)
     dev = next(model.parameters()).device
     reference = reference_answer(parsed)
-    notes: list[str] = []
 
     if parsed.kind == "arc" and puzzle_id is None:
         identifiers = None
@@ -347,18 +374,6 @@ def solve(
         inputs = encode_puzzle(parsed)[None]
     rows = torch.as_tensor(inputs, dtype=torch.long, device=dev)
     pids = torch.tensor([pid for pid, _, _ in chosen], dtype=torch.long, device=dev)
-    # One pass of the segment loop; the first row's steps are the trace (it is the answer's own run).
-    traced: list[tuple[torch.Tensor, float, float]] = []
-    nan = torch.full((rows.shape[0],), float("nan"), device=dev)  # a family without a halting head: no Q values
-    for step in model.run_segments(rows, pids, max_segments=cap, early_exit=early_exit):
-        step_q_halt = nan if step.q_halt_logits is None else step.q_halt_logits
-        step_q_cont = nan if step.q_continue_logits is None else step.q_continue_logits
-        if trace and bool(step.active[0]):
-            traced.append((step.logits[0], float(step_q_halt[0]), float(step_q_cont[0])))
-    tokens = step.logits.argmax(-1).cpu().numpy()
-    q_halt = step_q_halt.float().cpu().numpy()
-    q_cont = step_q_cont.float().cpu().numpy()
-    segments = step.segments.cpu().numpy()
 
     def decode(view: int, predicted: np.ndarray) -> np.ndarray:
         # ARC views are answered in their own frame and colours: map back to the task's.
@@ -367,58 +382,128 @@ def solve(
             return arc_invert(arc.decode_grid(predicted), tid, cmap).astype(np.int64)
         return decode_answer(parsed, predicted)
 
-    answer = decode(0, tokens[0])
-    confidence = _sigmoid(q_halt[0])
-    votes = 1
-    if parsed.kind == "arc" and len(chosen) > 1:
-        from hrm.evaluation.arc_vote import ArcVoter
+    def run_attempt(level: levels.EffortLevel, level_cap: int, level_early_exit: bool) -> levels.Attempt:
+        """One run of the segment loop over the puzzle (or its ARC views), and the answer it gives."""
+        start = time.perf_counter()
+        run = levels.run_rows(model, rows, pids, level_cap, level_early_exit, trace)
+        answer = decode(0, run.tokens[0])
+        confidence = levels.sigmoid(run.q_halt[0])
+        votes = 1
+        run_notes: list[str] = []
+        if parsed.kind == "arc" and len(chosen) > 1:
+            from hrm.evaluation.arc_vote import ArcVoter
 
-        voter = ArcVoter()
-        for i in range(len(chosen)):
-            voter.add("task", parsed.grid, decode(i, tokens[i]), _sigmoid(q_halt[i]))
-        _, best = voter.test_input("task", parsed.grid).ranked()[0]
-        answer, votes, confidence = best.grid.astype(np.int64), best.votes, best.mean_q
-        notes.append(f"{len(chosen)} views voted: {votes} gave this answer; mean segments {float(segments.mean()):.1f}")
+            voter = ArcVoter()
+            for i in range(len(chosen)):
+                voter.add("task", parsed.grid, decode(i, run.tokens[i]), levels.sigmoid(run.q_halt[i]))
+            _, best = voter.test_input("task", parsed.grid).ranked()[0]
+            answer, votes, confidence = best.grid.astype(np.int64), best.votes, best.mean_q
+            run_notes.append(
+                f"{len(chosen)} views voted: {votes} gave this answer; mean segments {float(run.segments.mean()):.1f}"
+            )
+        return levels.Attempt(
+            level=level,
+            answer=answer,
+            check=check_answer(parsed, answer, reference),
+            seconds=time.perf_counter() - start,
+            segments_run=int(run.segments.sum()),
+            candidates=len(chosen),
+            picked_by="the vote of the task's views" if len(chosen) > 1 else "the model (one run)",
+            rule_check=False,
+            segments=int(run.segments[0]),
+            max_segments=level_cap,
+            early_exit=level_early_exit,
+            confidence=confidence,
+            q_halt=float(run.q_halt[0]),
+            q_continue=float(run.q_continue[0]),
+            votes=votes,
+            notes=run_notes,
+            run=run,
+        )
 
+    first = run_attempt(levels.EFFORT_LEVELS[0], cap, early_exit)
+    attempts = [first]
     tt_report = None
     if test_time is not None:
+        assert first.run is not None  # a run attempt keeps its run
+        plain = (first.run.tokens, first.run.q_halt, first.run.segments)
         answer, tt_report = _test_time_answer(
-            model, parsed, rows, pids, test_time, cap, early_exit, (tokens, q_halt, segments), decode, reference, side
+            model, parsed, rows, pids, test_time, cap, early_exit, plain, decode, reference, side
         )
-    check = check_answer(parsed, answer, reference)
+        first.answer, first.check = answer, check_answer(parsed, answer, reference)
+    candidates = None
+    for level in levels.EFFORT_LEVELS[1 : effort + 1]:
+        if attempts[-1].check.valid:
+            break
+        level_cap = levels.level_cap(cap, level)
+        if not level.views:
+            attempts.append(run_attempt(level, level_cap, False))
+            continue
+        base = attempts[1].run  # level 1's run at the same cap: view 0 and the clean trajectory
+        assert base is not None and base.max_segments == level_cap
+        attempt, candidates = levels.candidate_attempt(
+            model, parsed, rows, pids, level, base, lambda t: decode(0, t), reference, seed, candidates
+        )
+        attempts.append(attempt)
+    final = attempts[-1]
+    traced = next(a for a in reversed(attempts) if a.run is not None)  # level 0 always ran
+    if trace and traced is not final:
+        notes.append(
+            f"the trace is level {traced.level.level}'s run of the puzzle itself; the answer was picked among "
+            f"{final.candidates} candidates at level {final.level.level}"
+        )
+    effort_report = None
+    if effort:
+        effort_report = {
+            "requested": effort,
+            "level": final.level.level,
+            "solved": final.check.valid,
+            "seconds": float(sum(a.seconds for a in attempts)),
+            "picked_by": final.picked_by,
+            "rule_check": final.rule_check,
+            "levels": [a.to_dict() for a in attempts],
+        }
     trace_out = None
-    if trace:
+    if trace and traced.run is not None:
         trace_out = []
         previous = parsed.grid
-        for m, (logits, qh, qc) in enumerate(traced, start=1):
+        for m, (logits, qh, qc) in enumerate(traced.run.traced, start=1):
             grid = decode(0, logits.argmax(-1).cpu().numpy())
             trace_out.append(
                 SegmentPrediction(
-                    segment=m, answer=grid, confidence=_sigmoid(qh), halt=qh > qc, changed=_changed(previous, grid)
+                    segment=m,
+                    answer=grid,
+                    confidence=levels.sigmoid(qh),
+                    halt=qh > qc,
+                    changed=_changed(previous, grid),
                 )
             )
             previous = grid
+    check = final.check
     return SolveResult(
         kind=parsed.kind,
         puzzle=parsed,
-        answer=answer,
+        answer=final.answer,
         valid=check.valid,
         reason=check.reason,
         correct=check.correct,
         reference=check.reference,
-        segments=int(segments[0]),
-        max_segments=cap,
-        early_exit=early_exit,
-        confidence=confidence,
-        q_halt_logit=float(q_halt[0]),
-        q_continue_logit=float(q_cont[0]),
+        segments=final.segments,
+        max_segments=final.max_segments,
+        early_exit=final.early_exit,
+        confidence=final.confidence,
+        q_halt_logit=final.q_halt,
+        q_continue_logit=final.q_continue,
         puzzle_identifier=int(chosen[0][0]),
         checkpoint=str(ckpt.path) if ckpt is not None else None,
         views=len(chosen),
-        votes=votes,
-        notes=check.notes + notes,
+        votes=final.votes,
+        notes=check.notes + notes + final.notes,
         trace=trace_out,
         test_time=tt_report,
+        problems=list(check.problems),
+        effort=effort_report,
+        shipped=shipped.name if shipped is not None else None,
     )
 
 

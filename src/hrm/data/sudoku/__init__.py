@@ -43,6 +43,7 @@ from hrm.data.sudoku.grid import (
     is_valid_solution,
     parse_sudoku,
     solutions_valid,
+    unit_conflicts,
     unit_indices,
     vocab_size,
 )
@@ -90,6 +91,7 @@ __all__ = [
     "solutions_valid",
     "solve",
     "sudoku_extreme_like_options",
+    "unit_conflicts",
     "unit_indices",
     "vocab_size",
 ]

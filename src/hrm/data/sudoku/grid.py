@@ -137,6 +137,22 @@ def is_valid_solution(grid: np.ndarray, givens: np.ndarray | None = None) -> boo
     return ok
 
 
+_TIMES = {2: "twice", 3: "three times"}
+
+
+def unit_conflicts(grid: np.ndarray, n: int) -> list[str]:
+    """Every (unit, digit) pair of one board that breaks the rule "each digit once per row, column and box", as
+    ``"digit 3 appears twice in row 1"``, rows first, then columns, then boxes (blanks, 0, are not digits)."""
+    flat = np.asarray(grid).reshape(n * n)
+    found = []
+    for u, unit in enumerate(unit_indices(n)):
+        digits, counts = np.unique(flat[unit], return_counts=True)
+        for digit, times in zip(digits.tolist(), counts.tolist()):
+            if digit > 0 and times > 1:
+                found.append(f"digit {digit} appears {_TIMES.get(times, f'{times} times')} in {_unit_name(n, u)}")
+    return found
+
+
 def givens_conflict(puzzles: np.ndarray, n: int) -> tuple[np.ndarray, list[str]]:
     """For puzzles [N, n*n]: bool [N] "two equal givens share a unit", and a description of the first such puzzle."""
     p = np.asarray(puzzles).reshape(-1, n * n)
