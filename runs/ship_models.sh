@@ -24,7 +24,7 @@ ship() {  # NAME RECIPE OVERRIDES...
   .venv/bin/hrm evaluate --checkpoint "$out/best" --split val --no-progress --out "$out/eval-val"
   .venv/bin/hrm evaluate --checkpoint "$out/best" --split test --no-progress --out "$out/eval-test"  # read once
   .venv/bin/python runs/model_card.py --name "$name" --run "$out" --val "$out/eval-val/eval.json" \
-    --test "$out/eval-test/eval.json" --command "$cmd" --dest "src/hrm/assets/pretrained/$name"
+    --test "$out/eval-test/eval.json" --command "$cmd" --dest "${DEST:-src/hrm/assets/pretrained}/$name"
 }
 
 if [[ $WHICH == all || $WHICH == sudoku-9x9 ]]; then
