@@ -130,6 +130,11 @@ def test_evaluate_depth_breadth_cli(sudoku4, tmp_path, capsys):
     assert {(c["views"], c["starts"]) for c in result["curves"]} == {(1, 1), (1, 2), (2, 1), (2, 2)}
     assert (out / "depth_breadth.png").stat().st_size > 0
     assert "depth_breadth" in json.loads((out / "eval.json").read_text())
+    from hrm.view.evaluation import evaluation_page  # `hrm view DIR` shows the plot and one line per curve
+
+    page = evaluation_page(out, limit=4, start=0)
+    assert "depth_breadth.png" in [p["name"] for p in page["plots"]]
+    assert any(n.startswith("depth x breadth: vote x 2 views x 2 starts: best exact") for n in page["notes"])
     # bad combinations: one line, exit code 2
     assert main([*args, "--breadth", "4"]) == 2
     assert "goes with --depth D" in capsys.readouterr().err

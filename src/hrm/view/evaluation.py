@@ -10,7 +10,7 @@ import numpy as np
 
 from hrm.data.format import IDENTIFIERS_FILE
 from hrm.errors import UserError
-from hrm.evaluation.report import ARC_DETAILS_FILE, EVAL_FILE, PLOT_FILE
+from hrm.evaluation.report import ARC_DETAILS_FILE, DEPTH_BREADTH_PLOT, EVAL_FILE, PLOT_FILE
 from hrm.evaluation.segment_trace import SEGMENTS_FILE
 from hrm.view.common import png_data_uri, read_json
 from hrm.view.grids import display_grid, encode_cells, grid_style
@@ -40,6 +40,11 @@ def evaluation_page(path: Path, *, limit: int, start: int) -> dict[str, Any]:
     plot = png_data_uri(folder / PLOT_FILE) if (folder / PLOT_FILE).is_file() else None
     if plot:
         page["plots"].append({"name": PLOT_FILE, "src": plot})
+    depth_plot = png_data_uri(folder / DEPTH_BREADTH_PLOT) if (folder / DEPTH_BREADTH_PLOT).is_file() else None
+    if depth_plot:  # hrm evaluate --depth: exact accuracy against test-time FLOPs, one line per choice rule
+        page["plots"].append({"name": DEPTH_BREADTH_PLOT, "src": depth_plot})
+    if report and isinstance(report.get("depth_breadth"), dict):
+        notes.extend(_depth_breadth_notes(report))
     if npz.is_file():
         meta, arrays = load_segment_predictions(npz)
         page["puzzles"] = _evaluation_puzzles(meta, arrays, start, limit)
@@ -60,6 +65,22 @@ def evaluation_page(path: Path, *, limit: int, start: int) -> dict[str, Any]:
             ) from None
     page["notes"] = notes
     return page
+
+
+def _depth_breadth_notes(report: dict[str, Any]) -> list[str]:
+    """One line per choice curve of ``hrm evaluate --depth`` (its table), or one line saying it cannot be read."""
+    from hrm.evaluation.depth_breadth import summarise
+
+    try:
+        top = max((r for r in report["results"] if isinstance(r, dict)), key=lambda r: r["max_segments"])
+        rows = summarise(report["depth_breadth"], int(top["max_segments"]))
+    except (KeyError, TypeError, ValueError, StopIteration) as exc:
+        return [f"depth_breadth in {EVAL_FILE} could not be read ({type(exc).__name__}); re-run `hrm evaluate --depth`"]
+    return [
+        f"depth x breadth: {r['label']}: best exact {100 * r['best_exact']:.1f}% at depth {r['best_depth']} "
+        f"({r['gain_pp_over_single_at_mmax']:+.1f} pp, {r['flops_per_puzzle_at_best'] / 1e9:.2f} GFLOP/puzzle)"
+        for r in rows
+    ]
 
 
 def _summarise_report(report: dict[str, Any]) -> dict[str, Any]:
