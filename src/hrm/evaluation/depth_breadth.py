@@ -374,18 +374,10 @@ def verifier_for(kind: str, side: int | None) -> Callable[[np.ndarray, np.ndarra
     Sudoku: a complete valid grid agreeing with the givens; maze: a shortest S→G path marked and nothing else
     changed (:func:`hrm.data.maze.label_problems`)."""
     if kind == "sudoku" and side is not None:
-        from hrm.data.sudoku import consistent_with_givens, solutions_valid
+        from hrm.evaluation.test_time import sudoku_answers_valid
 
         n = side
-
-        def sudoku(inputs: np.ndarray, answers: np.ndarray) -> np.ndarray:
-            digits = answers.astype(np.int64) - 1
-            complete = ((digits >= 1) & (digits <= n)).all(1)
-            digits = np.clip(digits, 0, n)
-            givens = np.clip(inputs.astype(np.int64) - 1, 0, None)
-            return complete & solutions_valid(digits, n) & consistent_with_givens(givens, digits, n)
-
-        return sudoku
+        return lambda inputs, answers: sudoku_answers_valid(inputs, answers, n)
     if kind == "maze":
         from hrm.data.maze import label_problems
 

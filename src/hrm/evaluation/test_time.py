@@ -270,16 +270,18 @@ def pick(candidates: Candidates, rule: str, allowed: np.ndarray | None = None) -
     return out
 
 
-def sudoku_valid(candidates: Candidates, inputs: np.ndarray, n: int) -> np.ndarray:
-    """[K, B]: the candidate is a complete valid grid that agrees with the givens (the oracle verifier)."""
+def sudoku_answers_valid(inputs: np.ndarray, answers: np.ndarray, n: int) -> np.ndarray:
+    """[B]: each answer (tokens [B, S]) is a complete valid grid that agrees with the givens (the oracle verifier)."""
+    digits = answers.astype(np.int64) - 1
+    complete = ((digits >= 1) & (digits <= n)).all(axis=1)
+    digits = np.clip(digits, 0, n)
     givens = np.clip(inputs.astype(np.int64) - 1, 0, None)
-    out = np.zeros(candidates.predictions.shape[:2], dtype=bool)
-    for k, preds in enumerate(candidates.predictions):
-        digits = preds - 1
-        ok = ((digits >= 1) & (digits <= n)).all(axis=1)
-        digits = np.clip(digits, 0, n)
-        out[k] = ok & solutions_valid(digits, n) & consistent_with_givens(givens, digits, n)
-    return out
+    return complete & solutions_valid(digits, n) & consistent_with_givens(givens, digits, n)
+
+
+def sudoku_valid(candidates: Candidates, inputs: np.ndarray, n: int) -> np.ndarray:
+    """[K, B]: :func:`sudoku_answers_valid` of every candidate."""
+    return np.stack([sudoku_answers_valid(inputs, preds, n) for preds in candidates.predictions])
 
 
 # --- the measurement ----------------------------------------------------------------------------------------------

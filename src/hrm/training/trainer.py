@@ -280,9 +280,7 @@ def train_step(
             _masked_optimizer_step(optimizer, keep)
         optimizer.zero_grad(set_to_none=True)
     old, new = carry.state_dict(), new_carry.state_dict()
-    kept = type(new_carry).from_state_dict(
-        {k: torch.where(keep.view(*([1] * v.dim())) if v.dim() else keep, v, old[k]) for k, v in new.items()}
-    )
+    kept = type(new_carry).from_state_dict({k: torch.where(keep, v, old[k]) for k, v in new.items()})  # 0-dim keep
     total = torch.where(keep, total, torch.zeros_like(total))
     total[skipped_index] = bad.to(total.dtype)
     return kept, total
