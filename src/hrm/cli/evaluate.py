@@ -9,7 +9,12 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from hrm.cli.test_time_args import add_test_time_arguments, test_time_options
+from hrm.cli.test_time_args import (
+    add_finetune_arguments,
+    add_test_time_arguments,
+    finetune_options,
+    test_time_options,
+)
 
 EPILOG = """\
 examples:
@@ -21,6 +26,7 @@ examples:
   hrm evaluate --checkpoint ckpt/step_26041 --data data/sudoku-extreme-1k   # a reference checkpoint file
   hrm evaluate --checkpoint runs/sudoku --augment-votes 8 --noise-samples 8 --rule-check   # test-time scaling
   hrm evaluate --checkpoint runs/sudoku --depth 256 --breadth 1,4,16 --exit halt --out eval/   # depth x breadth
+  hrm evaluate --checkpoint runs/arc-strict --arc-json unseen/ --finetune-steps 300 --out eval/  # ARC test-time FT
 
 metrics: exact% = rows whose every supervised token is right (the headline); token% = mean per-row token
 accuracy; q_halt% = rows where (q_halt >= 0) agrees with exactness; segments = mean segments run; valid% (Sudoku)
@@ -158,6 +164,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         metavar="RULE[,RULE...]",
         help="choice rules to report: single, halt, converge, vote, oracle (a perfect verifier; labelled so)",
     )
+    ft = parser.add_argument_group(
+        "test-time fine-tuning (ARC: with --arc-json FILE or FOLDER of tasks the checkpoint never saw; pass@1/2 "
+        "with and without, finetune.json with --out)"
+    )
+    add_finetune_arguments(ft)
+    ft.add_argument(
+        "--no-baseline", action="store_true", help="skip the run without fine-tuning (0 steps) beside each task"
+    )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.set_defaults(func=run)
 
@@ -199,6 +213,46 @@ def _depth_breadth(args: argparse.Namespace):  # -> DepthBreadthOptions | None
     )
 
 
+def _run_finetune(args: argparse.Namespace, options) -> int:
+    import json
+
+    from hrm.errors import UserError
+    from hrm.inference.finetune import finetune_tasks
+    from hrm.runtime.files import check_output_dir, write_text_atomic
+
+    if args.arc_json is None:
+        raise UserError("--finetune-steps fine-tunes on ARC tasks: add --arc-json FILE_OR_FOLDER")
+    others = [
+        flag
+        for flag, on in (
+            ("--data", args.data is not None),
+            ("--sudoku/--csv", args.sudoku is not None or args.csv is not None),
+            ("--depth", args.depth is not None),
+            ("--augment-votes/--noise-samples", test_time_options(args) is not None),
+        )
+        if on
+    ]
+    if others:
+        raise UserError(f"--finetune-steps runs its own evaluation of --arc-json: drop {others[0]}")
+    if args.out is not None:
+        check_output_dir(args.out, "--out")
+    report = finetune_tasks(
+        args.checkpoint,
+        args.arc_json,
+        options,
+        task_ids=[t.strip() for t in args.tasks.split(",") if t.strip()] if args.tasks else None,
+        baseline=not args.no_baseline,
+        device=args.device,
+        progress=not args.no_progress,
+    )
+    print(report.format())
+    if args.out is not None:
+        args.out.mkdir(parents=True, exist_ok=True)
+        path = write_text_atomic(args.out / "finetune.json", json.dumps(report.to_dict(), indent=1) + "\n")
+        print(f"wrote {path}")
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
     from hrm.errors import UserError
     from hrm.evaluation.options import EvaluateOptions
@@ -208,6 +262,12 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"--limit {args.limit}: must be >= 1")
     if args.save_predictions < 0:
         raise UserError(f"--save-predictions {args.save_predictions}: must be >= 0 (rows to trace)")
+    single_cap = args.max_segments.strip() if args.max_segments else None
+    if single_cap is not None and not single_cap.isdigit() and args.finetune_steps is not None:
+        raise UserError(f"--max-segments {args.max_segments}: with --finetune-steps give one cap, not a sweep")
+    tune = finetune_options(args, int(single_cap) if single_cap and single_cap.isdigit() else None, args.early_exit)
+    if tune is not None:
+        return _run_finetune(args, tune)
     options = EvaluateOptions(
         checkpoint=args.checkpoint,
         data=args.data,

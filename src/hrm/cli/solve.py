@@ -8,7 +8,12 @@ import sys
 from pathlib import Path
 
 from hrm.cli.arg_types import count
-from hrm.cli.test_time_args import add_test_time_arguments, test_time_options
+from hrm.cli.test_time_args import (
+    add_finetune_arguments,
+    add_test_time_arguments,
+    finetune_options,
+    test_time_options,
+)
 from hrm.model.limits import MAX_RECURRENCE
 
 EPILOG = """\
@@ -29,6 +34,11 @@ at the first level whose answer keeps the rules (M = --max-segments, default the
      a verifier outside the model, and said so in the output)
 Levels 2-3 are for Sudoku and mazes; --effort is not combined with --augment-votes/--noise-samples/--rule-check.
 
+An ARC task the checkpoint was never trained on has no puzzle embedding: --finetune-steps N fits fresh ones on
+its demonstration pairs first (one per augmented view, on a copy of the model), then votes over the views; the
+two best answers per test input are printed with their votes, the time and the steps. With --finetune-steps the
+exit status is 1 when the task's test outputs are known and neither attempt is right.
+
 Exit status: 0 when the answer is valid (the puzzle is solved), 1 when no valid answer was found (at every level
 tried), 2 for bad input (a one-line error: the puzzle, the checkpoint, no shipped model for the puzzle).
 
@@ -38,6 +48,7 @@ examples:
   hrm solve --checkpoint runs/sudoku9 --trace puzzle.txt
   hrm solve --checkpoint runs/maze maze.txt --save-gif maze.gif
   hrm solve --checkpoint runs/arc1 00576224.json --views 16
+  hrm solve --checkpoint runs/arc-strict new_task.json --finetune-steps 300 --finetune-views 8
 """
 
 
@@ -113,8 +124,39 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_test_time_arguments(
         tts, rule_check_help="Sudoku: prefer rule-valid candidates (oracle pass@K: a perfect verifier)", rows=False
     )
+    add_finetune_arguments(parser.add_argument_group("test-time fine-tuning (ARC tasks the checkpoint never saw)"))
     parser.add_argument("--json", action="store_true", help="print the result as JSON instead of text")
     parser.set_defaults(func=run)
+
+
+def _run_finetune(args: argparse.Namespace, options) -> int:
+    from hrm.errors import UserError
+    from hrm.inference.finetune import finetune_checkpoint_task
+    from hrm.inference.render import format_finetune
+
+    if args.checkpoint is None:
+        raise UserError("--finetune-steps needs --checkpoint ARC_RUN (no ARC model is shipped with hrm)")
+    clashes = [
+        flag
+        for flag, on in (
+            ("--effort", args.effort),
+            ("--views", args.views != 1),
+            ("--puzzle-id", args.puzzle_id is not None),
+            ("--trace/--save-gif/--save-png", args.trace or args.save_gif or args.save_png),
+            ("--augment-votes/--noise-samples", test_time_options(args) is not None),
+        )
+        if on
+    ]
+    if clashes:
+        raise UserError(f"--finetune-steps votes over its own views: drop {clashes[0]}")
+    result = finetune_checkpoint_task(
+        str(args.checkpoint), args.puzzle, options, task_id=args.task_id, device=args.device
+    )
+    if args.json:
+        print(json.dumps(result.to_dict(), indent=1))
+    else:
+        print(format_finetune(result))
+    return 1 if result.pass_at is not None and not result.pass_at[2] else 0
 
 
 def run(args: argparse.Namespace) -> int:
@@ -128,6 +170,9 @@ def run(args: argparse.Namespace) -> int:
         check_output_file(args.save_gif, "--save-gif")
     if args.save_png is not None:
         check_output_dir(args.save_png, "--save-png")
+    tune = finetune_options(args, args.max_segments, args.early_exit)
+    if tune is not None:
+        return _run_finetune(args, tune)
     want_trace = args.trace or args.save_gif is not None or args.save_png is not None
     result = solve(
         str(args.checkpoint) if args.checkpoint is not None else None,

@@ -61,3 +61,76 @@ def test_time_options(args: argparse.Namespace) -> TestTimeOptions | None:
         seed=args.test_time_seed,
         limit=getattr(args, "test_time_rows", 0),
     )
+
+
+def add_finetune_arguments(group: argparse._ArgumentGroup) -> None:
+    """``--finetune-steps`` and its companions: test-time fine-tuning of an ARC checkpoint on a task it never saw
+    (:mod:`hrm.inference.finetune`)."""
+    from hrm.inference.finetune import DEFAULT_LR, DEFAULT_VIEWS, DEFAULT_WEIGHTS_LR, MAX_FINETUNE_STEPS
+
+    group.add_argument(
+        "--finetune-steps",
+        type=count(MAX_FINETUNE_STEPS, minimum=0),
+        metavar="N",
+        help="ARC: fit fresh puzzle embeddings (one per augmented view) on the task's demonstrations for N steps, "
+        "then predict its test inputs under every view and vote (0: the same, untrained: the baseline)",
+    )
+    group.add_argument(
+        "--finetune-views",
+        type=count(MAX_CANDIDATES),
+        default=DEFAULT_VIEWS,
+        metavar="V",
+        help=f"views of the task (the original + V-1 dihedral x colour augmentations; default {DEFAULT_VIEWS})",
+    )
+    group.add_argument(
+        "--finetune-lr", type=float, default=DEFAULT_LR, metavar="LR", help=f"Adam lr of the new rows ({DEFAULT_LR:g})"
+    )
+    group.add_argument(
+        "--finetune-weights", action="store_true", help="also fine-tune every weight (of a copy; default: rows only)"
+    )
+    group.add_argument(
+        "--finetune-weights-lr",
+        type=float,
+        default=DEFAULT_WEIGHTS_LR,
+        metavar="LR",
+        help=f"Adam lr of the weights with --finetune-weights ({DEFAULT_WEIGHTS_LR:g})",
+    )
+    group.add_argument(
+        "--finetune-init",
+        choices=("mean", "zeros"),
+        default="mean",
+        help="new rows start at the mean of the trained rows (default) or at zero",
+    )
+
+
+def finetune_options(args: argparse.Namespace, max_segments: int | None, early_exit: bool):  # -> FinetuneOptions | None
+    """The options of :func:`add_finetune_arguments` (the test inputs then run up to ``max_segments``, None = the
+    model's M_max, with or without ``early_exit``), or None without ``--finetune-steps``."""
+    from hrm.errors import UserError
+    from hrm.inference.finetune import FinetuneOptions
+
+    if args.finetune_steps is None:
+        given = [
+            flag
+            for flag, value, default in (
+                ("--finetune-weights", args.finetune_weights, False),
+                ("--finetune-init", args.finetune_init, "mean"),
+            )
+            if value != default
+        ]
+        if given:
+            raise UserError(f"{given[0]} fine-tunes at test time: add --finetune-steps N")
+        return None
+    options = FinetuneOptions(
+        steps=args.finetune_steps,
+        views=args.finetune_views,
+        lr=args.finetune_lr,
+        weights=args.finetune_weights,
+        weights_lr=args.finetune_weights_lr,
+        init=args.finetune_init,
+        seed=getattr(args, "test_time_seed", 0),
+        max_segments=max_segments,
+        early_exit=early_exit,
+    )
+    options.check()
+    return options

@@ -509,6 +509,17 @@ def _encode_examples(
     return (flat_in[:total].reshape(num_v, num_p, SEQ_LEN), flat_out[:total].reshape(num_v, num_p, SEQ_LEN), offsets)
 
 
+def encode_variant_pairs(
+    pairs: list[tuple[np.ndarray, np.ndarray]], variants: TaskVariants, rng: np.random.Generator | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Canvases of ``pairs`` under every variant: inputs/labels [V, P, 900] uint8 and offsets [V, P, 2].
+
+    The builder's own encoding (translated when ``rng`` is given, as in the train split), public so that
+    test-time fine-tuning (:mod:`hrm.inference.finetune`) trains on exactly what a build would have written.
+    """
+    return _encode_examples(pairs, variants, rng)
+
+
 # ----------------------------------------------------------------------------------------------------------------
 # Build
 
@@ -844,6 +855,7 @@ __all__ = [
     "dihedral_shape",
     "duplicate_groups",
     "encode_grid",
+    "encode_variant_pairs",
     "invert_colour_map",
     "load_arc_tasks",
     "parse_variant_name",

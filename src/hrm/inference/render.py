@@ -170,6 +170,33 @@ def format_result(result: SolveResult, color: bool = False) -> str:
     return "\n".join(lines)
 
 
+def format_finetune(result) -> str:  # result: hrm.inference.finetune.FinetuneResult
+    """Text for ``hrm solve --finetune-steps``: what was trained, then per test input its two attempts (and the
+    expected output when the task gives it), with their votes."""
+    lines = [
+        f"ARC task {result.task_id}: {result.steps} fine-tuning steps on {result.demo_rows} rows "
+        f"({result.views} views x {result.demo_rows // max(result.views, 1)} demonstrations), {result.trained}, "
+        f"init {result.init}; {result.seconds:.1f} s (+ {result.predict_seconds:.1f} s to predict)"
+        + (f"; {result.skipped_steps} non-finite steps skipped" if result.skipped_steps else ""),
+        f"demonstration loss {result.loss_before:.4f} -> {result.loss_after:.4f}",
+    ]
+    for answer in result.answers:
+        blocks = [grid_lines("arc", a) for a in answer.attempts]
+        titles = [f"attempt {i + 1} ({v} of {result.views} views)" for i, v in enumerate(answer.votes)]
+        if answer.expected is not None:
+            blocks.append(grid_lines("arc", answer.expected))
+            titles.append("expected")
+        lines.append("")
+        lines.append(f"test input {answer.index}: {answer.candidates} distinct answer(s) among the views")
+        lines.append(side_by_side(blocks, titles))
+        if answer.expected is not None:
+            lines.append(f"right: {'attempt ' + str(answer.rank) if answer.rank in (1, 2) else 'no'}")
+    if result.pass_at is not None:
+        lines.append("")
+        lines.append(f"pass@1 {_yes_no(result.pass_at[1])}, pass@2 {_yes_no(result.pass_at[2])}")
+    return "\n".join(lines)
+
+
 def format_effort(result: SolveResult) -> list[str]:
     """The ``effort:`` lines: which level answered (and who picked the answer), each level tried with its time; or,
     for an unsolved puzzle solved without ``--effort``, how to try harder."""
