@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from hrm.cli.test_time_args import add_depth_breadth_arguments, depth_breadth_options
+
 EPILOG = """\
 examples:
   hrm compare runs/compare/smoke.yaml --out runs_out/smoke      # 2 families x 2 seeds on the tiny recipe
@@ -13,6 +15,7 @@ examples:
   hrm compare --report runs_out/smoke                           # rebuild summary.md/.csv and plots/
   hrm compare SPEC.yaml --out DIR --engine ray                  # cells as Ray tasks (pip install 'hrm-reasoning[ray]')
   hrm compare --search SEARCH.yaml --out DIR                    # an Optuna search (pip install 'hrm-reasoning[search]')
+  hrm compare --test-time DIR --depth 64 --breadth 1,4 --views 1,8 --test-time-rows 100   # depth x breadth per cell
 
 A spec names tasks (recipes), families (model + overrides) and seeds, and one budget (steps, minutes or flops).
 See docs/compare.md.
@@ -36,6 +39,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--check", action="store_true", help="validate the spec, list its cells and exit")
     parser.add_argument("--engine", choices=("local", "ray"), help="override the spec's engine")
     parser.add_argument("--parallel", type=int, metavar="N", help="override the spec's cells at a time")
+    tt = parser.add_argument_group(
+        "depth x breadth over the cells (--test-time DIR --depth D ...: every finished cell's checkpoint on its own "
+        "split; DIR/test_time.md, .json, .png; see docs/compare.md)"
+    )
+    tt.add_argument("--test-time", type=Path, metavar="DIR", help="the comparison directory whose cells to sweep")
+    tt.add_argument("--split", default="test", metavar="NAME", help="split of each cell's dataset (default test)")
+    tt.add_argument("--families", metavar="F[,F...]", help="only these families' cells")
+    tt.add_argument("--no-progress", action="store_true", help="no progress bars")
+    add_depth_breadth_arguments(tt, standalone=True)
     parser.set_defaults(func=run)
 
 
@@ -47,6 +59,22 @@ def run(args: argparse.Namespace) -> int:
     from hrm.lab.spec import load_spec
     from hrm.lab.study_dir import RECORDS_FILE
 
+    if args.test_time is not None:
+        from hrm.lab.test_time import run_study_test_time
+
+        if args.spec is not None or args.search is not None or args.report is not None:
+            raise UserError("--test-time DIR takes no spec, --search or --report; use it alone")
+        options = depth_breadth_options(args)
+        if options is None:
+            raise UserError("--test-time DIR needs --depth D (the most segments a trajectory runs)")
+        families = [f.strip() for f in args.families.split(",") if f.strip()] if args.families else None
+        for path in run_study_test_time(
+            args.test_time, options, split=args.split, families=families, progress=not args.no_progress
+        ):
+            print(f"wrote {path}")
+        return 0
+    if args.depth is not None:
+        raise UserError("--depth and its companions go with --test-time DIR")
     if args.report is not None:
         if args.spec is not None or args.search is not None:
             raise UserError("--report DIR takes no spec; use `hrm compare --report DIR` alone")

@@ -10,9 +10,12 @@ import argparse
 from pathlib import Path
 
 from hrm.cli.test_time_args import (
+    add_depth_breadth_arguments,
     add_finetune_arguments,
     add_test_time_arguments,
+    depth_breadth_options,
     finetune_options,
+    int_list,
     test_time_options,
 )
 
@@ -132,37 +135,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         ),
         rows=True,
     )
-    db = parser.add_argument_group(
-        "depth x breadth (test-time compute: K trajectories per puzzle, up to --depth segments, one answer chosen; "
-        "writes depth_breadth.json and .png with --out; see docs/evaluation.md)"
-    )
-    db.add_argument("--depth", type=int, metavar="D", help="run every trajectory up to D segments (turns this on)")
-    db.add_argument(
-        "--breadth", default="1", metavar="R[,R...]", help="trajectories per view from different initial states"
-    )
-    db.add_argument("--views", default="1", metavar="V[,V...]", help="Sudoku/Maze: symmetric views per puzzle")
-    db.add_argument(
-        "--init",
-        default="random",
-        choices=("random", "noise"),
-        help="how trajectories other than the first start: a fresh random state (default) or noise on the initial one",
-    )
-    db.add_argument("--init-std", type=float, default=0.5, metavar="S", help="--init noise: std relative to RMS")
-    db.add_argument(
-        "--step-noise", type=float, default=0.0, metavar="S", help="PTRM: noise std (x RMS) once per segment"
-    )
-    db.add_argument(
-        "--exit",
-        default="none",
-        choices=("none", "halt", "fixed-point"),
-        help="per-trajectory early exit: never, by the halting head, or at a fixed point of the state",
-    )
-    db.add_argument("--fixed-point-tol", type=float, default=1e-3, metavar="T", help="relative state change (1e-3)")
-    db.add_argument(
-        "--choose",
-        default="single,halt,converge,vote,oracle",
-        metavar="RULE[,RULE...]",
-        help="choice rules to report: single, halt, converge, vote, oracle (a perfect verifier; labelled so)",
+    add_depth_breadth_arguments(
+        parser.add_argument_group(
+            "depth x breadth (test-time compute: K trajectories per puzzle, up to --depth segments, one answer "
+            "chosen; writes depth_breadth.json and .png with --out; see docs/evaluation.md)"
+        )
     )
     ft = parser.add_argument_group(
         "test-time fine-tuning (ARC: with --arc-json FILE or FOLDER of tasks the checkpoint never saw; pass@1/2 "
@@ -174,43 +151,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.set_defaults(func=run)
-
-
-def _ints(text: str, option: str) -> tuple[int, ...]:
-    from hrm.errors import UserError
-
-    try:
-        values = tuple(sorted({int(v) for v in text.split(",") if v.strip()}))
-    except ValueError:
-        raise UserError(f"{option} {text!r}: expected a comma list of integers, e.g. 1,2,10") from None
-    if not values or min(values) < 1:
-        raise UserError(f"{option} {text!r}: every value must be >= 1")
-    return values
-
-
-def _depth_breadth(args: argparse.Namespace):  # -> DepthBreadthOptions | None
-    from hrm.errors import UserError
-    from hrm.evaluation.depth_breadth import DepthBreadthOptions
-
-    if args.depth is None:
-        given = [f for f, v, d in (("--breadth", args.breadth, "1"), ("--views", args.views, "1")) if v != d]
-        if given or args.step_noise or args.exit != "none":
-            raise UserError(f"{', '.join(given) or '--step-noise/--exit'} goes with --depth D (the most segments)")
-        return None
-    rules = [r.strip() for r in args.choose.split(",") if r.strip()]
-    return DepthBreadthOptions(
-        starts=list(_ints(args.breadth, "--breadth")),
-        views=list(_ints(args.views, "--views")),
-        depth=args.depth,
-        init=args.init,
-        init_std=args.init_std,
-        step_noise=args.step_noise,
-        exit=args.exit,
-        fixed_point_tol=args.fixed_point_tol,
-        choose=rules,
-        seed=args.test_time_seed,
-        limit=args.test_time_rows,
-    )
 
 
 def _run_finetune(args: argparse.Namespace, options) -> int:
@@ -284,11 +224,11 @@ def run(args: argparse.Namespace) -> int:
         arc_json=args.arc_json,
         tasks=[t.strip() for t in args.tasks.split(",") if t.strip()] if args.tasks else [],
         limit=args.limit,
-        pass_k=_ints(args.pass_k, "--pass-k"),
+        pass_k=int_list(args.pass_k, "--pass-k"),
         progress=not args.no_progress,
         save_predictions=args.save_predictions,
         test_time=test_time_options(args),
-        depth_breadth=_depth_breadth(args),
+        depth_breadth=depth_breadth_options(args),
     )
     report = run_evaluation(options)
     print(report.format())

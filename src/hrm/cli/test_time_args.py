@@ -134,3 +134,77 @@ def finetune_options(args: argparse.Namespace, max_segments: int | None, early_e
     )
     options.check()
     return options
+
+
+def add_depth_breadth_arguments(group: argparse._ArgumentGroup, *, standalone: bool = False) -> None:
+    """``--depth`` and its companions (:class:`~hrm.evaluation.depth_breadth.DepthBreadthOptions`); with
+    ``standalone``, also the ``--test-time-seed`` / ``--test-time-rows`` that :func:`add_test_time_arguments`
+    otherwise adds (``hrm compare --test-time`` has no other test-time flags)."""
+    group.add_argument("--depth", type=int, metavar="D", help="run every trajectory up to D segments (turns this on)")
+    group.add_argument(
+        "--breadth", default="1", metavar="R[,R...]", help="trajectories per view from different initial states"
+    )
+    group.add_argument("--views", default="1", metavar="V[,V...]", help="Sudoku/Maze: symmetric views per puzzle")
+    group.add_argument(
+        "--init",
+        default="random",
+        choices=("random", "noise"),
+        help="how trajectories other than the first start: a fresh random state (default) or noise on the initial one",
+    )
+    group.add_argument("--init-std", type=float, default=0.5, metavar="S", help="--init noise: std relative to RMS")
+    group.add_argument(
+        "--step-noise", type=float, default=0.0, metavar="S", help="PTRM: noise std (x RMS) once per segment"
+    )
+    group.add_argument(
+        "--exit",
+        default="none",
+        choices=("none", "halt", "fixed-point"),
+        help="per-trajectory early exit: never, by the halting head, or at a fixed point of the state",
+    )
+    group.add_argument("--fixed-point-tol", type=float, default=1e-3, metavar="T", help="relative state change (1e-3)")
+    group.add_argument(
+        "--choose",
+        default="single,halt,converge,vote,oracle",
+        metavar="RULE[,RULE...]",
+        help="choice rules to report: single, halt, converge, vote, oracle (a perfect verifier; labelled so)",
+    )
+    if standalone:
+        group.add_argument("--test-time-rows", type=int, default=0, metavar="N", help="only the first N rows (0 = all)")
+        group.add_argument("--test-time-seed", type=seed, default=0, metavar="S", help="seed of the starts and views")
+
+
+def int_list(text: str, option: str) -> tuple[int, ...]:
+    from hrm.errors import UserError
+
+    try:
+        values = tuple(sorted({int(v) for v in text.split(",") if v.strip()}))
+    except ValueError:
+        raise UserError(f"{option} {text!r}: expected a comma list of integers, e.g. 1,2,10") from None
+    if not values or min(values) < 1:
+        raise UserError(f"{option} {text!r}: every value must be >= 1")
+    return values
+
+
+def depth_breadth_options(args: argparse.Namespace):  # -> DepthBreadthOptions | None
+    from hrm.errors import UserError
+    from hrm.evaluation.depth_breadth import DepthBreadthOptions
+
+    if args.depth is None:
+        given = [f for f, v, d in (("--breadth", args.breadth, "1"), ("--views", args.views, "1")) if v != d]
+        if given or args.step_noise or args.exit != "none":
+            raise UserError(f"{', '.join(given) or '--step-noise/--exit'} goes with --depth D (the most segments)")
+        return None
+    rules = [r.strip() for r in args.choose.split(",") if r.strip()]
+    return DepthBreadthOptions(
+        starts=list(int_list(args.breadth, "--breadth")),
+        views=list(int_list(args.views, "--views")),
+        depth=args.depth,
+        init=args.init,
+        init_std=args.init_std,
+        step_noise=args.step_noise,
+        exit=args.exit,
+        fixed_point_tol=args.fixed_point_tol,
+        choose=rules,
+        seed=args.test_time_seed,
+        limit=args.test_time_rows,
+    )
