@@ -14,6 +14,7 @@ from hrm.evaluation.depth_breadth import DepthBreadthOptions
 from hrm.lab import grid as lab_grid
 from hrm.lab import spec as lab_spec
 from hrm.lab import test_time as lab_tt
+from hrm.view.comparison import comparison_page
 
 SPEC = (
     "tasks: [tiny]\n"
@@ -54,6 +55,9 @@ def test_every_cell_is_swept_summarised_and_reused(study, monkeypatch):
     single = next(r for r in rows if r["label"] == "single")
     assert single["exact_mean"][-1] == pytest.approx(sum(c["curves"][0]["exact"][-1] for c in cells) / 2)
     assert "| hrm | tiny | 2 | single |" in (out / "test_time.md").read_text()
+    page = comparison_page(out, limit=10, start=0)  # `hrm view DIR` shows the table and the plot
+    assert "| hrm | tiny | 2 | single |" in page["markdown"]
+    assert "test_time.png" in [plot["name"] for plot in page["plots"]]
 
     def refuse(*_a, **_k):
         raise AssertionError("a finished cell was evaluated again")

@@ -28,12 +28,16 @@ from hrm.evaluation.depth_breadth import ORACLE_NOTE, DepthBreadthOptions, curve
 from hrm.evaluation.report import DEPTH_BREADTH_FILE
 from hrm.lab.records import load_records
 from hrm.lab.stats import mean_sd_ci
-from hrm.lab.study_dir import CELLS_DIR, write_json_atomic
+from hrm.lab.study_dir import (
+    CELLS_DIR,
+    TEST_TIME_DIR,
+    TEST_TIME_JSON,
+    TEST_TIME_MD,
+    TEST_TIME_PLOT,
+    write_json_atomic,
+)
 
-TEST_TIME_DIR = "test_time"
-SUMMARY_MD = "test_time.md"
-SUMMARY_JSON = "test_time.json"
-SUMMARY_PLOT = "test_time.png"
+SUMMARY_MD, SUMMARY_JSON, SUMMARY_PLOT = TEST_TIME_MD, TEST_TIME_JSON, TEST_TIME_PLOT
 
 
 def _options_key(options: DepthBreadthOptions, split: str) -> dict[str, Any]:

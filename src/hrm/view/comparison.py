@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from hrm.errors import UserError
-from hrm.lab.study_dir import RECORDS_FILE, SUMMARY_CSV, SUMMARY_MD
+from hrm.lab.study_dir import RECORDS_FILE, SUMMARY_CSV, SUMMARY_MD, TEST_TIME_MD
 from hrm.view.common import MAX_IMAGES, png_data_uri
 
 
@@ -56,8 +56,15 @@ def comparison_page(path: Path, *, limit: int, start: int) -> dict[str, Any]:
             raise UserError(f"{path / SUMMARY_CSV}: cannot read ({exc})") from None
         summary = {"header": rows[0] if rows else [], "rows": rows[1:]}
     markdown = None
-    if (path / SUMMARY_MD).is_file():
-        markdown = (path / SUMMARY_MD).read_text(encoding="utf-8", errors="replace")
+    # The summary, then the depth x breadth table of `hrm compare --test-time` when it was run (its plot is one of
+    # the PNGs below).
+    texts = [
+        (path / name).read_text(encoding="utf-8", errors="replace")
+        for name in (SUMMARY_MD, TEST_TIME_MD)
+        if (path / name).is_file()
+    ]
+    if texts:
+        markdown = "\n\n".join(texts)
     plots = []
     for png in sorted([*path.glob("*.png"), *path.glob("plots/*.png")])[:MAX_IMAGES]:
         src = png_data_uri(png)
