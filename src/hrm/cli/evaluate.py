@@ -16,6 +16,7 @@ from hrm.cli.test_time_args import (
     depth_breadth_options,
     finetune_options,
     int_list,
+    refuse_clashes,
     test_time_options,
 )
 
@@ -162,18 +163,15 @@ def _run_finetune(args: argparse.Namespace, options) -> int:
 
     if args.arc_json is None:
         raise UserError("--finetune-steps fine-tunes on ARC tasks: add --arc-json FILE_OR_FOLDER")
-    others = [
-        flag
-        for flag, on in (
+    refuse_clashes(
+        [
             ("--data", args.data is not None),
             ("--sudoku/--csv", args.sudoku is not None or args.csv is not None),
             ("--depth", args.depth is not None),
             ("--augment-votes/--noise-samples", test_time_options(args) is not None),
-        )
-        if on
-    ]
-    if others:
-        raise UserError(f"--finetune-steps runs its own evaluation of --arc-json: drop {others[0]}")
+        ],
+        "--finetune-steps runs its own evaluation of --arc-json: drop ",
+    )
     if args.out is not None:
         check_output_dir(args.out, "--out")
     report = finetune_tasks(

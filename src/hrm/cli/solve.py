@@ -12,6 +12,7 @@ from hrm.cli.test_time_args import (
     add_finetune_arguments,
     add_test_time_arguments,
     finetune_options,
+    refuse_clashes,
     test_time_options,
 )
 from hrm.model.limits import MAX_RECURRENCE
@@ -136,19 +137,16 @@ def _run_finetune(args: argparse.Namespace, options) -> int:
 
     if args.checkpoint is None:
         raise UserError("--finetune-steps needs --checkpoint ARC_RUN (no ARC model is shipped with hrm)")
-    clashes = [
-        flag
-        for flag, on in (
+    refuse_clashes(
+        [
             ("--effort", args.effort),
             ("--views", args.views != 1),
             ("--puzzle-id", args.puzzle_id is not None),
             ("--trace/--save-gif/--save-png", args.trace or args.save_gif or args.save_png),
             ("--augment-votes/--noise-samples", test_time_options(args) is not None),
-        )
-        if on
-    ]
-    if clashes:
-        raise UserError(f"--finetune-steps votes over its own views: drop {clashes[0]}")
+        ],
+        "--finetune-steps votes over its own views: drop ",
+    )
     result = finetune_checkpoint_task(
         str(args.checkpoint), args.puzzle, options, task_id=args.task_id, device=args.device
     )

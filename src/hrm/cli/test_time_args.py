@@ -208,3 +208,12 @@ def depth_breadth_options(args: argparse.Namespace):  # -> DepthBreadthOptions |
         seed=args.test_time_seed,
         limit=args.test_time_rows,
     )
+
+
+def refuse_clashes(flags: list[tuple[str, object]], message: str) -> None:
+    """A one-line UserError ``message`` + the first flag whose value is truthy (options that cannot go together)."""
+    from hrm.errors import UserError
+
+    given = [flag for flag, on in flags if on]
+    if given:
+        raise UserError(f"{message}{given[0]}")

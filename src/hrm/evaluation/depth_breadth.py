@@ -90,6 +90,20 @@ class DepthBreadthOptions:
     seed: int = 0
     limit: int = 0
 
+    def settings(self) -> dict[str, Any]:
+        """What decides the trajectories (not which rules are reported or how many rows), as JSON."""
+        return {
+            "starts": self.starts,
+            "views": self.views,
+            "depth": self.depth,
+            "init": self.init,
+            "init_std": self.init_std,
+            "step_noise": self.step_noise,
+            "exit": self.exit,
+            "fixed_point_tol": self.fixed_point_tol,
+            "seed": self.seed,
+        }
+
     @property
     def trajectories(self) -> int:
         return max(self.starts) * max(self.views)
@@ -353,17 +367,7 @@ def run_depth_breadth(
         "segment_flops": int(segment_flops),
         "depths": depths,
         "seconds": time.perf_counter() - start_time,
-        "options": {
-            "starts": options.starts,
-            "views": options.views,
-            "depth": options.depth,
-            "init": options.init,
-            "init_std": options.init_std,
-            "step_noise": options.step_noise,
-            "exit": options.exit,
-            "fixed_point_tol": options.fixed_point_tol,
-            "seed": options.seed,
-        },
+        "options": options.settings(),
         "curves": curves,
     }
 

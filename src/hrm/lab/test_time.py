@@ -41,20 +41,8 @@ SUMMARY_MD, SUMMARY_JSON, SUMMARY_PLOT = TEST_TIME_MD, TEST_TIME_JSON, TEST_TIME
 
 
 def _options_key(options: DepthBreadthOptions, split: str) -> dict[str, Any]:
-    return {
-        "split": split,
-        "starts": sorted(options.starts),
-        "views": sorted(options.views),
-        "depth": options.depth,
-        "init": options.init,
-        "init_std": options.init_std,
-        "step_noise": options.step_noise,
-        "exit": options.exit,
-        "fixed_point_tol": options.fixed_point_tol,
-        "choose": sorted(options.choose),
-        "seed": options.seed,
-        "limit": options.limit,
-    }
+    """Everything that makes two sweeps of a cell the same one (a sweep is reused only when all of it matches)."""
+    return {"split": split, **options.settings(), "choose": sorted(options.choose), "limit": options.limit}
 
 
 def _cell_result(
